@@ -1,0 +1,121 @@
+// Package activities holds the steps of a Slipway build: clone, resolve the Dockerfile,
+// render the tag, build with BuildKit and push with go-containerregistry. One Activities
+// value carries the clients every step needs; the pure logic of each step (tag rendering,
+// path resolution) sits beside it so it can be tested without a stack.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	bkclient "github.com/moby/buildkit/client"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/logstore"
+)
+
+// Error types of non-retryable failures: bad input that no retry can mend. Workflows and
+// the gateway match on them, so they are part of the contract.
+const (
+	ErrTypeRefNotFound        = "RefNotFound"
+	ErrTypeCommitNotOnRef     = "CommitNotOnRef"
+	ErrTypeInvalidSource      = "InvalidSource"
+	ErrTypeInvalidPath        = "InvalidPath"
+	ErrTypeDockerfileNotFound = "DockerfileNotFound"
+	ErrTypeInvalidTag         = "InvalidTag"
+	ErrTypeInvalidImage       = "InvalidImage"
+	ErrTypeBuildFailed        = "BuildFailed"
+)
+
+// RefBranch and RefTag are the kinds of Git ref a build starts from.
+const (
+	RefBranch = "branch"
+	RefTag    = "tag"
+)
+
+// Ref names the branch or tag a build starts from.
+type Ref struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+}
+
+// FullName is the ref as Git spells it on the remote.
+func (r Ref) FullName() string {
+	if r.Type == RefTag {
+		return "refs/tags/" + r.Name
+	}
+	return "refs/heads/" + r.Name
+}
+
+// Source is the repository a build clones. CloneURL is not a secret: credentials are looked
+// up by the worker, never carried in the URL.
+type Source struct {
+	Provider   string `json:"provider"`
+	Owner      string `json:"owner"`
+	Repository string `json:"repository"`
+	CloneURL   string `json:"clone_url,omitempty"`
+}
+
+// Activities holds the clients and settings the build steps share. Workflows call its methods
+// through a nil *Activities; the worker registers a filled one.
+type Activities struct {
+	// WorkspaceRoot is where each build's checkout and image layout live.
+	WorkspaceRoot string
+	// Buildkit is the client of the buildkitd this worker builds on.
+	Buildkit *bkclient.Client
+	// Logs stores build logs; the log URL of a build points into it.
+	Logs *logstore.Store
+	// LogURLBase is the gateway's builds URL; a build's log is at LogURLBase/{id}/logs.
+	LogURLBase string
+	// Keychain resolves registry credentials by registry name, so no password is an input.
+	Keychain authn.Keychain
+	// CloneBaseURLs maps a provider ("github", "gitlab") to the base URL clone URLs are built
+	// from when a Source carries none.
+	CloneBaseURLs map[string]string
+	// Logger receives the worker's own logs, never build output.
+	Logger *slog.Logger
+}
+
+// workspace is the folder of one build session on this host.
+func (a *Activities) workspace(key string) (string, error) {
+	if !workspaceKey.MatchString(key) {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workspace key %q is not a plain name", key), ErrTypeInvalidPath, nil)
+	}
+	return filepath.Join(a.WorkspaceRoot, key), nil
+}
+
+var workspaceKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$`)
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return a.Logger
+}
+
+func invalidTag(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidTag, nil)
+}
+
+// openLog opens the log of the build this activity belongs to; the build ID is the workflow
+// ID and each run of it has its own log.
+func (a *Activities) openLog(ctx context.Context) (io.WriteCloser, error) {
+	info := activity.GetInfo(ctx)
+	return a.Logs.Append(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+}
+
+// logURL is where the gateway serves the log of the current build.
+func (a *Activities) logURL(ctx context.Context) string {
+	id := activity.GetInfo(ctx).WorkflowExecution.ID
+	return strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id) + "/logs"
+}

@@ -1,0 +1,160 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/tonistiigi/fsutil"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+)
+
+// imageDir is the OCI image layout a build writes inside its workspace and push reads.
+const imageDir = "image"
+
+// BuildInput is what BuildKit builds: paths as ResolveDockerfile returned them.
+type BuildInput struct {
+	Workspace      string            `json:"workspace"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	ContextPath    string            `json:"context_path"`
+	BuildArgs      map[string]string `json:"build_args,omitempty"`
+}
+
+// BuildResult names the image BuildKit wrote into the workspace.
+type BuildResult struct {
+	// Digest is the manifest digest of the built image.
+	Digest string `json:"digest"`
+}
+
+// Build runs the dockerfile.v0 frontend on BuildKit and writes the image as an OCI layout in
+// the workspace. BuildKit's progress goes to the build log in the text of
+// `buildctl --progress plain`; heartbeats carry the number of finished steps.
+func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, error) {
+	ws, err := a.workspace(in.Workspace)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	root := filepath.Join(ws, checkoutDir)
+	// Resolved again here, not trusted from the input: the input may come from anyone with
+	// access to Temporal, and the checkout may be a retry's.
+	paths, err := ResolvePaths(root, in.DockerfilePath, in.ContextPath)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	contextFS, err := fsutil.NewFS(filepath.Join(root, paths.ContextPath))
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("opening build context: %w", err)
+	}
+	dockerfileFS, err := fsutil.NewFS(filepath.Join(root, filepath.Dir(paths.DockerfilePath)))
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("opening dockerfile folder: %w", err)
+	}
+	out := filepath.Join(ws, imageDir)
+	if err := os.RemoveAll(out); err != nil {
+		return BuildResult{}, fmt.Errorf("clearing image layout: %w", err)
+	}
+
+	attrs := map[string]string{"filename": filepath.Base(paths.DockerfilePath)}
+	keys := make([]string, 0, len(in.BuildArgs))
+	for k := range in.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		attrs["build-arg:"+k] = in.BuildArgs[k]
+	}
+
+	log, err := a.openLog(ctx)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "==> build %s (context %s)\n", paths.DockerfilePath, paths.ContextPath)
+	display, err := progressui.NewDisplay(log, progressui.PlainMode)
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("creating progress display: %w", err)
+	}
+
+	opt := bkclient.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
+		Exports: []bkclient.ExportEntry{{
+			Type:      bkclient.ExporterOCI,
+			Attrs:     map[string]string{"tar": "false"},
+			OutputDir: out,
+		}},
+	}
+
+	start := time.Now()
+	statusCh := make(chan *bkclient.SolveStatus)
+	displayCh := make(chan *bkclient.SolveStatus)
+	var resp *bkclient.SolveResponse
+	eg, egCtx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		resp, err = a.Buildkit.Solve(egCtx, nil, opt, statusCh)
+		return err
+	})
+	eg.Go(func() error {
+		// Always drain: Solve blocks on a full status channel.
+		defer close(displayCh)
+		done := 0
+		last := time.Time{}
+		for st := range statusCh {
+			for _, v := range st.Vertexes {
+				if v.Completed != nil {
+					done++
+				}
+			}
+			if time.Since(last) > time.Second {
+				activity.RecordHeartbeat(ctx, done)
+				last = time.Now()
+			}
+			displayCh <- st
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		// The display's own error is not the build's: the log is best effort.
+		_, _ = display.UpdateFrom(context.WithoutCancel(egCtx), displayCh)
+		return nil
+	})
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	err = eg.Wait()
+	stop()
+	if err != nil {
+		fmt.Fprintf(log, "==> build failed after %s: %v\n", time.Since(start).Round(time.Millisecond), err)
+		return BuildResult{}, classifyBuild(ctx, err)
+	}
+	digest := resp.ExporterResponse["containerimage.digest"]
+	fmt.Fprintf(log, "==> built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
+	return BuildResult{Digest: digest}, nil
+}
+
+// classifyBuild tells a broken build (bad Dockerfile, failing RUN), which no retry mends, from
+// a BuildKit that was unreachable or went away, which a retry on a healthy daemon can.
+func classifyBuild(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch grpcerrors.Code(err) {
+	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+		return fmt.Errorf("buildkit: %w", err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("buildkit: %w", err)
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("build failed: %v", err), ErrTypeBuildFailed, nil)
+}

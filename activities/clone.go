@@ -1,0 +1,280 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// checkoutDir is the folder of the checkout inside a build's workspace.
+const checkoutDir = "src"
+
+// maxDeepen bounds how far back a given commit is looked for on its ref.
+const maxDeepen = 4096
+
+var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// CloneInput says what to fetch into a workspace.
+type CloneInput struct {
+	Workspace string `json:"workspace"`
+	Source    Source `json:"source"`
+	Ref       Ref    `json:"ref"`
+	// Commit, when set, must be on Ref; empty means the ref's head.
+	Commit string `json:"commit,omitempty"`
+}
+
+// CloneResult reports what was checked out.
+type CloneResult struct {
+	Commit string `json:"commit"`
+	// LogURL points at the build's log in the log store.
+	LogURL string `json:"log_url"`
+}
+
+// Clone fetches exactly one commit of the ref, shallowly, over HTTP(S), with hooks and
+// submodules off, and checks it out into the workspace.
+func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, error) {
+	ws, err := a.workspace(in.Workspace)
+	if err != nil {
+		return CloneResult{}, err
+	}
+	if err := checkRef(in.Ref); err != nil {
+		return CloneResult{}, err
+	}
+	if in.Commit != "" && !commitPattern.MatchString(in.Commit) {
+		return CloneResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("commit %q is not a full 40-hex commit id", in.Commit), ErrTypeCommitNotOnRef, nil)
+	}
+	remote, err := a.cloneURL(in.Source)
+	if err != nil {
+		return CloneResult{}, err
+	}
+	log, err := a.openLog(ctx)
+	if err != nil {
+		return CloneResult{}, err
+	}
+	defer log.Close()
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+
+	fmt.Fprintf(log, "==> clone %s %s\n", remote, in.Ref.FullName())
+	dir := filepath.Join(ws, checkoutDir)
+	// A retried clone starts from nothing: a half-written checkout is not worth trusting.
+	if err := os.RemoveAll(dir); err != nil {
+		return CloneResult{}, fmt.Errorf("clearing workspace: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return CloneResult{}, fmt.Errorf("creating workspace: %w", err)
+	}
+	g := gitRunner{dir: dir, log: log}
+	if err := g.run(ctx, "init", "-q"); err != nil {
+		return CloneResult{}, err
+	}
+	local := "refs/slipway/ref"
+	refspec := "+" + in.Ref.FullName() + ":" + local
+	start := time.Now()
+	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
+		return CloneResult{}, classifyFetch(err, in)
+	}
+	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
+	if err != nil {
+		return CloneResult{}, err
+	}
+	commit := head
+	if in.Commit != "" && in.Commit != head {
+		if err := g.deepenUntil(ctx, remote, refspec, in.Commit); err != nil {
+			if errors.Is(err, errNotOnRef) {
+				return CloneResult{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
+					ErrTypeCommitNotOnRef, nil)
+			}
+			return CloneResult{}, err
+		}
+		commit = in.Commit
+	}
+	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
+		return CloneResult{}, err
+	}
+	fmt.Fprintf(log, "==> checked out %s in %s\n", commit, time.Since(start).Round(time.Millisecond))
+	return CloneResult{Commit: commit, LogURL: a.logURL(ctx)}, nil
+}
+
+// cloneURL is the source's clone URL, or one built from the provider's base URL. Only http and
+// https are allowed, and never with credentials in the URL: they would end up in history.
+func (a *Activities) cloneURL(src Source) (string, error) {
+	raw := src.CloneURL
+	if raw == "" {
+		base, ok := a.CloneBaseURLs[src.Provider]
+		if !ok {
+			return "", temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), ErrTypeInvalidSource, nil)
+		}
+		if src.Owner == "" || src.Repository == "" {
+			return "", temporal.NewNonRetryableApplicationError(
+				"source needs an owner and a repository", ErrTypeInvalidSource, nil)
+		}
+		raw = strings.TrimSuffix(base, "/") + "/" + src.Owner + "/" + src.Repository + ".git"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("clone_url is not a URL: %v", err), ErrTypeInvalidSource, nil)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("clone_url scheme %q is not http or https", u.Scheme), ErrTypeInvalidSource, nil)
+	}
+	if u.User != nil {
+		return "", temporal.NewNonRetryableApplicationError(
+			"clone_url carries credentials; connect an account instead", ErrTypeInvalidSource, nil)
+	}
+	return u.String(), nil
+}
+
+// checkRef refuses ref names git would refuse, before they reach a command line.
+func checkRef(r Ref) error {
+	if r.Type != RefBranch && r.Type != RefTag {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ref type %q is not branch or tag", r.Type), ErrTypeRefNotFound, nil)
+	}
+	bad := r.Name == "" || strings.HasPrefix(r.Name, "-") || strings.HasPrefix(r.Name, "/") ||
+		strings.HasSuffix(r.Name, "/") || strings.HasSuffix(r.Name, ".lock") ||
+		strings.Contains(r.Name, "..") || strings.Contains(r.Name, "//") || strings.Contains(r.Name, "@{") ||
+		strings.ContainsAny(r.Name, " ~^:?*[\\\x7f")
+	for _, c := range r.Name {
+		if c < 0x20 {
+			bad = true
+		}
+	}
+	if bad {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s name %q is not a valid git ref name", r.Type, r.Name), ErrTypeRefNotFound, nil)
+	}
+	return nil
+}
+
+var errNotOnRef = errors.New("commit not on ref")
+
+// classifyFetch turns git's answer into a non-retryable error when retrying cannot help.
+func classifyFetch(err error, in CloneInput) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "couldn't find remote ref"):
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s %q does not exist in %s/%s", in.Ref.Type, in.Ref.Name, in.Source.Owner, in.Source.Repository),
+			ErrTypeRefNotFound, nil)
+	case strings.Contains(msg, "not found") || strings.Contains(msg, "returned error: 404"):
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("repository %s/%s not found", in.Source.Owner, in.Source.Repository), ErrTypeInvalidSource, nil)
+	case strings.Contains(msg, "Authentication failed") || strings.Contains(msg, "could not read Username") ||
+		strings.Contains(msg, "returned error: 401") || strings.Contains(msg, "returned error: 403"):
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("repository %s/%s refused access: is it private without a connected account?",
+				in.Source.Owner, in.Source.Repository), ErrTypeInvalidSource, nil)
+	}
+	return err
+}
+
+// gitRunner runs git in one checkout with a configuration that trusts nothing from the
+// remote: no hooks, no submodules, no prompts, no system or user configuration, http(s) only.
+type gitRunner struct {
+	dir string
+	log io.Writer
+}
+
+func (g gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
+	base := []string{
+		"-c", "core.hooksPath=/dev/null",
+		"-c", "protocol.allow=never", "-c", "protocol.http.allow=always", "-c", "protocol.https.allow=always",
+		"-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false",
+		"-c", "advice.detachedHead=false", "-c", "core.symlinks=true",
+	}
+	cmd := exec.CommandContext(ctx, "git", append(base, args...)...)
+	cmd.Dir = g.dir
+	cmd.Env = append(os.Environ(),
+		"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false", "GIT_LFS_SKIP_SMUDGE=1")
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// run runs git, copying its stderr to the build log and naming it in the error.
+func (g gitRunner) run(ctx context.Context, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := g.command(ctx, args...)
+	cmd.Stdout = g.log
+	cmd.Stderr = io.MultiWriter(g.log, &stderr)
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+func (g gitRunner) output(ctx context.Context, args ...string) (string, error) {
+	var stderr bytes.Buffer
+	cmd := g.command(ctx, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// deepenUntil fetches more history of the ref until commit is in it, which proves the commit
+// is on the ref; it gives up with errNotOnRef when the history ends or maxDeepen is reached.
+func (g gitRunner) deepenUntil(ctx context.Context, remote, refspec, commit string) error {
+	for depth := 64; ; depth *= 4 {
+		if depth > maxDeepen {
+			depth = maxDeepen
+		}
+		if err := g.run(ctx, "fetch", "--depth="+fmt.Sprint(depth), "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
+			return err
+		}
+		if _, err := g.output(ctx, "cat-file", "-e", commit+"^{commit}"); err == nil {
+			return nil
+		}
+		shallow, err := g.output(ctx, "rev-parse", "--is-shallow-repository")
+		if err != nil {
+			return err
+		}
+		if shallow != "true" || depth == maxDeepen {
+			return errNotOnRef
+		}
+	}
+}
+
+// heartbeatEvery records a heartbeat on a ticker until stopped, so a long step that reports
+// no progress of its own is still seen alive (and sees cancellation).
+func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

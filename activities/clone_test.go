@@ -1,0 +1,96 @@
+package activities
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/logstore"
+)
+
+func TestClone(t *testing.T) {
+	srv := gitserver.Start(t)
+	repo := srv.NewRepo(t, "octo", "hello")
+	first := repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\n", ".gitmodules": "[submodule \"evil\"]\n\tpath = evil\n\turl = http://127.0.0.1:1/evil.git\n"})
+	head := repo.Commit("main", map[string]string{"README": "second\n"})
+	repo.Tag("main", "v1.0.0", true)
+	feature := repo.Commit("feature/login", map[string]string{"login.txt": "x\n"})
+	other := repo.Commit("other", map[string]string{"other.txt": "x\n"})
+
+	logs, err := logstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := &Activities{
+		WorkspaceRoot: t.TempDir(),
+		Logs:          logs,
+		LogURLBase:    "http://gw/api/v1/builds",
+		CloneBaseURLs: map[string]string{"github": srv.URL},
+	}
+	var suite testsuite.WorkflowTestSuite
+	tests := []struct {
+		name       string
+		src        Source
+		ref        Ref
+		commit     string
+		wantCommit string
+		wantType   string
+	}{
+		{"branch head", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, "", head, ""},
+		{"explicit clone url", Source{Provider: "github", CloneURL: repo.CloneURL}, Ref{RefBranch, "main"}, "", head, ""},
+		{"branch with slash", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "feature/login"}, "", feature, ""},
+		{"annotated tag peels to commit", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefTag, "v1.0.0"}, "", head, ""},
+		{"older commit on the ref", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, first, first, ""},
+		{"commit on another branch", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, other, "", ErrTypeCommitNotOnRef},
+		{"short commit", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, head[:7], "", ErrTypeCommitNotOnRef},
+		{"missing branch", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "nope"}, "", "", ErrTypeRefNotFound},
+		{"missing tag", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefTag, "v9"}, "", "", ErrTypeRefNotFound},
+		{"bad ref name", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "--upload-pack=x"}, "", "", ErrTypeRefNotFound},
+		{"missing repository", Source{Provider: "github", Owner: "octo", Repository: "nope"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
+		{"file url refused", Source{Provider: "github", CloneURL: "file://" + repo.Bare}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
+		{"credentials in url refused", Source{Provider: "github", CloneURL: "http://u:p@127.0.0.1/x.git"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
+		{"unknown provider", Source{Provider: "bitbucket", Owner: "o", Repository: "r"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := suite.NewTestActivityEnvironment()
+			env.RegisterActivity(act)
+			ws := "ws" + string(rune('a'+i))
+			val, err := env.ExecuteActivity(act.Clone, CloneInput{Workspace: ws, Source: tt.src, Ref: tt.ref, Commit: tt.commit})
+			if tt.wantType != "" {
+				var appErr *temporal.ApplicationError
+				if !errors.As(err, &appErr) || appErr.Type() != tt.wantType || !appErr.NonRetryable() {
+					t.Fatalf("error = %v, want non-retryable %s", err, tt.wantType)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res CloneResult
+			if err := val.Get(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Commit != tt.wantCommit {
+				t.Fatalf("commit = %s, want %s", res.Commit, tt.wantCommit)
+			}
+			if !strings.HasPrefix(res.LogURL, "http://gw/api/v1/builds/") || !strings.HasSuffix(res.LogURL, "/logs") {
+				t.Fatalf("log url = %q", res.LogURL)
+			}
+			src := filepath.Join(act.WorkspaceRoot, ws, checkoutDir)
+			if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
+				t.Fatalf("checkout lacks Dockerfile: %v", err)
+			}
+			// Submodules are never fetched, whatever .gitmodules says.
+			if _, err := os.Stat(filepath.Join(src, "evil", ".git")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("submodule was fetched: %v", err)
+			}
+		})
+	}
+}

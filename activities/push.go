@@ -1,0 +1,132 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// PushInput names the image repository and the tags to write the built image to.
+type PushInput struct {
+	Workspace string   `json:"workspace"`
+	Image     string   `json:"image"`
+	Tags      []string `json:"tags"`
+}
+
+// PushResult is the pushed manifest's digest.
+type PushResult struct {
+	Digest string `json:"digest"`
+}
+
+// Push writes the image the build step left in the workspace to every tag. It only reads the
+// workspace, so a retry after a registry outage pushes again without building again; blobs
+// the registry already holds are not sent twice.
+func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error) {
+	ws, err := a.workspace(in.Workspace)
+	if err != nil {
+		return PushResult{}, err
+	}
+	repo, err := ParseImage(in.Image)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if len(in.Tags) == 0 {
+		return PushResult{}, invalidTag("no tag to push")
+	}
+	tags := make([]name.Tag, 0, len(in.Tags))
+	for _, t := range in.Tags {
+		if !tagPattern.MatchString(t) {
+			return PushResult{}, invalidTag(fmt.Sprintf("%q is not a valid image tag", t))
+		}
+		tags = append(tags, repo.Tag(t))
+	}
+
+	idx, err := layout.ImageIndexFromPath(filepath.Join(ws, imageDir))
+	if err != nil {
+		return PushResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("reading built image: %v", err), ErrTypeBuildFailed, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return PushResult{}, fmt.Errorf("reading image index: %w", err)
+	}
+	if len(im.Manifests) != 1 {
+		return PushResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("built image layout holds %d manifests, want 1", len(im.Manifests)), ErrTypeBuildFailed, nil)
+	}
+	desc := im.Manifests[0]
+	var artifact remote.Taggable
+	if desc.MediaType.IsIndex() {
+		artifact, err = idx.ImageIndex(desc.Digest)
+	} else {
+		artifact, err = idx.Image(desc.Digest)
+	}
+	if err != nil {
+		return PushResult{}, fmt.Errorf("reading built image %s: %w", desc.Digest, err)
+	}
+
+	log, err := a.openLog(ctx)
+	if err != nil {
+		return PushResult{}, err
+	}
+	defer log.Close()
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+
+	updates := make(chan v1.Update, 16)
+	go func() {
+		// Progress is turned into heartbeats so a slow upload is not taken for a dead worker.
+		last := time.Time{}
+		for u := range updates {
+			if time.Since(last) > time.Second {
+				activity.RecordHeartbeat(ctx, u.Complete)
+				last = time.Now()
+			}
+		}
+	}()
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(a.Keychain),
+		remote.WithProgress(updates),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
+	}
+	start := time.Now()
+	fmt.Fprintf(log, "==> push %s\n", tags[0])
+	switch v := artifact.(type) {
+	case v1.ImageIndex:
+		err = remote.WriteIndex(tags[0], v, opts...)
+	case v1.Image:
+		err = remote.Write(tags[0], v, opts...)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "==> push failed: %v\n", err)
+		return PushResult{}, fmt.Errorf("pushing %s: %w", tags[0], err)
+	}
+	for _, t := range tags[1:] {
+		fmt.Fprintf(log, "==> tag %s\n", t)
+		tagOpts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(a.Keychain)}
+		if err := remote.Tag(t, artifact, tagOpts...); err != nil {
+			return PushResult{}, fmt.Errorf("tagging %s: %w", t, err)
+		}
+	}
+	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, desc.Digest, time.Since(start).Round(time.Millisecond))
+	return PushResult{Digest: desc.Digest.String()}, nil
+}
+
+// ParseImage checks an image repository name such as 127.0.0.1:5000/demo/app.
+func ParseImage(image string) (name.Repository, error) {
+	repo, err := name.NewRepository(image, name.StrictValidation)
+	if err != nil {
+		return name.Repository{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("image %q is not a valid repository name: %v", image, err), ErrTypeInvalidImage, nil)
+	}
+	return repo, nil
+}

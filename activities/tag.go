@@ -1,0 +1,167 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultTagTemplate is used when a build names no template: the branch or tag that triggered.
+const DefaultTagTemplate = "{ref}"
+
+// TimeFormat is how {time} renders: the build start in UTC, sortable and valid in a tag.
+const TimeFormat = "20060102150405"
+
+// tagPattern is the OCI distribution grammar for a tag.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Placeholders lists every placeholder a tag template may use.
+func Placeholders() []string {
+	return []string{"{branch}", "{tag}", "{ref}", "{commit}", "{short_commit}", "{time}"}
+}
+
+// TagValues are what a template's placeholders stand for.
+type TagValues struct {
+	Ref         Ref
+	Commit      string
+	Time        time.Time
+	SanitizeRef bool
+}
+
+// ExpandTag expands a tag template and checks the result against the OCI tag grammar.
+// A ref name holding a character a tag cannot hold fails with ErrTypeInvalidTag naming the
+// character, unless SanitizeRef maps each such character to '-'.
+func ExpandTag(template string, v TagValues) (string, error) {
+	if template == "" {
+		template = DefaultTagTemplate
+	}
+	if err := CheckTemplate(template); err != nil {
+		return "", err
+	}
+	refName := v.Ref.Name
+	if v.SanitizeRef {
+		refName = sanitizeRef(refName)
+	} else if i := strings.IndexFunc(refName, func(r rune) bool { return !tagRune(r) }); i >= 0 {
+		r := []rune(refName[i:])[0]
+		return "", invalidTag(fmt.Sprintf("%s %q holds %q, which an image tag cannot contain; set sanitize_ref to map it to '-'",
+			v.Ref.Type, v.Ref.Name, r))
+	}
+	var branch, tag string
+	switch v.Ref.Type {
+	case RefBranch:
+		branch = refName
+	case RefTag:
+		tag = refName
+	}
+	short := v.Commit
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	out := strings.NewReplacer(
+		"{branch}", branch,
+		"{tag}", tag,
+		"{ref}", refName,
+		"{commit}", v.Commit,
+		"{short_commit}", short,
+		"{time}", v.Time.UTC().Format(TimeFormat),
+	).Replace(template)
+	if !tagPattern.MatchString(out) {
+		return "", invalidTag(fmt.Sprintf("template %q renders %q, which is not a valid image tag (want %s)",
+			template, out, tagPattern.String()))
+	}
+	return out, nil
+}
+
+// CheckTemplate refuses a template with an unknown or unclosed placeholder. It is what a
+// gateway calls when a rule is saved, so a bad template is caught before any build.
+func CheckTemplate(template string) error {
+	rest := template
+	for {
+		open := strings.IndexByte(rest, '{')
+		closing := strings.IndexByte(rest, '}')
+		if open < 0 {
+			if closing >= 0 {
+				return invalidTag(fmt.Sprintf("template %q has a '}' without '{'", template))
+			}
+			return nil
+		}
+		if closing >= 0 && closing < open {
+			return invalidTag(fmt.Sprintf("template %q has a '}' without '{'", template))
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return invalidTag(fmt.Sprintf("template %q has an unclosed '{'", template))
+		}
+		ph := rest[open : open+end+1]
+		known := false
+		for _, p := range Placeholders() {
+			if ph == p {
+				known = true
+				break
+			}
+		}
+		if !known {
+			return invalidTag(fmt.Sprintf("template %q uses unknown placeholder %s (known: %s)",
+				template, ph, strings.Join(Placeholders(), ", ")))
+		}
+		rest = rest[open+end+1:]
+	}
+}
+
+func tagRune(r rune) bool {
+	return r == '_' || r == '.' || r == '-' ||
+		(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+}
+
+func sanitizeRef(s string) string {
+	return strings.Map(func(r rune) rune {
+		if tagRune(r) {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// RenderTagInput carries what a tag template may refer to.
+type RenderTagInput struct {
+	// TagTemplate is one template or several separated by commas, each giving one tag.
+	TagTemplate string    `json:"tag_template"`
+	Ref         Ref       `json:"ref"`
+	Commit      string    `json:"commit"`
+	Time        time.Time `json:"time"`
+	SanitizeRef bool      `json:"sanitize_ref,omitempty"`
+}
+
+// RenderTagResult lists the rendered tags, in template order, without repeats.
+type RenderTagResult struct {
+	Tags []string `json:"tags"`
+}
+
+// RenderTag renders the build's tags. It is an activity, not workflow code, so that the
+// rendered tags are recorded in history and a bad template fails as a step of its own.
+func (a *Activities) RenderTag(_ context.Context, in RenderTagInput) (RenderTagResult, error) {
+	return RenderTags(in)
+}
+
+// RenderTags is RenderTag without the activity around it.
+func RenderTags(in RenderTagInput) (RenderTagResult, error) {
+	var res RenderTagResult
+	seen := map[string]bool{}
+	tmpl := in.TagTemplate
+	if strings.TrimSpace(tmpl) == "" {
+		tmpl = DefaultTagTemplate
+	}
+	for _, t := range strings.Split(tmpl, ",") {
+		tag, err := ExpandTag(strings.TrimSpace(t), TagValues{Ref: in.Ref, Commit: in.Commit, Time: in.Time, SanitizeRef: in.SanitizeRef})
+		if err != nil {
+			return RenderTagResult{}, err
+		}
+		if !seen[tag] {
+			seen[tag] = true
+			res.Tags = append(res.Tags, tag)
+		}
+	}
+	return res, nil
+}

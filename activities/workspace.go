@@ -1,0 +1,25 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// CleanupInput names the workspace to remove.
+type CleanupInput struct {
+	Workspace string `json:"workspace"`
+}
+
+// Cleanup removes a build's workspace: checkout and image layout. It runs when the build ends,
+// however it ends, so a host keeps no sources of finished builds.
+func (a *Activities) Cleanup(ctx context.Context, in CleanupInput) error {
+	ws, err := a.workspace(in.Workspace)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(ws); err != nil {
+		return fmt.Errorf("removing workspace: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+// Package config reads Slipway's settings from the environment (DESIGN.md §5), for the worker
+// and the gateway alike, so both agree on every default.
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is every setting of a Slipway process. Secrets are not settings: they are looked up
+// where they are used.
+type Config struct {
+	Home              string
+	TemporalAddress   string
+	TemporalNamespace string
+	TemporalUIURL     string
+	TaskQueue         string
+	BuildkitAddr      string
+	Registry          string
+	DatabaseURL       string
+	GatewayAddr       string
+	// GatewayURL is how others reach the gateway; log and build links are built from it.
+	GatewayURL   string
+	GitHubURL    string
+	GitHubAPIURL string
+	GitLabURL    string
+	// MaxConcurrentBuilds bounds the builds one worker runs at once.
+	MaxConcurrentBuilds int
+}
+
+// FromEnv reads the configuration through getenv (os.Getenv in a main, a map in a test).
+func FromEnv(getenv func(string) string) (Config, error) {
+	get := func(key, def string) string {
+		if v := strings.TrimSpace(getenv(key)); v != "" {
+			return v
+		}
+		return def
+	}
+	home, err := filepath.Abs(get("SLIPWAY_HOME", "./.slipway"))
+	if err != nil {
+		return Config{}, fmt.Errorf("SLIPWAY_HOME: %w", err)
+	}
+	c := Config{
+		Home:              home,
+		TemporalAddress:   get("SLIPWAY_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: get("SLIPWAY_TEMPORAL_NAMESPACE", "default"),
+		TemporalUIURL:     strings.TrimSuffix(get("SLIPWAY_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
+		TaskQueue:         get("SLIPWAY_TASK_QUEUE", "docker-builder"),
+		BuildkitAddr:      get("SLIPWAY_BUILDKIT_ADDR", "unix://"+filepath.Join(home, "buildkitd.sock")),
+		Registry:          get("SLIPWAY_REGISTRY", "127.0.0.1:5000"),
+		DatabaseURL:       get("SLIPWAY_DATABASE_URL", filepath.Join(home, "slipway.db")),
+		GatewayAddr:       get("SLIPWAY_GATEWAY_ADDR", "127.0.0.1:8080"),
+		GitHubURL:         strings.TrimSuffix(get("SLIPWAY_GITHUB_URL", "https://github.com"), "/"),
+		GitHubAPIURL:      strings.TrimSuffix(get("SLIPWAY_GITHUB_API_URL", "https://api.github.com"), "/"),
+		GitLabURL:         strings.TrimSuffix(get("SLIPWAY_GITLAB_URL", "https://gitlab.com"), "/"),
+	}
+	c.GatewayURL = strings.TrimSuffix(get("SLIPWAY_GATEWAY_URL", "http://"+c.GatewayAddr), "/")
+	n, err := strconv.Atoi(get("SLIPWAY_MAX_CONCURRENT_BUILDS", "2"))
+	if err != nil || n < 1 {
+		return Config{}, fmt.Errorf("SLIPWAY_MAX_CONCURRENT_BUILDS %q is not a positive number", getenv("SLIPWAY_MAX_CONCURRENT_BUILDS"))
+	}
+	c.MaxConcurrentBuilds = n
+	return c, nil
+}
+
+// CloneBaseURLs maps each provider to the base its clone URLs are built from.
+func (c Config) CloneBaseURLs() map[string]string {
+	return map[string]string{"github": c.GitHubURL, "gitlab": c.GitLabURL}
+}
+
+// LogsDir is where build logs are kept.
+func (c Config) LogsDir() string { return filepath.Join(c.Home, "logs") }
+
+// WorkspacesDir is where builds check out and lay out their images.
+func (c Config) WorkspacesDir() string { return filepath.Join(c.Home, "workspaces") }

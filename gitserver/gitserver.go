@@ -1,0 +1,168 @@
+// Package gitserver serves Git repositories over the smart HTTP protocol with git
+// http-backend, and builds fixture repositories, so tests clone over the real protocol.
+package gitserver
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Server is a smart-HTTP Git server over the bare repositories in Root, laid out as
+// Root/OWNER/REPO.git like github.com.
+type Server struct {
+	Root string
+	URL  string
+	srv  *httptest.Server
+}
+
+// backendPath finds git http-backend, which ships with git.
+func backendPath() (string, error) {
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding git exec path: %w", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("git-http-backend: %w", err)
+	}
+	return p, nil
+}
+
+// Handler serves the bare repositories under root. When user is not empty, every request
+// must carry basic auth with that user and password.
+func Handler(root, user, password string) (http.Handler, error) {
+	backend, err := backendPath()
+	if err != nil {
+		return nil, err
+	}
+	h := &cgi.Handler{
+		Path: backend,
+		Root: "/",
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + root,
+			"GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_NOSYSTEM=1",
+			"GIT_CONFIG_GLOBAL=/dev/null",
+		},
+	}
+	if user == "" {
+		return h, nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != user || p != password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), nil
+}
+
+// Start serves a new empty root on a loopback port until the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	root := tb.TempDir()
+	h, err := Handler(root, "", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return &Server{Root: root, URL: srv.URL, srv: srv}
+}
+
+// Repo is a working repository whose commits are pushed to a bare one the server serves.
+type Repo struct {
+	tb   testing.TB
+	Dir  string
+	Bare string
+	// CloneURL is the repository's smart-HTTP URL.
+	CloneURL string
+}
+
+// NewRepo creates OWNER/NAME on the server, with an empty history.
+func (s *Server) NewRepo(tb testing.TB, owner, name string) *Repo {
+	tb.Helper()
+	bare := filepath.Join(s.Root, owner, name+".git")
+	r := &Repo{tb: tb, Dir: tb.TempDir(), Bare: bare, CloneURL: s.URL + "/" + owner + "/" + name + ".git"}
+	if err := os.MkdirAll(bare, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	r.git(bare, "init", "-q", "--bare", "--initial-branch=main")
+	r.git(r.Dir, "init", "-q", "--initial-branch=main")
+	r.git(r.Dir, "remote", "add", "origin", bare)
+	return r
+}
+
+// Commit writes files (path to content; a content starting with "symlink:" makes a symlink
+// to the rest) on branch, commits and pushes, and returns the commit id.
+func (r *Repo) Commit(branch string, files map[string]string) string {
+	r.tb.Helper()
+	if out := r.gitOut(r.Dir, "branch", "--list", branch); out == "" && r.gitOut(r.Dir, "rev-parse", "--verify", "-q", "HEAD") != "" {
+		r.git(r.Dir, "checkout", "-q", "-b", branch)
+	} else if out == "" {
+		r.git(r.Dir, "checkout", "-q", "--orphan", branch)
+	} else {
+		r.git(r.Dir, "checkout", "-q", branch)
+	}
+	for p, content := range files {
+		full := filepath.Join(r.Dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			r.tb.Fatal(err)
+		}
+		os.Remove(full)
+		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				r.tb.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			r.tb.Fatal(err)
+		}
+	}
+	r.git(r.Dir, "add", "-A")
+	r.git(r.Dir, "-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit", "-q", "--allow-empty", "-m", "commit on "+branch)
+	r.git(r.Dir, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
+	return r.gitOut(r.Dir, "rev-parse", "HEAD")
+}
+
+// Tag tags the head of branch and pushes the tag; annotated tags point at a tag object.
+func (r *Repo) Tag(branch, tag string, annotated bool) {
+	r.tb.Helper()
+	args := []string{"-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "tag"}
+	if annotated {
+		args = append(args, "-a", "-m", "release "+tag)
+	}
+	r.git(r.Dir, append(args, tag, branch)...)
+	r.git(r.Dir, "push", "-q", "origin", "refs/tags/"+tag)
+}
+
+func (r *Repo) git(dir string, args ...string) {
+	r.tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		r.tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+}
+
+func (r *Repo) gitOut(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	out, _ := cmd.Output()
+	return strings.TrimSpace(string(out))
+}

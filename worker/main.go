@@ -1,0 +1,82 @@
+// Command worker runs Slipway builds: it polls the docker-builder task queue for
+// workflow_docker_builder and runs each build's steps in a session on this host.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	bkclient "github.com/moby/buildkit/client"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(context.Background(), logger); err != nil {
+		logger.Error("worker stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	logs, err := logstore.New(cfg.LogsDir())
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.WorkspacesDir(), 0o755); err != nil {
+		return fmt.Errorf("creating workspaces folder: %w", err)
+	}
+	bk, err := bkclient.New(ctx, cfg.BuildkitAddr)
+	if err != nil {
+		return fmt.Errorf("connecting to buildkitd at %s: %w", cfg.BuildkitAddr, err)
+	}
+	defer bk.Close()
+	tc, err := client.Dial(client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{
+		EnableSessionWorker:               true,
+		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
+		WorkerStopTimeout:                 30 * time.Second,
+	})
+	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterActivity(&activities.Activities{
+		WorkspaceRoot: cfg.WorkspacesDir(),
+		Buildkit:      bk,
+		Logs:          logs,
+		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
+		Keychain:      authn.DefaultKeychain,
+		CloneBaseURLs: cfg.CloneBaseURLs(),
+		Logger:        logger,
+	})
+	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
+		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds)
+	// Run returns on SIGINT or SIGTERM after running activities finish or WorkerStopTimeout.
+	if err := w.Run(worker.InterruptCh()); err != nil {
+		return fmt.Errorf("running worker: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/slipway-dev/slipway/activities"
+)
+
+// maxHosts bounds how many hosts one build starts over on after losing one.
+const maxHosts = 3
+
+// sessionHeartbeat is how soon a dead worker's session is declared failed.
+const sessionHeartbeat = 20 * time.Second
+
+// DockerBuilder is workflow_docker_builder: clone, resolve the Dockerfile, render the tag,
+// build and push, all on one host inside a session since the steps share a workspace. When the
+// host dies the build starts over on another one; the workspace is removed however it ends.
+func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
+	timeout, err := checkInput(in)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Step: "queued"}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+		out := *st
+		out.Steps = append([]StepStatus(nil), st.Steps...)
+		return out, nil
+	}); err != nil {
+		return nil, fmt.Errorf("registering status query: %w", err)
+	}
+	attrs := []temporal.SearchAttributeUpdate{
+		AttrNamespace.ValueSet(in.Namespace),
+		AttrRepository.ValueSet(in.Repository),
+		AttrRule.ValueSet(in.RuleID),
+		AttrRef.ValueSet(in.Ref.Name),
+		AttrTrigger.ValueSet(in.Trigger),
+	}
+	if in.Commit != "" {
+		attrs = append(attrs, AttrCommit.ValueSet(in.Commit))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
+		return nil, fmt.Errorf("setting search attributes: %w", err)
+	}
+
+	// The build's own deadline, so that a build started without an execution timeout (from the
+	// CLI, say) still ends, and ends cleanly: work stops and the workspace is removed.
+	deadline := workflow.Now(ctx).Add(timeout)
+	runCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timedOut := false
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		if err := workflow.NewTimer(timerCtx, timeout).Get(gctx, nil); err == nil {
+			timedOut = true
+			cancel()
+		}
+	})
+
+	b := &build{in: in, st: st, deadline: deadline}
+	for host := 1; ; host++ {
+		st.HostAttempts = host
+		res, err := b.onOneHost(runCtx, host)
+		switch {
+		case err == nil:
+			return res, nil
+		case timedOut:
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("build exceeded its timeout of %s", timeout), ErrTypeTimedOut, nil)
+		case ctx.Err() != nil:
+			return nil, temporal.NewCanceledError("build canceled")
+		case !errors.Is(err, errHostLost):
+			return nil, err
+		case host == maxHosts:
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("lost %d hosts in a row; last: %v", host, err), ErrTypeHostLost, nil)
+		}
+		workflow.GetLogger(ctx).Warn("build host lost, starting over on another", "host_attempt", host, "error", err)
+	}
+}
+
+// errHostLost marks a failure caused by the session's worker going away.
+var errHostLost = errors.New("build host lost")
+
+type build struct {
+	in       BuildInput
+	st       *Status
+	deadline time.Time
+}
+
+// onOneHost runs every step in one session and removes the workspace before leaving it.
+func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) {
+	remaining := b.deadline.Sub(workflow.Now(ctx))
+	sessCtx, err := workflow.CreateSession(ctx, &workflow.SessionOptions{
+		CreationTimeout:  remaining,
+		ExecutionTimeout: remaining,
+		HeartbeatTimeout: sessionHeartbeat,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for a build host: %w", err)
+	}
+	defer workflow.CompleteSession(sessCtx)
+	ws := workflow.GetSessionInfo(sessCtx).SessionID
+	defer b.cleanup(sessCtx, ws)
+
+	res, err := b.steps(sessCtx, ws, host, remaining)
+	if err != nil && workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
+		return nil, fmt.Errorf("%w: %v", errHostLost, err)
+	}
+	return res, err
+}
+
+func (b *build) steps(ctx workflow.Context, ws string, host int, remaining time.Duration) (*BuildResult, error) {
+	in := b.in
+	var a *activities.Activities // names the activities; the worker holds the real one
+	var clone activities.CloneResult
+	if err := b.step(ctx, StepClone, host, opts(15*time.Minute, 30*time.Second, 3), a.Clone, activities.CloneInput{
+		Workspace: ws, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
+	}, &clone); err != nil {
+		return nil, err
+	}
+	b.st.LogURL = clone.LogURL
+	if err := workflow.UpsertMemo(ctx, map[string]any{MemoLogURL: clone.LogURL}); err != nil {
+		return nil, fmt.Errorf("setting log_url memo: %w", err)
+	}
+	if in.Commit == "" {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrCommit.ValueSet(clone.Commit)); err != nil {
+			return nil, fmt.Errorf("setting commit search attribute: %w", err)
+		}
+	}
+
+	var paths activities.ResolveResult
+	if err := b.step(ctx, StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
+	}, &paths); err != nil {
+		return nil, err
+	}
+
+	var tags activities.RenderTagResult
+	if err := b.step(ctx, StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, activities.RenderTagInput{
+		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
+		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
+	}, &tags); err != nil {
+		return nil, err
+	}
+
+	var built activities.BuildResult
+	if err := b.step(ctx, StepBuild, host, opts(remaining, 30*time.Second, 3), a.Build, activities.BuildInput{
+		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
+	}, &built); err != nil {
+		return nil, err
+	}
+
+	var pushed activities.PushResult
+	pushOpts := opts(15*time.Minute, time.Minute, 10)
+	pushOpts.RetryPolicy.MaximumInterval = 30 * time.Second
+	if err := b.step(ctx, StepPush, host, pushOpts, a.Push, activities.PushInput{
+		Workspace: ws, Image: in.Image, Tags: tags.Tags,
+	}, &pushed); err != nil {
+		return nil, err
+	}
+	b.st.Step = "done"
+	return &BuildResult{
+		Image: in.Image, Tags: tags.Tags, Digest: pushed.Digest, Commit: clone.Commit,
+		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL,
+	}, nil
+}
+
+// step runs one activity and records its start, end and error in the status.
+func (b *build) step(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg, out any) error {
+	b.st.Step = name
+	i := len(b.st.Steps)
+	b.st.Steps = append(b.st.Steps, StepStatus{Name: name, HostAttempt: host, StartedAt: workflow.Now(ctx)})
+	ao.ActivityID = fmt.Sprintf("%s-%d", name, host)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), fn, arg).Get(ctx, out)
+	end := workflow.Now(ctx)
+	b.st.Steps[i].EndedAt = &end
+	if err != nil {
+		b.st.Steps[i].Error = errorMessage(err)
+	}
+	return err
+}
+
+// cleanup removes the workspace on the session's host, also after a cancellation; a host that
+// is gone takes its workspace with it, so a failure here is only logged.
+func (b *build) cleanup(sessCtx workflow.Context, ws string) {
+	if workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
+		return
+	}
+	var a *activities.Activities
+	ctx, _ := workflow.NewDisconnectedContext(sessCtx)
+	ao := opts(time.Minute, 0, 3)
+	ao.ScheduleToStartTimeout = time.Minute
+	ao.ActivityID = "cleanup-" + ws
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), a.Cleanup, activities.CleanupInput{Workspace: ws}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(sessCtx).Warn("workspace not removed", "workspace", ws, "error", err)
+	}
+}
+
+// opts gives every activity a start-to-close timeout, long ones a heartbeat timeout, and waits
+// for a cancelled activity to stop, so the workspace is removed only after nothing writes to it.
+func opts(startToClose, heartbeat time.Duration, attempts int32) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    heartbeat,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+			MaximumAttempts:    attempts,
+		},
+	}
+}
+
+// errorMessage is the innermost message of an activity error, which is what a person wants to
+// read in the status.
+func errorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var toErr *temporal.TimeoutError
+	if errors.As(err, &toErr) {
+		return "timed out: " + strings.ToLower(toErr.TimeoutType().String())
+	}
+	return err.Error()
+}
+
+// checkInput refuses what no build could do, before any host is taken: a bad image name, ref,
+// timeout or tag template, or a ref name the template cannot turn into a tag.
+func checkInput(in BuildInput) (time.Duration, error) {
+	bad := func(format string, args ...any) (time.Duration, error) {
+		return 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeInvalidInput, nil)
+	}
+	timeout := DefaultTimeout
+	if in.Timeout != "" {
+		d, err := time.ParseDuration(in.Timeout)
+		if err != nil || d <= 0 {
+			return bad("timeout %q is not a positive duration such as 30m", in.Timeout)
+		}
+		timeout = d
+	}
+	if _, err := activities.ParseImage(in.Image); err != nil {
+		return 0, err
+	}
+	if in.Ref.Type != activities.RefBranch && in.Ref.Type != activities.RefTag {
+		return bad("ref.type %q is not branch or tag", in.Ref.Type)
+	}
+	if in.Ref.Name == "" {
+		return bad("ref.name is empty")
+	}
+	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
+	// after the clone; the real tags are rendered once the commit is known.
+	if _, err := activities.RenderTags(activities.RenderTagInput{
+		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: strings.Repeat("0", 40), SanitizeRef: in.SanitizeRef,
+	}); err != nil {
+		return 0, err
+	}
+	for _, p := range []struct{ path, field string }{{in.DockerfilePath, "dockerfile_path"}, {in.ContextPath, "context_path"}} {
+		if p.path == "" {
+			continue
+		}
+		if err := activities.CheckPath(p.path, p.field); err != nil {
+			return 0, err
+		}
+	}
+	return timeout, nil
+}

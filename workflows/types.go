@@ -1,0 +1,109 @@
+// Package workflows holds workflow_docker_builder, the durable build of one image from one
+// Git commit, with its input, result and status types. Only deterministic code lives here;
+// everything that touches the world is an activity.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/activities"
+)
+
+// WorkflowName is the workflow type ops start with the temporal CLI.
+const WorkflowName = "workflow_docker_builder"
+
+// DefaultTaskQueue is the task queue workers poll unless configured otherwise.
+const DefaultTaskQueue = "docker-builder"
+
+// StatusQuery is the query that returns a build's Status.
+const StatusQuery = "status"
+
+// DefaultTimeout bounds a build that names no timeout of its own.
+const DefaultTimeout = 60 * time.Minute
+
+// Triggers of a build, as recorded in the BuildTrigger search attribute.
+const (
+	TriggerPush   = "push"
+	TriggerTag    = "tag"
+	TriggerManual = "manual"
+)
+
+// Error types the workflow itself raises (activities raise their own, see package activities).
+const (
+	ErrTypeInvalidInput = "InvalidInput"
+	ErrTypeTimedOut     = "BuildTimedOut"
+	ErrTypeHostLost     = "HostLost"
+)
+
+// Search attributes set on every build; build records are visibility queries over them. The
+// stack registers them at start (all Keyword).
+var (
+	AttrNamespace  = temporal.NewSearchAttributeKeyKeyword("SlipwayNamespace")
+	AttrRepository = temporal.NewSearchAttributeKeyKeyword("SlipwayRepository")
+	AttrRule       = temporal.NewSearchAttributeKeyKeyword("SlipwayRule")
+	AttrRef        = temporal.NewSearchAttributeKeyKeyword("GitRef")
+	AttrCommit     = temporal.NewSearchAttributeKeyKeyword("GitCommit")
+	AttrTrigger    = temporal.NewSearchAttributeKeyKeyword("BuildTrigger")
+)
+
+// MemoLogURL is the memo key holding the build's log URL.
+const MemoLogURL = "log_url"
+
+// BuildInput is the one JSON object a build starts from (DESIGN.md §3). It holds no secret:
+// credentials are looked up by the worker.
+type BuildInput struct {
+	Namespace      string            `json:"namespace"`
+	Repository     string            `json:"repository"`
+	RuleID         string            `json:"rule_id"`
+	Source         activities.Source `json:"source"`
+	Ref            activities.Ref    `json:"ref"`
+	Commit         string            `json:"commit"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	ContextPath    string            `json:"context_path"`
+	TagTemplate    string            `json:"tag_template"`
+	BuildArgs      map[string]string `json:"build_args"`
+	Image          string            `json:"image"`
+	Trigger        string            `json:"trigger"`
+	SanitizeRef    bool              `json:"sanitize_ref,omitempty"`
+	// Timeout bounds the whole build, as a Go duration ("30m"); empty means DefaultTimeout.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// BuildResult is what a successful build returns.
+type BuildResult struct {
+	Image          string   `json:"image"`
+	Tags           []string `json:"tags"`
+	Digest         string   `json:"digest"`
+	Commit         string   `json:"commit"`
+	DockerfilePath string   `json:"dockerfile_path"`
+	LogURL         string   `json:"log_url"`
+}
+
+// Step names, in the order a build runs them.
+const (
+	StepClone   = "clone"
+	StepResolve = "resolve_dockerfile"
+	StepTag     = "render_tag"
+	StepBuild   = "build"
+	StepPush    = "push"
+)
+
+// StepStatus is one step of one attempt on a host.
+type StepStatus struct {
+	Name string `json:"name"`
+	// HostAttempt counts the hosts the build has run on: 2 means the first host was lost.
+	HostAttempt int        `json:"host_attempt"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+// Status is the answer to the status query.
+type Status struct {
+	Step         string       `json:"step"`
+	Steps        []StepStatus `json:"steps"`
+	HostAttempts int          `json:"host_attempts"`
+	LogURL       string       `json:"log_url,omitempty"`
+}
