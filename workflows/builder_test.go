@@ -1,0 +1,267 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/slipway-dev/slipway/activities"
+)
+
+const commit = "0123456789abcdef0123456789abcdef01234567"
+
+func input() BuildInput {
+	return BuildInput{
+		Namespace: "demo", Repository: "app", RuleID: "r-1",
+		Source:         activities.Source{Provider: "github", Owner: "octo", Repository: "hello"},
+		Ref:            activities.Ref{Type: activities.RefBranch, Name: "main"},
+		DockerfilePath: "build/Dockerfile",
+		TagTemplate:    "{branch}-{short_commit}",
+		BuildArgs:      map[string]string{"GREETING": "hi"},
+		Image:          "127.0.0.1:5000/demo/app",
+		Trigger:        TriggerManual,
+	}
+}
+
+// newEnv registers the workflow and real (unused) activities so the mocks have names to
+// match, and turns on sessions as the worker does.
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{EnableSessionWorker: true})
+	env.RegisterWorkflow(DockerBuilder)
+	env.RegisterActivity(&activities.Activities{})
+	return env
+}
+
+// calls records which activities ran, in order.
+type calls []string
+
+func (c *calls) add(name string) { *c = append(*c, name) }
+
+func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
+	var a *activities.Activities
+	env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloneInput) (activities.CloneResult, error) {
+		c.add("clone")
+		if in.Workspace == "" || in.Ref.Name != "main" {
+			return activities.CloneResult{}, errors.New("bad clone input")
+		}
+		return activities.CloneResult{Commit: commit, LogURL: "http://gw/api/v1/builds/b/logs"}, nil
+	})
+	env.OnActivity(a.ResolveDockerfile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ResolveInput) (activities.ResolveResult, error) {
+		c.add("resolve")
+		return activities.ResolveResult{DockerfilePath: in.DockerfilePath, ContextPath: "."}, nil
+	})
+	env.OnActivity(a.RenderTag, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenderTagInput) (activities.RenderTagResult, error) {
+		c.add("tag")
+		return activities.RenderTags(in)
+	})
+	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BuildInput) (activities.BuildResult, error) {
+		c.add("build")
+		if in.BuildArgs["GREETING"] != "hi" || in.DockerfilePath != "build/Dockerfile" {
+			return activities.BuildResult{}, errors.New("bad build input")
+		}
+		return activities.BuildResult{Digest: "sha256:abc"}, nil
+	})
+	env.OnActivity(a.Push, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
+		c.add("push")
+		return activities.PushResult{Digest: "sha256:abc"}, nil
+	})
+	env.OnActivity(a.Cleanup, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CleanupInput) error {
+		c.add("cleanup")
+		return nil
+	})
+}
+
+func TestDockerBuilderSucceeds(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	mockHappy(env, &c)
+	got := map[string]string{}
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		for k, v := range sa.GetUntypedValues() {
+			got[k.GetName()], _ = v.(string)
+		}
+	}).Return(nil)
+	var memo map[string]any
+	env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) { memo = args.Get(0).(map[string]any) }).Return(nil)
+	env.ExecuteWorkflow(DockerBuilder, input())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if memo[MemoLogURL] != "http://gw/api/v1/builds/b/logs" {
+		t.Fatalf("memo = %v", memo)
+	}
+	var res BuildResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Tags, ",") != "main-0123456" || res.Commit != commit || res.Digest != "sha256:abc" || res.LogURL == "" {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := strings.Join(c, ","); got != "clone,resolve,tag,build,push,cleanup" {
+		t.Fatalf("activities ran as %s", got)
+	}
+	v, err := env.QueryWorkflow(StatusQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Step != "done" || len(st.Steps) != 5 || st.LogURL == "" || st.HostAttempts != 1 {
+		t.Fatalf("status = %+v", st)
+	}
+	for _, s := range st.Steps {
+		if s.EndedAt == nil || s.Error != "" {
+			t.Fatalf("step %+v did not end cleanly", s)
+		}
+	}
+	for _, tt := range []struct {
+		key  temporal.SearchAttributeKeyKeyword
+		want string
+	}{{AttrNamespace, "demo"}, {AttrRepository, "app"}, {AttrRule, "r-1"}, {AttrRef, "main"}, {AttrCommit, commit}, {AttrTrigger, "manual"}} {
+		if got[tt.key.GetName()] != tt.want {
+			t.Errorf("search attribute %s = %q, want %q", tt.key.GetName(), got[tt.key.GetName()], tt.want)
+		}
+	}
+}
+
+func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*BuildInput)
+		want   string
+	}{
+		{"branch with slash", func(in *BuildInput) { in.Ref.Name = "feature/login" }, "holds '/'"},
+		{"bad image", func(in *BuildInput) { in.Image = "Not A Name" }, "not a valid repository name"},
+		{"bad ref type", func(in *BuildInput) { in.Ref.Type = "commit" }, "not branch or tag"},
+		{"unknown placeholder", func(in *BuildInput) { in.TagTemplate = "{sha}" }, "unknown placeholder"},
+		{"absolute dockerfile", func(in *BuildInput) { in.DockerfilePath = "/etc/Dockerfile" }, "is absolute"},
+		{"escaping context", func(in *BuildInput) { in.ContextPath = "../x" }, "leaves the repository"},
+		{"bad timeout", func(in *BuildInput) { in.Timeout = "soon" }, "not a positive duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			var c calls
+			mockHappy(env, &c)
+			in := input()
+			tt.mutate(&in)
+			env.ExecuteWorkflow(DockerBuilder, in)
+			err := env.GetWorkflowError()
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(appErr.Message(), tt.want) {
+				t.Fatalf("error = %v, want non-retryable containing %q", err, tt.want)
+			}
+			if len(c) != 0 {
+				t.Fatalf("activities ran: %v", c)
+			}
+		})
+	}
+}
+
+func TestDockerBuilderSanitizesRef(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(activities.CloneResult{Commit: commit, LogURL: "l"}, nil)
+	mockHappy(env, &c) // after the override: the first matching mock wins
+	in := input()
+	in.Ref.Name = "feature/login"
+	in.SanitizeRef = true
+	env.ExecuteWorkflow(DockerBuilder, in)
+	var res BuildResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Tags, ",") != "feature-login-0123456" {
+		t.Fatalf("tags = %v", res.Tags)
+	}
+}
+
+func TestDockerBuilderBuildFailureCleansUp(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(activities.BuildResult{},
+		temporal.NewNonRetryableApplicationError("build failed: exit code: 3", activities.ErrTypeBuildFailed, nil))
+	mockHappy(env, &c) // after the override: the first matching mock wins
+	env.ExecuteWorkflow(DockerBuilder, input())
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeBuildFailed {
+		t.Fatalf("error = %v, want %s", err, activities.ErrTypeBuildFailed)
+	}
+	if got := strings.Join(c, ","); got != "clone,resolve,tag,cleanup" {
+		t.Fatalf("activities ran as %s (build is mocked without a recorder)", got)
+	}
+	v, _ := env.QueryWorkflow(StatusQuery)
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	last := st.Steps[len(st.Steps)-1]
+	if last.Name != StepBuild || !strings.Contains(last.Error, "exit code: 3") {
+		t.Fatalf("last step = %+v", last)
+	}
+}
+
+func TestDockerBuilderCancelCleansUp(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.BuildInput) (activities.BuildResult, error) {
+		c.add("build")
+		env.CancelWorkflow()
+		select {
+		case <-ctx.Done():
+			return activities.BuildResult{}, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return activities.BuildResult{}, errors.New("build was not cancelled")
+		}
+	})
+	mockHappy(env, &c) // after the override: the first matching mock wins
+	env.ExecuteWorkflow(DockerBuilder, input())
+	var canceled *temporal.CanceledError
+	if err := env.GetWorkflowError(); !errors.As(err, &canceled) {
+		t.Fatalf("error = %v, want canceled", err)
+	}
+	if got := strings.Join(c, ","); got != "clone,resolve,tag,build,cleanup" {
+		t.Fatalf("activities ran as %s", got)
+	}
+}
+
+func TestDockerBuilderTimesOut(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.BuildInput) (activities.BuildResult, error) {
+		select {
+		case <-ctx.Done():
+			return activities.BuildResult{}, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return activities.BuildResult{}, errors.New("build was not stopped at the timeout")
+		}
+	})
+	mockHappy(env, &c) // after the override: the first matching mock wins
+	in := input()
+	in.Timeout = "1s"
+	env.SetTestTimeout(20 * time.Second)
+	env.ExecuteWorkflow(DockerBuilder, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeTimedOut {
+		t.Fatalf("error = %v, want %s", err, ErrTypeTimedOut)
+	}
+	if c[len(c)-1] != "cleanup" {
+		t.Fatalf("workspace not cleaned: %v", c)
+	}
+}
