@@ -61,6 +61,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		EnableSessionWorker:               true,
 		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
 		WorkerStopTimeout:                 30 * time.Second,
+		// Cancellation reaches an activity only with a heartbeat's answer; the default throttle
+		// (up to 80% of the heartbeat timeout) would let a cancelled build run on for 24s.
+		MaxHeartbeatThrottleInterval: 2 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivity(&activities.Activities{

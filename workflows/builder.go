@@ -22,6 +22,28 @@ const sessionHeartbeat = 20 * time.Second
 // build and push, all on one host inside a session since the steps share a workspace. When the
 // host dies the build starts over on another one; the workspace is removed however it ends.
 func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
+	res, err := dockerBuilder(ctx, in)
+	// The outcome goes into the memo too, so build records listed from visibility show tags,
+	// digest and error without reading each history.
+	memo := map[string]any{}
+	if err != nil {
+		memo[MemoError] = errorMessage(err)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			memo[MemoErrorType] = appErr.Type()
+		}
+	} else {
+		memo[MemoTags] = res.Tags
+		memo[MemoDigest] = res.Digest
+		memo[MemoCommit] = res.Commit
+	}
+	if merr := workflow.UpsertMemo(ctx, memo); merr != nil {
+		workflow.GetLogger(ctx).Warn("recording the outcome in the memo", "error", merr)
+	}
+	return res, err
+}
+
+func dockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 	timeout, err := checkInput(in)
 	if err != nil {
 		return nil, err

@@ -91,13 +91,17 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 			got[k.GetName()], _ = v.(string)
 		}
 	}).Return(nil)
-	var memo map[string]any
-	env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) { memo = args.Get(0).(map[string]any) }).Return(nil)
+	memo := map[string]any{}
+	env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
+		for k, v := range args.Get(0).(map[string]any) {
+			memo[k] = v
+		}
+	}).Return(nil)
 	env.ExecuteWorkflow(DockerBuilder, input())
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if memo[MemoLogURL] != "http://gw/api/v1/builds/b/logs" {
+	if memo[MemoLogURL] != "http://gw/api/v1/builds/b/logs" || memo[MemoDigest] != "sha256:abc" || memo[MemoCommit] != commit {
 		t.Fatalf("memo = %v", memo)
 	}
 	var res BuildResult

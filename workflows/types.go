@@ -48,8 +48,17 @@ var (
 	AttrTrigger    = temporal.NewSearchAttributeKeyKeyword("BuildTrigger")
 )
 
-// MemoLogURL is the memo key holding the build's log URL.
-const MemoLogURL = "log_url"
+// Memo keys. The starter sets MemoImage; the workflow sets the log URL once the build has a
+// log, and the outcome when it ends.
+const (
+	MemoLogURL    = "log_url"
+	MemoImage     = "image"
+	MemoTags      = "tags"
+	MemoDigest    = "digest"
+	MemoCommit    = "commit"
+	MemoError     = "error"
+	MemoErrorType = "error_type"
+)
 
 // BuildInput is the one JSON object a build starts from (DESIGN.md §3). It holds no secret:
 // credentials are looked up by the worker.

@@ -1,0 +1,117 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	bkclient "github.com/moby/buildkit/client"
+)
+
+// buildkitdConfig writes buildkitd.toml under home, sets BuildkitAddr and
+// returns buildkitd's arguments.
+//
+// The OCI worker runs RUN steps with Debian's runc. The snapshotter is "auto":
+// buildkitd mounts a test overlay under its root and uses overlayfs when that
+// works (it does as root on the ext4 roots of these machines), else
+// fuse-overlayfs or native. A home on a filesystem that cannot be an overlay
+// upper dir (overlayfs itself, as in a container's root, or NFS) so still
+// builds, more slowly; StartBuildkitd warns when that happens. docker.io is
+// mirrored to the local registry so an unchanged `FROM busybox` builds
+// offline, and the local registry is plain HTTP.
+func (s *Stack) buildkitdConfig() ([]string, error) {
+	sock, err := socketPath(s.home, "buildkitd.sock")
+	if err != nil {
+		return nil, err
+	}
+	if filepath.Dir(sock) != s.home {
+		s.logger.Info("home path too long for a unix socket; buildkitd listens under the temp folder", "socket", sock)
+	}
+	s.BuildkitAddr = "unix://" + sock
+	root := filepath.Join(s.home, "buildkit")
+	_, registryPort, _ := net.SplitHostPort(s.Registry)
+
+	conf := fmt.Sprintf(`# Written by devstack at every start; edits are lost.
+root = %[1]q
+
+[grpc]
+  address = [%[2]q]
+
+[worker.oci]
+  enabled = true
+  snapshotter = "auto"
+  # RUN steps share the host's network: no CNI plugins are installed here,
+  # and builds can reach loopback services such as the local registry.
+  networkMode = "host"
+  gc = true
+
+[worker.containerd]
+  enabled = false
+
+[registry."docker.io"]
+  mirrors = [%[3]q]
+
+[registry.%[3]q]
+  http = true
+  insecure = true
+
+[registry.%[4]q]
+  http = true
+  insecure = true
+`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort)
+	path := filepath.Join(s.home, "buildkitd.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, fmt.Errorf("writing buildkitd config: %w", err)
+	}
+	return []string{"--config", path, "--root", root, "--addr", s.BuildkitAddr}, nil
+}
+
+// StartBuildkitd starts buildkitd (after KillBuildkitd) with the same root and
+// socket, and waits until it lists a worker.
+func (s *Stack) StartBuildkitd(ctx context.Context) error {
+	p, err := s.launch(&s.buildkitd, "buildkitd", s.buildkitdBin, s.buildkitdArgs)
+	if err != nil {
+		return err
+	}
+	var workers []*bkclient.WorkerInfo
+	if err := waitReady(ctx, p, buildkitdReadyTimeout, func(ctx context.Context) (err error) {
+		workers, err = buildkitdWorkers(ctx, s.BuildkitAddr)
+		return err
+	}); err != nil {
+		return fmt.Errorf("starting buildkitd: %w", err)
+	}
+	snapshotter := workers[0].Labels["org.mobyproject.buildkit.worker.snapshotter"]
+	if snapshotter != "overlayfs" {
+		s.logger.Warn("buildkitd could not use overlayfs under its root; builds work but copy more",
+			"snapshotter", snapshotter, "root", filepath.Join(s.home, "buildkit"), "log", p.logPath)
+	}
+	s.logger.Info("buildkitd ready", "address", s.BuildkitAddr, "snapshotter", snapshotter)
+	return nil
+}
+
+// KillBuildkitd kills buildkitd and its build containers with SIGKILL, as a
+// crash would, and waits until they are gone.
+func (s *Stack) KillBuildkitd() error {
+	return s.halt(&s.buildkitd, "buildkitd", syscall.SIGKILL, 0)
+}
+
+// buildkitdWorkers lists buildkitd's workers; it fails until there is one.
+func buildkitdWorkers(ctx context.Context, addr string) ([]*bkclient.WorkerInfo, error) {
+	c, err := bkclient.New(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(workers) == 0 {
+		return nil, errors.New("buildkitd has no worker")
+	}
+	return workers, nil
+}

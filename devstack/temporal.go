@@ -1,0 +1,140 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+)
+
+// temporalNamespace is where the search attributes are registered.
+const temporalNamespace = "default"
+
+// temporalCommandArgs are the arguments of `temporal server start-dev`. The
+// HTTP API, metrics and internal service ports are left to the dev server,
+// which picks free ones, so stacks side by side do not collide.
+func (s *Stack) temporalCommandArgs(port, uiPort int) []string {
+	args := []string{
+		"server", "start-dev",
+		"--db-filename", filepath.Join(s.home, "temporal.db"),
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--ui-ip", "127.0.0.1",
+		"--ui-port", strconv.Itoa(uiPort),
+		"--log-level", "warn",
+	}
+	// Only a new database takes these; waitTemporal adds any that an older
+	// database lacks.
+	for _, name := range SearchAttributes() {
+		args = append(args, "--search-attribute", name+"=Keyword")
+	}
+	return args
+}
+
+// launchTemporal starts the dev server process without waiting for it.
+func (s *Stack) launchTemporal() error {
+	_, err := s.launch(&s.temporal, "temporal", s.temporalBin, s.temporalArgs)
+	return err
+}
+
+// StartTemporal starts the Temporal dev server (after StopTemporal) on the same
+// SQLite file and ports, and waits until it serves with the search attributes.
+func (s *Stack) StartTemporal(ctx context.Context) error {
+	if err := s.launchTemporal(); err != nil {
+		return err
+	}
+	return s.waitTemporal(ctx)
+}
+
+// StopTemporal stops the Temporal dev server gracefully and waits until it is
+// gone.
+func (s *Stack) StopTemporal() error {
+	return s.halt(&s.temporal, "temporal", syscall.SIGTERM, temporalStopGrace)
+}
+
+// waitTemporal waits until the frontend answers health checks, the search
+// attributes are registered (adding missing ones) and the web UI answers.
+func (s *Stack) waitTemporal(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.temporal
+	s.mu.Unlock()
+	if p == nil {
+		return errors.New("starting temporal: not running")
+	}
+	// The client is made once the port accepts connections: a gRPC
+	// connection that failed while the server booted backs off for seconds.
+	var c client.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	if err := waitReady(ctx, p, temporalReadyTimeout, func(ctx context.Context) error {
+		if c == nil {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.TemporalAddress)
+			if err != nil {
+				return err
+			}
+			conn.Close()
+			if c, err = client.NewLazyClient(client.Options{
+				HostPort:  s.TemporalAddress,
+				Namespace: temporalNamespace,
+				Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+			}); err != nil {
+				return permanent(fmt.Errorf("creating temporal client: %w", err))
+			}
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return err
+		}
+		if err := ensureSearchAttributes(ctx, s.logger, c.OperatorService()); err != nil {
+			return err
+		}
+		return httpOK(ctx, s.TemporalUIURL)
+	}); err != nil {
+		return fmt.Errorf("starting temporal: %w", err)
+	}
+	s.logger.Info("temporal ready", "address", s.TemporalAddress, "ui", s.TemporalUIURL)
+	return nil
+}
+
+// ensureSearchAttributes answers nil once every search attribute is a Keyword
+// in the namespace, registering the missing ones on the way.
+func ensureSearchAttributes(ctx context.Context, logger *slog.Logger, ops operatorservice.OperatorServiceClient) error {
+	resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: temporalNamespace})
+	if err != nil {
+		return fmt.Errorf("listing search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range SearchAttributes() {
+		t, ok := resp.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		case t != enumspb.INDEXED_VALUE_TYPE_KEYWORD:
+			return permanent(fmt.Errorf("search attribute %s is %s in namespace %q, want Keyword", name, t, temporalNamespace))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	logger.Info("registering search attributes the database lacks", "names", slices.Sorted(maps.Keys(missing)))
+	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        temporalNamespace,
+		SearchAttributes: missing,
+	}); err != nil {
+		return fmt.Errorf("adding search attributes: %w", err)
+	}
+	return errors.New("search attributes added, checking again")
+}

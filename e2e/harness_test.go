@@ -1,0 +1,242 @@
+// Package e2e runs Slipway end to end on the real local stack: a Temporal dev server,
+// buildkitd, a registry, a smart-HTTP Git server and the worker binary, all on this machine.
+package e2e
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"go.temporal.io/sdk/client"
+
+	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+// env is the stack every test in this package shares.
+var env struct {
+	stack    *devstack.Stack
+	home     string
+	bin      string
+	temporal client.Client
+	gitURL   string
+	gitRoot  string
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := setup(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		teardown()
+		return 1
+	}
+	code := m.Run()
+	teardown()
+	return code
+}
+
+func setup(ctx context.Context) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	tools := os.Getenv("SLIPWAY_TOOLS_DIR")
+	if tools == "" {
+		tools = filepath.Join(root, ".tools", "bin")
+	}
+	// Short: buildkitd's socket lives under it and unix socket paths are short.
+	env.home, err = os.MkdirTemp("/tmp", "slw-e2e-")
+	if err != nil {
+		return err
+	}
+	env.bin = filepath.Join(env.home, "bin")
+	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./worker")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building worker: %w\n%s", err, out)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	env.stack, err = devstack.Start(ctx, devstack.Options{Home: env.home, ToolsDir: tools, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", tools, err)
+	}
+	env.gitRoot = filepath.Join(env.home, "git")
+	env.gitURL, err = serveGit(env.gitRoot)
+	if err != nil {
+		return err
+	}
+	env.temporal, err = client.Dial(client.Options{HostPort: env.stack.TemporalAddress})
+	if err != nil {
+		return fmt.Errorf("dialing temporal: %w", err)
+	}
+	return nil
+}
+
+func teardown() {
+	if env.temporal != nil {
+		env.temporal.Close()
+	}
+	if env.stack != nil {
+		env.stack.Close()
+	}
+	if env.home != "" && os.Getenv("SLIPWAY_E2E_KEEP") == "" {
+		os.RemoveAll(env.home)
+	}
+}
+
+// worker is a running worker process.
+type worker struct {
+	cmd  *exec.Cmd
+	home string
+	done chan struct{}
+}
+
+// startWorker runs the worker binary against the shared stack, with extra environment.
+func startWorker(t *testing.T, extra ...string) *worker {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(env.bin, "worker"))
+	cmd.Env = append(os.Environ(),
+		"SLIPWAY_HOME="+env.home,
+		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
+		"SLIPWAY_BUILDKIT_ADDR="+env.stack.BuildkitAddr,
+		"SLIPWAY_REGISTRY="+env.stack.Registry,
+		"SLIPWAY_GITHUB_URL="+env.gitURL,
+		"SLIPWAY_GITLAB_URL="+env.gitURL,
+		"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	logf, err := os.Create(filepath.Join(env.home, "stack-logs", fmt.Sprintf("worker-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{cmd: cmd, home: env.home, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(w.done) }()
+	return w
+}
+
+// stop ends the worker with SIGTERM, as an orchestrator would.
+func (w *worker) stop() {
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(40 * time.Second):
+		w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+// kill ends the worker at once, as a crash would.
+func (w *worker) kill() {
+	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+	<-w.done
+}
+
+// startBuild starts workflow_docker_builder as the temporal CLI or the gateway would.
+func startBuild(t *testing.T, id string, in workflows.BuildInput) client.WorkflowRun {
+	t.Helper()
+	run, err := env.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: workflows.DefaultTaskQueue,
+	}, workflows.WorkflowName, in)
+	if err != nil {
+		t.Fatalf("starting %s: %v", id, err)
+	}
+	return run
+}
+
+// pulled is an image read back from the registry.
+type pulled struct {
+	img   v1.Image
+	files map[string]string
+}
+
+// pull reads image:tag back and flattens its filesystem.
+func pull(t *testing.T, ref string) pulled {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatalf("pulling %s: %v", ref, err)
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	files := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeReg || h.Size > 1<<16 {
+			files[strings.TrimPrefix(h.Name, "/")] = ""
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[strings.TrimPrefix(h.Name, "/")] = string(b)
+	}
+	return pulled{img: img, files: files}
+}
+
+// listTags lists the tags of an image repository.
+func listTags(t *testing.T, repo string) []string {
+	t.Helper()
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(r)
+	if err != nil {
+		t.Fatalf("listing %s: %v", repo, err)
+	}
+	return tags
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# tools.sh installs what the local stack (devstack, `make run`, e2e tests) needs:
+# Debian packages from apt, and pinned builds of temporal, buildkitd and buildctl
+# in $TOOLS_DIR (default <repo>/.tools/bin). It is idempotent: a second run does
+# nothing. Each pinned tool has a stamp file (.temporal-v1.5.1, ...) so bumping a
+# version below rebuilds it.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS_DIR=${TOOLS_DIR:-$REPO_DIR/.tools/bin}
+TEMPORAL_VERSION=v1.5.1
+BUILDKIT_VERSION=v0.34.2
+APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates)
+
+CLEANUP_DIR=
+trap 'if [[ -n $CLEANUP_DIR ]]; then rm -rf "$CLEANUP_DIR"; fi' EXIT
+
+log() { printf 'tools.sh: %s\n' "$*" >&2; }
+
+have_system_tools() {
+	[[ -x /usr/sbin/runc ]] || command -v runc >/dev/null 2>&1 || return 1
+	[[ -x /usr/bin/docker-registry ]] || command -v docker-registry >/dev/null 2>&1 || return 1
+	[[ -x /bin/busybox ]] || return 1
+	command -v git >/dev/null 2>&1 || return 1
+	[[ -f /etc/ssl/certs/ca-certificates.crt ]] || return 1
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || return 1
+}
+
+install_system_tools() {
+	if have_system_tools; then
+		return
+	fi
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		sudo=(sudo)
+	fi
+	log "installing ${APT_PACKAGES[*]} with apt-get"
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+	if ! have_system_tools; then
+		log "apt-get finished but runc, docker-registry, /bin/busybox, git or initdb is still missing"
+		exit 1
+	fi
+}
+
+# tool_ready NAME VERSION CHECK...: true when $TOOLS_DIR/NAME is built at
+# VERSION. A binary without a stamp (built by hand) counts when CHECK, run with
+# the binary's path appended, confirms the version; the stamp is written then
+# so the next run trusts it directly.
+tool_ready() {
+	local name=$1 version=$2
+	shift 2
+	local bin=$TOOLS_DIR/$name stamp=$TOOLS_DIR/.$name-$version
+	[[ -x $bin ]] || return 1
+	[[ -f $stamp ]] && return 0
+	if "$@" "$bin" >/dev/null 2>&1; then
+		touch "$stamp"
+		return 0
+	fi
+	return 1
+}
+
+# module_version_is MODULE VERSION BIN: BIN's main module, as `go install`
+# records it, is MODULE at VERSION. (`temporal --version` says 0.0.0-DEV
+# when built by go install: its version comes from release ldflags.)
+module_version_is() {
+	go version -m "$3" | grep -qE "^[[:space:]]+mod[[:space:]]+$1[[:space:]]+$2([[:space:]]|\$)"
+}
+
+# reports_version VERSION BIN: `BIN --version` mentions VERSION.
+reports_version() {
+	"$2" --version | grep -qF -- " $1"
+}
+
+clear_stamps() {
+	local name
+	for name in "$@"; do
+		rm -f "$TOOLS_DIR/.$name-"*
+	done
+}
+
+build_temporal() {
+	if tool_ready temporal "$TEMPORAL_VERSION" module_version_is github.com/temporalio/cli "$TEMPORAL_VERSION"; then
+		return
+	fi
+	log "building temporal $TEMPORAL_VERSION (a few minutes)"
+	clear_stamps temporal
+	GOBIN=$TOOLS_DIR GOWORK=off GOFLAGS= \
+		go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION"
+	touch "$TOOLS_DIR/.temporal-$TEMPORAL_VERSION"
+}
+
+build_buildkit() {
+	# Built by hand from a module copy, buildkit reports v0.0.0+unknown; this
+	# script's builds set the version with -ldflags so they can be checked.
+	if tool_ready buildkitd "$BUILDKIT_VERSION" reports_version "$BUILDKIT_VERSION" &&
+		tool_ready buildctl "$BUILDKIT_VERSION" reports_version "$BUILDKIT_VERSION"; then
+		return
+	fi
+	log "building buildkitd and buildctl $BUILDKIT_VERSION (a few minutes)"
+	clear_stamps buildkitd buildctl
+	# `go install ...@version` refuses modules whose go.mod has exclude
+	# directives, as buildkit's has, so build from a writable copy of the module.
+	local dir src
+	# Run outside the repository so its go.mod and go.sum stay untouched.
+	dir=$(cd / && GOWORK=off GOFLAGS= go mod download -json "github.com/moby/buildkit@$BUILDKIT_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+	if [[ -z $dir || ! -d $dir ]]; then
+		log "go mod download gave no directory for github.com/moby/buildkit@$BUILDKIT_VERSION"
+		exit 1
+	fi
+	src=$(mktemp -d "${TMPDIR:-/tmp}/slipway-buildkit-src.XXXXXX")
+	CLEANUP_DIR=$src
+	cp -R "$dir/." "$src"
+	chmod -R u+w "$src"
+	(
+		cd "$src"
+		GOWORK=off GOFLAGS= go build \
+			-ldflags "-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
+			-o "$TOOLS_DIR/" ./cmd/buildkitd ./cmd/buildctl
+	)
+	touch "$TOOLS_DIR/.buildkitd-$BUILDKIT_VERSION" "$TOOLS_DIR/.buildctl-$BUILDKIT_VERSION"
+	rm -rf "$src"
+	CLEANUP_DIR=
+}
+
+main() {
+	install_system_tools
+	mkdir -p "$TOOLS_DIR"
+	TOOLS_DIR=$(cd "$TOOLS_DIR" && pwd)
+	# Two runs at once (make -j, CI retries) would build the same tools twice on
+	# a small machine; the second waits for the first and then finds them done.
+	if command -v flock >/dev/null 2>&1; then
+		exec 9>"$TOOLS_DIR/.lock"
+		flock 9
+	fi
+	build_temporal
+	build_buildkit
+	log "tools ready in $TOOLS_DIR"
+}
+
+main "$@"
