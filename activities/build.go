@@ -55,6 +55,12 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("opening build context: %w", err)
 	}
+	// Git's own folder is no part of the source, as when BuildKit clones a Git context itself;
+	// leaving it out keeps it out of images and keeps the context cache stable.
+	contextFS, err = fsutil.NewFilterFS(contextFS, &fsutil.FilterOpt{ExcludePatterns: []string{".git"}})
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("filtering build context: %w", err)
+	}
 	dockerfileFS, err := fsutil.NewFS(filepath.Join(root, filepath.Dir(paths.DockerfilePath)))
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("opening dockerfile folder: %w", err)

@@ -76,6 +76,15 @@ func TestBuilds(t *testing.T) {
 			wantLog:  "RUN echo root > /built-by",
 		},
 		{
+			name: "the context holds no .git",
+			mutate: func(in *workflows.BuildInput) {
+				in.DockerfilePath = "ls/Dockerfile"
+				in.TagTemplate = "ls"
+			},
+			wantTags: []string{"ls"},
+			wantFile: map[string]string{"listing": "Dockerfile\nargs\nbuild\ndocs\nescape\nfail\nhello.txt\nls\nslow\nsyntax\n"},
+		},
+		{
 			name: "dockerfile in build/ with the root as context",
 			mutate: func(in *workflows.BuildInput) {
 				in.DockerfilePath = "build/Dockerfile"

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/slipway-dev/slipway/gateway/store"
+)
+
+// Keys of what authenticate leaves in the gin context.
+const (
+	ctxUser     = "slipway.user"
+	ctxUserName = "slipway.user_name"
+)
+
+// authenticate resolves the bearer token to a user, or answers 401.
+func (a *api) authenticate(c *gin.Context) {
+	token := bearer(c.GetHeader("Authorization"))
+	if token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="slipway"`)
+		fail(c, http.StatusUnauthorized, "missing bearer token")
+		return
+	}
+	u, err := a.store.UserByToken(c.Request.Context(), token)
+	if errors.Is(err, store.ErrNotFound) {
+		c.Header("WWW-Authenticate", `Bearer realm="slipway", error="invalid_token"`)
+		fail(c, http.StatusUnauthorized, "invalid token")
+		return
+	}
+	if err != nil {
+		a.internal(c, "checking token", err)
+		return
+	}
+	c.Set(ctxUser, u)
+	c.Set(ctxUserName, u.Name)
+	c.Next()
+}
+
+func user(c *gin.Context) store.User {
+	u, _ := c.Get(ctxUser)
+	return u.(store.User)
+}
+
+// authorize checks that the caller holds need in namespace ns. A caller with no role there
+// gets 404, as if the namespace did not exist, so names do not leak; a role too weak gets
+// 403. Site admins hold every role everywhere.
+func (a *api) authorize(c *gin.Context, ns string, need store.Role) bool {
+	u := user(c)
+	if u.SiteAdmin {
+		if _, err := a.store.GetNamespace(c.Request.Context(), ns); err != nil {
+			a.storeError(c, "namespace "+ns, err)
+			return false
+		}
+		return true
+	}
+	role, err := a.store.MemberRole(c.Request.Context(), ns, u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.internal(c, "checking role", err)
+		return false
+	}
+	if role == "" {
+		fail(c, http.StatusNotFound, fmt.Sprintf("namespace %q not found", ns))
+		return false
+	}
+	if !role.Allows(need) {
+		fail(c, http.StatusForbidden, fmt.Sprintf("this needs the %s role in namespace %q; you have %s", need, ns, role))
+		return false
+	}
+	return true
+}
+
+// storeError maps the store's errors to answers.
+func (a *api) storeError(c *gin.Context, what string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(c, http.StatusNotFound, what+" not found")
+	case errors.Is(err, store.ErrConflict):
+		fail(c, http.StatusConflict, what+" already exists")
+	case errors.Is(err, store.ErrInvalid):
+		fail(c, http.StatusBadRequest, err.Error())
+	default:
+		a.internal(c, "database error", err)
+	}
+}
+
+// bindJSON decodes a bounded JSON body strictly: unknown fields are an error, so a typo in a
+// field name is reported instead of silently ignored.
+func bindJSON(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			fail(c, http.StatusRequestEntityTooLarge, "body too large")
+		case errors.Is(err, io.EOF):
+			fail(c, http.StatusBadRequest, "empty body; want a JSON object")
+		default:
+			fail(c, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+type nameBody struct {
+	Name string `json:"name"`
+}
+
+func (a *api) createUser(c *gin.Context) {
+	if !user(c).SiteAdmin {
+		fail(c, http.StatusForbidden, "only the site admin creates users")
+		return
+	}
+	var body nameBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	u, token, err := a.store.CreateUser(c.Request.Context(), body.Name, false)
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("user %q", body.Name), err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"name": u.Name, "token": token})
+}
+
+func (a *api) createNamespace(c *gin.Context) {
+	var body nameBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	ns, err := a.store.CreateNamespace(c.Request.Context(), body.Name, user(c).ID)
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("namespace %q", body.Name), err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"name": ns.Name, "created_at": ns.CreatedAt, "role": store.RoleAdmin})
+}
+
+func (a *api) setMember(c *gin.Context) {
+	ns, name := c.Param("ns"), c.Param("user")
+	if !a.authorize(c, ns, store.RoleAdmin) {
+		return
+	}
+	var body struct {
+		Role store.Role `json:"role"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if !body.Role.Valid() {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("role %q is not read, write or admin", body.Role))
+		return
+	}
+	if err := a.store.SetMember(c.Request.Context(), ns, name, body.Role); err != nil {
+		a.storeError(c, fmt.Sprintf("user %q", name), err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"namespace": ns, "user": name, "role": body.Role})
+}
+
+// repositoryView is an image repository as the API shows it.
+type repositoryView struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Image     string `json:"image"`
+	CreatedAt any    `json:"created_at"`
+}
+
+func (a *api) repoView(r store.Repository) repositoryView {
+	return repositoryView{Namespace: r.Namespace, Name: r.Name, Image: a.image(r.Namespace, r.Name), CreatedAt: r.CreatedAt}
+}
+
+// image is the registry repository builds of ns/name push to.
+func (a *api) image(ns, name string) string {
+	return a.cfg.Registry + "/" + ns + "/" + name
+}
+
+func (a *api) createRepository(c *gin.Context) {
+	ns := c.Param("ns")
+	if !a.authorize(c, ns, store.RoleWrite) {
+		return
+	}
+	var body nameBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	r, err := a.store.CreateRepository(c.Request.Context(), ns, body.Name)
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("repository %q", body.Name), err)
+		return
+	}
+	c.JSON(http.StatusCreated, a.repoView(r))
+}
+
+func (a *api) listRepositories(c *gin.Context) {
+	ns := c.Param("ns")
+	if !a.authorize(c, ns, store.RoleRead) {
+		return
+	}
+	rs, err := a.store.ListRepositories(c.Request.Context(), ns)
+	if err != nil {
+		a.storeError(c, "namespace "+ns, err)
+		return
+	}
+	out := make([]repositoryView, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, a.repoView(r))
+	}
+	c.JSON(http.StatusOK, gin.H{"repositories": out})
+}

@@ -1,0 +1,522 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+// temporalTimeout bounds each call the gateway makes to Temporal while a caller waits.
+const temporalTimeout = 10 * time.Second
+
+// buildIDPattern is what a build id may look like in a URL: what BuildID and ManualBuildID make,
+// and what ops may pick with the CLI.
+var buildIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,254}$`)
+
+var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// errorText is the message of an error without Temporal's wrapping.
+func errorText(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+// buildRequest is one build to start.
+type buildRequest struct {
+	id        string
+	rule      store.Rule
+	ref       activities.Ref
+	commit    string
+	trigger   string
+	buildArgs map[string]string
+}
+
+// start starts workflow_docker_builder for req, or finds the build already started under the
+// same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
+func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
+	r := req.rule
+	args := map[string]string{}
+	for k, v := range r.BuildArgs {
+		args[k] = v
+	}
+	for k, v := range req.buildArgs {
+		args[k] = v
+	}
+	in := workflows.BuildInput{
+		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
+		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository},
+		Ref:            req.ref,
+		Commit:         req.commit,
+		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
+		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
+		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout,
+	}
+	timeout := workflows.DefaultTimeout
+	if r.Timeout != "" {
+		if d, err := time.ParseDuration(r.Timeout); err == nil {
+			timeout = d
+		}
+	}
+	attrs := []temporal.SearchAttributeUpdate{
+		workflows.AttrNamespace.ValueSet(r.Namespace),
+		workflows.AttrRepository.ValueSet(r.Repository),
+		workflows.AttrRule.ValueSet(r.ID),
+		workflows.AttrRef.ValueSet(req.ref.Name),
+		workflows.AttrTrigger.ValueSet(req.trigger),
+	}
+	if req.commit != "" {
+		attrs = append(attrs, workflows.AttrCommit.ValueSet(req.commit))
+	}
+	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+	defer cancel()
+	return a.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        req.id,
+		TaskQueue: a.cfg.TaskQueue,
+		// The workflow ends itself cleanly at its timeout; this is the backstop.
+		WorkflowExecutionTimeout: timeout + 5*time.Minute,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// A finished build is not built again by a late redelivery of its event.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		Memo: map[string]any{
+			workflows.MemoImage:  in.Image,
+			workflows.MemoLogURL: a.logsURL(req.id),
+		},
+	}, workflows.WorkflowName, in)
+}
+
+// startOrExisting is start, with a finished build under the same id counted as started.
+func (a *api) startOrExisting(ctx context.Context, req buildRequest) (id, runID string, err error) {
+	run, err := a.start(ctx, req)
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &dup) {
+		return req.id, dup.RunId, nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return run.GetID(), run.GetRunID(), nil
+}
+
+func (a *api) logsURL(id string) string {
+	return a.cfg.GatewayURL + "/api/v1/builds/" + url.PathEscape(id) + "/logs"
+}
+
+func (a *api) uiURL(id, runID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", a.cfg.TemporalUIURL,
+		url.PathEscape(a.cfg.TemporalNamespace), url.PathEscape(id), url.PathEscape(runID))
+}
+
+// buildNow is 立即构建: a build of a branch or tag of the rule's source, started by hand.
+func (a *api) buildNow(c *gin.Context) {
+	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
+		return
+	}
+	rule, ok := a.repoRule(c)
+	if !ok {
+		return
+	}
+	var body struct {
+		Branch    string            `json:"branch"`
+		Tag       string            `json:"tag"`
+		Commit    string            `json:"commit"`
+		BuildArgs map[string]string `json:"build_args"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	var ref activities.Ref
+	switch {
+	case body.Branch != "" && body.Tag != "":
+		fail(c, http.StatusBadRequest, "give a branch or a tag, not both")
+		return
+	case body.Branch != "":
+		ref = activities.Ref{Type: activities.RefBranch, Name: body.Branch}
+	case body.Tag != "":
+		ref = activities.Ref{Type: activities.RefTag, Name: body.Tag}
+	default:
+		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
+		return
+	}
+	if body.Commit != "" && !commitPattern.MatchString(body.Commit) {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
+		return
+	}
+	for k := range body.BuildArgs {
+		if !buildArgName.MatchString(k) {
+			fail(c, http.StatusBadRequest, fmt.Sprintf("build_args: %q is not a valid ARG name", k))
+			return
+		}
+	}
+	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
+	if _, err := activities.RenderTags(activities.RenderTagInput{
+		TagTemplate: rule.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), SanitizeRef: rule.SanitizeRef,
+	}); err != nil {
+		fail(c, http.StatusBadRequest, errorText(err))
+		return
+	}
+	id := "build-" + rule.ID + "-manual-" + randomHex(8)
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		id = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
+	}
+	id, runID, err := a.startOrExisting(c.Request.Context(), buildRequest{
+		id: id, rule: rule, ref: ref, commit: body.Commit, trigger: workflows.TriggerManual, buildArgs: body.BuildArgs,
+	})
+	if err != nil {
+		a.logger.Error("starting build", "rule", rule.ID, "error", err)
+		fail(c, http.StatusServiceUnavailable, "could not start the build: Temporal is unavailable; try again")
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": runID, "ui_url": a.uiURL(id, runID), "logs_url": a.logsURL(id)})
+}
+
+// buildRecord is 构建记录: one build as a person reads it.
+type buildRecord struct {
+	ID         string     `json:"id"`
+	RunID      string     `json:"run_id"`
+	Namespace  string     `json:"namespace"`
+	Repository string     `json:"repository"`
+	RuleID     string     `json:"rule_id"`
+	Status     string     `json:"status"`
+	Trigger    string     `json:"trigger"`
+	Ref        string     `json:"ref"`
+	Commit     string     `json:"commit"`
+	Tags       []string   `json:"tags"`
+	Image      string     `json:"image"`
+	Digest     string     `json:"digest"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string     `json:"error,omitempty"`
+	UIURL      string     `json:"ui_url"`
+	LogsURL    string     `json:"logs_url"`
+	// Params and Steps are filled for one build only.
+	Params *buildParams           `json:"params,omitempty"`
+	Steps  []workflows.StepStatus `json:"steps,omitempty"`
+}
+
+// buildParams is 构建参数: everything the build ran with. Nothing in it is secret.
+type buildParams struct {
+	Source         activities.Source `json:"source"`
+	Ref            activities.Ref    `json:"ref"`
+	Commit         string            `json:"commit"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	ContextPath    string            `json:"context_path"`
+	TagTemplate    string            `json:"tag_template"`
+	BuildArgs      map[string]string `json:"build_args"`
+	SanitizeRef    bool              `json:"sanitize_ref"`
+	Timeout        string            `json:"timeout,omitempty"`
+	Image          string            `json:"image"`
+}
+
+// statusNames maps Temporal's execution status to a record's status, both ways.
+var statusNames = map[enumspb.WorkflowExecutionStatus]string{
+	enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:    "running",
+	enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:  "succeeded",
+	enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:     "failed",
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:   "canceled",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:  "timed_out",
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED: "terminated",
+}
+
+var visibilityStatus = map[string]string{
+	"running": "Running", "succeeded": "Completed", "failed": "Failed",
+	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
+}
+
+func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
+	dc := converter.GetDefaultDataConverter()
+	str := func(p *commonpb.Payload) string {
+		var s string
+		if p != nil {
+			_ = dc.FromPayload(p, &s)
+		}
+		return s
+	}
+	sa := info.GetSearchAttributes().GetIndexedFields()
+	memo := info.GetMemo().GetFields()
+	rec := buildRecord{
+		ID:         info.GetExecution().GetWorkflowId(),
+		RunID:      info.GetExecution().GetRunId(),
+		Namespace:  str(sa[workflows.AttrNamespace.GetName()]),
+		Repository: str(sa[workflows.AttrRepository.GetName()]),
+		RuleID:     str(sa[workflows.AttrRule.GetName()]),
+		Status:     statusNames[info.GetStatus()],
+		Trigger:    str(sa[workflows.AttrTrigger.GetName()]),
+		Ref:        str(sa[workflows.AttrRef.GetName()]),
+		Commit:     str(sa[workflows.AttrCommit.GetName()]),
+		Image:      str(memo[workflows.MemoImage]),
+		Digest:     str(memo[workflows.MemoDigest]),
+		Error:      str(memo[workflows.MemoError]),
+		StartedAt:  info.GetStartTime().AsTime(),
+		Tags:       []string{},
+	}
+	if p := memo[workflows.MemoTags]; p != nil {
+		_ = dc.FromPayload(p, &rec.Tags)
+	}
+	if c := str(memo[workflows.MemoCommit]); c != "" {
+		rec.Commit = c
+	}
+	// The workflow ends itself at its timeout, cleanly, so it closes as failed; the record
+	// says what happened.
+	if rec.Status == "failed" && str(memo[workflows.MemoErrorType]) == workflows.ErrTypeTimedOut {
+		rec.Status = "timed_out"
+	}
+	if rec.Status == "canceled" && rec.Error == "" {
+		rec.Error = "canceled"
+	}
+	if info.GetCloseTime() != nil {
+		t := info.GetCloseTime().AsTime()
+		rec.FinishedAt = &t
+	}
+	rec.UIURL = a.uiURL(rec.ID, rec.RunID)
+	rec.LogsURL = a.logsURL(rec.ID)
+	return rec
+}
+
+// listBuilds is 构建记录: the builds of an image repository, newest first, from Temporal
+// visibility over the search attributes.
+func (a *api) listBuilds(c *gin.Context) {
+	ns, repo := c.Param("ns"), c.Param("repo")
+	if !a.authorize(c, ns, store.RoleRead) {
+		return
+	}
+	if _, err := a.store.GetRepository(c.Request.Context(), ns, repo); err != nil {
+		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
+		return
+	}
+	// Names are validated by the store and rule ids by the pattern below, so quoting is safe.
+	q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", workflows.WorkflowName,
+		workflows.AttrNamespace.GetName(), ns, workflows.AttrRepository.GetName(), repo)
+	if rule := c.Query("rule"); rule != "" {
+		if !buildIDPattern.MatchString(rule) {
+			fail(c, http.StatusBadRequest, fmt.Sprintf("rule %q is not a rule id", rule))
+			return
+		}
+		q += fmt.Sprintf(" AND %s = '%s'", workflows.AttrRule.GetName(), rule)
+	}
+	if s := c.Query("status"); s != "" {
+		vs, ok := visibilityStatus[s]
+		if !ok {
+			fail(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of running, succeeded, failed, canceled, timed_out, terminated", s))
+			return
+		}
+		q += fmt.Sprintf(" AND ExecutionStatus = '%s'", vs)
+	}
+	limit := 20
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			fail(c, http.StatusBadRequest, "limit must be between 1 and 100")
+			return
+		}
+		limit = n
+	}
+	var token []byte
+	if p := c.Query("page_token"); p != "" {
+		var err error
+		if token, err = base64.RawURLEncoding.DecodeString(p); err != nil {
+			fail(c, http.StatusBadRequest, "page_token is not one this API gave")
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
+	defer cancel()
+	resp, err := a.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: a.cfg.TemporalNamespace, PageSize: int32(limit), NextPageToken: token, Query: q,
+	})
+	if err != nil {
+		a.logger.Error("listing builds", "error", err)
+		fail(c, http.StatusServiceUnavailable, "could not list builds: Temporal is unavailable")
+		return
+	}
+	out := make([]buildRecord, 0, len(resp.GetExecutions()))
+	for _, info := range resp.GetExecutions() {
+		out = append(out, a.record(info))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	c.JSON(http.StatusOK, gin.H{"builds": out, "next_page_token": base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())})
+}
+
+// findBuild describes build :id and checks the caller holds need in its namespace. A build
+// the caller may not see reads as missing.
+func (a *api) findBuild(c *gin.Context, need store.Role) (*workflowpb.WorkflowExecutionInfo, bool) {
+	id := c.Param("id")
+	if !buildIDPattern.MatchString(id) {
+		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
+	defer cancel()
+	desc, err := a.temporal.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
+		return nil, false
+	}
+	if err != nil {
+		a.logger.Error("describing build", "id", id, "error", err)
+		fail(c, http.StatusServiceUnavailable, "could not read the build: Temporal is unavailable")
+		return nil, false
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.WorkflowName {
+		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
+		return nil, false
+	}
+	rec := a.record(info)
+	if rec.Namespace == "" {
+		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
+		return nil, false
+	}
+	// authorize answers 404 for another namespace; say "build", not the namespace's name.
+	if !a.authorize(c, rec.Namespace, need) {
+		if c.Writer.Status() == http.StatusNotFound {
+			c.JSON(http.StatusNotFound, gin.H{"error": fmt.Sprintf("build %q not found", id)})
+		}
+		return nil, false
+	}
+	return info, true
+}
+
+func (a *api) getBuild(c *gin.Context) {
+	info, ok := a.findBuild(c, store.RoleRead)
+	if !ok {
+		return
+	}
+	rec := a.record(info)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
+	defer cancel()
+	if in, err := a.buildInput(ctx, rec.ID, rec.RunID); err == nil {
+		rec.Params = &buildParams{
+			Source: in.Source, Ref: in.Ref, Commit: in.Commit, DockerfilePath: in.DockerfilePath,
+			ContextPath: in.ContextPath, TagTemplate: in.TagTemplate, BuildArgs: in.BuildArgs,
+			SanitizeRef: in.SanitizeRef, Timeout: in.Timeout, Image: in.Image,
+		}
+		if rec.Params.DockerfilePath == "" {
+			rec.Params.DockerfilePath = activities.DefaultDockerfile
+		}
+		if rec.Params.TagTemplate == "" {
+			rec.Params.TagTemplate = activities.DefaultTagTemplate
+		}
+	} else {
+		a.logger.Warn("reading build input", "id", rec.ID, "error", err)
+	}
+	// Steps come from the workflow's status query; a build whose worker is away has none.
+	qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer qcancel()
+	if v, err := a.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, workflows.StatusQuery); err == nil {
+		var st workflows.Status
+		if v.Get(&st) == nil {
+			rec.Steps = st.Steps
+		}
+	}
+	c.JSON(http.StatusOK, rec)
+}
+
+// buildInput reads the input a build started with from the first event of its history.
+func (a *api) buildInput(ctx context.Context, id, runID string) (workflows.BuildInput, error) {
+	var in workflows.BuildInput
+	it := a.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return in, errors.New("empty history")
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return in, fmt.Errorf("reading history: %w", err)
+	}
+	payloads := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) != 1 {
+		return in, fmt.Errorf("start event has %d inputs", len(payloads))
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &in); err != nil {
+		return in, fmt.Errorf("decoding input: %w", err)
+	}
+	return in, nil
+}
+
+// buildLogs is 构建日志: the stored log, or with ?follow=1 the log as it grows until the
+// build ends.
+func (a *api) buildLogs(c *gin.Context) {
+	info, ok := a.findBuild(c, store.RoleRead)
+	if !ok {
+		return
+	}
+	id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+	c.Header("Content-Type", "text/plain; charset=utf-8")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Cache-Control", "no-store")
+	follow := c.Query("follow") == "1" || c.Query("follow") == "true"
+	if !follow || info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		f, err := a.logs.Open(id, runID)
+		if err != nil {
+			// A build that failed before its first step has no log; that is no error.
+			c.Status(http.StatusOK)
+			return
+		}
+		defer f.Close()
+		c.Status(http.StatusOK)
+		_, _ = io.Copy(c.Writer, f)
+		return
+	}
+	c.Status(http.StatusOK)
+	c.Writer.Flush()
+	done := func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+		defer cancel()
+		d, err := a.temporal.DescribeWorkflowExecution(ctx, id, runID)
+		if err != nil {
+			return false, err
+		}
+		return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	}
+	if err := a.logs.Follow(c.Request.Context(), id, runID, c.Writer, done); err != nil && c.Request.Context().Err() == nil {
+		a.logger.Warn("following log", "id", id, "error", err)
+	}
+}
+
+func (a *api) cancelBuild(c *gin.Context) {
+	info, ok := a.findBuild(c, store.RoleWrite)
+	if !ok {
+		return
+	}
+	id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		fail(c, http.StatusConflict, fmt.Sprintf("build %q already ended: %s", id, statusNames[info.GetStatus()]))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
+	defer cancel()
+	if err := a.temporal.CancelWorkflow(ctx, id, runID); err != nil {
+		a.logger.Error("cancelling build", "id", id, "error", err)
+		fail(c, http.StatusServiceUnavailable, "could not cancel the build: Temporal is unavailable")
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": runID, "status": "canceling"})
+}

@@ -1,0 +1,124 @@
+// Command gateway is Slipway's HTTP front: the API people and CI call (rules, build now,
+// build records, logs, cancel) and the endpoints GitHub and GitLab deliver webhooks to. It
+// turns both into starts of workflow_docker_builder and reads build records back from Temporal.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/logstore"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger); err != nil {
+		logger.Error("gateway stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
+		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer st.Close()
+	tokenFile, err := ensureAdmin(ctx, st, cfg.Home, os.Getenv("SLIPWAY_ADMIN_TOKEN"))
+	if err != nil {
+		return err
+	}
+	logs, err := logstore.New(cfg.LogsDir())
+	if err != nil {
+		return err
+	}
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	srv := &http.Server{
+		Addr:              cfg.GatewayAddr,
+		Handler:           newAPI(cfg, st, tc, logs, logger).router(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		// No write timeout: a followed log streams for as long as its build runs. Handlers
+		// that talk to Temporal bound their own calls.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 1 << 20,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("gateway listening", "addr", cfg.GatewayAddr, "temporal", cfg.TemporalAddress, "admin_token", tokenFile)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("gateway stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// ensureAdmin makes the site admin's token: SLIPWAY_ADMIN_TOKEN when set, else the one in
+// SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). It returns where the
+// token can be read, never the token.
+func ensureAdmin(ctx context.Context, st *store.Store, home, fromEnv string) (string, error) {
+	path := filepath.Join(home, "admin-token")
+	token := strings.TrimSpace(fromEnv)
+	where := "$SLIPWAY_ADMIN_TOKEN"
+	if token == "" {
+		where = path
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			token = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			token, err = store.NewToken()
+			if err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+				return "", fmt.Errorf("writing admin token: %w", err)
+			}
+		default:
+			return "", fmt.Errorf("reading admin token: %w", err)
+		}
+	}
+	if _, err := st.EnsureAdmin(ctx, "admin", token); err != nil {
+		return "", fmt.Errorf("setting up the admin user: %w", err)
+	}
+	return where, nil
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/gateway/webhook"
+)
+
+// maxRuleTimeout bounds the timeout a rule may ask for.
+const maxRuleTimeout = 24 * time.Hour
+
+var (
+	buildArgName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	sourceName   = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
+)
+
+// ruleBody is a build rule as callers send it (DESIGN.md §4).
+type ruleBody struct {
+	Source         store.Source      `json:"source"`
+	Triggers       store.Triggers    `json:"triggers"`
+	TagTemplate    string            `json:"tag_template"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	ContextPath    string            `json:"context_path"`
+	BuildArgs      map[string]string `json:"build_args"`
+	SanitizeRef    bool              `json:"sanitize_ref"`
+	Timeout        string            `json:"timeout"`
+}
+
+// ruleView is a rule as the API shows it: the stored rule and where its webhook is.
+type ruleView struct {
+	store.Rule
+	Webhook webhookView `json:"webhook"`
+}
+
+type webhookView struct {
+	URL string `json:"url"`
+	// Secret is shown once, when the rule is created, like a token.
+	Secret string `json:"secret,omitempty"`
+}
+
+func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
+	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
+	if withSecret {
+		v.Webhook.Secret = r.WebhookSecret
+	}
+	return v
+}
+
+// validate refuses at save time what would fail every build, naming the field.
+func (b *ruleBody) validate() error {
+	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
+	if b.Source.Provider != webhook.ProviderGitHub && b.Source.Provider != webhook.ProviderGitLab {
+		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
+	}
+	if b.Source.Owner == "" || b.Source.Repository == "" {
+		return errors.New("source.owner and source.repository are required")
+	}
+	if !sourceName.MatchString(b.Source.Owner) || strings.Contains(b.Source.Owner, "..") {
+		return fmt.Errorf("source.owner %q is not an organization or group path", b.Source.Owner)
+	}
+	if !sourceName.MatchString(b.Source.Repository) || strings.Contains(b.Source.Repository, "/") || strings.Contains(b.Source.Repository, "..") {
+		return fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
+	}
+	for _, br := range b.Triggers.Branches {
+		if err := webhook.ValidBranchPattern(br); err != nil {
+			return fmt.Errorf("triggers.branches: %w", err)
+		}
+	}
+	// The template must render for every kind of ref the rule can build: a rule with no
+	// trigger is built by hand, from a branch or a tag.
+	var samples []activities.Ref
+	if len(b.Triggers.Branches) > 0 {
+		samples = append(samples, activities.Ref{Type: activities.RefBranch, Name: "main"})
+	}
+	if b.Triggers.Tags {
+		samples = append(samples, activities.Ref{Type: activities.RefTag, Name: "v1.0.0"})
+	}
+	if len(samples) == 0 {
+		samples = []activities.Ref{{Type: activities.RefBranch, Name: "main"}, {Type: activities.RefTag, Name: "v1.0.0"}}
+	}
+	for _, ref := range samples {
+		if _, err := activities.RenderTags(activities.RenderTagInput{
+			TagTemplate: b.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), Time: time.Now(), SanitizeRef: true,
+		}); err != nil {
+			return fmt.Errorf("tag_template for a %s build: %s", ref.Type, errorText(err))
+		}
+	}
+	if b.DockerfilePath != "" {
+		if err := activities.CheckPath(b.DockerfilePath, "dockerfile_path"); err != nil {
+			return errors.New(errorText(err))
+		}
+	}
+	if b.ContextPath != "" {
+		if err := activities.CheckPath(b.ContextPath, "context_path"); err != nil {
+			return errors.New(errorText(err))
+		}
+	}
+	for k := range b.BuildArgs {
+		if !buildArgName.MatchString(k) {
+			return fmt.Errorf("build_args: %q is not a valid ARG name", k)
+		}
+	}
+	if b.Timeout != "" {
+		d, err := time.ParseDuration(b.Timeout)
+		if err != nil || d <= 0 || d > maxRuleTimeout {
+			return fmt.Errorf("timeout %q is not a duration between 1s and %s", b.Timeout, maxRuleTimeout)
+		}
+	}
+	return nil
+}
+
+func (b ruleBody) rule(ns, repo string) store.Rule {
+	return store.Rule{
+		Namespace: ns, Repository: repo, Source: b.Source, Triggers: b.Triggers, TagTemplate: b.TagTemplate,
+		DockerfilePath: b.DockerfilePath, ContextPath: b.ContextPath, BuildArgs: b.BuildArgs,
+		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout,
+	}
+}
+
+// repoRule loads rule :id and checks it belongs to the repository in the URL, so a rule id
+// from another namespace reads as missing.
+func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
+	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
+	r, err := a.store.GetRule(c.Request.Context(), id)
+	if err == nil && (r.Namespace != ns || r.Repository != repo) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("build rule %q", id), err)
+		return store.Rule{}, false
+	}
+	return r, true
+}
+
+func (a *api) createRule(c *gin.Context) {
+	ns, repo := c.Param("ns"), c.Param("repo")
+	if !a.authorize(c, ns, store.RoleWrite) {
+		return
+	}
+	var body ruleBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	if err := body.validate(); err != nil {
+		fail(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	r, err := a.store.CreateRule(c.Request.Context(), body.rule(ns, repo))
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
+		return
+	}
+	c.JSON(http.StatusCreated, a.ruleView(r, true))
+}
+
+func (a *api) listRules(c *gin.Context) {
+	ns, repo := c.Param("ns"), c.Param("repo")
+	if !a.authorize(c, ns, store.RoleRead) {
+		return
+	}
+	rs, err := a.store.ListRules(c.Request.Context(), ns, repo)
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
+		return
+	}
+	out := make([]ruleView, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, a.ruleView(r, false))
+	}
+	c.JSON(http.StatusOK, gin.H{"build_rules": out})
+}
+
+func (a *api) getRule(c *gin.Context) {
+	if !a.authorize(c, c.Param("ns"), store.RoleRead) {
+		return
+	}
+	if r, ok := a.repoRule(c); ok {
+		c.JSON(http.StatusOK, a.ruleView(r, false))
+	}
+}
+
+func (a *api) updateRule(c *gin.Context) {
+	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
+		return
+	}
+	old, ok := a.repoRule(c)
+	if !ok {
+		return
+	}
+	var body ruleBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	if err := body.validate(); err != nil {
+		fail(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	r := body.rule(old.Namespace, old.Repository)
+	r.ID = old.ID
+	r, err := a.store.UpdateRule(c.Request.Context(), r)
+	if err != nil {
+		a.storeError(c, fmt.Sprintf("build rule %q", old.ID), err)
+		return
+	}
+	c.JSON(http.StatusOK, a.ruleView(r, false))
+}
+
+func (a *api) deleteRule(c *gin.Context) {
+	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
+		return
+	}
+	r, ok := a.repoRule(c)
+	if !ok {
+		return
+	}
+	if err := a.store.DeleteRule(c.Request.Context(), r.ID); err != nil {
+		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
