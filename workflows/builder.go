@@ -69,6 +69,10 @@ func dockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return nil, fmt.Errorf("setting search attributes: %w", err)
 	}
+	// Set by the gateway at start too; set here for builds started with the CLI.
+	if err := workflow.UpsertMemo(ctx, map[string]any{MemoImage: in.Image}); err != nil {
+		return nil, fmt.Errorf("setting image memo: %w", err)
+	}
 
 	// The build's own deadline, so that a build started without an execution timeout (from the
 	// CLI, say) still ends, and ends cleanly: work stops and the workspace is removed.
