@@ -86,7 +86,7 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	env.bin = filepath.Join(env.home, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./worker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./worker", "./gateway")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building worker: %w\n%s", err, out)
