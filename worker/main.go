@@ -39,9 +39,14 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.WorkspacesDir(), 0o755); err != nil {
+	if err := sweepWorkspaces(cfg.WorkspacesDir(), logger); err != nil {
+		return err
+	}
+	workspaces := workspaceRoot(cfg.WorkspacesDir())
+	if err := os.MkdirAll(workspaces, 0o755); err != nil {
 		return fmt.Errorf("creating workspaces folder: %w", err)
 	}
+	defer os.RemoveAll(workspaces)
 	bk, err := bkclient.New(ctx, cfg.BuildkitAddr)
 	if err != nil {
 		return fmt.Errorf("connecting to buildkitd at %s: %w", cfg.BuildkitAddr, err)
@@ -67,7 +72,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivity(&activities.Activities{
-		WorkspaceRoot: cfg.WorkspacesDir(),
+		WorkspaceRoot: workspaces,
 		Buildkit:      bk,
 		Logs:          logs,
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",

@@ -16,7 +16,7 @@ import (
 const maxHosts = 3
 
 // sessionHeartbeat is how soon a dead worker's session is declared failed.
-const sessionHeartbeat = 20 * time.Second
+const sessionHeartbeat = 10 * time.Second
 
 // DockerBuilder is workflow_docker_builder: clone, resolve the Dockerfile, render the tag,
 // build and push, all on one host inside a session since the steps share a workspace. When the
