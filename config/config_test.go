@@ -1,0 +1,80 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(Config) string
+		wantErr string
+	}{
+		{
+			name: "defaults of DESIGN.md §5",
+			env:  map[string]string{"SLIPWAY_HOME": "/srv/slipway"},
+			check: func(c Config) string {
+				want := Config{
+					Home: "/srv/slipway", TemporalAddress: "127.0.0.1:7233", TemporalNamespace: "default",
+					TemporalUIURL: "http://127.0.0.1:8233", TaskQueue: "docker-builder",
+					BuildkitAddr: "unix:///srv/slipway/buildkitd.sock", Registry: "127.0.0.1:5000",
+					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
+					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
+					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
+				}
+				if c != want {
+					return "got " + sprint(c)
+				}
+				return ""
+			},
+		},
+		{
+			name: "home is made absolute",
+			env:  map[string]string{"SLIPWAY_HOME": "rel/home"},
+			check: func(c Config) string {
+				if !filepath.IsAbs(c.Home) || !strings.HasSuffix(c.Home, "rel/home") {
+					return c.Home
+				}
+				return ""
+			},
+		},
+		{
+			name: "overrides, trailing slashes trimmed",
+			env: map[string]string{"SLIPWAY_HOME": "/h", "SLIPWAY_GITHUB_URL": "https://ghe.example/", "SLIPWAY_GATEWAY_URL": "https://slipway.example/",
+				"SLIPWAY_DATABASE_URL": "postgres://u@db/slipway", "SLIPWAY_MAX_CONCURRENT_BUILDS": "4"},
+			check: func(c Config) string {
+				if c.GitHubURL != "https://ghe.example" || c.GatewayURL != "https://slipway.example" ||
+					c.DatabaseURL != "postgres://u@db/slipway" || c.MaxConcurrentBuilds != 4 ||
+					c.CloneBaseURLs()["github"] != "https://ghe.example" {
+					return sprint(c)
+				}
+				return ""
+			},
+		},
+		{name: "bad concurrency", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "0"}, wantErr: "SLIPWAY_MAX_CONCURRENT_BUILDS"},
+		{name: "concurrency not a number", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "many"}, wantErr: "not a positive number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromEnv(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(c); msg != "" {
+				t.Fatal(msg)
+			}
+		})
+	}
+}
+
+func sprint(c Config) string { return fmt.Sprintf("%+v", c) }

@@ -1,0 +1,131 @@
+package logstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPathStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"build-r-1-branch-main-abc", "../../etc/passwd", "a/b", "", ".hidden", strings.Repeat("x", 300)} {
+		p := s.Path(id, "run/../../x")
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || strings.HasPrefix(rel, "..") || strings.Count(rel, string(filepath.Separator)) != 1 {
+			t.Errorf("Path(%q) = %s, outside %s or nested", id, p, dir)
+		}
+	}
+	if s.Path("a/b", "r") == s.Path("a_b", "r") {
+		t.Error("different ids share a log file")
+	}
+}
+
+func TestAppendAndOpen(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open("b", "r"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("open of a missing log: %v", err)
+	}
+	for _, line := range []string{"first\n", "second\n"} {
+		w, err := s.Append("b", "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, line)
+		w.Close()
+	}
+	r, err := s.Open("b", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	if string(b) != "first\nsecond\n" {
+		t.Fatalf("log = %q", b)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestFollowStreamsUntilDone(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended atomic.Bool
+	var out syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Follow(context.Background(), "b", "r", &out, func(context.Context) (bool, error) { return ended.Load(), nil })
+	}()
+	// The log does not exist yet: Follow waits for it.
+	time.Sleep(300 * time.Millisecond)
+	w, err := s.Append("b", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "step one\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "step one") {
+		if time.Now().After(deadline) {
+			t.Fatal("a line written while following never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	io.WriteString(w, "last line\n")
+	w.Close()
+	ended.Store(true)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Follow did not end when the build did")
+	}
+	if out.String() != "step one\nlast line\n" {
+		t.Fatalf("followed %q", out.String())
+	}
+}
+
+func TestFollowStopsWithContext(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = s.Follow(ctx, "b", "r", io.Discard, func(context.Context) (bool, error) { return false, nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+}
