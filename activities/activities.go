@@ -63,6 +63,18 @@ type Source struct {
 	Owner      string `json:"owner"`
 	Repository string `json:"repository"`
 	CloneURL   string `json:"clone_url,omitempty"`
+	// AccountID names the connected account whose token reads the repository. It is a
+	// reference: the token itself never enters a workflow.
+	AccountID string `json:"account_id,omitempty"`
+}
+
+// Accounts resolves connected accounts for the steps that talk to a Git provider. The
+// worker's implementation reads sealed tokens from the gateway's database.
+type Accounts interface {
+	// Token returns the account's provider token.
+	Token(ctx context.Context, accountID string) (string, error)
+	// PostStatus sets a commit status on the source repository through the account.
+	PostStatus(ctx context.Context, accountID string, src Source, commit string, st CommitStatus) error
 }
 
 // Activities holds the clients and settings the build steps share. Workflows call its methods
@@ -81,6 +93,8 @@ type Activities struct {
 	// CloneBaseURLs maps a provider ("github", "gitlab") to the base URL clone URLs are built
 	// from when a Source carries none.
 	CloneBaseURLs map[string]string
+	// Accounts resolves account references; nil means only public sources can be built.
+	Accounts Accounts
 	// Logger receives the worker's own logs, never build output.
 	Logger *slog.Logger
 }
@@ -116,6 +130,10 @@ func (a *Activities) openLog(ctx context.Context) (io.WriteCloser, error) {
 
 // logURL is where the gateway serves the log of the current build.
 func (a *Activities) logURL(ctx context.Context) string {
-	id := activity.GetInfo(ctx).WorkflowExecution.ID
-	return strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id) + "/logs"
+	return strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(activityWorkflowID(ctx)) + "/logs"
+}
+
+// activityWorkflowID is the id of the build the running activity belongs to.
+func activityWorkflowID(ctx context.Context) string {
+	return activity.GetInfo(ctx).WorkflowExecution.ID
 }

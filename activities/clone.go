@@ -3,6 +3,7 @@ package activities
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err != nil {
 		return CloneResult{}, err
 	}
+	auth, err := a.gitAuth(ctx, in.Source, remote)
+	if err != nil {
+		return CloneResult{}, err
+	}
 	log, err := a.openLog(ctx)
 	if err != nil {
 		return CloneResult{}, err
@@ -77,7 +82,7 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return CloneResult{}, fmt.Errorf("creating workspace: %w", err)
 	}
-	g := gitRunner{dir: dir, log: log}
+	g := gitRunner{dir: dir, log: log, env: auth}
 	if err := g.run(ctx, "init", "-q"); err != nil {
 		return CloneResult{}, err
 	}
@@ -166,6 +171,38 @@ func checkRef(r Ref) error {
 
 var errNotOnRef = errors.New("commit not on ref")
 
+// ErrUnknownAccount is what an Accounts implementation wraps when an account reference names
+// no account (it was removed, say): no retry brings it back.
+var ErrUnknownAccount = errors.New("account not found")
+
+// gitAuth returns the environment that makes git send the account's token to remote, and to
+// remote only: an http.<url>.extraHeader set through GIT_CONFIG_COUNT, so the token is in no
+// URL, argument, input or log. Public sources get none.
+func (a *Activities) gitAuth(ctx context.Context, src Source, remote string) ([]string, error) {
+	if src.AccountID == "" {
+		return nil, nil
+	}
+	if a.Accounts == nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("source uses account %s, but this worker cannot read accounts (is SLIPWAY_SECRET_KEY set?)", src.AccountID),
+			ErrTypeInvalidSource, nil)
+	}
+	token, err := a.Accounts.Token(ctx, src.AccountID)
+	if errors.Is(err, ErrUnknownAccount) {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("account %s of this source no longer exists; connect one again", src.AccountID), ErrTypeInvalidSource, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading account %s: %w", src.AccountID, err)
+	}
+	user := "x-access-token" // what GitHub expects beside an app or personal token
+	if src.Provider == "gitlab" {
+		user = "oauth2"
+	}
+	header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+token))
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http." + remote + ".extraHeader", "GIT_CONFIG_VALUE_0=" + header}, nil
+}
+
 // classifyFetch turns git's answer into a non-retryable error when retrying cannot help.
 func classifyFetch(err error, in CloneInput) error {
 	msg := err.Error()
@@ -191,6 +228,9 @@ func classifyFetch(err error, in CloneInput) error {
 type gitRunner struct {
 	dir string
 	log io.Writer
+	// env is added to git's environment: the credentials of a private clone live here, where
+	// no argument list, URL or log line shows them.
+	env []string
 }
 
 func (g gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
@@ -204,7 +244,8 @@ func (g gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd.Dir = g.dir
 	cmd.Env = append(os.Environ(),
 		"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false", "GIT_LFS_SKIP_SMUDGE=1")
+		"GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false", "GIT_LFS_SKIP_SMUDGE=1", "GIT_TRACE_REDACT=1")
+	cmd.Env = append(cmd.Env, g.env...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

@@ -70,8 +70,15 @@ func Handler(root, user, password string) (http.Handler, error) {
 // Start serves a new empty root on a loopback port until the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return StartAuth(tb, "", "")
+}
+
+// StartAuth is Start with every request required to carry basic auth as user and password,
+// like a private repository on a Git host.
+func StartAuth(tb testing.TB, user, password string) *Server {
+	tb.Helper()
 	root := tb.TempDir()
-	h, err := Handler(root, "", "")
+	h, err := Handler(root, user, password)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -22,7 +22,10 @@ const sessionHeartbeat = 10 * time.Second
 // build and push, all on one host inside a session since the steps share a workspace. When the
 // host dies the build starts over on another one; the workspace is removed however it ends.
 func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
-	res, err := dockerBuilder(ctx, in)
+	st := &Status{Step: "queued"}
+	sts := &statuses{in: in, root: ctx}
+	res, err := dockerBuilder(ctx, in, st, sts)
+	sts.finished(st.Commit, res, err)
 	// The outcome goes into the memo too, so build records listed from visibility show tags,
 	// digest and error without reading each history.
 	memo := map[string]any{}
@@ -43,12 +46,11 @@ func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 	return res, err
 }
 
-func dockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
+func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuses) (*BuildResult, error) {
 	timeout, err := checkInput(in)
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Step: "queued"}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
 		out := *st
 		out.Steps = append([]StepStatus(nil), st.Steps...)
@@ -89,7 +91,7 @@ func dockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 		}
 	})
 
-	b := &build{in: in, st: st, deadline: deadline}
+	b := &build{in: in, st: st, sts: sts, deadline: deadline}
 	for host := 1; ; host++ {
 		st.HostAttempts = host
 		res, err := b.onOneHost(runCtx, host)
@@ -117,6 +119,7 @@ var errHostLost = errors.New("build host lost")
 type build struct {
 	in       BuildInput
 	st       *Status
+	sts      *statuses
 	deadline time.Time
 }
 
@@ -152,6 +155,10 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, remaining time.
 		return nil, err
 	}
 	b.st.LogURL = clone.LogURL
+	if b.st.Commit != clone.Commit { // a build that starts over on another host posts pending once
+		b.sts.started(clone.Commit)
+	}
+	b.st.Commit = clone.Commit
 	if err := workflow.UpsertMemo(ctx, map[string]any{MemoLogURL: clone.LogURL}); err != nil {
 		return nil, fmt.Errorf("setting log_url memo: %w", err)
 	}
@@ -299,4 +306,71 @@ func checkInput(in BuildInput) (time.Duration, error) {
 		}
 	}
 	return timeout, nil
+}
+
+// statuses posts the build's commit statuses through the rule's account: pending once the
+// commit is known, then the outcome. They run beside the build, outside the session and after
+// a cancellation too; a failure to post is logged, never the build's failure.
+type statuses struct {
+	in BuildInput
+	// root is the workflow's own context: statuses go to any worker, not the session's host,
+	// which may be the one that died.
+	root    workflow.Context
+	pending workflow.Future
+}
+
+// post starts posting one status and returns at once.
+func (s *statuses) post(commit, state, desc string) workflow.Future {
+	if s.in.Source.AccountID == "" || commit == "" {
+		return nil
+	}
+	var a *activities.Activities
+	ctx, _ := workflow.NewDisconnectedContext(s.root)
+	ao := opts(30*time.Second, 0, 3)
+	ao.ScheduleToCloseTimeout = 2 * time.Minute
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), a.SetCommitStatus, activities.StatusInput{
+		Source: s.in.Source, Commit: commit, State: state, Description: desc,
+	})
+}
+
+// started posts pending without waiting for it.
+func (s *statuses) started(commit string) {
+	s.pending = s.post(commit, activities.StatusPending, "building "+s.in.Image)
+}
+
+// finished posts the outcome after pending has gone out, so the outcome is the last word.
+func (s *statuses) finished(commit string, res *BuildResult, err error) {
+	ctx, _ := workflow.NewDisconnectedContext(s.root)
+	if s.pending != nil {
+		_ = s.pending.Get(ctx, nil)
+	}
+	state, desc := outcome(res, err)
+	if f := s.post(commit, state, desc); f != nil {
+		if perr := f.Get(ctx, nil); perr != nil {
+			workflow.GetLogger(ctx).Warn("commit status not posted", "state", state, "error", perr)
+		}
+	}
+}
+
+// outcome is the commit status a finished build reports: failure for what is wrong with the
+// source or the Dockerfile, error for what went wrong around it (cancelled, timed out, hosts lost).
+func outcome(res *BuildResult, err error) (state, desc string) {
+	if err == nil {
+		return activities.StatusSuccess, "pushed " + res.Image + ":" + strings.Join(res.Tags, ", ")
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case ErrTypeTimedOut, ErrTypeHostLost:
+			return activities.StatusError, appErr.Message()
+		}
+		if appErr.NonRetryable() {
+			return activities.StatusFailure, appErr.Message()
+		}
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return activities.StatusError, "build canceled"
+	}
+	return activities.StatusError, errorMessage(err)
 }

@@ -269,3 +269,48 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 		t.Fatalf("workspace not cleaned: %v", c)
 	}
 }
+
+func TestDockerBuilderPostsCommitStatuses(t *testing.T) {
+	tests := []struct {
+		name      string
+		buildErr  error
+		postFails bool
+		want      string
+	}{
+		{"success", nil, false, "pending,success"},
+		{"build failure", temporal.NewNonRetryableApplicationError("build failed: exit code: 3", activities.ErrTypeBuildFailed, nil), false, "pending,failure"},
+		{"posting fails, the build does not", nil, true, "pending,success"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			var c calls
+			var a *activities.Activities
+			var states []string
+			env.OnActivity(a.SetCommitStatus, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatusInput) error {
+				if in.Commit != commit || in.Source.AccountID != "a-1" {
+					return errors.New("bad status input")
+				}
+				states = append(states, in.State)
+				if tt.postFails {
+					return temporal.NewNonRetryableApplicationError("github is down", "Unavailable", nil)
+				}
+				return nil
+			})
+			if tt.buildErr != nil {
+				env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(activities.BuildResult{}, tt.buildErr)
+			}
+			mockHappy(env, &c)
+			in := input()
+			in.Source.AccountID = "a-1"
+			env.ExecuteWorkflow(DockerBuilder, in)
+			err := env.GetWorkflowError()
+			if (err != nil) != (tt.buildErr != nil) {
+				t.Fatalf("workflow error = %v", err)
+			}
+			if got := strings.Join(states, ","); got != tt.want {
+				t.Fatalf("statuses = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

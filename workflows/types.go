@@ -111,7 +111,9 @@ type StepStatus struct {
 
 // Status is the answer to the status query.
 type Status struct {
-	Step         string       `json:"step"`
+	Step string `json:"step"`
+	// Commit is the commit being built, once cloned.
+	Commit       string       `json:"commit,omitempty"`
 	Steps        []StepStatus `json:"steps"`
 	HostAttempts int          `json:"host_attempts"`
 	LogURL       string       `json:"log_url,omitempty"`
