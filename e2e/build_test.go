@@ -36,6 +36,7 @@ func fixture(t *testing.T, owner string) (repo *gitserver.Repo, head string) {
 		"slow/Dockerfile":   "FROM busybox\nRUN sleep 120\n",
 		"escape/Dockerfile": "symlink:/etc/hostname",
 		"docs/dockerfile":   "FROM busybox\n",
+		"ls/Dockerfile":     "FROM busybox\nCOPY . /src\nRUN ls -A /src > /listing\n",
 	}
 	head = repo.Commit("main", files)
 	repo.Tag("main", "v1.0.0", true)
