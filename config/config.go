@@ -70,6 +70,11 @@ func (c Config) CloneBaseURLs() map[string]string {
 	return map[string]string{"github": c.GitHubURL, "gitlab": c.GitLabURL}
 }
 
+// ProviderAPIURLs maps each provider to its API base URL (client-go adds GitLab's /api/v4).
+func (c Config) ProviderAPIURLs() map[string]string {
+	return map[string]string{"github": c.GitHubAPIURL, "gitlab": c.GitLabURL}
+}
+
 // LogsDir is where build logs are kept.
 func (c Config) LogsDir() string { return filepath.Join(c.Home, "logs") }
 

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
@@ -51,6 +52,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
+	if err != nil {
+		return err
+	}
+	accts := accounts.New(st, box, cfg.ProviderAPIURLs())
 	logs, err := logstore.New(cfg.LogsDir())
 	if err != nil {
 		return err
@@ -65,9 +71,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer tc.Close()
 
+	a := newAPI(cfg, st, tc, logs, logger)
+	a.accounts = accts
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,
-		Handler:           newAPI(cfg, st, tc, logs, logger).router(),
+		Handler:           a.router(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		// No write timeout: a followed log streams for as long as its build runs. Handlers

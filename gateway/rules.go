@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
 )
@@ -33,6 +35,9 @@ type ruleBody struct {
 	BuildArgs      map[string]string `json:"build_args"`
 	SanitizeRef    bool              `json:"sanitize_ref"`
 	Timeout        string            `json:"timeout"`
+	// AccountID names a connected account of the namespace that reads the source: private
+	// clones, a managed webhook, commit statuses.
+	AccountID string `json:"account_id"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -122,8 +127,72 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 	return store.Rule{
 		Namespace: ns, Repository: repo, Source: b.Source, Triggers: b.Triggers, TagTemplate: b.TagTemplate,
 		DockerfilePath: b.DockerfilePath, ContextPath: b.ContextPath, BuildArgs: b.BuildArgs,
-		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout,
+		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID,
 	}
+}
+
+// checkAccount refuses an account of another namespace or provider than the rule's.
+func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
+	if b.AccountID == "" {
+		return true
+	}
+	acct, err := a.store.GetAccount(c.Request.Context(), b.AccountID)
+	if err != nil || acct.Namespace != ns {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("account_id %q is no account of namespace %q", b.AccountID, ns))
+		return false
+	}
+	if acct.Provider != b.Source.Provider {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("account_id %q is a %s account; the source is on %s", b.AccountID, acct.Provider, b.Source.Provider))
+		return false
+	}
+	return true
+}
+
+// syncHook makes the webhook on the rule's source match its triggers when the rule has an
+// account: created or updated while it has triggers, removed when it has none. A hook that
+// cannot be managed (no admin right on the repository, say) leaves the rule saved, with
+// manual builds, and its state says why.
+func (a *api) syncHook(ctx context.Context, r store.Rule) store.Rule {
+	if r.AccountID == "" || a.accounts == nil {
+		return r
+	}
+	want := len(r.Triggers.Branches) > 0 || r.Triggers.Tags
+	if !want && r.Hook.ID == 0 {
+		return r
+	}
+	_, client, err := a.accounts.Client(ctx, r.AccountID)
+	switch {
+	case err != nil:
+		r.Hook.State = "error: " + err.Error()
+	case want:
+		h, herr := client.EnsureHook(ctx, r.Source.Owner, r.Source.Repository, a.ruleView(r, false).Webhook.URL, r.WebhookSecret)
+		if herr != nil {
+			r.Hook.State = "error: " + hookProblem(herr)
+		} else {
+			r.Hook = store.RuleHook{ID: h.ID, State: "active"}
+		}
+	default:
+		if herr := client.DeleteHook(ctx, r.Source.Owner, r.Source.Repository, r.Hook.ID); herr != nil {
+			r.Hook.State = "error: " + hookProblem(herr)
+		} else {
+			r.Hook = store.RuleHook{State: "removed"}
+		}
+	}
+	if err := a.store.SetRuleHook(ctx, r.ID, r.Hook); err != nil {
+		a.logger.Error("recording hook state", "rule", r.ID, "error", err)
+	}
+	return r
+}
+
+// hookProblem says what a person can do about a hook the provider refused.
+func hookProblem(err error) string {
+	switch {
+	case errors.Is(err, providers.ErrForbidden), errors.Is(err, providers.ErrNotFound):
+		return "the account has no admin right on the repository; add the webhook by hand or connect an admin's account (manual builds work)"
+	case errors.Is(err, providers.ErrUnauthorized):
+		return "the provider refused the account's token (revoked?)"
+	}
+	return err.Error()
 }
 
 // repoRule loads rule :id and checks it belongs to the repository in the URL, so a rule id
@@ -154,11 +223,15 @@ func (a *api) createRule(c *gin.Context) {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !a.checkAccount(c, ns, body) {
+		return
+	}
 	r, err := a.store.CreateRule(c.Request.Context(), body.rule(ns, repo))
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
 		return
 	}
+	r = a.syncHook(c.Request.Context(), r)
 	c.JSON(http.StatusCreated, a.ruleView(r, true))
 }
 
@@ -204,6 +277,9 @@ func (a *api) updateRule(c *gin.Context) {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !a.checkAccount(c, old.Namespace, body) {
+		return
+	}
 	r := body.rule(old.Namespace, old.Repository)
 	r.ID = old.ID
 	r, err := a.store.UpdateRule(c.Request.Context(), r)
@@ -211,6 +287,7 @@ func (a *api) updateRule(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("build rule %q", old.ID), err)
 		return
 	}
+	r = a.syncHook(c.Request.Context(), r)
 	c.JSON(http.StatusOK, a.ruleView(r, false))
 }
 
@@ -222,6 +299,9 @@ func (a *api) deleteRule(c *gin.Context) {
 	if !ok {
 		return
 	}
+	// The rule goes whatever the provider says; its hook would only deliver to a 404.
+	r.Triggers = store.Triggers{}
+	a.syncHook(c.Request.Context(), r)
 	if err := a.store.DeleteRule(c.Request.Context(), r.ID); err != nil {
 		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
 		return

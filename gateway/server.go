@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
@@ -29,7 +30,9 @@ var openAPIDoc []byte
 
 // api holds what every handler needs.
 type api struct {
-	cfg      config.Config
+	cfg config.Config
+	// accounts resolves connected accounts; nil turns account endpoints into 503s.
+	accounts *accounts.Resolver
 	store    *store.Store
 	temporal client.Client
 	logs     *logstore.Store
@@ -58,6 +61,10 @@ func (a *api) router() *gin.Engine {
 	v1.PUT("/namespaces/:ns/members/:user", a.setMember)
 	v1.POST("/namespaces/:ns/repositories", a.createRepository)
 	v1.GET("/namespaces/:ns/repositories", a.listRepositories)
+	v1.POST("/namespaces/:ns/accounts", a.connectAccount)
+	v1.GET("/namespaces/:ns/accounts", a.listAccounts)
+	v1.DELETE("/namespaces/:ns/accounts/:account", a.deleteAccount)
+	v1.GET("/namespaces/:ns/accounts/:account/:what", a.browse)
 	rules := v1.Group("/namespaces/:ns/repositories/:repo/build-rules")
 	rules.POST("", a.createRule)
 	rules.GET("", a.listRules)

@@ -16,8 +16,10 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/workflows"
 )
@@ -47,6 +49,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("creating workspaces folder: %w", err)
 	}
 	defer os.RemoveAll(workspaces)
+	accts, closeAccounts, err := openAccounts(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAccounts()
 	bk, err := bkclient.New(ctx, cfg.BuildkitAddr)
 	if err != nil {
 		return fmt.Errorf("connecting to buildkitd at %s: %w", cfg.BuildkitAddr, err)
@@ -78,6 +85,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
 		Keychain:      authn.DefaultKeychain,
 		CloneBaseURLs: cfg.CloneBaseURLs(),
+		Accounts:      accts,
 		Logger:        logger,
 	})
 	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
@@ -87,4 +95,20 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("running worker: %w", err)
 	}
 	return nil
+}
+
+// openAccounts gives the worker the connected accounts of the gateway's database when it has
+// the secret key, so private sources clone and commit statuses post; without the key it builds
+// public sources only.
+func openAccounts(ctx context.Context, cfg config.Config, logger *slog.Logger) (activities.Accounts, func(), error) {
+	box, err := accounts.LoadKey(os.Getenv, cfg.Home, false)
+	if err != nil {
+		logger.Info("no secret key: private sources and commit statuses are off", "reason", err)
+		return nil, func() {}, nil
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the accounts database: %w", err)
+	}
+	return accounts.New(st, box, cfg.ProviderAPIURLs()), func() { st.Close() }, nil
 }
