@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/secretbox"
 )
 

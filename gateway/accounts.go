@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/providers"
 )
 
 // providerError answers for a failed provider call, saying which side is wrong.

@@ -12,9 +12,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/providers"
 )
 
 // maxRuleTimeout bounds the timeout a rule may ask for.
