@@ -24,8 +24,10 @@ import (
 type gateway struct {
 	url   string
 	admin string
-	cmd   *exec.Cmd
-	done  chan struct{}
+	// db is the gateway's database, which workers that resolve accounts read too.
+	db   string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func freePort(t *testing.T) int {
@@ -38,7 +40,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	home := filepath.Join(env.home, fmt.Sprintf("gw-%d", time.Now().UnixNano()))
@@ -52,9 +54,12 @@ func startGateway(t *testing.T) *gateway {
 		// The worker writes logs under the stack's home; the gateway reads them there.
 		"SLIPWAY_DATABASE_URL="+filepath.Join(home, "slipway.db"),
 	)
+	cmd.Env = append(cmd.Env, extra...)
 	// Logs are shared between worker and gateway through SLIPWAY_HOME/logs.
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
+	for _, dir := range []string{home, filepath.Join(env.home, "logs")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.Symlink(filepath.Join(env.home, "logs"), filepath.Join(home, "logs")); err != nil {
 		t.Fatal(err)
@@ -68,7 +73,7 @@ func startGateway(t *testing.T) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{})}
+	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: filepath.Join(home, "slipway.db")}
 	go func() { cmd.Wait(); logf.Close(); close(g.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -375,4 +380,15 @@ func TestGatewayEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// jsonRoundTrip decodes v, as decoded JSON, into out.
+func jsonRoundTrip(v, out any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
 }

@@ -50,28 +50,41 @@ func user(c *gin.Context) store.User {
 // gets 404, as if the namespace did not exist, so names do not leak; a role too weak gets
 // 403. Site admins hold every role everywhere.
 func (a *api) authorize(c *gin.Context, ns string, need store.Role) bool {
-	u := user(c)
-	if u.SiteAdmin {
-		if _, err := a.store.GetNamespace(c.Request.Context(), ns); err != nil {
-			a.storeError(c, "namespace "+ns, err)
-			return false
-		}
-		return true
-	}
-	role, err := a.store.MemberRole(c.Request.Context(), ns, u.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		a.internal(c, "checking role", err)
-		return false
-	}
-	if role == "" {
-		fail(c, http.StatusNotFound, fmt.Sprintf("namespace %q not found", ns))
-		return false
-	}
-	if !role.Allows(need) {
-		fail(c, http.StatusForbidden, fmt.Sprintf("this needs the %s role in namespace %q; you have %s", need, ns, role))
+	if code, msg := a.access(c, ns, need); code != 0 {
+		fail(c, code, msg)
 		return false
 	}
 	return true
+}
+
+// access is authorize without the answer: 0 when the caller holds need in ns, else the status
+// and message to fail with, so a caller that names the resource differently (a build, not its
+// namespace) can say so in the one answer it writes.
+func (a *api) access(c *gin.Context, ns string, need store.Role) (int, string) {
+	u := user(c)
+	if u.SiteAdmin {
+		_, err := a.store.GetNamespace(c.Request.Context(), ns)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return http.StatusNotFound, fmt.Sprintf("namespace %q not found", ns)
+		case err != nil:
+			a.logger.Error("checking namespace", "error", err, "path", c.FullPath())
+			return http.StatusInternalServerError, "database error"
+		}
+		return 0, ""
+	}
+	role, err := a.store.MemberRole(c.Request.Context(), ns, u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.logger.Error("checking role", "error", err, "path", c.FullPath())
+		return http.StatusInternalServerError, "checking role"
+	}
+	if role == "" {
+		return http.StatusNotFound, fmt.Sprintf("namespace %q not found", ns)
+	}
+	if !role.Allows(need) {
+		return http.StatusForbidden, fmt.Sprintf("this needs the %s role in namespace %q; you have %s", need, ns, role)
+	}
+	return 0, ""
 }
 
 // storeError maps the store's errors to answers.

@@ -71,7 +71,7 @@ func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, 
 	}
 	in := workflows.BuildInput{
 		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
-		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository},
+		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
 		Ref:            req.ref,
 		Commit:         req.commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
@@ -395,11 +395,13 @@ func (a *api) findBuild(c *gin.Context, need store.Role) (*workflowpb.WorkflowEx
 		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
 		return nil, false
 	}
-	// authorize answers 404 for another namespace; say "build", not the namespace's name.
-	if !a.authorize(c, rec.Namespace, need) {
-		if c.Writer.Status() == http.StatusNotFound {
-			c.JSON(http.StatusNotFound, gin.H{"error": fmt.Sprintf("build %q not found", id)})
+	// A build of a namespace the caller is not in reads as missing: say "build", not the
+	// namespace's name.
+	if code, msg := a.access(c, rec.Namespace, need); code != 0 {
+		if code == http.StatusNotFound {
+			msg = fmt.Sprintf("build %q not found", id)
 		}
+		fail(c, code, msg)
 		return nil, false
 	}
 	return info, true
@@ -413,7 +415,8 @@ func (a *api) getBuild(c *gin.Context) {
 	rec := a.record(info)
 	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
 	defer cancel()
-	if in, err := a.buildInput(ctx, rec.ID, rec.RunID); err == nil {
+	in, takenUp, err := a.buildInput(ctx, rec.ID, rec.RunID)
+	if err == nil {
 		rec.Params = &buildParams{
 			Source: in.Source, Ref: in.Ref, Commit: in.Commit, DockerfilePath: in.DockerfilePath,
 			ContextPath: in.ContextPath, TagTemplate: in.TagTemplate, BuildArgs: in.BuildArgs,
@@ -428,37 +431,51 @@ func (a *api) getBuild(c *gin.Context) {
 	} else {
 		a.logger.Warn("reading build input", "id", rec.ID, "error", err)
 	}
-	// Steps come from the workflow's status query; a build whose worker is away has none.
-	qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
-	defer qcancel()
-	if v, err := a.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, workflows.StatusQuery); err == nil {
-		var st workflows.Status
-		if v.Get(&st) == nil {
-			rec.Steps = st.Steps
+	// Steps come from the workflow's status query; a build whose worker is away has none. A
+	// build no worker has taken up yet has run no step, and a query would wait out its timeout.
+	if takenUp {
+		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer qcancel()
+		if v, err := a.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, workflows.StatusQuery); err == nil {
+			var st workflows.Status
+			if v.Get(&st) == nil {
+				rec.Steps = st.Steps
+			}
 		}
 	}
 	c.JSON(http.StatusOK, rec)
 }
 
-// buildInput reads the input a build started with from the first event of its history.
-func (a *api) buildInput(ctx context.Context, id, runID string) (workflows.BuildInput, error) {
+// buildInput reads the input a build started with from the first event of its history, and
+// reports whether a worker has taken the build up (completed a workflow task), which the first
+// few events show.
+func (a *api) buildInput(ctx context.Context, id, runID string) (workflows.BuildInput, bool, error) {
 	var in workflows.BuildInput
 	it := a.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !it.HasNext() {
-		return in, errors.New("empty history")
+		return in, false, errors.New("empty history")
 	}
 	ev, err := it.Next()
 	if err != nil {
-		return in, fmt.Errorf("reading history: %w", err)
+		return in, false, fmt.Errorf("reading history: %w", err)
 	}
 	payloads := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
 	if len(payloads) != 1 {
-		return in, fmt.Errorf("start event has %d inputs", len(payloads))
+		return in, false, fmt.Errorf("start event has %d inputs", len(payloads))
 	}
 	if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &in); err != nil {
-		return in, fmt.Errorf("decoding input: %w", err)
+		return in, false, fmt.Errorf("decoding input: %w", err)
 	}
-	return in, nil
+	for i := 0; i < 64 && it.HasNext(); i++ {
+		ev, err := it.Next()
+		if err != nil {
+			break
+		}
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			return in, true, nil
+		}
+	}
+	return in, false, nil
 }
 
 // buildLogs is 构建日志: the stored log, or with ?follow=1 the log as it grows until the
