@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/devstack"
 )
 
@@ -70,6 +71,12 @@ func run() int {
 		return 1
 	}
 	defer stack.Close()
+	// The key that seals connected accounts' tokens is made before the worker and the gateway
+	// start, so both read the same one.
+	if _, err := accounts.LoadKey(os.Getenv, home, true); err != nil {
+		logger.Error("preparing the secret key", "err", err)
+		return 1
+	}
 
 	env := append(os.Environ(),
 		"SLIPWAY_HOME="+home,
