@@ -28,6 +28,23 @@ type Config struct {
 	GitLabURL    string
 	// MaxConcurrentBuilds bounds the builds one worker runs at once.
 	MaxConcurrentBuilds int
+	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
+	// "off") serves nothing.
+	WorkerMetricsAddr string
+
+	// TemporalTLSCert and TemporalTLSKey are PEM files of the client certificate for an mTLS
+	// Temporal cluster (Temporal Cloud's mTLS namespaces, a self-hosted cluster with
+	// internode and frontend TLS).
+	TemporalTLSCert string
+	TemporalTLSKey  string
+	// TemporalTLSCA is a PEM file of the CAs the frontend's certificate is checked against;
+	// empty means the system's roots.
+	TemporalTLSCA string
+	// TemporalTLSServerName is the name the frontend's certificate must hold, when the address
+	// does not (an IP, a load balancer).
+	TemporalTLSServerName string
+	// TemporalAPIKey authenticates to Temporal Cloud with an API key, sent over TLS.
+	TemporalAPIKey Secret
 }
 
 // FromEnv reads the configuration through getenv (os.Getenv in a main, a map in a test).
@@ -62,6 +79,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("SLIPWAY_MAX_CONCURRENT_BUILDS %q is not a positive number", getenv("SLIPWAY_MAX_CONCURRENT_BUILDS"))
 	}
 	c.MaxConcurrentBuilds = n
+	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
+	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
+		c.WorkerMetricsAddr = ""
+	}
+	c.TemporalTLSCert = get("SLIPWAY_TEMPORAL_TLS_CERT", "")
+	c.TemporalTLSKey = get("SLIPWAY_TEMPORAL_TLS_KEY", "")
+	c.TemporalTLSCA = get("SLIPWAY_TEMPORAL_TLS_CA", "")
+	c.TemporalTLSServerName = get("SLIPWAY_TEMPORAL_TLS_SERVER_NAME", "")
+	c.TemporalAPIKey = Secret(get("SLIPWAY_TEMPORAL_API_KEY", ""))
+	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
+		return Config{}, fmt.Errorf("SLIPWAY_TEMPORAL_TLS_CERT and SLIPWAY_TEMPORAL_TLS_KEY go together: set both or neither")
+	}
 	return c, nil
 }
 

@@ -25,6 +25,7 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
+					WorkerMetricsAddr: "127.0.0.1:9090",
 				}
 				if c != want {
 					return "got " + sprint(c)
@@ -55,6 +56,30 @@ func TestFromEnv(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name: "worker metrics off",
+			env:  map[string]string{"SLIPWAY_WORKER_METRICS_ADDR": "off"},
+			check: func(c Config) string {
+				if c.WorkerMetricsAddr != "" {
+					return "WorkerMetricsAddr = " + c.WorkerMetricsAddr
+				}
+				return ""
+			},
+		},
+		{
+			name: "temporal API key is never printed",
+			env:  map[string]string{"SLIPWAY_TEMPORAL_API_KEY": "sekrit-key"},
+			check: func(c Config) string {
+				if string(c.TemporalAPIKey) != "sekrit-key" {
+					return "key not read"
+				}
+				if s := sprint(c) + fmt.Sprintf("%v %#v %s", c, c, c.TemporalAPIKey); strings.Contains(s, "sekrit") {
+					return "the key shows in " + s
+				}
+				return ""
+			},
+		},
+		{name: "TLS cert without key", env: map[string]string{"SLIPWAY_TEMPORAL_TLS_CERT": "/c.pem"}, wantErr: "SLIPWAY_TEMPORAL_TLS_KEY"},
 		{name: "bad concurrency", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "0"}, wantErr: "SLIPWAY_MAX_CONCURRENT_BUILDS"},
 		{name: "concurrency not a number", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "many"}, wantErr: "not a positive number"},
 	}

@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/metrics"
 )
 
 func main() {
@@ -61,17 +62,29 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(logger),
-	})
+	reg := metrics.NewRegistry()
+	gm := metrics.NewGateway(reg)
+	opts, err := cfg.TemporalClientOptions(logger)
+	if err != nil {
+		return err
+	}
+	var stopMeter func(context.Context) error
+	opts.MetricsHandler, stopMeter, err = metrics.TemporalHandler(reg)
+	if err != nil {
+		return err
+	}
+	defer stopMeter(context.Background())
+	// Only the server's answer to a start says whether it made a new build or found one.
+	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,
+		grpc.WithChainUnaryInterceptor(gm.StartInterceptor()))
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	defer tc.Close()
 
 	a := newAPI(cfg, st, tc, logs, logger)
+	a.registry, a.metrics = reg, gm
 	a.accounts = accts
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,

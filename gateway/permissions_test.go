@@ -133,6 +133,10 @@ func endpoints() []endpoint {
 	return []endpoint{
 		{method: "GET", route: "/healthz", access: public, ok: 200,
 			call: func(*testing.T, *matrix, scope) request { return request{path: "/healthz"} }},
+		{method: "GET", route: "/readyz", access: public, ok: 200,
+			call: func(*testing.T, *matrix, scope) request { return request{path: "/readyz"} }},
+		{method: "GET", route: "/metrics", access: public, ok: 200,
+			call: func(*testing.T, *matrix, scope) request { return request{path: "/metrics"} }},
 		{method: "GET", route: "/api/v1/openapi.json", access: public, ok: 200,
 			call: func(*testing.T, *matrix, scope) request { return request{path: "/api/v1/openapi.json"} }},
 		{method: "POST", route: "/api/v1/users", access: siteOnly, ok: 201,

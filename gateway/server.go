@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
@@ -11,12 +12,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/metrics"
 )
 
 // maxWebhookBody is the most a delivery may carry; GitHub caps payloads at 25 MB.
@@ -37,22 +40,31 @@ type api struct {
 	temporal client.Client
 	logs     *logstore.Store
 	logger   *slog.Logger
+	// registry is what /metrics serves; metrics is the gateway's part of it. Builds are
+	// counted as started or duplicate only when the Temporal client was dialed with
+	// metrics.StartInterceptor (main does); without it a webhook that started a build counts as
+	// ignored.
+	registry *prometheus.Registry
+	metrics  *metrics.Gateway
 }
 
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
-	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger}
+	reg := metrics.NewRegistry()
+	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg)}
 }
 
 // router lays out DESIGN.md §4.
 func (a *api) router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(a.requestLog(), a.recovery())
+	r.Use(a.instrument(), a.requestLog(), a.recovery())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such endpoint") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed") })
 
 	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(metrics.Handler(a.registry)))
 	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPIDoc) })
 
 	v1 := r.Group("/api/v1", a.authenticate)
@@ -100,6 +112,67 @@ func (a *api) healthz(c *gin.Context) {
 		checks["temporal"] = "ok"
 	}
 	c.JSON(code, checks)
+}
+
+// readyz answers whether the gateway should get traffic: the checks of healthz, under the name
+// orchestrators probe readiness with.
+func (a *api) readyz(c *gin.Context) { a.healthz(c) }
+
+// instrument counts every request by route, method and status, times it, and sorts webhook
+// deliveries by outcome.
+func (a *api) instrument() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		route := c.FullPath()
+		provider, isWebhook := webhookProvider(route)
+		var starts *metrics.Starts
+		if isWebhook {
+			var ctx context.Context
+			ctx, starts = metrics.WithStarts(c.Request.Context())
+			c.Request = c.Request.WithContext(ctx)
+		}
+		c.Next()
+		if route == "" {
+			route = "unmatched"
+		}
+		code := c.Writer.Status()
+		a.metrics.ObserveRequest(route, c.Request.Method, code, time.Since(start))
+		if isWebhook {
+			a.metrics.ObserveDelivery(provider, deliveryOutcome(code, starts))
+		}
+	}
+}
+
+// webhookProvider is the provider of a webhook route ("/webhooks/github/:rule_id").
+func webhookProvider(route string) (string, bool) {
+	rest, ok := strings.CutPrefix(route, "/webhooks/")
+	if !ok {
+		return "", false
+	}
+	provider, _, _ := strings.Cut(rest, "/")
+	return provider, provider != ""
+}
+
+// deliveryOutcome reads what a delivery came to from its answer (DESIGN.md §4: 401 for a bad
+// signature or token, 404 for a rule that is not there, 400 or 413 for a payload that cannot
+// be read, 503 when Temporal is down) and from the starts its handler made.
+func deliveryOutcome(code int, starts *metrics.Starts) string {
+	switch {
+	case code < 300:
+		started, duplicate := starts.Counts()
+		switch {
+		case started > 0:
+			return metrics.OutcomeStarted
+		case duplicate > 0:
+			return metrics.OutcomeDuplicate
+		}
+		return metrics.OutcomeIgnored
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound:
+		return metrics.OutcomeUnauthorized
+	case code == http.StatusBadRequest, code == http.StatusRequestEntityTooLarge:
+		return metrics.OutcomeMalformed
+	}
+	return metrics.OutcomeError
 }
 
 // fail answers with the API's error shape and stops the chain.

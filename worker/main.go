@@ -4,15 +4,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -21,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -59,15 +64,32 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("connecting to buildkitd at %s: %w", cfg.BuildkitAddr, err)
 	}
 	defer bk.Close()
-	tc, err := client.Dial(client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(logger),
-	})
+	reg := metrics.NewRegistry()
+	opts, err := cfg.TemporalClientOptions(logger)
+	if err != nil {
+		return err
+	}
+	var stopMeter func(context.Context) error
+	opts.MetricsHandler, stopMeter, err = metrics.TemporalHandler(reg)
+	if err != nil {
+		return err
+	}
+	defer stopMeter(context.Background())
+	tc, err := client.Dial(opts)
 	if err != nil {
 		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	defer tc.Close()
+	stopOps := serveOps(cfg.WorkerMetricsAddr, reg, logger,
+		metrics.Check{Name: "temporal", Probe: func(ctx context.Context) error {
+			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+		metrics.Check{Name: "buildkitd", Probe: func(ctx context.Context) error {
+			_, err := bk.Info(ctx)
+			return err
+		}})
+	defer stopOps()
 
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		EnableSessionWorker:               true,
@@ -76,6 +98,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		// Cancellation reaches an activity only with a heartbeat's answer; the default throttle
 		// (up to 80% of the heartbeat timeout) would let a cancelled build run on for 24s.
 		MaxHeartbeatThrottleInterval: 2 * time.Second,
+		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivity(&activities.Activities{
@@ -89,7 +112,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Logger:        logger,
 	})
 	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
-		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds)
+		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
 	// Run returns on SIGINT or SIGTERM after running activities finish or WorkerStopTimeout.
 	if err := w.Run(worker.InterruptCh()); err != nil {
 		return fmt.Errorf("running worker: %w", err)
@@ -111,4 +134,31 @@ func openAccounts(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		return nil, nil, fmt.Errorf("opening the accounts database: %w", err)
 	}
 	return accounts.New(st, box, cfg.ProviderAPIURLs()), func() { st.Close() }, nil
+}
+
+// serveOps serves /metrics, /healthz and /readyz on addr until the returned function is
+// called. A taken address is logged and the worker builds on without them: several workers on
+// one host (tests, a crowded machine) must not stop each other, and an orchestrator's readiness
+// probe will say what is missing.
+func serveOps(addr string, reg *prometheus.Registry, logger *slog.Logger, checks ...metrics.Check) func() {
+	if addr == "" {
+		return func() {}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		logger.Error("metrics and health endpoints are off", "addr", addr, "error", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: metrics.OpsMux(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serving metrics", "addr", addr, "error", err)
+		}
+	}()
+	logger.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
 }

@@ -1,0 +1,355 @@
+// Package opscheck_test runs every command of the README's "Operating builds with the temporal
+// CLI" against a real local stack (devstack: Temporal dev server, registry, buildkitd), a
+// smart-HTTP Git server and the worker binary, so the documented commands keep working. It also
+// scrapes the worker's /metrics and /readyz after real builds.
+package opscheck_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// ops is the stack the commands run against.
+type ops struct {
+	t        *testing.T
+	temporal string // the temporal CLI
+	env      []string
+	tc       client.Client
+}
+
+// with is o reporting to t (a subtest's): a failed wait ends that subtest, not its parent.
+func (o *ops) with(t *testing.T) *ops {
+	c := *o
+	c.t = t
+	return &c
+}
+
+// cli runs the temporal CLI against the stack and returns its output, failing t when it fails.
+func (o *ops) cli(args ...string) string {
+	o.t.Helper()
+	out, err := o.try(args...)
+	if err != nil {
+		o.t.Fatalf("temporal %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (o *ops) try(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.temporal, args...)
+	cmd.Env = o.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// waitStatus waits until the latest run of id has status want.
+func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within time.Duration) {
+	o.t.Helper()
+	deadline := time.Now().Add(within)
+	var last enumspb.WorkflowExecutionStatus
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		d, err := o.tc.DescribeWorkflowExecution(ctx, id, "")
+		cancel()
+		if err == nil {
+			last = d.GetWorkflowExecutionInfo().GetStatus()
+			if last == want {
+				return
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	o.t.Fatalf("%s is %s after %s, want %s", id, last, within, want)
+}
+
+// waitStep waits until the status query of id names step.
+func (o *ops) waitStep(id, step string, within time.Duration) {
+	o.t.Helper()
+	deadline := time.Now().Add(within)
+	var st workflows.Status
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		v, err := o.tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+		cancel()
+		if err == nil && v.Get(&st) == nil && st.Step == step {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	o.t.Fatalf("%s is at step %q after %s, want %q", id, st.Step, within, step)
+}
+
+// waitListed waits until visibility lists exactly want for query (it lags a moment behind).
+func (o *ops) waitListed(query string, want ...string) string {
+	o.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var out string
+	for {
+		out = o.cli("workflow", "list", "--query", query)
+		n := strings.Count(out, "workflow_docker_builder")
+		ok := n == len(want)
+		for _, id := range want {
+			ok = ok && strings.Contains(out, id)
+		}
+		if ok {
+			return out
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("temporal workflow list --query %q lists %d builds, want %v:\n%s", query, n, want, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// buildInput is the JSON the README's `temporal workflow start` gives.
+func buildInput(repo, branch, cloneURL, registry string) string {
+	b, _ := json.Marshal(map[string]any{
+		"namespace": "ops", "repository": repo, "rule_id": "r-ops",
+		"source": map[string]any{"provider": "github", "owner": "octo", "repository": "hello", "clone_url": cloneURL},
+		"ref":    map[string]any{"type": "branch", "name": branch}, "commit": "",
+		"dockerfile_path": "", "context_path": "", "tag_template": "{branch}-{short_commit}",
+		"image": registry + "/ops/" + repo, "trigger": "manual",
+	})
+	return string(b)
+}
+
+func TestTemporalCLIOperations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole stack")
+	}
+	root := repoRoot(t)
+	tools := os.Getenv("SLIPWAY_TOOLS_DIR")
+	if tools == "" {
+		tools = filepath.Join(root, ".tools", "bin")
+	}
+	// Short: buildkitd's socket lives under it and unix socket paths are short.
+	home, err := os.MkdirTemp("/tmp", "slw-ops-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	bin := filepath.Join(home, "bin")
+	build := exec.Command("go", "build", "-o", bin+"/", "./worker")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the worker: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	stack, err := devstack.Start(ctx, devstack.Options{Home: home, ToolsDir: tools, Logger: logger})
+	if err != nil {
+		t.Fatalf("starting the stack (tools from %s; run scripts/tools.sh): %v", tools, err)
+	}
+	t.Cleanup(func() { stack.Close() })
+
+	git := gitserver.Start(t)
+	repo := git.NewRepo(t, "octo", "hello")
+	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN echo built > /built\n"})
+	repo.Commit("broken", map[string]string{"Dockerfile": "FROM busybox\nRUN echo broken && exit 3\n"})
+	repo.Commit("slow", map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 120\n"})
+
+	metricsAddr := freePort(t)
+	worker := exec.Command(filepath.Join(bin, "worker"))
+	worker.Env = append(os.Environ(),
+		"SLIPWAY_HOME="+home,
+		"SLIPWAY_TEMPORAL_ADDRESS="+stack.TemporalAddress,
+		"SLIPWAY_BUILDKIT_ADDR="+stack.BuildkitAddr,
+		"SLIPWAY_REGISTRY="+stack.Registry,
+		"SLIPWAY_GITHUB_URL="+git.URL,
+		"SLIPWAY_MAX_CONCURRENT_BUILDS=3",
+		"SLIPWAY_WORKER_METRICS_ADDR="+metricsAddr,
+	)
+	logf, err := os.Create(filepath.Join(home, "worker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker.Stdout, worker.Stderr = logf, logf
+	worker.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		worker.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { worker.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			worker.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("worker log:\n%s", b)
+		}
+	})
+
+	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	o := &ops{t: t, temporal: filepath.Join(tools, "temporal"), tc: tc,
+		env: append(os.Environ(), "TEMPORAL_ADDRESS="+stack.TemporalAddress, "TEMPORAL_NAMESPACE=default")}
+
+	// Builds under a repository name of this run, so lists see only them.
+	app := fmt.Sprintf("app%d", time.Now().UnixNano()%1e9)
+	start := func(id, branch string) {
+		t.Helper()
+		out := o.cli("workflow", "start", "--type", workflows.WorkflowName, "--task-queue", workflows.DefaultTaskQueue,
+			"--workflow-id", id, "--input", buildInput(app, branch, repo.CloneURL, stack.Registry))
+		if !strings.Contains(out, id) {
+			t.Fatalf("workflow start answered:\n%s", out)
+		}
+	}
+	okID, failID, cancelID, termID := app+"-ok", app+"-broken", app+"-cancel", app+"-term"
+	start(okID, "main")
+	start(failID, "broken")
+	o.waitStatus(okID, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 3*time.Minute)
+	o.waitStatus(failID, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, 3*time.Minute)
+
+	t.Run("list by repository", func(t *testing.T) {
+		o := o.with(t)
+		o.waitListed(fmt.Sprintf("SlipwayRepository='%s'", app), okID, failID)
+	})
+	t.Run("list by repository and status", func(t *testing.T) {
+		o := o.with(t)
+		o.waitListed(fmt.Sprintf("SlipwayRepository='%s' AND ExecutionStatus='Failed'", app), failID)
+		o.waitListed(fmt.Sprintf("SlipwayRepository='%s' AND ExecutionStatus='Completed'", app), okID)
+	})
+	t.Run("list by branch and trigger, count", func(t *testing.T) {
+		o := o.with(t)
+		o.waitListed(fmt.Sprintf("SlipwayRepository='%s' AND GitRef='main' AND BuildTrigger='manual'", app), okID)
+		out := o.cli("workflow", "count", "--query", fmt.Sprintf("SlipwayRepository='%s'", app))
+		if !strings.Contains(out, "2") {
+			t.Errorf("workflow count answered %q, want 2", out)
+		}
+	})
+	t.Run("show history, describe, query status", func(t *testing.T) {
+		o := o.with(t)
+		out := o.cli("workflow", "show", "--workflow-id", okID)
+		for _, want := range []string{"WorkflowExecutionStarted", "ActivityTaskScheduled", "WorkflowExecutionCompleted"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("workflow show lacks %s:\n%s", want, out)
+			}
+		}
+		out = o.cli("workflow", "describe", "--workflow-id", okID)
+		if !strings.Contains(strings.ToLower(out), "completed") || !strings.Contains(out, "SlipwayRepository") {
+			t.Errorf("workflow describe:\n%s", out)
+		}
+		out = o.cli("workflow", "query", "--workflow-id", okID, "--type", workflows.StatusQuery)
+		if !strings.Contains(out, `"done"`) {
+			t.Errorf("status query:\n%s", out)
+		}
+		out = o.cli("workflow", "describe", "--workflow-id", failID)
+		if !strings.Contains(out, "exit code: 3") && !strings.Contains(out, "exit 3") {
+			t.Logf("describe of the failed build does not show the RUN's failure:\n%s", out)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		o := o.with(t)
+		start(cancelID, "slow")
+		o.waitStep(cancelID, workflows.StepBuild, 2*time.Minute)
+		o.cli("workflow", "cancel", "--workflow-id", cancelID)
+		o.waitStatus(cancelID, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, time.Minute)
+	})
+	t.Run("terminate", func(t *testing.T) {
+		o := o.with(t)
+		start(termID, "slow")
+		o.waitStep(termID, workflows.StepBuild, 2*time.Minute)
+		o.cli("workflow", "terminate", "--workflow-id", termID, "--reason", "ops check")
+		o.waitStatus(termID, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, time.Minute)
+	})
+	t.Run("reset a failed build", func(t *testing.T) {
+		o := o.with(t)
+		// The fix lands on the branch; the reset run clones again and builds it, under the same
+		// workflow id, input and search attributes. (A reset to the workflow task that scheduled
+		// Build would run Build in the failed run's workspace, which went with its session.)
+		fixed := repo.Commit("broken", map[string]string{"Dockerfile": "FROM busybox\nRUN echo fixed > /fixed\n"})
+		o.cli("workflow", "reset", "--workflow-id", failID, "--type", "FirstWorkflowTask",
+			"--reason", "rebuild after the Dockerfile fix")
+		o.waitStatus(failID, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, 3*time.Minute)
+		out := o.cli("workflow", "result", "--workflow-id", failID)
+		if !strings.Contains(out, fixed) || !strings.Contains(out, "sha256:") {
+			t.Errorf("workflow result of the reset build does not show commit %s and a digest:\n%s", fixed, out)
+		}
+		// Both runs stay in visibility: the failed one and the reset one.
+		o.waitListed(fmt.Sprintf("SlipwayRepository='%s' AND WorkflowId='%s'", app, failID), failID, failID)
+	})
+	t.Run("worker metrics and readiness", func(t *testing.T) {
+		if code, body := httpGet(t, "http://"+metricsAddr+"/readyz"); code != 200 {
+			t.Errorf("worker /readyz = %d %s", code, body)
+		}
+		_, body := httpGet(t, "http://"+metricsAddr+"/metrics")
+		for _, want := range []string{
+			`slipway_build_step_seconds_count{outcome="ok",step="Build"}`,
+			`slipway_build_step_seconds_count{outcome="error",step="Build"}`,
+			`temporal_activity_execution_latency_seconds_bucket{activity_type="Build"`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("worker /metrics lacks %s", want)
+			}
+		}
+	})
+}
