@@ -8,7 +8,7 @@ GO         ?= go
 export PATH := $(TOOLS_DIR):/usr/local/go/bin:/usr/sbin:/sbin:$(PATH)
 export SLIPWAY_TOOLS_DIR := $(TOOLS_DIR)
 
-.PHONY: all tools build run test unit e2e vet fmt-check bench
+.PHONY: all tools build run test unit e2e vet fmt-check bench chaos
 
 all: build
 
@@ -41,3 +41,31 @@ unit:
 ## e2e: only the end-to-end tests
 e2e: tools
 	$(GO) test -count=1 -timeout 30m -v ./e2e/...
+
+## chaos: fault, load, fuzz and hostile-input tests on the real stack (e2e/chaos_*_test.go,
+## build tag chaos); they write docs/reliability.md as they run
+chaos: tools
+	$(GO) vet -tags chaos ./e2e/
+	SLIPWAY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md \
+	$(GO) test -tags chaos -count=1 -timeout 40m -v -run 'Chaos' ./e2e/...
+
+## bench: end-to-end time of Slipway builds against git clone + buildctl, side by side, on a
+## stack of its own; writes docs/performance.md (flags: go run ./bench -h)
+bench: tools
+	$(GO) run ./bench -out docs/performance.md
+
+.PHONY: compose-check ops-check
+
+## compose-check: validate docker-compose.temporal.yml and its deploy/ scripts without a Docker
+## engine (Debian's docker-compose validates offline; installed when missing)
+compose-check:
+	@command -v docker-compose >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose; }
+	docker-compose -f docker-compose.temporal.yml config -q
+	sh -n deploy/temporal-schema.sh
+	sh -n deploy/temporal-init.sh
+
+## ops-check: run every command of the README's "Operating builds with the temporal CLI" on a
+## real local stack (also part of `make test`)
+ops-check: tools
+	$(GO) test -count=1 -v -timeout 15m ./opscheck/

@@ -34,6 +34,10 @@ const (
 	ErrTypeInvalidTag         = "InvalidTag"
 	ErrTypeInvalidImage       = "InvalidImage"
 	ErrTypeBuildFailed        = "BuildFailed"
+	// ErrTypeWorkspaceLost says a step found no checkout where its session's clone put one:
+	// the session's host is not the one that cloned (a reset of the workflow to a later step,
+	// or a host replaced under the same queue). The workflow starts over on a new session.
+	ErrTypeWorkspaceLost = "WorkspaceLost"
 )
 
 // RefBranch and RefTag are the kinds of Git ref a build starts from.
@@ -106,6 +110,20 @@ func (a *Activities) workspace(key string) (string, error) {
 			fmt.Sprintf("workspace key %q is not a plain name", key), ErrTypeInvalidPath, nil)
 	}
 	return filepath.Join(a.WorkspaceRoot, key), nil
+}
+
+// checkout is the checkout of a workspace that a clone filled, or ErrTypeWorkspaceLost.
+func (a *Activities) checkout(key string) (string, error) {
+	ws, err := a.workspace(key)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(ws, checkoutDir)
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workspace %s holds no checkout on this host", key), ErrTypeWorkspaceLost, nil)
+	}
+	return dir, nil
 }
 
 var workspaceKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$`)

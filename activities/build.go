@@ -40,11 +40,11 @@ type BuildResult struct {
 // the workspace. BuildKit's progress goes to the build log in the text of
 // `buildctl --progress plain`; heartbeats carry the number of finished steps.
 func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, error) {
-	ws, err := a.workspace(in.Workspace)
+	root, err := a.checkout(in.Workspace)
 	if err != nil {
 		return BuildResult{}, err
 	}
-	root := filepath.Join(ws, checkoutDir)
+	ws := filepath.Dir(root)
 	// Resolved again here, not trusted from the input: the input may come from anyone with
 	// access to Temporal, and the checkout may be a retry's.
 	paths, err := ResolvePaths(root, in.DockerfilePath, in.ContextPath)

@@ -109,9 +109,12 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 		commit = in.Commit
 	}
 	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
-		return CloneResult{}, err
+		return CloneResult{}, classifyCheckout(err)
 	}
 	fmt.Fprintf(log, "==> checked out %s in %s\n", commit, time.Since(start).Round(time.Millisecond))
+	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); err == nil {
+		fmt.Fprintln(log, "==> .gitmodules found: submodules are not fetched (and no hook runs), so their folders stay empty")
+	}
 	return CloneResult{Commit: commit, LogURL: a.logURL(ctx)}, nil
 }
 
@@ -219,6 +222,17 @@ func classifyFetch(err error, in CloneInput) error {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("repository %s/%s refused access: is it private without a connected account?",
 				in.Source.Owner, in.Source.Repository), ErrTypeInvalidSource, nil)
+	}
+	return err
+}
+
+// classifyCheckout makes a tree git refuses to write non-retryable: a path holding "..", or
+// ".git" in any case, is made on purpose to escape the checkout or plant hooks, and every
+// retry would meet it again.
+func classifyCheckout(err error) error {
+	if strings.Contains(err.Error(), "invalid path") {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the commit holds a path git refuses to check out: %v", err), ErrTypeInvalidPath, nil)
 	}
 	return err
 }

@@ -22,6 +22,8 @@ func TestClone(t *testing.T) {
 	repo.Tag("main", "v1.0.0", true)
 	feature := repo.Commit("feature/login", map[string]string{"login.txt": "x\n"})
 	other := repo.Commit("other", map[string]string{"other.txt": "x\n"})
+	repo.PlantEntry("dotdot", "..", "escaped.sh", "#!/bin/sh\ntouch /tmp/slipway-escaped\n")
+	repo.PlantEntry("dotgit", ".GIT", "post-checkout", "#!/bin/sh\ntouch /tmp/slipway-hook-ran\n")
 
 	logs, err := logstore.New(t.TempDir())
 	if err != nil {
@@ -56,6 +58,8 @@ func TestClone(t *testing.T) {
 		{"file url refused", Source{Provider: "github", CloneURL: "file://" + repo.Bare}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
 		{"credentials in url refused", Source{Provider: "github", CloneURL: "http://u:p@127.0.0.1/x.git"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
 		{"unknown provider", Source{Provider: "bitbucket", Owner: "o", Repository: "r"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
+		{"tree with a .. entry", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "dotdot"}, "", "", ErrTypeInvalidPath},
+		{"tree with a .GIT entry", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "dotgit"}, "", "", ErrTypeInvalidPath},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

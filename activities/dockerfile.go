@@ -31,11 +31,11 @@ type ResolveResult struct {
 
 // ResolveDockerfile checks that the Dockerfile and the build context lie inside the checkout.
 func (a *Activities) ResolveDockerfile(ctx context.Context, in ResolveInput) (ResolveResult, error) {
-	ws, err := a.workspace(in.Workspace)
+	root, err := a.checkout(in.Workspace)
 	if err != nil {
 		return ResolveResult{}, err
 	}
-	res, err := ResolvePaths(filepath.Join(ws, checkoutDir), in.DockerfilePath, in.ContextPath)
+	res, err := ResolvePaths(root, in.DockerfilePath, in.ContextPath)
 	if err != nil {
 		return ResolveResult{}, err
 	}
@@ -137,6 +137,11 @@ func resolveInside(root, p, field string) (string, error) {
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s %q is a symlink that leads out of the repository", field, p), ErrTypeInvalidPath, nil)
+	}
+	// cleanRelative saw only the path as given; a symlink can still lead into .git.
+	if rel == ".git" || strings.HasPrefix(rel, ".git/") {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s %q is a symlink that points into .git", field, p), ErrTypeInvalidPath, nil)
 	}
 	return rel, nil
 }

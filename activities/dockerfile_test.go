@@ -1,10 +1,13 @@
 package activities
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 func TestResolvePaths(t *testing.T) {
@@ -22,6 +25,7 @@ func TestResolvePaths(t *testing.T) {
 		"escape/Dockerfile":     "symlink:" + filepath.Join(outside, "Dockerfile"),
 		"escapedir":             "symlink:" + outside,
 		"build/Dockerfile.prod": "FROM busybox\n",
+		"gitlink":               "symlink:.git",
 	}
 	for p, c := range files {
 		full := filepath.Join(root, p)
@@ -62,6 +66,7 @@ func TestResolvePaths(t *testing.T) {
 		{"a folder is no Dockerfile", "build", "", "", "", "not a regular file"},
 		{"context is a file", "", "Dockerfile", "", "", "is not a folder"},
 		{"into .git", ".git/config", "", "", "", "points into .git"},
+		{"context through a symlink into .git", "", "gitlink", "", "", `context_path "gitlink" is a symlink that points into .git`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +99,91 @@ func FuzzCheckPath(f *testing.F) {
 		if filepath.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
 			t.Fatalf("%q accepted as %q, which leaves the repository", p, c)
 		}
+	})
+}
+
+// FuzzResolvePaths resolves arbitrary Dockerfile and context paths against a fixed checkout
+// with symlinks that stay inside, lead out, loop and lead into .git: whatever it accepts lies
+// inside the checkout, outside .git, and is a regular file and a folder; whatever it refuses
+// is a non-retryable error, since no retry mends a path.
+func FuzzResolvePaths(f *testing.F) {
+	outside := f.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	root := f.TempDir()
+	for p, c := range map[string]string{
+		"Dockerfile":        "FROM busybox\n",
+		"build/Dockerfile":  "FROM busybox\n",
+		"app/main.txt":      "hi\n",
+		".git/config":       "[core]\n",
+		".git/HEAD":         "ref: refs/heads/main\n",
+		"link/Dockerfile":   "symlink:../build/Dockerfile",
+		"linkdir":           "symlink:build",
+		"up":                "symlink:..",
+		"abs":               "symlink:" + outside,
+		"escape/Dockerfile": "symlink:" + filepath.Join(outside, "Dockerfile"),
+		"loop/a":            "symlink:b",
+		"loop/b":            "symlink:a",
+		"dotgit":            "symlink:.git",
+		"gitconfig":         "symlink:.git/config",
+		"self":              "symlink:.",
+	} {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			f.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(c, "symlink:"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				f.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range [][2]string{
+		{"", ""}, {"build/Dockerfile", "app"}, {"link/Dockerfile", "linkdir"}, {"up/Dockerfile", ""},
+		{"abs/Dockerfile", "abs"}, {"escape/Dockerfile", "."}, {"loop/a", "loop"}, {"dotgit/config", "dotgit"},
+		{"gitconfig", ""}, {"self/self/Dockerfile", "self/app"}, {"./build/../Dockerfile", "app/.."},
+	} {
+		f.Add(s[0], s[1])
+	}
+	inside := func(t *testing.T, field, rel string, wantDir bool) {
+		t.Helper()
+		if rel != filepath.Clean(rel) || filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
+			t.Fatalf("%s resolved to %q, which is not clean and relative inside the checkout", field, rel)
+		}
+		if rel == ".git" || strings.HasPrefix(rel, ".git/") {
+			t.Fatalf("%s resolved to %q, inside .git", field, rel)
+		}
+		real, err := filepath.EvalSymlinks(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatalf("%s resolved to %q, which does not resolve: %v", field, rel, err)
+		}
+		if r, err := filepath.Rel(realRoot, real); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+			t.Fatalf("%s resolved to %q, which leads to %s outside the checkout", field, rel, real)
+		}
+		fi, err := os.Stat(real)
+		if err != nil || fi.IsDir() != wantDir || (!wantDir && !fi.Mode().IsRegular()) {
+			t.Fatalf("%s resolved to %q: %v %v", field, rel, fi, err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, dockerfile, contextPath string) {
+		res, err := ResolvePaths(root, dockerfile, contextPath)
+		if err != nil {
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || !appErr.NonRetryable() {
+				t.Fatalf("ResolvePaths(%q, %q) = %v, want a non-retryable error", dockerfile, contextPath, err)
+			}
+			return
+		}
+		inside(t, "dockerfile_path", res.DockerfilePath, false)
+		inside(t, "context_path", res.ContextPath, true)
 	})
 }

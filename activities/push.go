@@ -51,8 +51,9 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 
 	idx, err := layout.ImageIndexFromPath(filepath.Join(ws, imageDir))
 	if err != nil {
+		// No image where this session's build put one: not this host's build.
 		return PushResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("reading built image: %v", err), ErrTypeBuildFailed, err)
+			fmt.Sprintf("workspace %s holds no built image on this host: %v", in.Workspace, err), ErrTypeWorkspaceLost, nil)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {

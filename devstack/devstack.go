@@ -220,6 +220,11 @@ func (s *Stack) Close() error {
 	}
 	wg.Wait()
 	s.temporal, s.buildkitd, s.registry = nil, nil, nil
+	// A buildkitd that was killed (KillBuildkitd, a crash) leaves its running container's
+	// rootfs mounted; the next one does not know it, and the home could not be removed.
+	if err := unmountUnder(filepath.Join(s.home, "buildkit")); err != nil {
+		return fmt.Errorf("stopping local stack: %w", err)
+	}
 	s.logger.Info("local stack stopped", "home", s.home)
 	return nil
 }

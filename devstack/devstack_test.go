@@ -384,3 +384,18 @@ func checkSearchAttributes(t *testing.T, addr string) {
 func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 }
+
+func TestUnescapeMountPoint(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/tmp/slw-e2e-1/buildkit/runc-overlayfs/executor/x/rootfs", "/tmp/slw-e2e-1/buildkit/runc-overlayfs/executor/x/rootfs"},
+		{`/tmp/with\040space/rootfs`, "/tmp/with space/rootfs"},
+		{`/tmp/tab\011and\134backslash`, "/tmp/tab\tand\\backslash"},
+		{`/tmp/trailing\04`, `/tmp/trailing\04`},
+		{`/tmp/not\999octal`, `/tmp/not\999octal`},
+	}
+	for _, tt := range tests {
+		if got := unescapeMountPoint(tt.in); got != tt.want {
+			t.Errorf("unescapeMountPoint(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

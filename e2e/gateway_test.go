@@ -28,6 +28,9 @@ type gateway struct {
 	db   string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// home, addr and extra start the gateway again (startGatewayAt).
+	home, addr string
+	extra      []string
 }
 
 func freePort(t *testing.T) int {
@@ -44,6 +47,13 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	home := filepath.Join(env.home, fmt.Sprintf("gw-%d", time.Now().UnixNano()))
+	return startGatewayAt(t, home, addr, extra...)
+}
+
+// startGatewayAt runs a gateway with its data in home, listening on addr; a second call with
+// the same home and addr restarts one that was stopped or killed.
+func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(env.bin, "gateway"))
 	cmd.Env = append(os.Environ(),
 		"SLIPWAY_HOME="+home,
@@ -61,10 +71,13 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Symlink(filepath.Join(env.home, "logs"), filepath.Join(home, "logs")); err != nil {
-		t.Fatal(err)
+	if _, err := os.Lstat(filepath.Join(home, "logs")); err != nil {
+		if err := os.Symlink(filepath.Join(env.home, "logs"), filepath.Join(home, "logs")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	logf, err := os.Create(filepath.Join(env.home, "stack-logs", filepath.Base(home)+".log"))
+	// Appended to, so a restarted gateway's log follows the first one's.
+	logf, err := os.OpenFile(filepath.Join(env.home, "stack-logs", filepath.Base(home)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +86,8 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: filepath.Join(home, "slipway.db")}
+	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: filepath.Join(home, "slipway.db"),
+		home: home, addr: addr, extra: extra}
 	go func() { cmd.Wait(); logf.Close(); close(g.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)

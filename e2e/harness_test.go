@@ -66,10 +66,25 @@ func run(m *testing.M) int {
 		teardown()
 		return 1
 	}
+	for _, hook := range setupHooks {
+		if err := hook(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e setup:", err)
+			teardown()
+			return 1
+		}
+	}
 	code := m.Run()
-	teardown()
+	if err := teardown(); err != nil {
+		// What a test left behind (a mount, a running process) is a failure of the run.
+		fmt.Fprintln(os.Stderr, "e2e teardown:", err)
+		code = 1
+	}
 	return code
 }
+
+// setupHooks run once the stack is up, before any test; files behind build tags (chaos) add
+// to it from init.
+var setupHooks []func() error
 
 func setup(ctx context.Context) error {
 	root, err := repoRoot()
@@ -108,16 +123,20 @@ func setup(ctx context.Context) error {
 	return nil
 }
 
-func teardown() {
+func teardown() error {
 	if env.temporal != nil {
 		env.temporal.Close()
 	}
+	var errs []error
 	if env.stack != nil {
-		env.stack.Close()
+		errs = append(errs, env.stack.Close())
 	}
 	if env.home != "" && os.Getenv("SLIPWAY_E2E_KEEP") == "" {
-		os.RemoveAll(env.home)
+		if err := os.RemoveAll(env.home); err != nil {
+			errs = append(errs, fmt.Errorf("removing the stack's home: %w", err))
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // worker is a running worker process.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -304,6 +305,21 @@ func TestGitHubWebhook(t *testing.T) {
 			})
 		}
 
+		// The signature covers the body, not the event header: a signed body replayed under
+		// another event type must start nothing (the body's own event is the redelivery above).
+		for _, event := range []string{"create", "ping", "issues", "release", "delete", ""} {
+			t.Run("signed push replayed as "+event, func(t *testing.T) {
+				r := h.deliverGitHub(t, quiet.ID, event, body, sign(quiet.Secret, body), randomHex(8))
+				switch r.code {
+				case 200, 400:
+				case 202:
+					noBuild(t, r, "replay as "+event)
+				default:
+					t.Fatalf("replay as %q: %s", event, r)
+				}
+			})
+		}
+
 		t.Run("malformed JSON, correctly signed", func(t *testing.T) {
 			bad := []byte(`{"ref": "refs/heads/main", `)
 			r := h.deliverGitHub(t, quiet.ID, "push", bad, sign(quiet.Secret, bad), "")
@@ -329,6 +345,47 @@ func TestGitHubWebhook(t *testing.T) {
 
 		h.expectBuilds(t, ruleQuery(quiet.ID), 0)
 	})
+}
+
+// TestEmptySecretNeverValidates blanks a rule's stored secret, as a hand-edited or half-migrated
+// database might: no delivery verifies against it, not even one signed with the empty key.
+func TestEmptySecretNeverValidates(t *testing.T) {
+	tm := h.newTeam(t, "empty")
+	gh := h.createRule(t, tm, githubRule())
+	gl := h.createRule(t, tm, map[string]any{
+		"source":   map[string]any{"provider": "gitlab", "owner": "mike", "repository": "diaspora"},
+		"triggers": map[string]any{"branches": []string{"master"}, "tags": true},
+	})
+	db, err := sql.Open("sqlite", h.cfg.DatabaseURL+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range []string{gh.ID, gl.ID} {
+		if _, err := db.Exec("UPDATE rules SET webhook_secret = '' WHERE id = ?", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := fixture(t, "github/push_branch.json", setCommit(randomCommit()))
+	for _, tc := range []struct{ name, signature string }{
+		{"signed with the empty key", sign("", body)},
+		{"signed with the old secret", sign(gh.Secret, body)},
+		{"unsigned", ""},
+	} {
+		t.Run("github "+tc.name, func(t *testing.T) {
+			expect(t, h.deliverGitHub(t, gh.ID, "push", body, tc.signature, randomHex(8)), 401, tc.name)
+		})
+	}
+	push := fixture(t, "gitlab/push.json", nil)
+	for _, tc := range []struct{ name, token string }{
+		{"without a token", ""}, {"with the old secret", gl.Secret}, {"with a blank token", " "},
+	} {
+		t.Run("gitlab "+tc.name, func(t *testing.T) {
+			expect(t, h.deliverGitLab(t, gl.ID, "Push Hook", push, tc.token), 401, tc.name)
+		})
+	}
+	h.expectBuilds(t, ruleQuery(gh.ID), 0)
+	h.expectBuilds(t, ruleQuery(gl.ID), 0)
 }
 
 func TestGitLabWebhook(t *testing.T) {

@@ -154,6 +154,36 @@ func (r *Repo) Tag(branch, tag string, annotated bool) {
 	r.git(r.Dir, "push", "-q", "origin", "refs/tags/"+tag)
 }
 
+// PlantEntry pushes to branch a commit that git itself would never make: its tree holds a
+// Dockerfile and a folder named dir (such as ".." or ".GIT") with file in it. Hostile-input
+// tests use it; git refuses to check such a tree out.
+func (r *Repo) PlantEntry(branch, dir, file, content string) string {
+	r.tb.Helper()
+	blob := r.gitIn(r.Dir, content, "hash-object", "-w", "--stdin")
+	df := r.gitIn(r.Dir, "FROM busybox\n", "hash-object", "-w", "--stdin")
+	inner := r.gitIn(r.Dir, fmt.Sprintf("100755 blob %s\t%s\n", blob, file), "mktree")
+	top := r.gitIn(r.Dir, fmt.Sprintf("040000 tree %s\t%s\n100644 blob %s\tDockerfile\n", inner, dir, df), "mktree")
+	commit := r.gitIn(r.Dir, "", "-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit-tree", "-m", "plant "+dir, top)
+	r.git(r.Dir, "push", "-q", "origin", commit+":refs/heads/"+branch)
+	return commit
+}
+
+// gitIn runs git with stdin and returns its trimmed output.
+func (r *Repo) gitIn(dir, stdin string, args ...string) string {
+	r.tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		r.tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
 func (r *Repo) git(dir string, args ...string) {
 	r.tb.Helper()
 	cmd := exec.Command("git", args...)

@@ -18,6 +18,14 @@ const maxHosts = 3
 // sessionHeartbeat is how soon a dead worker's session is declared failed.
 const sessionHeartbeat = 10 * time.Second
 
+// deadlineMargin is how long past the build's deadline its session and build step may run:
+// enough for the timer's cancellation to reach them and for the workspace's cleanup.
+const deadlineMargin = 2 * time.Minute
+
+// buildAttempts bounds the attempts of the build step. Three (about 3 s) gave up on a
+// buildkitd that a supervisor restarts; eight wait out about 45 s of it being away.
+const buildAttempts = 8
+
 // DockerBuilder is workflow_docker_builder: clone, resolve the Dockerfile, render the tag,
 // build and push, all on one host inside a session since the steps share a workspace. When the
 // host dies the build starts over on another one; the workspace is removed however it ends.
@@ -126,9 +134,12 @@ type build struct {
 // onOneHost runs every step in one session and removes the workspace before leaving it.
 func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) {
 	remaining := b.deadline.Sub(workflow.Now(ctx))
+	// The build's own timer ends it at the deadline. The session and the build step time out
+	// a margin later, never first: a session that timed out reads as a lost host, and its
+	// workspace would not be removed.
 	sessCtx, err := workflow.CreateSession(ctx, &workflow.SessionOptions{
 		CreationTimeout:  remaining,
-		ExecutionTimeout: remaining,
+		ExecutionTimeout: remaining + deadlineMargin,
 		HeartbeatTimeout: sessionHeartbeat,
 	})
 	if err != nil {
@@ -138,14 +149,17 @@ func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) 
 	ws := workflow.GetSessionInfo(sessCtx).SessionID
 	defer b.cleanup(sessCtx, ws)
 
-	res, err := b.steps(sessCtx, ws, host, remaining)
-	if err != nil && workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
+	res, err := b.steps(sessCtx, ws, host, remaining+deadlineMargin)
+	var appErr *temporal.ApplicationError
+	if err != nil && (workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed ||
+		errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeWorkspaceLost) {
 		return nil, fmt.Errorf("%w: %v", errHostLost, err)
 	}
 	return res, err
 }
 
-func (b *build) steps(ctx workflow.Context, ws string, host int, remaining time.Duration) (*BuildResult, error) {
+// steps runs the five steps; limit bounds the build step, which takes what the build has left.
+func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Duration) (*BuildResult, error) {
 	in := b.in
 	var a *activities.Activities // names the activities; the worker holds the real one
 	var clone activities.CloneResult
@@ -184,7 +198,9 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, remaining time.
 	}
 
 	var built activities.BuildResult
-	if err := b.step(ctx, StepBuild, host, opts(remaining, 30*time.Second, 3), a.Build, activities.BuildInput{
+	// A broken build fails at once (non-retryable); the attempts are for a buildkitd that went
+	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
+	if err := b.step(ctx, StepBuild, host, opts(limit, 30*time.Second, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 	}, &built); err != nil {
 		return nil, err

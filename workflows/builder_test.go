@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -248,7 +249,10 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 	env := newEnv(t)
 	var c calls
 	var a *activities.Activities
+	var buildLimit time.Duration
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.BuildInput) (activities.BuildResult, error) {
+		info := activity.GetInfo(ctx)
+		buildLimit = info.Deadline.Sub(info.StartedTime)
 		select {
 		case <-ctx.Done():
 			return activities.BuildResult{}, ctx.Err()
@@ -267,6 +271,11 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 	}
 	if c[len(c)-1] != "cleanup" {
 		t.Fatalf("workspace not cleaned: %v", c)
+	}
+	// The build's own timer must fire first: a build step (or session) timing out at the same
+	// instant raced it, and a session that timed out skipped the cleanup.
+	if buildLimit <= time.Second+time.Minute {
+		t.Fatalf("the build step may run %s, want well past the build's 1s timeout", buildLimit)
 	}
 }
 
@@ -312,5 +321,40 @@ func TestDockerBuilderPostsCommitStatuses(t *testing.T) {
 				t.Fatalf("statuses = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// A step that finds no checkout (a reset to a later step lands on a session that never
+// cloned) makes the build start over on a new session, as a lost host does.
+func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	builds := 0
+	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(context.Context, activities.BuildInput) (activities.BuildResult, error) {
+		builds++
+		if builds == 1 {
+			return activities.BuildResult{}, temporal.NewNonRetryableApplicationError("no checkout", activities.ErrTypeWorkspaceLost, nil)
+		}
+		return activities.BuildResult{Digest: "sha256:abc"}, nil
+	})
+	mockHappy(env, &c) // after the override: the first matching mock wins
+	env.ExecuteWorkflow(DockerBuilder, input())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.QueryWorkflow(StatusQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.HostAttempts != 2 || builds != 2 {
+		t.Fatalf("host attempts %d, builds %d; want 2 and 2", st.HostAttempts, builds)
+	}
+	if got := strings.Join(c, ","); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
+		t.Fatalf("activities ran as %s", got)
 	}
 }

@@ -1,0 +1,72 @@
+//go:build chaos
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// fuzzLine is the progress line `go test -fuzz` prints: "fuzz: elapsed: 3s, execs: 1234 (411/sec),
+// new interesting: 2 (total: 14)".
+var fuzzLine = regexp.MustCompile(`elapsed: (\d+)s, execs: (\d+) \(\d+/sec\), new interesting: (\d+) \(total: (\d+)\)`)
+
+// TestChaosFuzz runs every fuzz target of the parsers and path and tag checks for a while
+// (SLIPWAY_CHAOS_FUZZTIME, default 8s each, one worker so the machine stays usable) and
+// records how many inputs each tried. A failure leaves its input under the package's
+// testdata/fuzz, where `make test` replays it from then on.
+func TestChaosFuzz(t *testing.T) {
+	fuzztime := os.Getenv("SLIPWAY_CHAOS_FUZZTIME")
+	if fuzztime == "" {
+		fuzztime = "8s"
+	}
+	if _, err := time.ParseDuration(fuzztime); err != nil {
+		t.Fatalf("SLIPWAY_CHAOS_FUZZTIME %q: %v", fuzztime, err)
+	}
+	rep := newReport(t, "Fuzzing",
+		fmt.Sprintf("Each fuzz target runs for %s with `go test -fuzz` (one worker), starting from its seeds and the corpus committed under testdata/fuzz. The targets assert their contract on every input: tags always match the OCI grammar, accepted paths stay inside the checkout and out of .git, parsers either return a well-formed event or an error wrapping ErrMalformed, a signature validates only when it is right, build ids are deterministic and tell refs apart.", fuzztime))
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []struct{ pkg, name, what string }{
+		{"./activities/", "FuzzRenderTags", "tag template renderer"},
+		{"./activities/", "FuzzCheckPath", "path check at rule save"},
+		{"./activities/", "FuzzResolvePaths", "Dockerfile and context resolution over a tree with symlinks"},
+		{"./gateway/webhook/", "FuzzParseGitHub", "GitHub payload parser"},
+		{"./gateway/webhook/", "FuzzParseGitLab", "GitLab payload parser"},
+		{"./gateway/webhook/", "FuzzVerifyGitHub", "signature and token checks"},
+		{"./gateway/webhook/", "FuzzBuildID", "build id derivation"},
+	}
+	total := 0
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+tg.name+"$",
+				"-fuzztime", fuzztime, "-parallel", "1", tg.pkg)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			m := fuzzLine.FindAllSubmatch(out, -1)
+			if err != nil || len(m) == 0 {
+				t.Fatalf("go test -fuzz %s: %v\n%s", tg.name, err, out)
+			}
+			last := m[len(m)-1]
+			elapsed, _ := strconv.Atoi(string(last[1]))
+			execs, _ := strconv.Atoi(string(last[2]))
+			if execs == 0 {
+				t.Fatalf("%s tried no input:\n%s", tg.name, out)
+			}
+			total += execs
+			rep.add(fmt.Sprintf("%s (%s)", tg.name, tg.what),
+				fmt.Sprintf("%d inputs in %ds, %s new interesting (corpus %s), no failure", execs, elapsed, last[3], last[4]))
+		})
+	}
+	rep.add("inputs tried in all", total)
+}
