@@ -33,6 +33,11 @@ func (s *Stack) temporalCommandArgs(port, uiPort int) []string {
 		"--ui-ip", "127.0.0.1",
 		"--ui-port", strconv.Itoa(uiPort),
 		"--log-level", "warn",
+		// WAL with synchronous=NORMAL keeps a committed start durable across a crash of the
+		// process (not of the machine) and lets the dev server take several times more
+		// workflow starts a second than its default rollback journal.
+		"--sqlite-pragma", "journal_mode=wal",
+		"--sqlite-pragma", "synchronous=normal",
 	}
 	// Only a new database takes these; waitTemporal adds any that an older
 	// database lacks.
