@@ -173,9 +173,6 @@ func buildInput(repo, branch, cloneURL, registry string) string {
 }
 
 func TestTemporalCLIOperations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a whole stack")
-	}
 	root := repoRoot(t)
 	tools := os.Getenv("SLIPWAY_TOOLS_DIR")
 	if tools == "" {
