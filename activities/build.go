@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	dockerconfig "github.com/docker/cli/cli/config"
+	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
@@ -28,6 +33,9 @@ type BuildInput struct {
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`
 	BuildArgs      map[string]string `json:"build_args,omitempty"`
+	// CacheRef is the registry reference BuildKit imports its cache from and exports it to
+	// (mode=max); empty builds without a registry cache.
+	CacheRef string `json:"cache_ref,omitempty"`
 }
 
 // BuildResult names the image BuildKit wrote into the workspace.
@@ -100,6 +108,23 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 			Attrs:     map[string]string{"tar": "false"},
 			OutputDir: out,
 		}},
+		// Registry credentials come from the worker's Docker config, for the cache as for the
+		// base images: nothing secret is in the input.
+		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
+		})},
+	}
+	if in.CacheRef != "" {
+		if _, err := name.ParseReference(in.CacheRef, name.StrictValidation); err != nil {
+			return BuildResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("cache_ref %q is not an image reference: %v", in.CacheRef, err), ErrTypeInvalidImage, nil)
+		}
+		// A fresh buildkitd, or another host, starts from what the last build left in the
+		// registry. A cache that cannot be read or written never fails the build.
+		opt.CacheImports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": in.CacheRef}}}
+		opt.CacheExports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
+			"ref": in.CacheRef, "mode": "max", "ignore-error": "true"}}}
+		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
 	}
 
 	start := time.Now()

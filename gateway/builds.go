@@ -76,7 +76,7 @@ func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, 
 		Commit:         req.commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
-		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout,
+		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 	}
 	timeout := workflows.DefaultTimeout
 	if r.Timeout != "" {

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
 	"github.com/slipway-dev/slipway/providers"
+	"github.com/slipway-dev/slipway/workflows"
 )
 
 // maxRuleTimeout bounds the timeout a rule may ask for.
@@ -38,6 +40,9 @@ type ruleBody struct {
 	// AccountID names a connected account of the namespace that reads the source: private
 	// clones, a managed webhook, commit statuses.
 	AccountID string `json:"account_id"`
+	// Cache is where BuildKit keeps the registry cache: "" for IMAGE:buildcache, "off", or an
+	// image reference.
+	Cache string `json:"cache"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -114,6 +119,11 @@ func (b *ruleBody) validate() error {
 			return fmt.Errorf("build_args: %q is not a valid ARG name", k)
 		}
 	}
+	if b.Cache != "" && b.Cache != workflows.CacheOff {
+		if _, err := name.ParseReference(b.Cache, name.StrictValidation); err != nil {
+			return fmt.Errorf("cache %q is not an image reference, nor %q", b.Cache, workflows.CacheOff)
+		}
+	}
 	if b.Timeout != "" {
 		d, err := time.ParseDuration(b.Timeout)
 		if err != nil || d <= 0 || d > maxRuleTimeout {
@@ -127,7 +137,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 	return store.Rule{
 		Namespace: ns, Repository: repo, Source: b.Source, Triggers: b.Triggers, TagTemplate: b.TagTemplate,
 		DockerfilePath: b.DockerfilePath, ContextPath: b.ContextPath, BuildArgs: b.BuildArgs,
-		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID,
+		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
 	}
 }
 

@@ -52,6 +52,7 @@ func TestRuleValidation(t *testing.T) {
 		{"timeout not a duration", with(map[string]any{"timeout": "soon"}), []string{"timeout", "soon"}},
 		{"negative timeout", with(map[string]any{"timeout": "-5m"}), []string{"timeout"}},
 		{"timeout over a day", with(map[string]any{"timeout": "25h"}), []string{"timeout"}},
+		{"cache not a reference", with(map[string]any{"cache": "Not A Ref"}), []string{"cache", "Not A Ref"}},
 		{"malformed branch pattern", with(map[string]any{"triggers": map[string]any{"branches": []string{"release/["}}}), []string{"triggers.branches"}},
 		{"empty branch", with(map[string]any{"triggers": map[string]any{"branches": []string{""}}}), []string{"triggers.branches"}},
 		{"unknown field", with(map[string]any{"dockerfile": "Dockerfile"}), []string{`unknown field "dockerfile"`}},
@@ -98,6 +99,8 @@ func TestRuleValidation(t *testing.T) {
 			with(map[string]any{"triggers": map[string]any{"tags": true}, "tag_template": "{tag}, latest"}),
 			with(map[string]any{"triggers": map[string]any{}, "tag_template": "{ref}-{time}"}),
 			with(map[string]any{"dockerfile_path": "./build/../Dockerfile", "context_path": "src", "timeout": "90m"}),
+			with(map[string]any{"cache": "off"}),
+			with(map[string]any{"cache": "registry.example/cache/app:main"}),
 			{"source": map[string]any{"provider": "github", "owner": "octo", "repository": "hello"}},
 		} {
 			c := h.createRule(t, tm, body)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -202,6 +203,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
 	if err := b.step(ctx, StepBuild, host, opts(limit, 30*time.Second, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
+		CacheRef: in.CacheRef(),
 	}, &built); err != nil {
 		return nil, err
 	}
@@ -299,6 +301,11 @@ func checkInput(in BuildInput) (time.Duration, error) {
 	}
 	if _, err := activities.ParseImage(in.Image); err != nil {
 		return 0, err
+	}
+	if ref := in.CacheRef(); ref != "" {
+		if _, err := name.ParseReference(ref, name.StrictValidation); err != nil {
+			return bad("cache %q is not an image reference (or %q)", in.Cache, CacheOff)
+		}
 	}
 	if in.Ref.Type != activities.RefBranch && in.Ref.Type != activities.RefTag {
 		return bad("ref.type %q is not branch or tag", in.Ref.Type)

@@ -66,7 +66,7 @@ func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 	})
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BuildInput) (activities.BuildResult, error) {
 		c.add("build")
-		if in.BuildArgs["GREETING"] != "hi" || in.DockerfilePath != "build/Dockerfile" {
+		if in.BuildArgs["GREETING"] != "hi" || in.DockerfilePath != "build/Dockerfile" || in.CacheRef != "127.0.0.1:5000/demo/app:buildcache" {
 			return activities.BuildResult{}, errors.New("bad build input")
 		}
 		return activities.BuildResult{Digest: "sha256:abc"}, nil
@@ -154,6 +154,7 @@ func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
 		{"absolute dockerfile", func(in *BuildInput) { in.DockerfilePath = "/etc/Dockerfile" }, "is absolute"},
 		{"escaping context", func(in *BuildInput) { in.ContextPath = "../x" }, "leaves the repository"},
 		{"bad timeout", func(in *BuildInput) { in.Timeout = "soon" }, "not a positive duration"},
+		{"bad cache", func(in *BuildInput) { in.Cache = "Not A Ref" }, "not an image reference"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,5 +357,19 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	}
 	if got := strings.Join(c, ","); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
+	}
+}
+
+func TestCacheRef(t *testing.T) {
+	for _, tt := range []struct{ cache, want string }{
+		{"", "127.0.0.1:5000/demo/app:buildcache"},
+		{CacheOff, ""},
+		{"127.0.0.1:5000/cache/shared:app", "127.0.0.1:5000/cache/shared:app"},
+	} {
+		in := input()
+		in.Cache = tt.cache
+		if got := in.CacheRef(); got != tt.want {
+			t.Errorf("cache %q: ref %q, want %q", tt.cache, got, tt.want)
+		}
 	}
 }

@@ -78,6 +78,24 @@ type BuildInput struct {
 	SanitizeRef    bool              `json:"sanitize_ref,omitempty"`
 	// Timeout bounds the whole build, as a Go duration ("30m"); empty means DefaultTimeout.
 	Timeout string `json:"timeout,omitempty"`
+	// Cache is where BuildKit keeps this build's registry cache: empty means IMAGE:buildcache
+	// (one cache per image repository), "off" means no registry cache, anything else is an
+	// image reference of its own.
+	Cache string `json:"cache,omitempty"`
+}
+
+// CacheOff turns the registry cache off.
+const CacheOff = "off"
+
+// CacheRef is the registry cache reference of a build, or "" for none.
+func (in BuildInput) CacheRef() string {
+	switch in.Cache {
+	case "":
+		return in.Image + ":buildcache"
+	case CacheOff:
+		return ""
+	}
+	return in.Cache
 }
 
 // BuildResult is what a successful build returns.

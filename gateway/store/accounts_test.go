@@ -39,7 +39,7 @@ func TestAccountsAndRuleHooks(t *testing.T) {
 		}
 
 		r, err := s.CreateRule(ctx, store.Rule{Namespace: "team", Repository: "app", AccountID: id,
-			Source: store.Source{Provider: "github", Owner: "octo", Repository: "hello"}, Hook: store.RuleHook{ID: 99, State: "forged"}})
+			Source: store.Source{Provider: "github", Owner: "octo", Repository: "hello"}, Hook: store.RuleHook{ID: 99, State: "forged"}, Cache: "off"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestAccountsAndRuleHooks(t *testing.T) {
 			t.Fatalf("update lost the hook or account: %+v", u)
 		}
 		back, err := s.GetRule(ctx, r.ID)
-		if err != nil || back.Hook.ID != 42 || back.AccountID != id {
+		if err != nil || back.Hook.ID != 42 || back.AccountID != id || back.Cache != "off" {
 			t.Fatalf("read back %+v, %v", back, err)
 		}
 		if err := s.SetRuleHook(ctx, "r-missing", store.RuleHook{}); !errors.Is(err, store.ErrNotFound) {

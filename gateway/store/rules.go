@@ -50,6 +50,9 @@ type Rule struct {
 	// AccountID names the connected account that reads the source (private clones, hooks,
 	// commit statuses); empty means the source is public and hooks are set up by hand.
 	AccountID string `json:"account_id,omitempty"`
+	// Cache is where BuildKit keeps the rule's registry cache: "" for IMAGE:buildcache, "off"
+	// for none, or an image reference.
+	Cache string `json:"cache,omitempty"`
 	// Hook is the webhook Slipway manages on the source; set with SetRuleHook, not by
 	// CreateRule or UpdateRule.
 	Hook RuleHook `json:"hook"`
@@ -110,7 +113,7 @@ func normalize(r Rule) Rule {
 const ruleColumns = `r.id, n.name, p.name, r.source_provider, r.source_owner, r.source_repository,
 r.branches, r.tags, r.tag_template, r.dockerfile_path, r.context_path, r.build_args,
 r.sanitize_ref, r.timeout, r.webhook_secret, r.created_at, r.updated_at,
-r.account_id, r.hook_id, r.hook_state
+r.account_id, r.hook_id, r.hook_state, r.cache
 FROM rules r
 JOIN repositories p ON p.id = r.repository_id
 JOIN namespaces n ON n.id = p.namespace_id`
@@ -125,7 +128,7 @@ func scanRule(row rowScanner) (Rule, error) {
 	err := row.Scan(&r.ID, &r.Namespace, &r.Repository, &r.Source.Provider, &r.Source.Owner,
 		&r.Source.Repository, &branches, &r.Triggers.Tags, &r.TagTemplate, &r.DockerfilePath,
 		&r.ContextPath, &buildArgs, &r.SanitizeRef, &r.Timeout, &r.WebhookSecret,
-		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State)
+		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State, &r.Cache)
 	if err != nil {
 		return Rule{}, classify(err)
 	}
@@ -177,11 +180,11 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 		}
 		_, err = s.exec(ctx, tx, `INSERT INTO rules (id, repository_id, source_provider, source_owner,
 source_repository, branches, tags, tag_template, dockerfile_path, context_path, build_args,
-sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id, cache)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, repo.ID, r.Source.Provider, r.Source.Owner, r.Source.Repository, branches,
 			r.Triggers.Tags, r.TagTemplate, r.DockerfilePath, r.ContextPath, buildArgs,
-			r.SanitizeRef, r.Timeout, r.WebhookSecret, r.CreatedAt, r.UpdatedAt, r.AccountID)
+			r.SanitizeRef, r.Timeout, r.WebhookSecret, r.CreatedAt, r.UpdatedAt, r.AccountID, r.Cache)
 		return classify(err)
 	})
 	if err != nil {
@@ -257,11 +260,11 @@ func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
 		}
 		_, err = s.exec(ctx, tx, `UPDATE rules SET source_provider = ?, source_owner = ?,
 source_repository = ?, branches = ?, tags = ?, tag_template = ?, dockerfile_path = ?,
-context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?
+context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?, cache = ?
 WHERE id = ?`,
 			r.Source.Provider, r.Source.Owner, r.Source.Repository, branches, r.Triggers.Tags,
 			r.TagTemplate, r.DockerfilePath, r.ContextPath, buildArgs, r.SanitizeRef, r.Timeout,
-			updated, r.AccountID, r.ID)
+			updated, r.AccountID, r.Cache, r.ID)
 		if err != nil {
 			return classify(err)
 		}

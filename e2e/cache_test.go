@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+// TestRegistryCacheSurvivesAnEmptyBuildkitd builds once, empties buildkitd's own cache, and
+// builds the same commit again: the RUN step must come from the registry cache (the layer is
+// the very same, timestamp and all), as it would on a fresh buildkitd or another host.
+func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
+	w := startWorker(t)
+	t.Cleanup(w.stop)
+	owner := "e2e-cache"
+	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
+	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN date +%s%N > /stamp && sleep 1\n"})
+	in := baseInput(owner)
+	build := func(tag string) (workflows.BuildResult, string) {
+		in.TagTemplate = tag
+		id := fmt.Sprintf("e2e-cache-%s-%d", tag, time.Now().UnixNano())
+		run := startBuild(t, id, in)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		var res workflows.BuildResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("build %s: %v\n%s", tag, err, readLogQuiet(id, run.GetRunID()))
+		}
+		return res, readLogQuiet(id, run.GetRunID())
+	}
+	_, firstLog := build("first")
+	if !slices.Contains(listTags(t, in.Image), "buildcache") {
+		t.Fatalf("no cache exported to %s:buildcache; log:\n%s", in.Image, firstLog)
+	}
+	prune := exec.Command(filepath.Join(toolsDir(), "buildctl"), "--addr", env.stack.BuildkitAddr, "prune", "--all")
+	if out, err := prune.CombinedOutput(); err != nil {
+		t.Fatalf("buildctl prune: %v\n%s", err, out)
+	}
+	_, secondLog := build("second")
+	if !strings.Contains(secondLog, "importing cache manifest from "+in.Image+":buildcache") {
+		t.Fatalf("the second build did not import the registry cache:\n%s", secondLog)
+	}
+	first, second := pull(t, in.Image+":first"), pull(t, in.Image+":second")
+	// The stamp is the time the RUN ran: equal stamps mean the second build reused the layer
+	// from the registry instead of running the step.
+	if first.files["stamp"] == "" || first.files["stamp"] != second.files["stamp"] {
+		t.Fatalf("the RUN ran again: stamp %q then %q", first.files["stamp"], second.files["stamp"])
+	}
+}
