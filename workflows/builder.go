@@ -23,6 +23,11 @@ const sessionHeartbeat = 10 * time.Second
 // enough for the timer's cancellation to reach them and for the workspace's cleanup.
 const deadlineMargin = 2 * time.Minute
 
+// stepHeartbeat is the heartbeat timeout of the long steps, which heartbeat every few seconds
+// (at most every 2 s reach the server). It also bounds how long a build waits for a dead host
+// to acknowledge the cancellation of its step before starting over elsewhere.
+const stepHeartbeat = 15 * time.Second
+
 // buildAttempts bounds the attempts of the build step. Three (about 3 s) gave up on a
 // buildkitd that a supervisor restarts; eight wait out about 45 s of it being away.
 const buildAttempts = 8
@@ -164,7 +169,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	in := b.in
 	var a *activities.Activities // names the activities; the worker holds the real one
 	var clone activities.CloneResult
-	if err := b.step(ctx, StepClone, host, opts(15*time.Minute, 30*time.Second, 3), a.Clone, activities.CloneInput{
+	if err := b.step(ctx, StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, activities.CloneInput{
 		Workspace: ws, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
 	}, &clone); err != nil {
 		return nil, err
@@ -201,7 +206,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	var built activities.BuildResult
 	// A broken build fails at once (non-retryable); the attempts are for a buildkitd that went
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
-	if err := b.step(ctx, StepBuild, host, opts(limit, 30*time.Second, buildAttempts), a.Build, activities.BuildInput{
+	if err := b.step(ctx, StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(),
 	}, &built); err != nil {
@@ -209,7 +214,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	}
 
 	var pushed activities.PushResult
-	pushOpts := opts(15*time.Minute, time.Minute, 10)
+	pushOpts := opts(15*time.Minute, stepHeartbeat, 10)
 	pushOpts.RetryPolicy.MaximumInterval = 30 * time.Second
 	if err := b.step(ctx, StepPush, host, pushOpts, a.Push, activities.PushInput{
 		Workspace: ws, Image: in.Image, Tags: tags.Tags,
