@@ -114,7 +114,7 @@ func TestChaosWorkerKilledMidRun(t *testing.T) {
 	rep.add("kill to build finished", recovered)
 	rep.add("manifest PUTs of the tag (registry log)", puts)
 	rep.add("push activities (history)", len(pushes))
-	rep.note("The second host is taken only once the dead one's session heartbeat (10 s) and the running Build activity's heartbeat (30 s) have timed out, which is most of the time to recover.")
+	rep.note("The second host is taken only once the dead one's session heartbeat (10 s) and the running Build activity's heartbeat (15 s) have timed out, which is most of the time to recover.")
 }
 
 func hostAttempts(steps []workflows.StepStatus) int {
