@@ -39,6 +39,7 @@ type env struct {
 	home     string
 	keep     bool
 	timeout  time.Duration
+	cache    string
 	stack    *devstack.Stack
 	gitRoot  string
 	gitURL   string
@@ -57,7 +58,7 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 	if err != nil {
 		return nil, fmt.Errorf("creating home: %w", err)
 	}
-	e := &env{logger: logger, home: home, keep: o.keep, timeout: o.buildTimeout}
+	e := &env{logger: logger, home: home, keep: o.keep, timeout: o.buildTimeout, cache: o.cache}
 	defer func() {
 		if err != nil {
 			e.close()

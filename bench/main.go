@@ -29,6 +29,7 @@ type options struct {
 	largeMiB     int
 	keep         bool
 	buildTimeout time.Duration
+	cache        string
 }
 
 func main() {
@@ -44,6 +45,7 @@ func run() int {
 	flag.IntVar(&o.largeFiles, "large-files", 300, "number of files in the large-context fixture")
 	flag.IntVar(&o.largeMiB, "large-mib", 48, "total size of the large-context fixture, in MiB")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache) after the run")
+	flag.StringVar(&o.cache, "cache", "", "registry cache of the Slipway builds, as BuildInput.cache: empty is Slipway's default (IMAGE:buildcache, mode=max), off builds without one")
 	flag.DurationVar(&o.buildTimeout, "build-timeout", 10*time.Minute, "longest one build may take before the bench gives up")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [-n RUNS] [-out docs/performance.md]\n\n"+

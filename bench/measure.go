@@ -55,11 +55,13 @@ type slipwayRun struct {
 	total    time.Duration // ExecuteWorkflow to result, as the client saw it
 	timeline timeline
 	steps    []workflows.StepStatus
+	vertices map[string]time.Duration
 }
 
 // rawRun is one git clone + buildctl pair.
 type rawRun struct {
 	total, clone, build time.Duration
+	vertices            map[string]time.Duration
 }
 
 // runScenario runs warm-ups and then the measured runs of one scenario, Slipway and raw
@@ -122,6 +124,7 @@ func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipw
 		TagTemplate: label + "-{short_commit}",
 		Image:       e.stack.Registry + "/bench/slipway",
 		Trigger:     workflows.TriggerManual,
+		Cache:       e.cache,
 	}
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 
@@ -167,7 +170,13 @@ func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipw
 	if err := q.Get(&st); err != nil {
 		return slipwayRun{}, in, fmt.Errorf("decoding status of %s: %w", id, err)
 	}
-	return slipwayRun{id: id, total: took, timeline: tl, steps: st.Steps}, in, nil
+	var vertices map[string]time.Duration
+	if s, err := logstore.New(filepath.Join(e.home, "logs")); err == nil {
+		if b, err := os.ReadFile(s.Path(id, run.GetRunID())); err == nil {
+			vertices = parseVertices(string(b))
+		}
+	}
+	return slipwayRun{id: id, total: took, timeline: tl, steps: st.Steps, vertices: vertices}, in, nil
 }
 
 // withCause names why ctx ended, when it did: "context canceled" alone says nothing.
@@ -208,6 +217,7 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit string) (rawRun, [
 	defer cancel()
 
 	var took [2]time.Duration
+	var output strings.Builder
 	start := time.Now()
 	for i, args := range cmds {
 		fmt.Fprintf(logf, "\n=== %s: %s\n", label, strings.Join(args, " "))
@@ -215,6 +225,10 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit string) (rawRun, [
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Env = gitEnv()
 		cmd.Stdout, cmd.Stderr = logf, logf
+		if i == 1 {
+			w := io.MultiWriter(logf, &output)
+			cmd.Stdout, cmd.Stderr = w, w
+		}
 		cmd.WaitDelay = 5 * time.Second
 		err := cmd.Run()
 		took[i] = time.Since(start) - took[0]
@@ -234,7 +248,7 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit string) (rawRun, [
 	if err := os.RemoveAll(dir); err != nil {
 		return rawRun{}, nil, fmt.Errorf("removing raw clone: %w", err)
 	}
-	return rawRun{total: total, clone: took[0], build: took[1]}, cmds, nil
+	return rawRun{total: total, clone: took[0], build: took[1], vertices: parseVertices(output.String())}, cmds, nil
 }
 
 // tailFrom is what a log gained after offset off, at most 4 KiB of its end.
@@ -463,6 +477,54 @@ func (r slipwayRun) stepDurations() map[string]time.Duration {
 			continue
 		}
 		out[s.Name] = s.EndedAt.Sub(s.StartedAt)
+	}
+	return out
+}
+
+// Kinds of BuildKit vertex the report times from `--progress plain` output, in report order.
+const (
+	vertexContext     = "load build context"
+	vertexCacheImport = "importing cache"
+	vertexExport      = "exporting the image"
+	vertexCacheExport = "exporting cache"
+)
+
+// vertexKinds lists the vertex kinds in report order.
+func vertexKinds() []string {
+	return []string{vertexContext, vertexCacheImport, vertexExport, vertexCacheExport}
+}
+
+// parseVertices sums, per kind, the "#N DONE 1.2s" times of the vertices in BuildKit's plain
+// progress output whose names the report follows (0.1 s resolution, as BuildKit prints them).
+func parseVertices(text string) map[string]time.Duration {
+	kindOf := map[string]string{}
+	out := map[string]time.Duration{}
+	for line := range strings.Lines(text) {
+		num, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || len(num) < 2 || num[0] != '#' {
+			continue
+		}
+		if _, seen := kindOf[num]; !seen {
+			kindOf[num] = ""
+			switch {
+			case strings.HasPrefix(rest, "[internal] load build context"):
+				kindOf[num] = vertexContext
+			case strings.HasPrefix(rest, "importing cache"):
+				kindOf[num] = vertexCacheImport
+			case strings.HasPrefix(rest, "exporting cache"):
+				kindOf[num] = vertexCacheExport
+			case strings.HasPrefix(rest, "exporting to "):
+				kindOf[num] = vertexExport
+			}
+			continue
+		}
+		secs, ok := strings.CutPrefix(rest, "DONE ")
+		if !ok || kindOf[num] == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(strings.TrimSpace(secs)); err == nil {
+			out[kindOf[num]] += d
+		}
 	}
 	return out
 }

@@ -123,6 +123,17 @@ func (rep *report) loadRange() string {
 	return fmt.Sprintf("%.2f – %.2f", slices.Min(all), slices.Max(all))
 }
 
+// cacheSetting says which registry cache the Slipway builds used.
+func (rep *report) cacheSetting() string {
+	switch rep.opts.cache {
+	case "":
+		return "Slipway's default, imported from and exported to `IMAGE:buildcache` with mode=max"
+	case workflows.CacheOff:
+		return "off (`-cache off`)"
+	}
+	return "`" + rep.opts.cache + "`"
+}
+
 // report renders the results.
 type report struct {
 	machine machine
@@ -238,6 +249,27 @@ func (rep *report) rawSplit() table {
 		clone, build, total = append(clone, ms(median(c))), append(build, ms(median(b))), append(total, ms(median(r.rawTotals())))
 	}
 	t.rows = append(t.rows, clone, build, total)
+	return t
+}
+
+// vertexTable is BuildKit's own timing of the vertices where Slipway and the raw command
+// differ, medians, "Slipway / raw".
+func (rep *report) vertexTable() table {
+	t := table{header: rep.scenarioHeader("BuildKit vertex (median, Slipway / raw)")}
+	for _, k := range vertexKinds() {
+		row := []string{k}
+		for _, r := range rep.results {
+			var s, rw []time.Duration
+			for _, x := range r.slipway {
+				s = append(s, x.vertices[k])
+			}
+			for _, x := range r.raw {
+				rw = append(rw, x.vertices[k])
+			}
+			row = append(row, ms(median(s))+" / "+ms(median(rw)))
+		}
+		t.rows = append(t.rows, row)
+	}
 	return t
 }
 
@@ -398,8 +430,17 @@ func (rep *report) findings() []string {
 		for _, p := range parts[:3] {
 			ps = append(ps, fmt.Sprintf("%s %s", p.name, signedMS(p.d)))
 		}
-		out = append(out, fmt.Sprintf("%s: overhead %s (%s of raw); largest parts: %s; workflow start → Clone started %s.",
-			r.name(), signedMS(a.overhead), ratio(median(r.slipwayTotals()), median(r.rawTotals())), strings.Join(ps, ", "), ms(a.beforeClone)))
+		var export, cacheExport, rawExport []time.Duration
+		for _, s := range r.slipway {
+			export, cacheExport = append(export, s.vertices[vertexExport]), append(cacheExport, s.vertices[vertexCacheExport])
+		}
+		for _, rw := range r.raw {
+			rawExport = append(rawExport, rw.vertices[vertexExport])
+		}
+		out = append(out, fmt.Sprintf("%s: overhead %s (%s of raw); largest parts: %s; workflow start → Clone started %s; "+
+			"BuildKit: OCI layout export %s and registry cache export %s on the Slipway side, image export with push %s on the raw side.",
+			r.name(), signedMS(a.overhead), ratio(median(r.slipwayTotals()), median(r.rawTotals())), strings.Join(ps, ", "), ms(a.beforeClone),
+			ms(median(export)), ms(median(cacheExport)), ms(median(rawExport))))
 	}
 	return out
 }
@@ -435,6 +476,7 @@ func (rep *report) writeText(w io.Writer) {
 		{"Where the overhead goes", rep.overheadTable()},
 		{"Per-step durations from the status query", rep.statusSteps()},
 		{"Raw commands", rep.rawSplit()},
+		{"BuildKit's own timing of the vertices where the two sides differ", rep.vertexTable()},
 		{"Phases of a Slipway build (history events)", rep.phaseTable()},
 	}
 	fmt.Fprintf(w, "\n%s; %s CPUs; load average %s at start, %s at end; 1-minute load during the runs %s\n",
@@ -487,6 +529,7 @@ func (rep *report) markdown(w io.Writer) {
 		{"temporal CLI (dev server)", "`" + oneLine(m.temporalVersion) + "`"},
 		{"buildkitd", m.buildkitVersion + ", snapshotter " + m.snapshotter},
 		{"buildctl", "`" + oneLine(m.buildctlVersion) + "`"},
+		{"registry cache of the Slipway builds", rep.cacheSetting()},
 		{"bench flags", "`" + strings.Join(append([]string{"go run ./bench"}, rep.args...), " ") + "`"},
 		{"duration of the runs", rep.took.Round(time.Second).String()},
 	}}
@@ -515,14 +558,14 @@ func (rep *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "- **Slipway**: `ExecuteWorkflow(workflow_docker_builder)` through the Temporal Go client, "+
 		"timed until `run.Get` returns the result. That covers the session, Clone (git init + fetch "+
 		"--depth=1 + checkout), ResolveDockerfile, RenderTag, Build (BuildKit solve exporting an OCI layout "+
-		"into the workspace), Push (go-containerregistry from that layout), Cleanup of the workspace and the "+
-		"session's completion, with one worker (`./worker`, default settings).\n"+
+		"into the workspace; registry cache: %s), Push (go-containerregistry from that layout), Cleanup of "+
+		"the workspace and the session's completion, with one worker (`./worker`, default settings).\n"+
 		"- **raw**: `git clone --depth 1 --branch main URL DIR` followed by `buildctl build … "+
 		"--output type=image,name=…,push=true` of the same fixture, timed as one command pair (process start "+
 		"of both included; removing DIR afterwards is not).\n"+
 		"- Timelines come from each build's history (`GetWorkflowHistory`: the times of "+
 		"WorkflowExecutionStarted, of each activity's scheduled, started and closed events, and of "+
-		"WorkflowExecutionCompleted); step durations come from the `status` query.\n\n")
+		"WorkflowExecutionCompleted); step durations come from the `status` query.\n\n", rep.cacheSetting())
 
 	fmt.Fprintf(w, "## Results\n\n")
 	rep.totals().markdown(w)
@@ -562,6 +605,14 @@ func (rep *report) markdown(w io.Writer) {
 
 	fmt.Fprintf(w, "\n### Raw commands\n\n")
 	rep.rawSplit().markdown(w)
+
+	fmt.Fprintf(w, "\n### BuildKit's own timing of the vertices where the two sides differ\n\n")
+	fmt.Fprintf(w, "From BuildKit's plain progress output (the build log on the Slipway side, buildctl's "+
+		"output on the raw side): the `DONE` time of the build-context transfer, of the registry cache "+
+		"import and export (Slipway's default; `-cache off` turns it off), and of the image export: to an "+
+		"OCI layout in the workspace on the Slipway side (pushed afterwards by the Push activity), to the "+
+		"registry including the push on the raw side. BuildKit prints them with 0.1 s resolution.\n\n")
+	rep.vertexTable().markdown(w)
 
 	fmt.Fprintf(w, "\n## Commands\n\n")
 	fmt.Fprintf(w, "```sh\nmake bench    # scripts/tools.sh once, then: go run ./bench -out docs/performance.md\n"+

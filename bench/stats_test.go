@@ -98,3 +98,44 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVertices(t *testing.T) {
+	log := `==> build Dockerfile (context .)
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.0s
+
+#4 importing cache manifest from 127.0.0.1:5000/bench/slipway:buildcache
+#4 inferred cache manifest type: application/vnd.oci.image.manifest.v1+json done
+#4 DONE 0.2s
+
+#6 [internal] load build context
+#6 transferring context: 49.56MB 1.0s done
+#6 DONE 1.1s
+
+#7 [2/4] COPY data/ /data
+#7 DONE 0.1s
+
+#10 exporting to oci image format
+#10 exporting layers 0.2s done
+#10 DONE 0.3s
+
+#11 exporting cache to registry
+#11 sending cache export 0.1s done
+#11 DONE 1.5s
+`
+	got := parseVertices(log)
+	want := map[string]time.Duration{
+		vertexCacheImport: 200 * time.Millisecond,
+		vertexContext:     1100 * time.Millisecond,
+		vertexExport:      300 * time.Millisecond,
+		vertexCacheExport: 1500 * time.Millisecond,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("parseVertices = %v, want %v", got, want)
+	}
+	for k, d := range want {
+		if got[k] != d {
+			t.Errorf("%s = %s, want %s", k, got[k], d)
+		}
+	}
+}
