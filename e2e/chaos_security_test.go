@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -146,20 +145,10 @@ func TestChaosSecretsNeverShow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gitRoot := t.TempDir()
-	h, err := gitserver.Handler(gitRoot, "x-access-token", token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	gitURL := "http://" + ln.Addr().String()
-	repo := (&gitserver.Server{Root: gitRoot, URL: gitURL}).NewRepo(t, "octo", "vault")
+	// The private Git host: every request needs the token.
+	gitSrv := gitserver.StartAuth(t, "x-access-token", token)
+	gitURL := gitSrv.URL
+	repo := gitSrv.NewRepo(t, "octo", "vault")
 	head := repo.Commit("main", map[string]string{
 		"Dockerfile": "FROM busybox\nARG LABEL\nCOPY app.txt /app.txt\nRUN echo \"$LABEL\" > /label\n",
 		"app.txt":    "private code\n",

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,20 +29,9 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 
 	// The private Git host: every request needs the token.
-	gitRoot := t.TempDir()
-	h, err := gitserver.Handler(gitRoot, "x-access-token", token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	gitURL := "http://" + ln.Addr().String()
-	repo := (&gitserver.Server{Root: gitRoot, URL: gitURL}).NewRepo(t, "octo", "secret-app")
+	gitSrv := gitserver.StartAuth(t, "x-access-token", token)
+	gitURL := gitSrv.URL
+	repo := gitSrv.NewRepo(t, "octo", "secret-app")
 	head := repo.Commit("main", map[string]string{
 		"Dockerfile": "FROM busybox\nCOPY app.txt /app.txt\nRUN echo private > /built\n",
 		"app.txt":    "private code\n",
