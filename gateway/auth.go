@@ -118,6 +118,11 @@ func bindJSON(c *gin.Context, v any) bool {
 		}
 		return false
 	}
+	// One JSON value is the whole body: anything after it is a client bug worth saying.
+	if dec.More() {
+		fail(c, http.StatusBadRequest, "bad JSON body: data after the JSON object")
+		return false
+	}
 	return true
 }
 
