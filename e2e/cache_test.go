@@ -40,7 +40,7 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	if !slices.Contains(listTags(t, in.Image), "buildcache") {
 		t.Fatalf("no cache exported to %s:buildcache; log:\n%s", in.Image, firstLog)
 	}
-	prune := exec.Command(filepath.Join(toolsDir(), "buildctl"), "--addr", env.stack.BuildkitAddr, "prune", "--all")
+	prune := exec.Command(filepath.Join(env.tools, "buildctl"), "--addr", env.stack.BuildkitAddr, "prune", "--all")
 	if out, err := prune.CombinedOutput(); err != nil {
 		t.Fatalf("buildctl prune: %v\n%s", err, out)
 	}

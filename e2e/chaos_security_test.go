@@ -118,7 +118,7 @@ func workflowShow(t *testing.T, id string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(toolsDir(), "temporal"), "workflow", "show",
+	out, err := exec.CommandContext(ctx, filepath.Join(env.tools, "temporal"), "workflow", "show",
 		"--address", env.stack.TemporalAddress, "--workflow-id", id, "-o", "json").Output()
 	if err != nil {
 		t.Fatalf("temporal workflow show %s: %v\n%s", id, err, out)

@@ -31,6 +31,7 @@ import (
 var env struct {
 	stack    *devstack.Stack
 	home     string
+	tools    string // temporal, buildkitd and buildctl
 	bin      string
 	temporal client.Client
 	gitURL   string
@@ -91,9 +92,9 @@ func setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tools := os.Getenv("SLIPWAY_TOOLS_DIR")
-	if tools == "" {
-		tools = filepath.Join(root, ".tools", "bin")
+	env.tools = os.Getenv("SLIPWAY_TOOLS_DIR")
+	if env.tools == "" {
+		env.tools = filepath.Join(root, ".tools", "bin")
 	}
 	// Short: buildkitd's socket lives under it and unix socket paths are short.
 	env.home, err = os.MkdirTemp("/tmp", "slw-e2e-")
@@ -107,9 +108,9 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("building worker: %w\n%s", err, out)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env.stack, err = devstack.Start(ctx, devstack.Options{Home: env.home, ToolsDir: tools, Logger: logger})
+	env.stack, err = devstack.Start(ctx, devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", tools, err)
+		return fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", env.tools, err)
 	}
 	env.gitRoot = filepath.Join(env.home, "git")
 	env.gitURL, err = serveGit(env.gitRoot)

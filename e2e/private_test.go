@@ -135,7 +135,7 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	// The token is nowhere a reader looks: history, log, image, API answers, stack logs.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	show := exec.CommandContext(ctx, filepath.Join(toolsDir(), "temporal"), "workflow", "show",
+	show := exec.CommandContext(ctx, filepath.Join(env.tools, "temporal"), "workflow", "show",
 		"--address", env.stack.TemporalAddress, "--workflow-id", started.ID, "-o", "json")
 	history, err := show.CombinedOutput()
 	if err != nil || !bytes.Contains(history, []byte("EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED")) {
@@ -170,14 +170,6 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	if hooks := api.Hooks("octo", "secret-app"); len(hooks) != 0 {
 		t.Fatalf("hook left on GitHub: %+v", hooks)
 	}
-}
-
-func toolsDir() string {
-	if d := os.Getenv("SLIPWAY_TOOLS_DIR"); d != "" {
-		return d
-	}
-	root, _ := repoRoot()
-	return filepath.Join(root, ".tools", "bin")
 }
 
 // logs reads a build's log through the API.
