@@ -30,6 +30,9 @@ type options struct {
 	keep         bool
 	buildTimeout time.Duration
 	cache        string
+	// only is a comma-separated list of what to measure: "e2e" for the end-to-end
+	// scenarios, or a section's key; empty measures everything.
+	only string
 }
 
 func main() {
@@ -46,6 +49,7 @@ func run() int {
 	flag.IntVar(&o.largeMiB, "large-mib", 48, "total size of the large-context fixture, in MiB")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache) after the run")
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the Slipway builds, as BuildInput.cache: empty is Slipway's default (IMAGE:buildcache, mode=max), off builds without one")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure: e2e (the side-by-side scenarios) or a section's key; empty measures all")
 	flag.DurationVar(&o.buildTimeout, "build-timeout", 10*time.Minute, "longest one build may take before the bench gives up")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [-n RUNS] [-out docs/performance.md]\n\n"+
@@ -103,6 +107,9 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 	var results []*scenarioResult
 	begin := time.Now()
 	for _, fx := range fixtures {
+		if !sectionEnabled(o, "e2e") {
+			break
+		}
 		repo, err := e.createRepo(ctx, fx)
 		if err != nil {
 			return err
@@ -115,8 +122,20 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 			results = append(results, r)
 		}
 	}
+	var ran []section
+	for _, s := range allSections() {
+		if !sectionEnabled(o, s.key()) {
+			continue
+		}
+		logger.Info("measuring", "section", s.title())
+		if err := s.run(ctx, e, o); err != nil {
+			return fmt.Errorf("%s: %w", s.title(), err)
+		}
+		ran = append(ran, s)
+	}
 	machine.loadEnd = loadAverage()
 	rep := &report{
+		sections:        ran,
 		machine:         machine,
 		opts:            o,
 		args:            os.Args[1:],

@@ -140,7 +140,9 @@ type report struct {
 	opts    options
 	args    []string
 	results []*scenarioResult
-	took    time.Duration
+	// sections are the further measurements that ran, in order.
+	sections []section
+	took     time.Duration
 	// temporalAddress is where the bench's stack served Temporal, for the sample command.
 	temporalAddress string
 }
@@ -463,6 +465,9 @@ func (rep *report) benchstat(w io.Writer) {
 			fmt.Fprintf(w, "BenchmarkE2E/%s/raw 1 %d ns/op\n", r.name(), rw.total.Nanoseconds())
 		}
 	}
+	for _, s := range rep.sections {
+		s.benchstat(w)
+	}
 }
 
 // writeText prints the tables and the benchstat lines to stdout.
@@ -488,6 +493,10 @@ func (rep *report) writeText(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, f := range rep.findings() {
 		fmt.Fprintln(w, "* "+f)
+	}
+	for _, s := range rep.sections {
+		fmt.Fprintf(w, "\n== %s\n\n", s.title())
+		s.text(w)
 	}
 	fmt.Fprintln(w)
 	rep.benchstat(w)
@@ -613,6 +622,11 @@ func (rep *report) markdown(w io.Writer) {
 		"OCI layout in the workspace on the Slipway side (pushed afterwards by the Push activity), to the "+
 		"registry including the push on the raw side. BuildKit prints them with 0.1 s resolution.\n\n")
 	rep.vertexTable().markdown(w)
+
+	for _, s := range rep.sections {
+		fmt.Fprintf(w, "\n## %s\n\n", s.title())
+		s.markdown(w)
+	}
 
 	fmt.Fprintf(w, "\n## Commands\n\n")
 	fmt.Fprintf(w, "```sh\nmake bench    # scripts/tools.sh once, then: go run ./bench -out docs/performance.md\n"+
