@@ -21,7 +21,17 @@ if ! temporal operator namespace describe --namespace "$SLIPWAY_TEMPORAL_NAMESPA
 	temporal operator namespace create --namespace "$SLIPWAY_TEMPORAL_NAMESPACE" --retention 30d
 fi
 
-existing=$(temporal operator search-attribute list --namespace "$SLIPWAY_TEMPORAL_NAMESPACE")
+# A new namespace reaches the frontend's namespace cache some seconds after it is created
+# (10 s refresh by default): until then it is "not found".
+n=0
+until existing=$(temporal operator search-attribute list --namespace "$SLIPWAY_TEMPORAL_NAMESPACE" 2>&1); do
+	n=$((n + 1))
+	if [ "$n" -ge 60 ]; then
+		printf '%s\n' "$existing" >&2
+		exit 1
+	fi
+	sleep 1
+done
 for name in SlipwayNamespace SlipwayRepository SlipwayRule GitRef GitCommit BuildTrigger; do
 	if printf '%s\n' "$existing" | grep -qw "$name"; then
 		continue

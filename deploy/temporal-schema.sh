@@ -5,6 +5,7 @@
 # exists keeps its data, and update-schema applies only the versions it lacks.
 set -eu
 : "${POSTGRES_SEEDS:=postgresql}" "${DB_PORT:=5432}" "${POSTGRES_USER:=temporal}" "${POSTGRES_PWD:=temporal}"
+: "${TEMPORAL_DB:=temporal}" "${TEMPORAL_VISIBILITY_DB:=temporal_visibility}"
 SCHEMA=${TEMPORAL_SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}
 
 sql() {
@@ -21,6 +22,6 @@ setup() { # setup DATABASE SCHEMA_SUBDIR
 	sql --db "$1" update-schema -d "$SCHEMA/$2/versioned"
 }
 
-setup temporal temporal
-setup temporal_visibility visibility
+setup "$TEMPORAL_DB" temporal
+setup "$TEMPORAL_VISIBILITY_DB" visibility
 echo "temporal schemas ready"

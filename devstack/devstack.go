@@ -39,6 +39,10 @@ type Options struct {
 	TemporalUIPort int
 	// RegistryPort is the registry's port; `make run` uses 5000.
 	RegistryPort int
+	// ExternalTemporal, when set, is the address of a Temporal server started elsewhere (a
+	// cluster on PostgreSQL, see prodstack): the stack then starts no dev server and serves
+	// only the registry and buildkitd. ExternalTemporalUI is its web UI, if any.
+	ExternalTemporal, ExternalTemporalUI string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -58,8 +62,10 @@ type Stack struct {
 
 	logger *slog.Logger
 	home   string
-	logDir string
-	env    []string
+	// external is set when Temporal runs elsewhere (Options.ExternalTemporal).
+	external bool
+	logDir   string
+	env      []string
 
 	temporalBin, buildkitdBin, registryBin    string
 	temporalArgs, buildkitdArgs, registryArgs []string
@@ -112,6 +118,15 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 }
 
 func (s *Stack) start(ctx context.Context) error {
+	if s.external {
+		if err := s.StartRegistry(ctx); err != nil {
+			return err
+		}
+		if err := seedBusybox(ctx, s.Registry); err != nil {
+			return fmt.Errorf("seeding busybox into the registry: %w", err)
+		}
+		return s.StartBuildkitd(ctx)
+	}
 	if err := s.launchTemporal(); err != nil {
 		return err
 	}
@@ -160,8 +175,11 @@ func newStack(opts Options) (*Stack, error) {
 		}
 	}
 
-	if s.temporalBin, err = findTool(toolsDir, "temporal"); err != nil {
-		return nil, err
+	s.external = opts.ExternalTemporal != ""
+	if !s.external {
+		if s.temporalBin, err = findTool(toolsDir, "temporal"); err != nil {
+			return nil, err
+		}
 	}
 	if s.buildkitdBin, err = findTool(toolsDir, "buildkitd"); err != nil {
 		return nil, err
@@ -173,17 +191,22 @@ func newStack(opts Options) (*Stack, error) {
 		return nil, fmt.Errorf("finding runc for buildkitd (Debian package runc; run scripts/tools.sh): %w", err)
 	}
 
-	ports, err := pickPorts(map[string]int{
-		"temporal":    opts.TemporalPort,
-		"temporal UI": opts.TemporalUIPort,
-		"registry":    opts.RegistryPort,
-	})
+	want := map[string]int{"registry": opts.RegistryPort}
+	if !s.external {
+		want["temporal"], want["temporal UI"] = opts.TemporalPort, opts.TemporalUIPort
+	}
+	ports, err := pickPorts(want)
 	if err != nil {
 		return nil, err
 	}
-	s.TemporalAddress = loopback(ports["temporal"])
-	s.TemporalUIURL = "http://" + loopback(ports["temporal UI"])
 	s.Registry = loopback(ports["registry"])
+	if s.external {
+		s.TemporalAddress, s.TemporalUIURL = opts.ExternalTemporal, opts.ExternalTemporalUI
+	} else {
+		s.TemporalAddress = loopback(ports["temporal"])
+		s.TemporalUIURL = "http://" + loopback(ports["temporal UI"])
+		s.temporalArgs = s.temporalCommandArgs(ports["temporal"], ports["temporal UI"])
+	}
 
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
@@ -191,7 +214,6 @@ func newStack(opts Options) (*Stack, error) {
 	if s.buildkitdArgs, err = s.buildkitdConfig(); err != nil {
 		return nil, err
 	}
-	s.temporalArgs = s.temporalCommandArgs(ports["temporal"], ports["temporal UI"])
 	return s, nil
 }
 

@@ -49,6 +49,9 @@ func (s *Stack) temporalCommandArgs(port, uiPort int) []string {
 
 // launchTemporal starts the dev server process without waiting for it.
 func (s *Stack) launchTemporal() error {
+	if s.external {
+		return errors.New("starting temporal: this stack uses an external Temporal server")
+	}
 	_, err := s.launch(&s.temporal, "temporal", s.temporalBin, s.temporalArgs)
 	return err
 }

@@ -54,6 +54,7 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 // the same home and addr restarts one that was stopped or killed.
 func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 	t.Helper()
+	db := databaseFor(t, home)
 	cmd := exec.Command(filepath.Join(env.bin, "gateway"))
 	cmd.Env = append(os.Environ(),
 		"SLIPWAY_HOME="+home,
@@ -61,8 +62,7 @@ func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 		"SLIPWAY_TEMPORAL_UI_URL="+env.stack.TemporalUIURL,
 		"SLIPWAY_REGISTRY="+env.stack.Registry,
 		"SLIPWAY_GATEWAY_ADDR="+addr,
-		// The worker writes logs under the stack's home; the gateway reads them there.
-		"SLIPWAY_DATABASE_URL="+filepath.Join(home, "slipway.db"),
+		"SLIPWAY_DATABASE_URL="+db,
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	// Logs are shared between worker and gateway through SLIPWAY_HOME/logs.
@@ -86,7 +86,7 @@ func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: filepath.Join(home, "slipway.db"),
+	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: db,
 		home: home, addr: addr, extra: extra}
 	go func() { cmd.Wait(); logf.Close(); close(g.done) }()
 	t.Cleanup(func() {

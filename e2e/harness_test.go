@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,18 +25,28 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/gateway/store/storetest"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
 // env is the stack every test in this package shares.
 var env struct {
-	stack    *devstack.Stack
-	home     string
-	tools    string // temporal, buildkitd and buildctl
-	bin      string
-	temporal client.Client
-	gitURL   string
-	gitRoot  string
+	stack *devstack.Stack
+	// prod is set when the tests run on the production shape (make test-prod): Temporal
+	// server built from source on PostgreSQL, gateways on PostgreSQL too.
+	prod     bool
+	postgres *storetest.Cluster
+	server   *devstack.TemporalServer
+	// databases maps a gateway's home to its database URL, so a restarted gateway finds
+	// its data again; dbMu guards it.
+	databases map[string]string
+	dbMu      sync.Mutex
+	home      string
+	tools     string // temporal, buildkitd and buildctl
+	bin       string
+	temporal  client.Client
+	gitURL    string
+	gitRoot   string
 }
 
 func repoRoot() (string, error) {
@@ -108,7 +119,14 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("building worker: %w\n%s", err, out)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env.stack, err = devstack.Start(ctx, devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger})
+	opts := devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger}
+	if env.prod = os.Getenv(EnvTopology) == "prod"; env.prod {
+		if err := startProd(ctx, root, logger); err != nil {
+			return err
+		}
+		opts.ExternalTemporal = env.server.Address
+	}
+	env.stack, err = devstack.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", env.tools, err)
 	}
@@ -132,12 +150,70 @@ func teardown() error {
 	if env.stack != nil {
 		errs = append(errs, env.stack.Close())
 	}
+	if env.server != nil {
+		errs = append(errs, env.server.Close())
+	}
+	if env.postgres != nil {
+		errs = append(errs, env.postgres.Stop())
+	}
 	if env.home != "" && os.Getenv("SLIPWAY_E2E_KEEP") == "" {
 		if err := os.RemoveAll(env.home); err != nil {
 			errs = append(errs, fmt.Errorf("removing the stack's home: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// EnvTopology selects what the tests run on: unset, the Temporal dev server of `make run`;
+// "prod" (`make test-prod`), PostgreSQL from Debian's packages and a Temporal server built
+// from go.temporal.io/server with its schema applied by temporal-sql-tool, and every gateway
+// on a PostgreSQL database of its own.
+const EnvTopology = "SLIPWAY_E2E_TOPOLOGY"
+
+// startProd starts PostgreSQL and the Temporal server on it.
+func startProd(ctx context.Context, root string, logger *slog.Logger) error {
+	var err error
+	if env.postgres, err = storetest.StartCluster(ctx); err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
+	}
+	addr, user, password, err := env.postgres.Login()
+	if err != nil {
+		return err
+	}
+	env.server, err = devstack.StartTemporalServer(ctx, devstack.ServerOptions{
+		Home:      env.home,
+		ToolsDir:  env.tools,
+		DeployDir: filepath.Join(root, "deploy"),
+		Postgres:  addr,
+		User:      user,
+		Password:  password,
+		Logger:    logger,
+	})
+	if err != nil {
+		return fmt.Errorf("starting temporal server (tools from %s; run scripts/tools.sh prod): %w", env.tools, err)
+	}
+	env.databases = map[string]string{}
+	return nil
+}
+
+// databaseFor is the SLIPWAY_DATABASE_URL of a gateway whose home is home: a SQLite file in
+// it, or on the production shape a PostgreSQL database made for it on first use.
+func databaseFor(t *testing.T, home string) string {
+	t.Helper()
+	if !env.prod {
+		return filepath.Join(home, "slipway.db")
+	}
+	env.dbMu.Lock()
+	defer env.dbMu.Unlock()
+	if u, ok := env.databases[home]; ok {
+		return u
+	}
+	u, err := env.postgres.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.databases[home] = u
+	return u
 }
 
 // worker is a running worker process.

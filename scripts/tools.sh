@@ -4,12 +4,18 @@
 # in $TOOLS_DIR (default <repo>/.tools/bin). It is idempotent: a second run does
 # nothing. Each pinned tool has a stamp file (.temporal-v1.5.1, ...) so bumping a
 # version below rebuilds it.
+#
+# `tools.sh prod` also builds the Temporal server and its temporal-sql-tool from
+# go.temporal.io/server, with the server's SQL schemas beside them in
+# $TOOLS_DIR/temporal-schema, for `make test-prod`.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_DIR=${TOOLS_DIR:-$REPO_DIR/.tools/bin}
 TEMPORAL_VERSION=v1.5.1
 BUILDKIT_VERSION=v0.34.2
+# The server release that temporal CLI $TEMPORAL_VERSION embeds as its dev server.
+TEMPORAL_SERVER_VERSION=v1.29.1
 APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates)
 
 CLEANUP_DIR=
@@ -103,13 +109,7 @@ build_buildkit() {
 	# `go install ...@version` refuses modules whose go.mod has exclude
 	# directives, as buildkit's has, so build from a writable copy of the module.
 	local dir src
-	# Run outside the repository so its go.mod and go.sum stay untouched.
-	dir=$(cd / && GOWORK=off GOFLAGS= go mod download -json "github.com/moby/buildkit@$BUILDKIT_VERSION" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
-	if [[ -z $dir || ! -d $dir ]]; then
-		log "go mod download gave no directory for github.com/moby/buildkit@$BUILDKIT_VERSION"
-		exit 1
-	fi
+	dir=$(module_dir github.com/moby/buildkit "$BUILDKIT_VERSION")
 	src=$(mktemp -d "${TMPDIR:-/tmp}/slipway-buildkit-src.XXXXXX")
 	CLEANUP_DIR=$src
 	cp -R "$dir/." "$src"
@@ -125,6 +125,48 @@ build_buildkit() {
 	CLEANUP_DIR=
 }
 
+# module_dir MODULE VERSION: the module's folder in the module cache, downloaded if needed.
+module_dir() {
+	local dir
+	# Run outside the repository so its go.mod and go.sum stay untouched.
+	dir=$(cd / && GOWORK=off GOFLAGS= go mod download -json "$1@$2" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+	if [[ -z $dir || ! -d $dir ]]; then
+		log "go mod download gave no directory for $1@$2"
+		exit 1
+	fi
+	printf '%s\n' "$dir"
+}
+
+build_temporal_server() {
+	if tool_ready temporal-server "$TEMPORAL_SERVER_VERSION" module_version_is go.temporal.io/server "$TEMPORAL_SERVER_VERSION" &&
+		tool_ready temporal-sql-tool "$TEMPORAL_SERVER_VERSION" module_version_is go.temporal.io/server "$TEMPORAL_SERVER_VERSION" &&
+		[[ -f $TOOLS_DIR/temporal-schema/.$TEMPORAL_SERVER_VERSION ]]; then
+		return
+	fi
+	log "building temporal-server and temporal-sql-tool $TEMPORAL_SERVER_VERSION (a few minutes)"
+	clear_stamps temporal-server temporal-sql-tool
+	local gobin
+	gobin=$(mktemp -d "${TMPDIR:-/tmp}/slipway-temporal-server.XXXXXX")
+	CLEANUP_DIR=$gobin
+	(cd / && GOBIN=$gobin GOWORK=off GOFLAGS= go install \
+		"go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" \
+		"go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION")
+	mv "$gobin/server" "$TOOLS_DIR/temporal-server"
+	mv "$gobin/sql" "$TOOLS_DIR/temporal-sql-tool"
+	rm -rf "$gobin"
+	CLEANUP_DIR=
+	# The schemas temporal-sql-tool applies ship in the module, not in the binaries.
+	local dir
+	dir=$(module_dir go.temporal.io/server "$TEMPORAL_SERVER_VERSION")
+	rm -rf "$TOOLS_DIR/temporal-schema"
+	mkdir -p "$TOOLS_DIR/temporal-schema"
+	cp -R "$dir/schema/postgresql" "$TOOLS_DIR/temporal-schema/"
+	chmod -R u+w "$TOOLS_DIR/temporal-schema"
+	touch "$TOOLS_DIR/temporal-schema/.$TEMPORAL_SERVER_VERSION" \
+		"$TOOLS_DIR/.temporal-server-$TEMPORAL_SERVER_VERSION" "$TOOLS_DIR/.temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+}
+
 main() {
 	install_system_tools
 	mkdir -p "$TOOLS_DIR"
@@ -137,6 +179,9 @@ main() {
 	fi
 	build_temporal
 	build_buildkit
+	if [[ ${1:-} == prod ]]; then
+		build_temporal_server
+	fi
 	log "tools ready in $TOOLS_DIR"
 }
 

@@ -422,3 +422,18 @@ func (c *Cluster) NewDatabase(tb testing.TB) string {
 // URL returns the URL of the server's administrative database, for tests that create
 // databases or roles themselves.
 func (c *Cluster) URL() string { return c.adminURL }
+
+// Login is how a client that takes separate settings (such as Temporal's temporal-sql-tool)
+// reaches the server: "host:port", a user allowed to create databases, and its password.
+func (c *Cluster) Login() (address, user, password string, err error) {
+	u, err := url.Parse(c.adminURL)
+	if err != nil {
+		return "", "", "", fmt.Errorf("parsing server URL: %w", err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	password, _ = u.User.Password()
+	return net.JoinHostPort(u.Hostname(), port), u.User.Username(), password, nil
+}
