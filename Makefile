@@ -54,7 +54,19 @@ chaos: tools
 bench: tools
 	$(GO) run ./bench -out docs/performance.md
 
-.PHONY: compose-check ops-check
+.PHONY: compose-check ops-check tools-prod test-prod
+
+## tools-prod: the tools, plus temporal-server and temporal-sql-tool built from
+## go.temporal.io/server with its PostgreSQL schemas (once)
+tools-prod:
+	@TOOLS_DIR=$(TOOLS_DIR) scripts/tools.sh prod
+
+## test-prod: the end-to-end tests on the production shape without containers: PostgreSQL from
+## Debian's packages, the Temporal server built from source on it (schema by temporal-sql-tool,
+## advanced visibility on PostgreSQL), gateways on PostgreSQL, several workers; one killed
+## mid-build while the other finishes it (TestTwoWorkersOneKilled)
+test-prod: tools-prod
+	SLIPWAY_E2E_TOPOLOGY=prod $(GO) test -count=1 -timeout 30m -v ./e2e/...
 
 ## compose-check: validate docker-compose.temporal.yml and its deploy/ scripts without a Docker
 ## engine (Debian's docker-compose validates offline; installed when missing)

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -19,11 +20,17 @@ type PushInput struct {
 	Workspace string   `json:"workspace"`
 	Image     string   `json:"image"`
 	Tags      []string `json:"tags"`
+	// RemoveWorkspace removes the workspace once every tag is written, sparing the build a
+	// separate Cleanup step (a round trip to the server) when it succeeds.
+	RemoveWorkspace bool `json:"remove_workspace,omitempty"`
 }
 
 // PushResult is the pushed manifest's digest.
 type PushResult struct {
 	Digest string `json:"digest"`
+	// WorkspaceRemoved is set when RemoveWorkspace was asked and done; otherwise the
+	// workflow's Cleanup still removes it.
+	WorkspaceRemoved bool `json:"workspace_removed,omitempty"`
 }
 
 // Push writes the image the build step left in the workspace to every tag. It only reads the
@@ -119,7 +126,18 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 		}
 	}
 	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, desc.Digest, time.Since(start).Round(time.Millisecond))
-	return PushResult{Digest: desc.Digest.String()}, nil
+	res := PushResult{Digest: desc.Digest.String()}
+	if in.RemoveWorkspace {
+		// A retry of this step after the removal finds no image and starts the build over
+		// elsewhere; that needs the completion to be lost after the push, and pushes the same
+		// image again.
+		if err := os.RemoveAll(ws); err != nil {
+			a.logger().Warn("removing workspace after the push; Cleanup will try again", "workspace", in.Workspace, "error", err)
+		} else {
+			res.WorkspaceRemoved = true
+		}
+	}
+	return res, nil
 }
 
 // ParseImage checks an image repository name such as 127.0.0.1:5000/demo/app.

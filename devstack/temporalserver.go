@@ -49,11 +49,26 @@ type TemporalServer struct {
 	Address string
 	// MetricsURL is the server's Prometheus endpoint.
 	MetricsURL string
+	// UIURL is the Temporal web UI, "http://127.0.0.1:PORT".
+	UIURL string
 
 	logger *slog.Logger
 	logDir string
 	proc   *process
+	ui     *process
 }
+
+// uiConfig is the web UI server's config file.
+var uiConfig = template.Must(template.New("base.yaml").Parse(`# Rendered by devstack.StartTemporalServer.
+temporalGrpcAddress: "{{.Address}}"
+host: 127.0.0.1
+port: {{.Port}}
+enableUi: true
+defaultNamespace: default
+cors:
+  allowOrigins:
+    - "{{.URL}}"
+`))
 
 // serverReadyTimeout bounds the server's start: four services joining their ring on a fresh
 // database take a while on two cores.
@@ -192,7 +207,7 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 		"matching", "matchingMembership",
 		"history", "historyMembership",
 		"worker", "workerMembership",
-		"metrics",
+		"metrics", "ui",
 	})
 	if err != nil {
 		return nil, err
@@ -232,8 +247,40 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 	if err := t.runScript(ctx, "temporal-init", filepath.Join(opts.DeployDir, "temporal-init.sh"), initEnv); err != nil {
 		return nil, err
 	}
-	logger.Info("temporal server ready", "address", t.Address, "took", time.Since(begin).Round(time.Millisecond))
+	if err := t.startUI(ctx, opts, env, ports["ui"]); err != nil {
+		return nil, err
+	}
+	logger.Info("temporal server ready", "address", t.Address, "ui", t.UIURL, "took", time.Since(begin).Round(time.Millisecond))
 	return t, nil
+}
+
+// startUI starts the Temporal web UI server on port, pointed at the frontend.
+func (t *TemporalServer) startUI(ctx context.Context, opts ServerOptions, env []string, port int) error {
+	bin, err := findTool(opts.ToolsDir, "temporal-ui-server")
+	if err != nil {
+		return fmt.Errorf("%w (scripts/tools.sh prod)", err)
+	}
+	t.UIURL = "http://" + loopback(port)
+	dir := filepath.Join(opts.Home, "temporal-ui-config")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	var cfg strings.Builder
+	if err := uiConfig.Execute(&cfg, map[string]any{"Address": t.Address, "Port": port, "URL": t.UIURL}); err != nil {
+		return fmt.Errorf("rendering temporal UI config: %w", err)
+	}
+	for name, text := range map[string]string{"base.yaml": cfg.String(), "prod.yaml": "# base.yaml holds it all\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("writing temporal UI config: %w", err)
+		}
+	}
+	if t.ui, err = startProcess(t.logger, t.logDir, "temporal-ui", env, bin,
+		"--root", opts.Home, "--config", "temporal-ui-config", "--env", "prod", "start"); err != nil {
+		return err
+	}
+	return waitReady(ctx, t.ui, temporalReadyTimeout, func(ctx context.Context) error {
+		return httpOK(ctx, t.UIURL)
+	})
 }
 
 // pickLowPorts picks free loopback ports below 32768 for the names: Temporal stores each
@@ -322,8 +369,12 @@ func (t *TemporalServer) PID() int { return t.proc.cmd.Process.Pid }
 // LogPath is the server's log file.
 func (t *TemporalServer) LogPath() string { return t.proc.logPath }
 
-// Close stops the server: SIGTERM, then SIGKILL after a grace period.
+// Close stops the web UI and the server: SIGTERM, then SIGKILL after a grace period.
 func (t *TemporalServer) Close() error {
+	if t.ui != nil {
+		t.ui.stop(syscall.SIGTERM, stopGrace)
+		t.ui = nil
+	}
 	if t.proc != nil {
 		t.proc.stop(syscall.SIGTERM, temporalStopGrace)
 		t.proc = nil

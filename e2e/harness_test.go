@@ -124,7 +124,7 @@ func setup(ctx context.Context) error {
 		if err := startProd(ctx, root, logger); err != nil {
 			return err
 		}
-		opts.ExternalTemporal = env.server.Address
+		opts.ExternalTemporal, opts.ExternalTemporalUI = env.server.Address, env.server.UIURL
 	}
 	env.stack, err = devstack.Start(ctx, opts)
 	if err != nil {

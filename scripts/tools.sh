@@ -7,7 +7,7 @@
 #
 # `tools.sh prod` also builds the Temporal server and its temporal-sql-tool from
 # go.temporal.io/server, with the server's SQL schemas beside them in
-# $TOOLS_DIR/temporal-schema, for `make test-prod`.
+# $TOOLS_DIR/temporal-schema, and the Temporal web UI server, for `make test-prod`.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +16,8 @@ TEMPORAL_VERSION=v1.5.1
 BUILDKIT_VERSION=v0.34.2
 # The server release that temporal CLI $TEMPORAL_VERSION embeds as its dev server.
 TEMPORAL_SERVER_VERSION=v1.29.1
+# The web UI server that temporal CLI $TEMPORAL_VERSION embeds.
+TEMPORAL_UI_VERSION=v2.42.1
 APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates)
 
 CLEANUP_DIR=
@@ -167,6 +169,22 @@ build_temporal_server() {
 		"$TOOLS_DIR/.temporal-server-$TEMPORAL_SERVER_VERSION" "$TOOLS_DIR/.temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
 }
 
+build_temporal_ui() {
+	if tool_ready temporal-ui-server "$TEMPORAL_UI_VERSION" module_version_is github.com/temporalio/ui-server/v2 "$TEMPORAL_UI_VERSION"; then
+		return
+	fi
+	log "building temporal-ui-server $TEMPORAL_UI_VERSION"
+	clear_stamps temporal-ui-server
+	local gobin
+	gobin=$(mktemp -d "${TMPDIR:-/tmp}/slipway-temporal-ui.XXXXXX")
+	CLEANUP_DIR=$gobin
+	(cd / && GOBIN=$gobin GOWORK=off GOFLAGS= go install "github.com/temporalio/ui-server/v2/cmd/server@$TEMPORAL_UI_VERSION")
+	mv "$gobin/server" "$TOOLS_DIR/temporal-ui-server"
+	rm -rf "$gobin"
+	CLEANUP_DIR=
+	touch "$TOOLS_DIR/.temporal-ui-server-$TEMPORAL_UI_VERSION"
+}
+
 main() {
 	install_system_tools
 	mkdir -p "$TOOLS_DIR"
@@ -181,6 +199,7 @@ main() {
 	build_buildkit
 	if [[ ${1:-} == prod ]]; then
 		build_temporal_server
+		build_temporal_ui
 	fi
 	log "tools ready in $TOOLS_DIR"
 }

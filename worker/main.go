@@ -54,6 +54,10 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("creating workspaces folder: %w", err)
 	}
 	defer os.RemoveAll(workspaces)
+	// A sibling worker on this host that is killed later leaves its folder too.
+	stopSweeping := make(chan struct{})
+	defer close(stopSweeping)
+	go sweepPeriodically(cfg.WorkspacesDir(), sweepInterval, logger, stopSweeping)
 	accts, closeAccounts, err := openAccounts(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // workspaceRoot gives this worker process a folder of its own under root, named after its pid,
@@ -39,6 +40,26 @@ func sweepWorkspaces(root string, logger *slog.Logger) error {
 		logger.Info("removed workspaces of a worker that is gone", "pid", pid)
 	}
 	return nil
+}
+
+// sweepInterval is how often a running worker sweeps the folders of workers that are gone.
+const sweepInterval = 30 * time.Second
+
+// sweepPeriodically runs sweepWorkspaces every interval until stop is closed; errors are
+// logged, not fatal: the next sweep tries again.
+func sweepPeriodically(root string, interval time.Duration, logger *slog.Logger, stop <-chan struct{}) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if err := sweepWorkspaces(root, logger); err != nil {
+				logger.Warn("sweeping workspaces", "error", err)
+			}
+		}
+	}
 }
 
 func alive(pid int) bool {

@@ -135,6 +135,8 @@ type build struct {
 	st       *Status
 	sts      *statuses
 	deadline time.Time
+	// removed is set when the push step removed the session's workspace itself.
+	removed bool
 }
 
 // onOneHost runs every step in one session and removes the workspace before leaving it.
@@ -153,6 +155,7 @@ func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) 
 	}
 	defer workflow.CompleteSession(sessCtx)
 	ws := workflow.GetSessionInfo(sessCtx).SessionID
+	b.removed = false
 	defer b.cleanup(sessCtx, ws)
 
 	res, err := b.steps(sessCtx, ws, host, remaining+deadlineMargin)
@@ -188,18 +191,30 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 		}
 	}
 
+	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
+	// the same workflow task, saving a round trip to the server (executions started before this
+	// change replay in order).
 	var paths activities.ResolveResult
-	if err := b.step(ctx, StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
-		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
-	}, &paths); err != nil {
-		return nil, err
-	}
-
 	var tags activities.RenderTagResult
-	if err := b.step(ctx, StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, activities.RenderTagInput{
+	resolve := b.startStep(ctx, StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
+	})
+	together := workflow.GetVersion(ctx, "resolve-and-tag-together", workflow.DefaultVersion, 1) == 1
+	if !together {
+		if err := resolve(&paths); err != nil {
+			return nil, err
+		}
+	}
+	tag := b.startStep(ctx, StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, activities.RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
 		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
-	}, &tags); err != nil {
+	})
+	if together {
+		if err := resolve(&paths); err != nil {
+			return nil, err
+		}
+	}
+	if err := tag(&tags); err != nil {
 		return nil, err
 	}
 
@@ -217,10 +232,11 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	pushOpts := opts(15*time.Minute, stepHeartbeat, 10)
 	pushOpts.RetryPolicy.MaximumInterval = 30 * time.Second
 	if err := b.step(ctx, StepPush, host, pushOpts, a.Push, activities.PushInput{
-		Workspace: ws, Image: in.Image, Tags: tags.Tags,
+		Workspace: ws, Image: in.Image, Tags: tags.Tags, RemoveWorkspace: true,
 	}, &pushed); err != nil {
 		return nil, err
 	}
+	b.removed = pushed.WorkspaceRemoved
 	b.st.Step = "done"
 	return &BuildResult{
 		Image: in.Image, Tags: tags.Tags, Digest: pushed.Digest, Commit: clone.Commit,
@@ -230,23 +246,32 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 
 // step runs one activity and records its start, end and error in the status.
 func (b *build) step(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg, out any) error {
+	return b.startStep(ctx, name, host, ao, fn, arg)(out)
+}
+
+// startStep schedules one activity, recording its start in the status, and returns the
+// function that waits for its result into out and records its end and error.
+func (b *build) startStep(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg any) func(out any) error {
 	b.st.Step = name
 	i := len(b.st.Steps)
 	b.st.Steps = append(b.st.Steps, StepStatus{Name: name, HostAttempt: host, StartedAt: workflow.Now(ctx)})
 	ao.ActivityID = fmt.Sprintf("%s-%d", name, host)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), fn, arg).Get(ctx, out)
-	end := workflow.Now(ctx)
-	b.st.Steps[i].EndedAt = &end
-	if err != nil {
-		b.st.Steps[i].Error = errorMessage(err)
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), fn, arg)
+	return func(out any) error {
+		err := f.Get(ctx, out)
+		end := workflow.Now(ctx)
+		b.st.Steps[i].EndedAt = &end
+		if err != nil {
+			b.st.Steps[i].Error = errorMessage(err)
+		}
+		return err
 	}
-	return err
 }
 
 // cleanup removes the workspace on the session's host, also after a cancellation; a host that
 // is gone takes its workspace with it, so a failure here is only logged.
 func (b *build) cleanup(sessCtx workflow.Context, ws string) {
-	if workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
+	if b.removed || workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
 		return
 	}
 	var a *activities.Activities

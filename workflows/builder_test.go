@@ -3,7 +3,10 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,9 +46,26 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 }
 
 // calls records which activities ran, in order.
-type calls []string
+// calls records the activities a test workflow ran; the test environment runs activities
+// scheduled together (resolve and tag) on goroutines of their own.
+type calls struct {
+	mu    sync.Mutex
+	names []string
+}
 
-func (c *calls) add(name string) { *c = append(*c, name) }
+func (c *calls) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.names = append(c.names, name)
+}
+
+// String lists the calls in order, with resolve and tag, which run together, always in that
+// order.
+func (c *calls) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.ReplaceAll(strings.Join(c.names, ","), "tag,resolve", "resolve,tag")
+}
 
 func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 	var a *activities.Activities
@@ -112,7 +132,7 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 	if strings.Join(res.Tags, ",") != "main-0123456" || res.Commit != commit || res.Digest != "sha256:abc" || res.LogURL == "" {
 		t.Fatalf("result = %+v", res)
 	}
-	if got := strings.Join(c, ","); got != "clone,resolve,tag,build,push,cleanup" {
+	if got := c.String(); got != "clone,resolve,tag,build,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 	v, err := env.QueryWorkflow(StatusQuery)
@@ -169,8 +189,8 @@ func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
 			if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(appErr.Message(), tt.want) {
 				t.Fatalf("error = %v, want non-retryable containing %q", err, tt.want)
 			}
-			if len(c) != 0 {
-				t.Fatalf("activities ran: %v", c)
+			if got := c.String(); got != "" {
+				t.Fatalf("activities ran: %s", got)
 			}
 		})
 	}
@@ -207,7 +227,7 @@ func TestDockerBuilderBuildFailureCleansUp(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeBuildFailed {
 		t.Fatalf("error = %v, want %s", err, activities.ErrTypeBuildFailed)
 	}
-	if got := strings.Join(c, ","); got != "clone,resolve,tag,cleanup" {
+	if got := c.String(); got != "clone,resolve,tag,cleanup" {
 		t.Fatalf("activities ran as %s (build is mocked without a recorder)", got)
 	}
 	v, _ := env.QueryWorkflow(StatusQuery)
@@ -241,7 +261,7 @@ func TestDockerBuilderCancelCleansUp(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &canceled) {
 		t.Fatalf("error = %v, want canceled", err)
 	}
-	if got := strings.Join(c, ","); got != "clone,resolve,tag,build,cleanup" {
+	if got := c.String(); got != "clone,resolve,tag,build,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 }
@@ -250,10 +270,10 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 	env := newEnv(t)
 	var c calls
 	var a *activities.Activities
-	var buildLimit time.Duration
+	var buildLimit atomic.Int64 // the activity runs on a goroutine of the test environment
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ activities.BuildInput) (activities.BuildResult, error) {
 		info := activity.GetInfo(ctx)
-		buildLimit = info.Deadline.Sub(info.StartedTime)
+		buildLimit.Store(int64(info.Deadline.Sub(info.StartedTime)))
 		select {
 		case <-ctx.Done():
 			return activities.BuildResult{}, ctx.Err()
@@ -270,13 +290,13 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeTimedOut {
 		t.Fatalf("error = %v, want %s", err, ErrTypeTimedOut)
 	}
-	if c[len(c)-1] != "cleanup" {
-		t.Fatalf("workspace not cleaned: %v", c)
+	if got := c.String(); !strings.HasSuffix(got, ",cleanup") {
+		t.Fatalf("workspace not cleaned: %s", got)
 	}
 	// The build's own timer must fire first: a build step (or session) timing out at the same
 	// instant raced it, and a session that timed out skipped the cleanup.
-	if buildLimit <= time.Second+time.Minute {
-		t.Fatalf("the build step may run %s, want well past the build's 1s timeout", buildLimit)
+	if limit := time.Duration(buildLimit.Load()); limit <= time.Second+time.Minute {
+		t.Fatalf("the build step may run %s, want well past the build's 1s timeout", limit)
 	}
 }
 
@@ -355,7 +375,7 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	if st.HostAttempts != 2 || builds != 2 {
 		t.Fatalf("host attempts %d, builds %d; want 2 and 2", st.HostAttempts, builds)
 	}
-	if got := strings.Join(c, ","); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
+	if got := c.String(); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 }
@@ -371,5 +391,39 @@ func TestCacheRef(t *testing.T) {
 		if got := in.CacheRef(); got != tt.want {
 			t.Errorf("cache %q: ref %q, want %q", tt.cache, got, tt.want)
 		}
+	}
+}
+
+// A push that removed the workspace itself spares the build its Cleanup step; one that could
+// not (it reports so) leaves it to Cleanup.
+func TestDockerBuilderSkipsCleanupAfterPushRemovedWorkspace(t *testing.T) {
+	tests := []struct {
+		removed bool
+		want    string
+	}{
+		{removed: true, want: "clone,resolve,tag,build,push"},
+		{removed: false, want: "clone,resolve,tag,build,push,cleanup"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("removed=%t", tt.removed), func(t *testing.T) {
+			env := newEnv(t)
+			var c calls
+			var a *activities.Activities
+			env.OnActivity(a.Push, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
+				c.add("push")
+				if !in.RemoveWorkspace {
+					return activities.PushResult{}, errors.New("push was not asked to remove the workspace")
+				}
+				return activities.PushResult{Digest: "sha256:abc", WorkspaceRemoved: tt.removed}, nil
+			})
+			mockHappy(env, &c) // after the override: the first matching mock wins
+			env.ExecuteWorkflow(DockerBuilder, input())
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.String(); got != tt.want {
+				t.Fatalf("activities ran as %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
