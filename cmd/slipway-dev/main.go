@@ -228,8 +228,12 @@ func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, childre
 	fmt.Fprintf(tw, "Temporal web UI\t%s\n", s.TemporalUIURL)
 	fmt.Fprintf(tw, "BuildKit\t%s\n", s.BuildkitAddr)
 	fmt.Fprintf(tw, "Registry\thttp://%s (busybox is %s/library/busybox:latest)\n", s.Registry, s.Registry)
-	fmt.Fprintf(tw, "Worker\t%s\n", state("worker"))
-	fmt.Fprintf(tw, "Gateway\thttp://%s, %s\n", gateway, state("gateway"))
+	metrics := os.Getenv("SLIPWAY_WORKER_METRICS_ADDR")
+	if metrics == "" {
+		metrics = "127.0.0.1:9090"
+	}
+	fmt.Fprintf(tw, "Worker\t%s, metrics http://%s/metrics\n", state("worker"), metrics)
+	fmt.Fprintf(tw, "Gateway\thttp://%s, %s, metrics http://%s/metrics\n", gateway, state("gateway"), gateway)
 	fmt.Fprintf(tw, "Admin token\t%s\n", filepath.Join(home, "admin-token"))
 	fmt.Fprintf(tw, "SLIPWAY_HOME\t%s\n", home)
 	fmt.Fprintf(tw, "Stack logs\t%s\n", s.LogDir())
