@@ -227,15 +227,19 @@ func TestCancelledBuildLeavesNoWorkspace(t *testing.T) {
 	w := startWorker(t)
 	t.Cleanup(w.stop) // after the parallel subtests, unlike defer
 	owner := "e2e-cancel"
-	fixture(t, owner)
+	repo, _ := fixture(t, owner)
+	// A sleep no other build runs: pgrep below looks at every process on the machine, and
+	// other packages' tests (opscheck) run slow builds at the same time.
+	sleep := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1_000_000)
+	repo.Commit("main", map[string]string{"cancel/Dockerfile": "FROM busybox\nRUN " + sleep + "\n"})
 	in := baseInput(owner)
-	in.DockerfilePath = "slow/Dockerfile"
+	in.DockerfilePath = "cancel/Dockerfile"
 	id := fmt.Sprintf("e2e-cancel-%d", time.Now().UnixNano())
 	run := startBuild(t, id, in)
 
 	// Wait for the slow RUN to be under way, then cancel.
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(readLogQuiet(id, run.GetRunID()), "sleep 120") {
+	for !strings.Contains(readLogQuiet(id, run.GetRunID()), sleep) {
 		if time.Now().After(deadline) {
 			t.Fatalf("build never reached its RUN step; log:\n%s", readLogQuiet(id, run.GetRunID()))
 		}
@@ -268,7 +272,7 @@ func TestCancelledBuildLeavesNoWorkspace(t *testing.T) {
 	}
 	// The solve itself stopped: BuildKit killed the RUN's process.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out, _ := exec.Command("pgrep", "-f", "sleep 120").Output()
+		out, _ := exec.Command("pgrep", "-f", sleep).Output()
 		if len(strings.TrimSpace(string(out))) == 0 {
 			break
 		}
