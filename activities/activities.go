@@ -99,6 +99,9 @@ type Activities struct {
 	CloneBaseURLs map[string]string
 	// Accounts resolves account references; nil means only public sources can be built.
 	Accounts Accounts
+	// Images, when set, is the worker's image store: builds export into it and skip the
+	// blobs it already holds. Nil exports every image whole into its workspace.
+	Images *ImageStore
 	// Logger receives the worker's own logs, never build output.
 	Logger *slog.Logger
 }

@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +15,12 @@ import (
 	dockerconfig "github.com/docker/cli/cli/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -99,15 +103,25 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		return BuildResult{}, fmt.Errorf("creating progress display: %w", err)
 	}
 
+	export := bkclient.ExportEntry{Type: bkclient.ExporterOCI, Attrs: map[string]string{"tar": "false"}, OutputDir: out}
+	if a.Images != nil {
+		// Into the worker's image store, which skips the blobs it holds; the workspace gets
+		// a layout pointing into it once the solve is done.
+		if _, err := a.Images.pruneIfDue(time.Now()); err != nil {
+			a.logger().Warn("pruning the image store", "error", err)
+		}
+		if export.OutputStore, err = a.Images.open(); err != nil {
+			return BuildResult{}, err
+		}
+		export.OutputDir = ""
+		a.Images.mu.RLock()
+		defer a.Images.mu.RUnlock()
+	}
 	opt := bkclient.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
-		Exports: []bkclient.ExportEntry{{
-			Type:      bkclient.ExporterOCI,
-			Attrs:     map[string]string{"tar": "false"},
-			OutputDir: out,
-		}},
+		Exports:       []bkclient.ExportEntry{export},
 		// Registry credentials come from the worker's Docker config, for the cache as for the
 		// base images: nothing secret is in the input.
 		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
@@ -169,8 +183,35 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		return BuildResult{}, classifyBuild(ctx, err)
 	}
 	digest := resp.ExporterResponse["containerimage.digest"]
+	if a.Images != nil {
+		if err := a.layoutFromStore(out, resp.ExporterResponse); err != nil {
+			fmt.Fprintf(log, "==> build failed: %v\n", err)
+			return BuildResult{}, err
+		}
+	}
 	fmt.Fprintf(log, "==> built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
 	return BuildResult{Digest: digest}, nil
+}
+
+// layoutFromStore writes the workspace's image layout for an image exported into the image
+// store, from the descriptor BuildKit answered with, and marks its blobs as used.
+func (a *Activities) layoutFromStore(out string, exporterResponse map[string]string) error {
+	enc := exporterResponse[exptypes.ExporterImageDescriptorKey]
+	if enc == "" {
+		return errors.New("buildkit answered without the exported image's descriptor")
+	}
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return fmt.Errorf("decoding the exported image's descriptor: %w", err)
+	}
+	var desc ocispec.Descriptor
+	if err := json.Unmarshal(raw, &desc); err != nil {
+		return fmt.Errorf("decoding the exported image's descriptor: %w", err)
+	}
+	if err := a.Images.touch(desc, time.Now()); err != nil {
+		return err
+	}
+	return a.Images.layout(out, desc)
 }
 
 // classifyBuild tells a broken build (bad Dockerfile, failing RUN), which no retry mends, from

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting of a Slipway process. Secrets are not settings: they are looked up
@@ -28,6 +29,9 @@ type Config struct {
 	GitLabURL    string
 	// MaxConcurrentBuilds bounds the builds one worker runs at once.
 	MaxConcurrentBuilds int
+	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
+	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
+	ImageStoreTTL time.Duration
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
@@ -79,6 +83,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("SLIPWAY_MAX_CONCURRENT_BUILDS %q is not a positive number", getenv("SLIPWAY_MAX_CONCURRENT_BUILDS"))
 	}
 	c.MaxConcurrentBuilds = n
+	if ttl := get("SLIPWAY_IMAGE_STORE_TTL", "6h"); !strings.EqualFold(ttl, "off") {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("SLIPWAY_IMAGE_STORE_TTL %q is not a positive duration (such as 6h) or off", ttl)
+		}
+		c.ImageStoreTTL = d
+	}
 	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""
@@ -106,6 +117,9 @@ func (c Config) ProviderAPIURLs() map[string]string {
 
 // LogsDir is where build logs are kept.
 func (c Config) LogsDir() string { return filepath.Join(c.Home, "logs") }
+
+// ImagesDir is where workers keep their image stores, one folder per worker process.
+func (c Config) ImagesDir() string { return filepath.Join(c.Home, "images") }
 
 // WorkspacesDir is where builds check out and lay out their images.
 func (c Config) WorkspacesDir() string { return filepath.Join(c.Home, "workspaces") }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -25,7 +26,7 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
-					WorkerMetricsAddr: "127.0.0.1:9090",
+					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
 				}
 				if c != want {
 					return "got " + sprint(c)
@@ -56,6 +57,28 @@ func TestFromEnv(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name: "image store ttl",
+			env:  map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "90m"},
+			check: func(c Config) string {
+				if c.ImageStoreTTL != 90*time.Minute {
+					return c.ImageStoreTTL.String()
+				}
+				return ""
+			},
+		},
+		{
+			name: "image store off",
+			env:  map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "off"},
+			check: func(c Config) string {
+				if c.ImageStoreTTL != 0 {
+					return c.ImageStoreTTL.String()
+				}
+				return ""
+			},
+		},
+		{name: "image store ttl not a duration", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "a while"}, wantErr: "SLIPWAY_IMAGE_STORE_TTL"},
+		{name: "image store ttl zero", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "0s"}, wantErr: "not a positive duration"},
 		{
 			name: "worker metrics off",
 			env:  map[string]string{"SLIPWAY_WORKER_METRICS_ADDR": "off"},

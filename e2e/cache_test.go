@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,5 +55,68 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	// from the registry instead of running the step.
 	if first.files["stamp"] == "" || first.files["stamp"] != second.files["stamp"] {
 		t.Fatalf("the RUN ran again: stamp %q then %q", first.files["stamp"], second.files["stamp"])
+	}
+}
+
+// TestRebuildWritesNoStoredLayerAgain builds the same commit twice on one worker: the second
+// export finds every layer in the worker's image store and writes none of them again (each
+// blob file is the very same file, same inode), and the second image is whole in the registry.
+func TestRebuildWritesNoStoredLayerAgain(t *testing.T) {
+	w := startWorker(t)
+	t.Cleanup(w.stop)
+	owner := "e2e-image-store"
+	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
+	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 4194304 /dev/urandom > /blob\n"})
+	in := baseInput(owner)
+	build := func(tag string) {
+		in.TagTemplate = tag
+		id := fmt.Sprintf("e2e-image-store-%s-%d", tag, time.Now().UnixNano())
+		run := startBuild(t, id, in)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatalf("build %s: %v\n%s", tag, err, readLogQuiet(id, run.GetRunID()))
+		}
+	}
+	store := filepath.Join(env.home, "images", fmt.Sprintf("worker-%d", w.cmd.Process.Pid), "blobs", "sha256")
+	inodes := func() map[string]uint64 {
+		entries, err := os.ReadDir(store)
+		if err != nil {
+			t.Fatalf("reading the worker's image store: %v", err)
+		}
+		got := map[string]uint64{}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[e.Name()] = info.Sys().(*syscall.Stat_t).Ino
+		}
+		return got
+	}
+	build("first")
+	before := inodes()
+	var big string
+	for name := range before {
+		if info, err := os.Stat(filepath.Join(store, name)); err == nil && info.Size() >= 4<<20 {
+			big = name
+		}
+	}
+	if big == "" {
+		t.Fatalf("no layer of 4 MiB or more in the image store %s: %v", store, before)
+	}
+	build("second")
+	after := inodes()
+	for name, ino := range before {
+		if after[name] != ino {
+			t.Errorf("blob %s was written again (inode %d, then %d)", name, ino, after[name])
+		}
+	}
+	p := pull(t, in.Image+":second")
+	if len(p.files) == 0 {
+		t.Fatal("the second image is empty")
+	}
+	if _, ok := p.files["blob"]; !ok {
+		t.Fatalf("the second image lacks /blob: %v", p.files)
 	}
 }

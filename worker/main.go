@@ -46,8 +46,10 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := sweepWorkspaces(cfg.WorkspacesDir(), logger); err != nil {
-		return err
+	for _, root := range []string{cfg.WorkspacesDir(), cfg.ImagesDir()} {
+		if err := sweepWorkspaces(root, logger); err != nil {
+			return err
+		}
 	}
 	workspaces := workspaceRoot(cfg.WorkspacesDir())
 	if err := os.MkdirAll(workspaces, 0o755); err != nil {
@@ -57,7 +59,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	// A sibling worker on this host that is killed later leaves its folder too.
 	stopSweeping := make(chan struct{})
 	defer close(stopSweeping)
-	go sweepPeriodically(cfg.WorkspacesDir(), sweepInterval, logger, stopSweeping)
+	go sweepPeriodically([]string{cfg.WorkspacesDir(), cfg.ImagesDir()}, sweepInterval, logger, stopSweeping)
+	var images *activities.ImageStore
+	if cfg.ImageStoreTTL > 0 {
+		// Per worker process, as workspaces are: BuildKit's writes into a content store are
+		// locked within one process only.
+		images = &activities.ImageStore{Dir: workspaceRoot(cfg.ImagesDir()), TTL: cfg.ImageStoreTTL}
+		if err := os.MkdirAll(images.Dir, 0o755); err != nil {
+			return fmt.Errorf("creating image store: %w", err)
+		}
+		defer os.RemoveAll(images.Dir)
+	}
 	accts, closeAccounts, err := openAccounts(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -113,6 +125,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Keychain:      authn.DefaultKeychain,
 		CloneBaseURLs: cfg.CloneBaseURLs(),
 		Accounts:      accts,
+		Images:        images,
 		Logger:        logger,
 	})
 	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,

@@ -18,8 +18,9 @@ func workspaceRoot(root string) string {
 	return filepath.Join(root, "worker-"+strconv.Itoa(os.Getpid()))
 }
 
-// sweepWorkspaces removes the folders of workers on this host that are gone: a worker killed
-// mid-build cannot clean up after itself, and its builds have started over elsewhere.
+// sweepWorkspaces removes the folders (workspaces, image stores) of workers on this host that
+// are gone: a worker killed mid-build cannot clean up after itself, and its builds have
+// started over elsewhere.
 func sweepWorkspaces(root string, logger *slog.Logger) error {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -45,9 +46,9 @@ func sweepWorkspaces(root string, logger *slog.Logger) error {
 // sweepInterval is how often a running worker sweeps the folders of workers that are gone.
 const sweepInterval = 30 * time.Second
 
-// sweepPeriodically runs sweepWorkspaces every interval until stop is closed; errors are
-// logged, not fatal: the next sweep tries again.
-func sweepPeriodically(root string, interval time.Duration, logger *slog.Logger, stop <-chan struct{}) {
+// sweepPeriodically runs sweepWorkspaces on each root every interval until stop is closed;
+// errors are logged, not fatal: the next sweep tries again.
+func sweepPeriodically(roots []string, interval time.Duration, logger *slog.Logger, stop <-chan struct{}) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -55,8 +56,10 @@ func sweepPeriodically(root string, interval time.Duration, logger *slog.Logger,
 		case <-stop:
 			return
 		case <-tick.C:
-			if err := sweepWorkspaces(root, logger); err != nil {
-				logger.Warn("sweeping workspaces", "error", err)
+			for _, root := range roots {
+				if err := sweepWorkspaces(root, logger); err != nil {
+					logger.Warn("sweeping workspaces", "error", err)
+				}
 			}
 		}
 	}

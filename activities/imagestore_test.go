@@ -1,0 +1,154 @@
+package activities
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// putBlob writes data into the store as BuildKit would and returns its descriptor.
+func putBlob(t *testing.T, s *ImageStore, mediaType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.Digest("sha256:" + hex.EncodeToString(sum[:])), Size: int64(len(data))}
+	p, err := s.blobPath(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// storedImage puts a one-layer image into the store and returns its manifest's descriptor
+// and the descriptors of its config and layer.
+func storedImage(t *testing.T, s *ImageStore, layerText string) (manifest, config, layer ocispec.Descriptor) {
+	t.Helper()
+	layer = putBlob(t, s, ocispec.MediaTypeImageLayer, []byte(layerText))
+	cfg, _ := json.Marshal(ocispec.Image{
+		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
+	})
+	config = putBlob(t, s, ocispec.MediaTypeImageConfig, cfg)
+	m, _ := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    config,
+		Layers:    []ocispec.Descriptor{layer},
+	})
+	manifest = putBlob(t, s, ocispec.MediaTypeImageManifest, m)
+	return manifest, config, layer
+}
+
+func TestImageStoreLayoutReadsAsAnOCILayout(t *testing.T) {
+	s := &ImageStore{Dir: t.TempDir()}
+	manifest, _, layer := storedImage(t, s, "layer one")
+	out := filepath.Join(t.TempDir(), imageDir)
+	if err := s.layout(out, manifest); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := layout.ImageIndexFromPath(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 1 || im.Manifests[0].Digest.String() != manifest.Digest.String() {
+		t.Fatalf("index names %v, want %s", im.Manifests, manifest.Digest)
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers = %v, %v", layers, err)
+	}
+	if d, _ := layers[0].Digest(); d.String() != layer.Digest.String() {
+		t.Fatalf("layer %s, want %s", d, layer.Digest)
+	}
+	// Removing the workspace's layout leaves the shared blobs alone.
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.blobPath(layer); !exists(p) {
+		t.Fatal("removing the layout removed a blob of the store")
+	}
+}
+
+func TestImageStorePrune(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name       string
+		usedAgo    time.Duration // when the old image was last touched
+		sinceLast  time.Duration // since the last prune
+		wantKept   bool
+		wantPruned int
+	}{
+		{name: "used within the TTL is kept", usedAgo: 30 * time.Minute, sinceLast: time.Hour, wantKept: true},
+		{name: "unused past the TTL is removed", usedAgo: 2 * time.Hour, sinceLast: time.Hour, wantKept: false, wantPruned: 3},
+		{name: "no prune twice within a minute", usedAgo: 2 * time.Hour, sinceLast: 10 * time.Second, wantKept: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &ImageStore{Dir: t.TempDir(), TTL: time.Hour, lastPrune: now.Add(-tt.sinceLast)}
+			old, oldConfig, oldLayer := storedImage(t, s, "old layer")
+			if err := s.touch(old, now.Add(-tt.usedAgo)); err != nil {
+				t.Fatal(err)
+			}
+			fresh, _, freshLayer := storedImage(t, s, "fresh layer")
+			if err := s.touch(fresh, now); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.pruneIfDue(now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.wantPruned {
+				t.Fatalf("pruned %d blobs, want %d", n, tt.wantPruned)
+			}
+			for _, d := range []ocispec.Descriptor{old, oldConfig, oldLayer} {
+				if p, _ := s.blobPath(d); exists(p) != tt.wantKept {
+					t.Fatalf("blob %s kept = %t, want %t", d.Digest, exists(p), tt.wantKept)
+				}
+			}
+			for _, d := range []ocispec.Descriptor{fresh, freshLayer} {
+				if p, _ := s.blobPath(d); !exists(p) {
+					t.Fatalf("fresh blob %s was removed", d.Digest)
+				}
+			}
+		})
+	}
+}
+
+func TestImageStoreTouchNeedsEveryBlob(t *testing.T) {
+	s := &ImageStore{Dir: t.TempDir()}
+	manifest, _, layer := storedImage(t, s, "layer")
+	p, _ := s.blobPath(layer)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.touch(manifest, time.Now()); err == nil {
+		t.Fatal("touch succeeded with a layer missing from the store")
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
