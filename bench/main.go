@@ -33,6 +33,8 @@ type options struct {
 	// only is a comma-separated list of what to measure: "e2e" for the end-to-end
 	// scenarios, or a section's key; empty measures everything.
 	only string
+	// scaleN is how many closed builds and how many build rules the scale section seeds.
+	scaleN int
 }
 
 func main() {
@@ -50,6 +52,7 @@ func run() int {
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache) after the run")
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the Slipway builds, as BuildInput.cache: empty is Slipway's default (IMAGE:buildcache, mode=max), off builds without one")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure: e2e (the side-by-side scenarios) or a section's key; empty measures all")
+	flag.IntVar(&o.scaleN, "scale-n", 10000, "closed builds and build rules the scale section seeds")
 	flag.DurationVar(&o.buildTimeout, "build-timeout", 10*time.Minute, "longest one build may take before the bench gives up")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [-n RUNS] [-out docs/performance.md]\n\n"+

@@ -208,9 +208,26 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit string) (rawRun, [
 			"--local", "context=" + dir, "--local", "dockerfile=" + dir,
 			"--output", "type=image,name=" + e.stack.Registry + "/bench/raw:" + label + ",push=true"},
 	}
+	p, err := e.runRaw(ctx, label, commit, dir, cmds)
+	if err != nil {
+		return rawRun{}, nil, err
+	}
+	return rawRun{total: p.total, clone: p.clone, build: p.build, vertices: parseVertices(p.output)}, cmds, nil
+}
+
+// rawPair is one timed run of a clone command and a buildctl command.
+type rawPair struct {
+	total, clone, build time.Duration
+	// output is what buildctl printed.
+	output string
+}
+
+// runRaw runs cmds (the clone into dir, then buildctl) one after the other, timing each and
+// both, their output appended to the raw log; it checks that dir holds commit and removes it.
+func (e *env) runRaw(ctx context.Context, label, commit, dir string, cmds [][]string) (rawPair, error) {
 	logf, err := os.OpenFile(e.rawLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return rawRun{}, nil, fmt.Errorf("opening raw log: %w", err)
+		return rawPair{}, fmt.Errorf("opening raw log: %w", err)
 	}
 	defer logf.Close()
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
@@ -233,22 +250,21 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit string) (rawRun, [
 		err := cmd.Run()
 		took[i] = time.Since(start) - took[0]
 		if err != nil {
-			return rawRun{}, nil, fmt.Errorf("raw %s of %s: %w; output:\n%s", filepath.Base(args[0]), label, err, tailFrom(e.rawLog, off))
+			return rawPair{}, fmt.Errorf("raw %s of %s: %w; output:\n%s", filepath.Base(args[0]), label, err, tailFrom(e.rawLog, off))
 		}
 	}
 	total := time.Since(start)
-
 	got, err := git(ctx, dir, "rev-parse", "HEAD")
 	if err != nil {
-		return rawRun{}, nil, err
+		return rawPair{}, err
 	}
 	if got != commit {
-		return rawRun{}, nil, fmt.Errorf("raw clone of %s checked out %s, want %s", label, got, commit)
+		return rawPair{}, fmt.Errorf("raw clone of %s checked out %s, want %s", label, got, commit)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return rawRun{}, nil, fmt.Errorf("removing raw clone: %w", err)
+		return rawPair{}, fmt.Errorf("removing raw clone: %w", err)
 	}
-	return rawRun{total: total, clone: took[0], build: took[1], vertices: parseVertices(output.String())}, cmds, nil
+	return rawPair{total: total, clone: took[0], build: took[1], output: output.String()}, nil
 }
 
 // tailFrom is what a log gained after offset off, at most 4 KiB of its end.

@@ -440,7 +440,7 @@ func (rep *report) findings() []string {
 			rawExport = append(rawExport, rw.vertices[vertexExport])
 		}
 		out = append(out, fmt.Sprintf("%s: overhead %s (%s of raw); largest parts: %s; workflow start → Clone started %s; "+
-			"BuildKit: OCI layout export %s and registry cache export %s on the Slipway side, image export with push %s on the raw side.",
+			"BuildKit: image export into the worker's image store %s and registry cache export %s on the Slipway side, image export with push %s on the raw side.",
 			r.name(), signedMS(a.overhead), ratio(median(r.slipwayTotals()), median(r.rawTotals())), strings.Join(ps, ", "), ms(a.beforeClone),
 			ms(median(export)), ms(median(cacheExport)), ms(median(rawExport))))
 	}
@@ -566,9 +566,10 @@ func (rep *report) markdown(w io.Writer) {
 		"tag.\n\n", o.warmups, o.runs)
 	fmt.Fprintf(w, "- **Slipway**: `ExecuteWorkflow(workflow_docker_builder)` through the Temporal Go client, "+
 		"timed until `run.Get` returns the result. That covers the session, Clone (git init + fetch "+
-		"--depth=1 + checkout), ResolveDockerfile, RenderTag, Build (BuildKit solve exporting an OCI layout "+
-		"into the workspace; registry cache: %s), Push (go-containerregistry from that layout), Cleanup of "+
-		"the workspace and the session's completion, with one worker (`./worker`, default settings).\n"+
+		"--depth=1 + checkout), ResolveDockerfile and RenderTag (scheduled together), Build (BuildKit solve exporting into "+
+		"the worker's image store, which skips the blobs it holds, and an OCI layout in the workspace "+
+		"pointing into it; registry cache: %s), Push (go-containerregistry from that layout, removing the "+
+		"workspace), and the session's completion, with one worker (`./worker`, default settings).\n"+
 		"- **raw**: `git clone --depth 1 --branch main URL DIR` followed by `buildctl build … "+
 		"--output type=image,name=…,push=true` of the same fixture, timed as one command pair (process start "+
 		"of both included; removing DIR afterwards is not).\n"+
@@ -618,8 +619,8 @@ func (rep *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "\n### BuildKit's own timing of the vertices where the two sides differ\n\n")
 	fmt.Fprintf(w, "From BuildKit's plain progress output (the build log on the Slipway side, buildctl's "+
 		"output on the raw side): the `DONE` time of the build-context transfer, of the registry cache "+
-		"import and export (Slipway's default; `-cache off` turns it off), and of the image export: to an "+
-		"OCI layout in the workspace on the Slipway side (pushed afterwards by the Push activity), to the "+
+		"import and export (Slipway's default; `-cache off` turns it off), and of the image export: into the "+
+		"worker's image store on the Slipway side (pushed afterwards by the Push activity), to the "+
 		"registry including the push on the raw side. BuildKit prints them with 0.1 s resolution.\n\n")
 	rep.vertexTable().markdown(w)
 

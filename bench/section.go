@@ -27,7 +27,7 @@ type section interface {
 // allSections lists the further measurements in the order they run and are reported; each
 // constructor lives in the section's own file.
 func allSections() []section {
-	return []section{}
+	return []section{newWebhooksSection(), newScaleSection(), newRebuildsSection(), newThroughputSection()}
 }
 
 // sectionEnabled reports whether -only names the section (by its key), or -only is empty.
