@@ -51,7 +51,7 @@ chaos: tools
 
 ## bench: end-to-end time of Slipway builds against git clone + buildctl, side by side, on a
 ## stack of its own; writes docs/performance.md (flags: go run ./bench -h)
-bench: tools
+bench: tools-prod
 	$(GO) run ./bench -out docs/performance.md
 
 .PHONY: compose-check ops-check tools-prod test-prod

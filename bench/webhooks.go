@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -28,7 +29,11 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/gateway/store/storetest"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -53,6 +58,12 @@ const (
 	gatewayStopGrace = 20 * time.Second
 )
 
+// The Temporal servers the webhook levels run against.
+const (
+	backendDevServer = "dev server (SQLite)"
+	backendPostgres  = "server on PostgreSQL"
+)
+
 // webhookSenders are the numbers of concurrent senders, in the order they run.
 func webhookSenders() []int { return []int{1, 10, 50} }
 
@@ -69,8 +80,10 @@ type webhooksSection struct {
 // newWebhooksSection returns the webhooks section, to be run.
 func newWebhooksSection() section { return &webhooksSection{} }
 
-// webhookLevel is the deliveries of one sender count.
+// webhookLevel is the deliveries of one sender count on one Temporal backend.
 type webhookLevel struct {
+	// backend names the Temporal server the gateway started builds on.
+	backend string
 	senders int
 	results []deliveryResult
 	// wall is from the first request sent to the last answer read.
@@ -143,15 +156,66 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 		}
 	}()
 
+	hook, ruleID, err := createPushRule(ctx, gw, tmpl, fx.name)
+	if err != nil {
+		return err
+	}
+	if err := s.measureLevels(ctx, e, gw, hook, ruleID, backendDevServer, &started); err != nil {
+		return err
+	}
+	if err := s.measureOnPostgres(ctx, e, o, tmpl, fx.name); err != nil {
+		return err
+	}
+
+	// Start to first step: the same rule, on a gateway that starts builds on the workers'
+	// task queue, one delivery at a time so no build waits for a free slot.
+	gw.stop()
+	gwCfg.taskQueue = ""
+	if gw, err = e.launchGateway(ctx, gwCfg); err != nil {
+		return err
+	}
+	for i := range firstStepRuns + 1 {
+		commit, err := r.change(ctx)
+		if err != nil {
+			return err
+		}
+		d, err := hook("main", commit)
+		if err != nil {
+			return err
+		}
+		res, _ := gw.send(ctx, []delivery{d}, 1)
+		if err := started.add(res, oneBuild()); err != nil {
+			return fmt.Errorf("first-step delivery: %w", err)
+		}
+		fs, err := e.followToClone(ctx, res[0])
+		if err != nil {
+			return err
+		}
+		started.take()
+		if i == 0 {
+			// The first build of the fixture also fills BuildKit's and the registry's caches.
+			continue
+		}
+		e.logger.Info("delivery to first step", "build", fs.id, "answer", fs.answer.Round(10*time.Microsecond),
+			"answer_to_clone", fs.toClone.Round(time.Millisecond))
+		s.firstStep = append(s.firstStep, fs)
+	}
+	return nil
+}
+
+// createPushRule creates a namespace, an image repository and a build rule with a push
+// trigger on main through the gateway's API, and returns a maker of signed deliveries to the
+// rule and the rule's id.
+func createPushRule(ctx context.Context, gw *benchGateway, tmpl []byte, repoName string) (func(branch, commit string) (delivery, error), string, error) {
 	for _, p := range []struct {
 		method, path string
 		body         any
 	}{
 		{http.MethodPost, "/api/v1/namespaces", map[string]string{"name": benchOwner}},
-		{http.MethodPost, "/api/v1/namespaces/" + benchOwner + "/repositories", map[string]string{"name": fx.name}},
+		{http.MethodPost, "/api/v1/namespaces/" + benchOwner + "/repositories", map[string]string{"name": repoName}},
 	} {
 		if err := gw.call(ctx, p.method, p.path, p.body, nil, http.StatusCreated); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
 	var rule struct {
@@ -160,17 +224,24 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 			Secret string `json:"secret"`
 		} `json:"webhook"`
 	}
-	if err := gw.call(ctx, http.MethodPost, "/api/v1/namespaces/"+benchOwner+"/repositories/"+fx.name+"/build-rules", map[string]any{
-		"source":   map[string]string{"provider": "github", "owner": benchOwner, "repository": fx.name},
+	if err := gw.call(ctx, http.MethodPost, "/api/v1/namespaces/"+benchOwner+"/repositories/"+repoName+"/build-rules", map[string]any{
+		"source":   map[string]string{"provider": "github", "owner": benchOwner, "repository": repoName},
 		"triggers": map[string]any{"branches": []string{"main"}},
 	}, &rule, http.StatusCreated); err != nil {
-		return err
+		return nil, "", err
 	}
-	push := pushMaker{template: tmpl, owner: benchOwner, repository: fx.name}
+	push := pushMaker{template: tmpl, owner: benchOwner, repository: repoName}
 	hook := func(branch, commit string) (delivery, error) {
 		return push.make("/webhooks/github/"+rule.ID, rule.Webhook.Secret, branch, commit)
 	}
 
+	return hook, rule.ID, nil
+}
+
+// measureLevels delivers the warm-up and then each sender count's pushes through gw, whose
+// builds go to a queue no worker polls on the Temporal server e.temporal reaches; it records
+// the levels under backend and terminates what each level started.
+func (s *webhooksSection) measureLevels(ctx context.Context, e *env, gw *benchGateway, hook func(branch, commit string) (delivery, error), ruleID, backend string, started *startedBuilds) error {
 	// Deliveries of commits that do not exist: the builds are real executions on a queue no
 	// worker polls, terminated after each level.
 	seq := 0
@@ -211,7 +282,7 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 		if err != nil {
 			return err
 		}
-		lv := webhookLevel{senders: senders, results: res, wall: wall, start: after.minus(before)}
+		lv := webhookLevel{backend: backend, senders: senders, results: res, wall: wall, start: after.minus(before)}
 		if lv.server, err = gw.webhookTimes(logOff); err != nil {
 			return err
 		}
@@ -219,7 +290,7 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 		n := len(started.ids)
 		_ = started.add(res, oneBuild())
 		total += len(started.ids) - n
-		if lv.executions, err = e.countExecutions(ctx, fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), rule.ID), total); err != nil {
+		if lv.executions, err = e.countExecutions(ctx, fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID), total); err != nil {
 			return err
 		}
 		sum := nearestRanks(lv.times())
@@ -232,40 +303,66 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 		}
 	}
 
-	// Start to first step: the same rule, on a gateway that starts builds on the workers'
-	// task queue, one delivery at a time so no build waits for a free slot.
-	gw.stop()
-	gwCfg.taskQueue = ""
-	if gw, err = e.launchGateway(ctx, gwCfg); err != nil {
+	return nil
+}
+
+// measureOnPostgres runs the same levels on the production shape's Temporal: a throwaway
+// PostgreSQL cluster from Debian's packages and the Temporal server built from
+// go.temporal.io/server (scripts/tools.sh prod), schema and namespace by the deploy/ scripts,
+// with a gateway of its own pointed at it. Everything it starts is stopped before it returns.
+func (s *webhooksSection) measureOnPostgres(ctx context.Context, e *env, o options, tmpl []byte, repoName string) (err error) {
+	root, err := moduleRoot()
+	if err != nil {
 		return err
 	}
-	for i := range firstStepRuns + 1 {
-		commit, err := r.change(ctx)
-		if err != nil {
-			return err
-		}
-		d, err := hook("main", commit)
-		if err != nil {
-			return err
-		}
-		res, _ := gw.send(ctx, []delivery{d}, 1)
-		if err := started.add(res, oneBuild()); err != nil {
-			return fmt.Errorf("first-step delivery: %w", err)
-		}
-		fs, err := e.followToClone(ctx, res[0])
-		if err != nil {
-			return err
-		}
-		started.take()
-		if i == 0 {
-			// The first build of the fixture also fills BuildKit's and the registry's caches.
-			continue
-		}
-		e.logger.Info("delivery to first step", "build", fs.id, "answer", fs.answer.Round(10*time.Microsecond),
-			"answer_to_clone", fs.toClone.Round(time.Millisecond))
-		s.firstStep = append(s.firstStep, fs)
+	begin := time.Now()
+	cluster, err := storetest.StartCluster(ctx)
+	if err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
 	}
-	return nil
+	defer cluster.Stop()
+	addr, user, password, err := cluster.Login()
+	if err != nil {
+		return err
+	}
+	srv, err := devstack.StartTemporalServer(ctx, devstack.ServerOptions{
+		Home: filepath.Join(e.home, "temporal-postgres"), ToolsDir: o.toolsDir, DeployDir: filepath.Join(root, "deploy"),
+		Postgres: addr, User: user, Password: password, Logger: e.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the temporal server on postgres (scripts/tools.sh prod builds it): %w", err)
+	}
+	defer srv.Close()
+	e.logger.Info("temporal server on postgres ready", "address", srv.Address, "took", time.Since(begin).Round(time.Millisecond))
+	quiet := slog.New(levelHandler{Handler: e.logger.Handler(), min: slog.LevelWarn})
+	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: tlog.NewStructuredLogger(quiet)})
+	if err != nil {
+		return fmt.Errorf("dialing temporal at %s: %w", srv.Address, err)
+	}
+	defer tc.Close()
+	// The same environment, its client on this server.
+	pe := *e
+	pe.temporal = tc
+	token, err := randomToken()
+	if err != nil {
+		return err
+	}
+	gw, err := e.launchGateway(ctx, gatewayConfig{name: "webhooks-postgres", admin: token, taskQueue: idleTaskQueue, temporalAddress: srv.Address})
+	if err != nil {
+		return err
+	}
+	var started startedBuilds
+	defer func() {
+		gw.stop()
+		if _, terr := pe.terminateAll(context.WithoutCancel(ctx), started.take(), "bench: webhooks section ended"); terr != nil {
+			e.logger.Warn("terminating builds the webhooks section left", "error", terr)
+		}
+	}()
+	hook, ruleID, err := createPushRule(ctx, gw, tmpl, repoName)
+	if err != nil {
+		return err
+	}
+	return s.measureLevels(ctx, &pe, gw, hook, ruleID, backendPostgres, &started)
 }
 
 // followToClone waits for a build a delivery started to end and reads when its Clone
@@ -324,7 +421,7 @@ func unexpectedAnswers(res []deliveryResult, want answer) []string {
 
 // levelTable is one row per sender count: answer times, rate, failures and where the time goes.
 func (s *webhooksSection) levelTable() table {
-	t := table{header: []string{"senders", "deliveries", "answer p50 / p99 / max", "min", "deliveries/s",
+	t := table{header: []string{"Temporal", "senders", "deliveries", "answer p50 / p99 / max", "min", "deliveries/s",
 		"non-202", "gateway handling p50 / p99 / max", "Temporal start RPC mean / p99 bucket", "executions counted", "p99 < 50 ms"}}
 	for _, lv := range s.levels {
 		a := nearestRanks(lv.times())
@@ -334,7 +431,7 @@ func (s *webhooksSection) levelTable() table {
 			goal = "no"
 		}
 		t.rows = append(t.rows, []string{
-			strconv.Itoa(lv.senders), strconv.Itoa(a.n), a.text(), ms(a.min), fmt.Sprintf("%.0f", lv.rate()),
+			lv.backend, strconv.Itoa(lv.senders), strconv.Itoa(a.n), a.text(), ms(a.min), fmt.Sprintf("%.0f", lv.rate()),
 			strconv.Itoa(len(lv.failures())), fmt.Sprintf("%s (n=%d)", h.text(), h.n), lv.start.text(),
 			strconv.FormatInt(lv.executions, 10), goal,
 		})
@@ -366,8 +463,8 @@ func (s *webhooksSection) findings() []string {
 		if a.p99 >= webhookGoal {
 			verdict = "misses"
 		}
-		line := fmt.Sprintf("%d sender(s): p99 %s %s the 50 ms goal; the gateway's own handling is %s at p50 (%s of the answer), "+
-			"and the Temporal start RPC inside it averages %s.", lv.senders, ms(a.p99), verdict, ms(h.p50), percentOf(h.p50, a.p50), ms(lv.start.mean()))
+		line := fmt.Sprintf("%s, %d sender(s): p99 %s %s the 50 ms goal; the gateway's own handling is %s at p50 (%s of the answer), "+
+			"and the Temporal start RPC inside it averages %s.", lv.backend, lv.senders, ms(a.p99), verdict, ms(h.p50), percentOf(h.p50, a.p50), ms(lv.start.mean()))
 		if lv.senders > 1 && lv.rate() > 0 {
 			// Little's law: with the senders always busy, the mean answer is senders ÷ rate
 			// whatever the work is; a rate that does not grow with the senders is a serial
@@ -394,7 +491,7 @@ func (s *webhooksSection) text(w io.Writer) {
 	}
 	for _, lv := range s.levels {
 		for _, f := range lv.failures() {
-			fmt.Fprintf(w, "  senders=%d %s\n", lv.senders, f)
+			fmt.Fprintf(w, "  %s senders=%d %s\n", lv.backend, lv.senders, f)
 		}
 	}
 }
@@ -417,7 +514,11 @@ func (s *webhooksSection) markdown(w io.Writer) {
 		"The gateway's handling time comes from its request log (`duration_ms`), the Temporal start RPC from the "+
 		"gateway's own client metrics (`temporal_request_latency`, StartWorkflowExecution; a histogram, so its 99th "+
 		"percentile is only known to a bucket). \"Executions counted\" is a visibility count of the rule's "+
-		"executions after the level (cumulative). The goal is a p99 under 50 ms.\n\n", s.warmups, webhookDeliveries)
+		"executions after the level (cumulative). The goal is a p99 under 50 ms.\n\n"+
+		"The levels run twice: on the bench stack's Temporal dev server (SQLite, what `make run` starts), then "+
+		"on the production shape's Temporal (the server built from go.temporal.io/server on a PostgreSQL cluster "+
+		"from Debian's packages, as `make test-prod` runs it; a second gateway with its own database and rule "+
+		"points at it).\n\n", s.warmups, webhookDeliveries)
 	s.levelTable().markdown(w)
 	fmt.Fprintf(w, "\nDelivery → first step: the gateway is restarted on the workers' task queue and %d further pushes "+
 		"of real commits of a small fixture are delivered one at a time (after one unmeasured build), each followed "+
@@ -430,7 +531,7 @@ func (s *webhooksSection) markdown(w io.Writer) {
 	}
 	for _, lv := range s.levels {
 		for _, f := range lv.failures() {
-			fmt.Fprintf(w, "  - senders=%d %s\n", lv.senders, f)
+			fmt.Fprintf(w, "  - %s senders=%d %s\n", lv.backend, lv.senders, f)
 		}
 	}
 }
@@ -438,13 +539,21 @@ func (s *webhooksSection) markdown(w io.Writer) {
 // benchstat writes the answer times per sender count and the delivery → first step times.
 func (s *webhooksSection) benchstat(w io.Writer) {
 	for _, lv := range s.levels {
-		benchstatLines(w, fmt.Sprintf("BenchmarkWebhook/senders=%d", lv.senders), lv.times())
+		benchstatLines(w, fmt.Sprintf("BenchmarkWebhook/temporal=%s/senders=%d", backendKey(lv.backend), lv.senders), lv.times())
 	}
 	var to []time.Duration
 	for _, f := range s.firstStep {
 		to = append(to, f.toClone)
 	}
 	benchstatLines(w, "BenchmarkWebhookToFirstStep", to)
+}
+
+// backendKey is a backend's name in benchstat lines.
+func backendKey(backend string) string {
+	if backend == backendPostgres {
+		return "postgres"
+	}
+	return "dev"
 }
 
 // benchstatLines writes samples as benchstat lines: one per sample when there are few, else
@@ -709,6 +818,8 @@ type gatewayConfig struct {
 	admin string
 	// taskQueue is SLIPWAY_TASK_QUEUE; empty is the workers' default.
 	taskQueue string
+	// temporalAddress is SLIPWAY_TEMPORAL_ADDRESS; empty is the bench stack's dev server.
+	temporalAddress string
 }
 
 // home is the gateway's SLIPWAY_HOME under the bench's home.
@@ -757,7 +868,7 @@ func (e *env) launchGateway(ctx context.Context, c gatewayConfig) (*benchGateway
 	ln.Close()
 	environ := append(os.Environ(),
 		"SLIPWAY_HOME="+c.home(e),
-		"SLIPWAY_TEMPORAL_ADDRESS="+e.stack.TemporalAddress,
+		"SLIPWAY_TEMPORAL_ADDRESS="+cmp.Or(c.temporalAddress, e.stack.TemporalAddress),
 		"SLIPWAY_TEMPORAL_UI_URL="+e.stack.TemporalUIURL,
 		"SLIPWAY_REGISTRY="+e.stack.Registry,
 		"SLIPWAY_GATEWAY_ADDR="+addr,

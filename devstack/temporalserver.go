@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 )
 
 // ServerOptions configure a Temporal server in the production shape: the server built from
@@ -247,6 +248,9 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 	if err := t.runScript(ctx, "temporal-init", filepath.Join(opts.DeployDir, "temporal-init.sh"), initEnv); err != nil {
 		return nil, err
 	}
+	if err := t.waitStarts(ctx); err != nil {
+		return nil, err
+	}
 	if err := t.startUI(ctx, opts, env, ports["ui"]); err != nil {
 		return nil, err
 	}
@@ -360,6 +364,42 @@ func (t *TemporalServer) waitHealthy(ctx context.Context) error {
 		}
 		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
 		return err
+	})
+}
+
+// waitStarts waits until the server takes a workflow start with Slipway's search attributes:
+// a namespace and search attributes just made reach the frontend's and the history service's
+// caches some seconds later, and starts fail until then.
+func (t *TemporalServer) waitStarts(ctx context.Context) error {
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:  t.Address,
+		Namespace: temporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		return fmt.Errorf("creating temporal client: %w", err)
+	}
+	defer c.Close()
+	var attrs []temporal.SearchAttributeUpdate
+	for _, name := range SearchAttributes() {
+		attrs = append(attrs, temporal.NewSearchAttributeKeyKeyword(name).ValueSet("probe"))
+	}
+	n := 0
+	return waitReady(ctx, t.proc, serverReadyTimeout, func(ctx context.Context) error {
+		n++
+		id := fmt.Sprintf("devstack-start-probe-%d", n)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                    id,
+			TaskQueue:             "devstack-start-probe",
+			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		}, "devstack-start-probe")
+		if err != nil {
+			return fmt.Errorf("starting a probe workflow: %w", err)
+		}
+		if err := c.TerminateWorkflow(ctx, id, run.GetRunID(), "devstack: the server takes starts"); err != nil {
+			return fmt.Errorf("terminating the probe workflow: %w", err)
+		}
+		return nil
 	})
 }
 
