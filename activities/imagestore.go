@@ -33,6 +33,13 @@ type ImageStore struct {
 	// pruneMu guards lastPrune.
 	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	// once opens cs: one content store for every build of the worker, since the store's
+	// locks on blobs being written live in the instance, and two instances writing the same
+	// layer at once (concurrent builds sharing a base) break each other's ingest.
+	once  sync.Once
+	cs    content.Store
+	csErr error
 }
 
 // DefaultImageStoreTTL is how long an unused blob stays in a worker's image store.
@@ -49,13 +56,15 @@ func (s *ImageStore) ttl() time.Duration {
 	return DefaultImageStoreTTL
 }
 
-// open returns the store as BuildKit's session writes to it.
+// open returns the store as BuildKit's session writes to it, the same instance each time.
 func (s *ImageStore) open() (content.Store, error) {
-	cs, err := contentlocal.NewStore(s.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("opening image store %s: %w", s.Dir, err)
-	}
-	return cs, nil
+	s.once.Do(func() {
+		s.cs, s.csErr = contentlocal.NewStore(s.Dir)
+		if s.csErr != nil {
+			s.csErr = fmt.Errorf("opening image store %s: %w", s.Dir, s.csErr)
+		}
+	})
+	return s.cs, s.csErr
 }
 
 // blobPath is where the store keeps a blob.

@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -151,4 +155,35 @@ func TestImageStoreTouchNeedsEveryBlob(t *testing.T) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// Concurrent builds of one worker export the same layers at once; through the one store
+// instance they wait for each other's write of a blob instead of breaking it.
+func TestImageStoreConcurrentWritesOfOneBlob(t *testing.T) {
+	s := &ImageStore{Dir: t.TempDir()}
+	data := bytes.Repeat([]byte("layer"), 1<<18)
+	sum := sha256.Sum256(data)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.Digest("sha256:" + hex.EncodeToString(sum[:])), Size: int64(len(data))}
+	const writers = 8
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			cs, err := s.open()
+			if err != nil {
+				errs <- err
+				return
+			}
+			errs <- content.WriteBlob(context.Background(), cs, "layer-"+desc.Digest.String(), bytes.NewReader(data), desc)
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil && !errdefs.IsAlreadyExists(err) {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
+	p, _ := s.blobPath(desc)
+	got, err := os.ReadFile(p)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("blob after concurrent writes: %d bytes, %v", len(got), err)
+	}
 }
