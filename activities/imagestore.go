@@ -152,20 +152,20 @@ func isManifestOrIndex(mediaType string) bool {
 	return false
 }
 
-// pruneIfDue removes the blobs no build used for TTL, at most once a minute. It waits for
-// the exports under way to finish touching their blobs.
+// pruneIfDue removes the blobs no build used for TTL, at most once a minute, and only while
+// no export is under way (an export holds mu from its solve until its blobs are touched, for
+// as long as a build takes; waiting for it would hold up every build that starts meanwhile).
 func (s *ImageStore) pruneIfDue(now time.Time) (removed int, err error) {
 	s.pruneMu.Lock()
 	due := now.Sub(s.lastPrune) >= pruneEvery
-	if due {
-		s.lastPrune = now
-	}
 	s.pruneMu.Unlock()
-	if !due {
+	if !due || !s.mu.TryLock() {
 		return 0, nil
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pruneMu.Lock()
+	s.lastPrune = now
+	s.pruneMu.Unlock()
 	cutoff := now.Add(-s.ttl())
 	err = filepath.WalkDir(filepath.Join(s.Dir, "blobs"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -187,3 +187,22 @@ func TestImageStoreConcurrentWritesOfOneBlob(t *testing.T) {
 		t.Fatalf("blob after concurrent writes: %d bytes, %v", len(got), err)
 	}
 }
+
+// A prune never waits for an export under way: it skips its turn and tries at the next build.
+func TestImageStorePruneSkipsWhileExporting(t *testing.T) {
+	now := time.Now()
+	s := &ImageStore{Dir: t.TempDir(), TTL: time.Hour}
+	old, _, _ := storedImage(t, s, "old layer")
+	if err := s.touch(old, now.Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.RLock() // an export between its solve and touching its blobs
+	n, err := s.pruneIfDue(now)
+	s.mu.RUnlock()
+	if err != nil || n != 0 {
+		t.Fatalf("prune during an export removed %d blobs (%v), want 0", n, err)
+	}
+	if n, err := s.pruneIfDue(now); err != nil || n != 3 {
+		t.Fatalf("prune after the export removed %d blobs (%v), want 3", n, err)
+	}
+}
