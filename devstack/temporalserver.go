@@ -254,7 +254,8 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 	if err := t.startUI(ctx, opts, env, ports["ui"]); err != nil {
 		return nil, err
 	}
-	logger.Info("temporal server ready", "address", t.Address, "ui", t.UIURL, "took", time.Since(begin).Round(time.Millisecond))
+	logger.Info("temporal server ready", "address", t.Address, "ui", t.UIURL, "metrics", t.MetricsURL,
+		"took", time.Since(begin).Round(time.Millisecond))
 	return t, nil
 }
 
@@ -402,12 +403,6 @@ func (t *TemporalServer) waitStarts(ctx context.Context) error {
 		return nil
 	})
 }
-
-// PID is the server process's id.
-func (t *TemporalServer) PID() int { return t.proc.cmd.Process.Pid }
-
-// LogPath is the server's log file.
-func (t *TemporalServer) LogPath() string { return t.proc.logPath }
 
 // Close stops the web UI and the server: SIGTERM, then SIGKILL after a grace period.
 func (t *TemporalServer) Close() error {
