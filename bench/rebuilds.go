@@ -661,9 +661,7 @@ func (s *rebuildsSection) text(w io.Writer) {
 	for _, rf := range s.fixtures {
 		fmt.Fprintf(w, "buildkitd restart with an empty root (%s): %s over %d restarts\n", rf.label, spread(summarize(rf.restarts)), len(rf.restarts))
 	}
-	for _, f := range s.findings() {
-		fmt.Fprintln(w, "* "+f)
-	}
+	writeList(w, "*", s.findings())
 }
 
 // markdown writes what is measured and how, then the tables and findings.
@@ -706,9 +704,7 @@ func (s *rebuildsSection) markdown(w io.Writer) {
 		fmt.Fprintf(w, "- buildkitd restart with an empty root (%s): %s over %d restarts, not part of any build's time.\n",
 			rf.label, spread(summarize(rf.restarts)), len(rf.restarts))
 	}
-	for _, f := range s.findings() {
-		fmt.Fprintf(w, "- %s\n", f)
-	}
+	writeList(w, "-", s.findings())
 	if len(s.fixtures) > 0 {
 		last := s.fixtures[len(s.fixtures)-1]
 		fmt.Fprintf(w, "\nOne raw run (the last of %s):\n\n```sh\n", last.label)

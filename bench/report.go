@@ -491,9 +491,7 @@ func (rep *report) writeText(w io.Writer) {
 		s.t.text(w)
 	}
 	fmt.Fprintln(w)
-	for _, f := range rep.findings() {
-		fmt.Fprintln(w, "* "+f)
-	}
+	writeList(w, "*", rep.findings())
 	for _, s := range rep.sections {
 		fmt.Fprintf(w, "\n== %s\n\n", s.title())
 		s.text(w)
@@ -595,9 +593,7 @@ func (rep *report) markdown(w io.Writer) {
 		"signal) and the client's own round trips.\n\n")
 	rep.overheadTable().markdown(w)
 	fmt.Fprintln(w)
-	for _, f := range rep.findings() {
-		fmt.Fprintf(w, "- %s\n", f)
-	}
+	writeList(w, "-", rep.findings())
 
 	fmt.Fprintf(w, "\n### Phases of a Slipway build\n\n")
 	fmt.Fprintf(w, "Consecutive stretches between history events, medians over the measured runs; "+

@@ -723,9 +723,7 @@ func (s *scaleSection) text(w io.Writer) {
 	fmt.Fprintln(w)
 	s.ruleTable().text(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintln(w, "* "+f)
-	}
+	writeList(w, "*", s.findings())
 	for _, r := range s.deliveries {
 		for _, f := range unexpectedAnswers(r.results, r.want) {
 			fmt.Fprintf(w, "  rules=%d %s: %s\n", r.rules, r.kind, f)
@@ -760,9 +758,7 @@ func (s *scaleSection) markdown(w io.Writer) {
 		"Gateway handling times come from its request log.\n\n", s.n, scaleRuleRepos, scaleDeliveries, webhookWarmups, idleTaskQueue)
 	s.ruleTable().markdown(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintf(w, "- %s\n", f)
-	}
+	writeList(w, "-", s.findings())
 }
 
 // benchstat writes the listing times and the delivery answer times.

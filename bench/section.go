@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -41,4 +42,12 @@ func sectionEnabled(o options, key string) bool {
 		}
 	}
 	return false
+}
+
+// writeList writes one line per item, each after bullet ("*" in the text output, "-" in
+// markdown).
+func writeList(w io.Writer, bullet string, items []string) {
+	for _, it := range items {
+		fmt.Fprintf(w, "%s %s\n", bullet, it)
+	}
 }

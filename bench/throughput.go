@@ -654,9 +654,7 @@ func (s *throughputSection) text(w io.Writer) {
 	fmt.Fprintf(w, "(processes followed: %s)\n\n", strings.Join(s.labels(), ", "))
 	s.workerTable().text(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintln(w, "* "+f)
-	}
+	writeList(w, "*", s.findings())
 }
 
 // markdown writes what is measured and how, then the tables and findings.
@@ -689,9 +687,7 @@ func (s *throughputSection) markdown(w io.Writer) {
 		"is stopped, so over its whole life including the warm-up).\n\n")
 	s.workerTable().markdown(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintf(w, "- %s\n", f)
-	}
+	writeList(w, "-", s.findings())
 }
 
 // warmupText says what warms a setting's workers up.

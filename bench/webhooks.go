@@ -486,9 +486,7 @@ func (s *webhooksSection) text(w io.Writer) {
 	fmt.Fprintln(w)
 	s.firstStepTable().text(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintln(w, "* "+f)
-	}
+	writeList(w, "*", s.findings())
 	for _, lv := range s.levels {
 		for _, f := range lv.failures() {
 			fmt.Fprintf(w, "  %s senders=%d %s\n", lv.backend, lv.senders, f)
@@ -526,9 +524,7 @@ func (s *webhooksSection) markdown(w io.Writer) {
 		"ActivityTaskStarted event in the build's history.\n\n", len(s.firstStep))
 	s.firstStepTable().markdown(w)
 	fmt.Fprintln(w)
-	for _, f := range s.findings() {
-		fmt.Fprintf(w, "- %s\n", f)
-	}
+	writeList(w, "-", s.findings())
 	for _, lv := range s.levels {
 		for _, f := range lv.failures() {
 			fmt.Fprintf(w, "  - %s senders=%d %s\n", lv.backend, lv.senders, f)

@@ -26,19 +26,7 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
 	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN date +%s%N > /stamp && sleep 1\n"})
 	in := baseInput(owner)
-	build := func(tag string) (workflows.BuildResult, string) {
-		in.TagTemplate = tag
-		id := fmt.Sprintf("e2e-cache-%s-%d", tag, time.Now().UnixNano())
-		run := startBuild(t, id, in)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		var res workflows.BuildResult
-		if err := run.Get(ctx, &res); err != nil {
-			t.Fatalf("build %s: %v\n%s", tag, err, readLogQuiet(id, run.GetRunID()))
-		}
-		return res, readLogQuiet(id, run.GetRunID())
-	}
-	_, firstLog := build("first")
+	firstLog := buildTagged(t, in, "first")
 	if !slices.Contains(listTags(t, in.Image), "buildcache") {
 		t.Fatalf("no cache exported to %s:buildcache; log:\n%s", in.Image, firstLog)
 	}
@@ -46,7 +34,7 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	if out, err := prune.CombinedOutput(); err != nil {
 		t.Fatalf("buildctl prune: %v\n%s", err, out)
 	}
-	_, secondLog := build("second")
+	secondLog := buildTagged(t, in, "second")
 	if !strings.Contains(secondLog, "importing cache manifest from "+in.Image+":buildcache") {
 		t.Fatalf("the second build did not import the registry cache:\n%s", secondLog)
 	}
@@ -56,6 +44,21 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	if first.files["stamp"] == "" || first.files["stamp"] != second.files["stamp"] {
 		t.Fatalf("the RUN ran again: stamp %q then %q", first.files["stamp"], second.files["stamp"])
 	}
+}
+
+// buildTagged builds in with tag as its tag template, waits for it to succeed and returns its
+// build log.
+func buildTagged(t *testing.T, in workflows.BuildInput, tag string) string {
+	t.Helper()
+	in.TagTemplate = tag
+	id := fmt.Sprintf("%s-%s-%d", in.Repository, tag, time.Now().UnixNano())
+	run := startBuild(t, id, in)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("build %s: %v\n%s", tag, err, readLogQuiet(id, run.GetRunID()))
+	}
+	return readLogQuiet(id, run.GetRunID())
 }
 
 // TestRebuildWritesNoStoredLayerAgain builds the same commit twice on one worker: the second
@@ -68,16 +71,6 @@ func TestRebuildWritesNoStoredLayerAgain(t *testing.T) {
 	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
 	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 4194304 /dev/urandom > /blob\n"})
 	in := baseInput(owner)
-	build := func(tag string) {
-		in.TagTemplate = tag
-		id := fmt.Sprintf("e2e-image-store-%s-%d", tag, time.Now().UnixNano())
-		run := startBuild(t, id, in)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if err := run.Get(ctx, nil); err != nil {
-			t.Fatalf("build %s: %v\n%s", tag, err, readLogQuiet(id, run.GetRunID()))
-		}
-	}
 	store := filepath.Join(env.home, "images", fmt.Sprintf("worker-%d", w.cmd.Process.Pid), "blobs", "sha256")
 	inodes := func() map[string]uint64 {
 		entries, err := os.ReadDir(store)
@@ -94,7 +87,7 @@ func TestRebuildWritesNoStoredLayerAgain(t *testing.T) {
 		}
 		return got
 	}
-	build("first")
+	buildTagged(t, in, "first")
 	before := inodes()
 	var big string
 	for name := range before {
@@ -105,7 +98,7 @@ func TestRebuildWritesNoStoredLayerAgain(t *testing.T) {
 	if big == "" {
 		t.Fatalf("no layer of 4 MiB or more in the image store %s: %v", store, before)
 	}
-	build("second")
+	buildTagged(t, in, "second")
 	after := inodes()
 	for name, ino := range before {
 		if after[name] != ino {
