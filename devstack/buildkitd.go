@@ -16,6 +16,22 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 )
 
+// buildkitdNetwork is how buildkitd networks RUN steps: "cni" with the build network's
+// configuration, or "host".
+type buildkitdNetwork struct {
+	mode, confPath, pluginDir string
+}
+
+// toml is the [worker.oci] lines that set it.
+func (n buildkitdNetwork) toml() string {
+	if n.mode != "cni" {
+		return "  # Build isolation is off: RUN steps share the host's network.\n  networkMode = \"host\"\n"
+	}
+	// A small pool: each namespace costs a veth and an address, and builds start from it.
+	return fmt.Sprintf("  # RUN steps run on the stack's build bridge behind its egress filter.\n"+
+		"  networkMode = \"cni\"\n  cniConfigPath = %q\n  cniBinaryPath = %q\n  cniPoolSize = 4\n", n.confPath, n.pluginDir)
+}
+
 // buildkitdConfig writes buildkitd.toml under home, sets BuildkitAddr and
 // returns buildkitd's arguments.
 //
@@ -27,7 +43,7 @@ import (
 // builds, more slowly; StartBuildkitd warns when that happens. docker.io is
 // mirrored to the local registry so an unchanged `FROM busybox` builds
 // offline, and the local registry is plain HTTP.
-func (s *Stack) buildkitdConfig() ([]string, error) {
+func (s *Stack) buildkitdConfig(network buildkitdNetwork) ([]string, error) {
 	sock, err := socketPath(s.home, "buildkitd.sock")
 	if err != nil {
 		return nil, err
@@ -41,6 +57,8 @@ func (s *Stack) buildkitdConfig() ([]string, error) {
 
 	conf := fmt.Sprintf(`# Written by devstack at every start; edits are lost.
 root = %[1]q
+# Neither network.host nor security.insecure is ever granted to a build.
+insecure-entitlements = []
 
 [grpc]
   address = [%[2]q]
@@ -48,10 +66,7 @@ root = %[1]q
 [worker.oci]
   enabled = true
   snapshotter = "auto"
-  # RUN steps share the host's network: no CNI plugins are installed here,
-  # and builds can reach loopback services such as the local registry.
-  networkMode = "host"
-  gc = true
+%[5]s  gc = true
 
 [worker.containerd]
   enabled = false
@@ -66,7 +81,7 @@ root = %[1]q
 [registry.%[4]q]
   http = true
   insecure = true
-`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort)
+`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, network.toml())
 	path := filepath.Join(s.home, "buildkitd.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("writing buildkitd config: %w", err)

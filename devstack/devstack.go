@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/buildnet"
 )
 
 // Options configure a local stack. Zero ports mean "pick a free loopback port".
@@ -43,6 +46,13 @@ type Options struct {
 	// cluster on PostgreSQL, see prodstack): the stack then starts no dev server and serves
 	// only the registry and buildkitd. ExternalTemporalUI is its web UI, if any.
 	ExternalTemporal, ExternalTemporalUI string
+	// BuildHostNetwork runs RUN steps on the host's network, as buildkitd's "host" mode:
+	// a build then reaches every service of the host. It is the operator's opt-out for a
+	// machine without bridges or nftables; the stack warns at every start.
+	BuildHostNetwork bool
+	// BuildEgressAllow is the build network's allow-list (SLIPWAY_BUILD_EGRESS_ALLOW): the
+	// private or host addresses that RUN steps may reach besides the public internet.
+	BuildEgressAllow []buildnet.Allow
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -59,11 +69,17 @@ type Stack struct {
 	// Registry is the registry's host and port, "127.0.0.1:PORT", served over
 	// plain HTTP.
 	Registry string
+	// BuildBridge is the bridge RUN steps run on, and BuildGateway its own address (the
+	// host as a build sees it); both are zero when builds use the host network.
+	BuildBridge  string
+	BuildGateway netip.Addr
 
 	logger *slog.Logger
 	home   string
 	// external is set when Temporal runs elsewhere (Options.ExternalTemporal).
 	external bool
+	// buildNet is the build network the stack set up; nil with BuildHostNetwork.
+	buildNet *buildnet.Config
 	logDir   string
 	env      []string
 
@@ -211,7 +227,18 @@ func newStack(opts Options) (*Stack, error) {
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
 	}
-	if s.buildkitdArgs, err = s.buildkitdConfig(); err != nil {
+	network := buildkitdNetwork{mode: "host"}
+	if opts.BuildHostNetwork {
+		logger.Warn("build isolation is off: RUN steps run on the host's network and reach every service on it")
+	} else {
+		network.mode = "cni"
+		if network.confPath, network.pluginDir, err = s.setupBuildNetwork(context.Background(), opts.BuildEgressAllow); err != nil {
+			s.teardownBuildNetwork()
+			return nil, fmt.Errorf("setting up the build network (or opt out with SLIPWAY_BUILD_ISOLATION=off): %w", err)
+		}
+	}
+	if s.buildkitdArgs, err = s.buildkitdConfig(network); err != nil {
+		s.teardownBuildNetwork()
 		return nil, err
 	}
 	return s, nil
@@ -245,6 +272,9 @@ func (s *Stack) Close() error {
 	// A buildkitd that was killed (KillBuildkitd, a crash) leaves its running container's
 	// rootfs mounted; the next one does not know it, and the home could not be removed.
 	if err := unmountUnder(filepath.Join(s.home, "buildkit")); err != nil {
+		return fmt.Errorf("stopping local stack: %w", err)
+	}
+	if err := s.teardownBuildNetwork(); err != nil {
 		return fmt.Errorf("stopping local stack: %w", err)
 	}
 	s.logger.Info("local stack stopped", "home", s.home)
