@@ -102,6 +102,9 @@ type Activities struct {
 	// Images, when set, is the worker's image store: builds export into it and skip the
 	// blobs it already holds. Nil exports every image whole into its workspace.
 	Images *ImageStore
+	// Isolation is checked before each build; nil checks nothing (unit tests of steps that
+	// never reach BuildKit).
+	Isolation *Isolation
 	// Logger receives the worker's own logs, never build output.
 	Logger *slog.Logger
 }

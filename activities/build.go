@@ -97,6 +97,13 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		return BuildResult{}, err
 	}
 	defer log.Close()
+	if err := a.checkIsolation(ctx); err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
+	if a.Isolation != nil && a.Isolation.Off {
+		fmt.Fprintf(log, "==> warning: build isolation is off (SLIPWAY_BUILD_ISOLATION=off): RUN steps may reach the service\n")
+	}
 	fmt.Fprintf(log, "==> build %s (context %s)\n", paths.DockerfilePath, paths.ContextPath)
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {

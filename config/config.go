@@ -35,6 +35,13 @@ type Config struct {
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
+	// BuildIsolation is false only when the operator opts out (SLIPWAY_BUILD_ISOLATION=off):
+	// the worker then builds without checking that RUN steps are kept off the service's
+	// network, and warns at every start and in every build log.
+	BuildIsolation bool
+	// BuildBridge names the build network's bridge when buildkitd runs on the worker's host
+	// (SLIPWAY_BUILD_BRIDGE); the worker checks its egress filter before each build.
+	BuildBridge string
 
 	// TemporalTLSCert and TemporalTLSKey are PEM files of the client certificate for an mTLS
 	// Temporal cluster (Temporal Cloud's mTLS namespaces, a self-hosted cluster with
@@ -94,6 +101,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""
 	}
+	switch iso := strings.ToLower(get("SLIPWAY_BUILD_ISOLATION", "on")); iso {
+	case "on":
+		c.BuildIsolation = true
+	case "off":
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_BUILD_ISOLATION %q is neither on nor off", iso)
+	}
+	c.BuildBridge = get("SLIPWAY_BUILD_BRIDGE", "")
 	c.TemporalTLSCert = get("SLIPWAY_TEMPORAL_TLS_CERT", "")
 	c.TemporalTLSKey = get("SLIPWAY_TEMPORAL_TLS_KEY", "")
 	c.TemporalTLSCA = get("SLIPWAY_TEMPORAL_TLS_CA", "")

@@ -235,6 +235,7 @@ func startWorker(t *testing.T, extra ...string) *worker {
 		"SLIPWAY_GITHUB_URL="+env.gitURL,
 		"SLIPWAY_GITLAB_URL="+env.gitURL,
 		"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
+		"SLIPWAY_BUILD_BRIDGE="+env.stack.BuildBridge,
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	logf, err := os.Create(filepath.Join(env.home, "stack-logs", fmt.Sprintf("worker-%d.log", time.Now().UnixNano())))

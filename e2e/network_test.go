@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/slipway-dev/slipway/activities"
@@ -171,5 +172,35 @@ func TestBuildNetworkIsolation(t *testing.T) {
 				t.Errorf("error does not say the entitlement is not allowed: %s", appErr.Message())
 			}
 		})
+	}
+}
+
+// TestWorkerRefusesWithoutBuildNetwork: a worker told to build on a bridge that does not
+// exist refuses the build, naming what is missing, rather than run it unguarded.
+func TestWorkerRefusesWithoutBuildNetwork(t *testing.T) {
+	queue := fmt.Sprintf("e2e-noisolation-%d", time.Now().UnixNano())
+	w := startWorker(t, "SLIPWAY_BUILD_BRIDGE=slwmissing", "SLIPWAY_TASK_QUEUE="+queue)
+	defer w.stop()
+	owner := "e2e-noisolation"
+	fixture(t, owner)
+	in := baseInput(owner)
+	id := fmt.Sprintf("e2e-noisolation-%d", time.Now().UnixNano())
+	run, err := env.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: queue},
+		workflows.WorkflowName, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = run.Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeIsolationMissing {
+		t.Fatalf("error = %v, want %s", err, activities.ErrTypeIsolationMissing)
+	}
+	if !strings.Contains(appErr.Message(), "slwmissing") {
+		t.Errorf("the refusal does not name the missing bridge: %s", appErr.Message())
+	}
+	if log := readLog(t, id, run.GetRunID()); !strings.Contains(log, "build refused") || strings.Contains(log, "RUN echo root") {
+		t.Errorf("the build log should hold the refusal and no build step:\n%s", log)
 	}
 }

@@ -18,7 +18,8 @@ BUILDKIT_VERSION=v0.34.2
 TEMPORAL_SERVER_VERSION=v1.29.1
 # The web UI server that temporal CLI $TEMPORAL_VERSION embeds.
 TEMPORAL_UI_VERSION=v2.42.1
-APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates)
+APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates
+	containernetworking-plugins nftables iproute2)
 
 CLEANUP_DIR=
 trap 'if [[ -n $CLEANUP_DIR ]]; then rm -rf "$CLEANUP_DIR"; fi' EXIT
@@ -32,6 +33,10 @@ have_system_tools() {
 	command -v git >/dev/null 2>&1 || return 1
 	[[ -f /etc/ssl/certs/ca-certificates.crt ]] || return 1
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || return 1
+	# The build network: BuildKit's CNI bridge, its egress filter and the bridge itself.
+	[[ -x /usr/lib/cni/bridge ]] || return 1
+	command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || return 1
+	command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip || -x /sbin/ip ]] || return 1
 }
 
 install_system_tools() {
@@ -47,7 +52,7 @@ install_system_tools() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
 	if ! have_system_tools; then
-		log "apt-get finished but runc, docker-registry, /bin/busybox, git or initdb is still missing"
+		log "apt-get finished but runc, docker-registry, /bin/busybox, git, initdb, the CNI plugins, nft or ip is still missing"
 		exit 1
 	fi
 }

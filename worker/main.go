@@ -126,8 +126,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		CloneBaseURLs: cfg.CloneBaseURLs(),
 		Accounts:      accts,
 		Images:        images,
+		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
 		Logger:        logger,
 	})
+	if !cfg.BuildIsolation {
+		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +
+			"that RUN steps are kept off the service's network")
+	}
 	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
 	// Run returns on SIGINT or SIGTERM after running activities finish or WorkerStopTimeout.

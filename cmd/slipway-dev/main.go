@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/devstack"
 )
 
@@ -58,13 +59,29 @@ func run() int {
 		return 1
 	}
 
+	allow, err := buildnet.ParseAllow(os.Getenv(buildnet.EnvEgressAllow))
+	if err != nil {
+		logger.Error("reading the build network's allow-list", "err", err)
+		return 1
+	}
+	hostNetwork := false
+	switch v := os.Getenv("SLIPWAY_BUILD_ISOLATION"); v {
+	case "", "on":
+	case "off":
+		hostNetwork = true
+	default:
+		logger.Error("SLIPWAY_BUILD_ISOLATION is neither on nor off", "value", v)
+		return 1
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{
-		Home:           home,
-		ToolsDir:       *toolsDir,
-		TemporalPort:   7233,
-		TemporalUIPort: 8233,
-		RegistryPort:   5000,
-		Logger:         logger,
+		Home:             home,
+		ToolsDir:         *toolsDir,
+		TemporalPort:     7233,
+		TemporalUIPort:   8233,
+		RegistryPort:     5000,
+		BuildHostNetwork: hostNetwork,
+		BuildEgressAllow: allow,
+		Logger:           logger,
 	})
 	if err != nil {
 		logger.Error("starting local stack", "err", err)
@@ -84,6 +101,7 @@ func run() int {
 		"SLIPWAY_TEMPORAL_UI_URL="+stack.TemporalUIURL,
 		"SLIPWAY_BUILDKIT_ADDR="+stack.BuildkitAddr,
 		"SLIPWAY_REGISTRY="+stack.Registry,
+		"SLIPWAY_BUILD_BRIDGE="+stack.BuildBridge,
 	)
 	out := &console{stdout: os.Stdout, stderr: os.Stderr}
 	exited := make(chan *child, 2)
@@ -227,6 +245,12 @@ func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, childre
 	fmt.Fprintf(tw, "Temporal gRPC\t%s\n", s.TemporalAddress)
 	fmt.Fprintf(tw, "Temporal web UI\t%s\n", s.TemporalUIURL)
 	fmt.Fprintf(tw, "BuildKit\t%s\n", s.BuildkitAddr)
+	if s.BuildBridge != "" {
+		fmt.Fprintf(tw, "Build network\tbridge %s, host address %s; RUN steps reach the internet and %s only\n",
+			s.BuildBridge, s.BuildGateway, buildnet.EnvEgressAllow)
+	} else {
+		fmt.Fprintf(tw, "Build network\tnone: SLIPWAY_BUILD_ISOLATION=off, RUN steps share the host's network\n")
+	}
 	fmt.Fprintf(tw, "Registry\thttp://%s (busybox is %s/library/busybox:latest)\n", s.Registry, s.Registry)
 	metrics := os.Getenv("SLIPWAY_WORKER_METRICS_ADDR")
 	if metrics == "" {
