@@ -4,6 +4,7 @@
 # the binaries run on any glibc or musl base.
 
 ARG GO_VERSION=1.26
+ARG BUILDKIT_VERSION=v0.34.2
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
@@ -12,7 +13,7 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	go build -ldflags="-s -w" -o /out/ ./worker ./gateway
+	go build -ldflags="-s -w" -o /out/ ./worker ./gateway ./cmd/slipway-buildnet
 
 # Builds clone with git (no prompts, credentials only in its environment) and talk TLS to Git
 # hosts and registries; curl serves the health checks.
@@ -41,3 +42,11 @@ ENV SLIPWAY_GATEWAY_ADDR=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=10s --start-period=10s CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/slipway-gateway"]
+
+# buildkitd with the build network: slipway-buildnet creates the bridge, writes the CNI
+# configuration and installs the nftables egress filter in buildkitd's network namespace, then
+# execs buildkitd; if any of it fails, buildkitd does not start.
+FROM moby/buildkit:${BUILDKIT_VERSION} AS buildkitd
+RUN apk add --no-cache nftables iproute2 cni-plugins
+COPY --from=build /out/slipway-buildnet /usr/local/bin/slipway-buildnet
+ENTRYPOINT ["/usr/local/bin/slipway-buildnet", "--", "buildkitd"]

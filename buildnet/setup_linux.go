@@ -18,14 +18,14 @@ import (
 	"syscall"
 )
 
-// CNIPluginDirs are where Debian's containernetworking-plugins (and the upstream releases)
-// put the bridge and host-local plugins.
-var CNIPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
+// CNIPluginDirs are where Debian's containernetworking-plugins, Alpine's cni-plugins and the
+// upstream releases put the bridge and host-local plugins.
+func CNIPluginDirs() []string { return []string{"/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"} }
 
 // FindCNIPlugins returns the first folder that holds the bridge, host-local and loopback
 // plugins BuildKit's CNI networking runs.
 func FindCNIPlugins() (string, error) {
-	for _, dir := range CNIPluginDirs {
+	for _, dir := range CNIPluginDirs() {
 		ok := true
 		for _, p := range []string{"bridge", "host-local", "loopback"} {
 			if _, err := os.Stat(dir + "/" + p); err != nil {
@@ -38,7 +38,7 @@ func FindCNIPlugins() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no CNI bridge, host-local and loopback plugins in %s (Debian: apt-get install containernetworking-plugins)",
-		strings.Join(CNIPluginDirs, " or "))
+		strings.Join(CNIPluginDirs(), " or "))
 }
 
 // Setup creates the bridge with its address (or keeps the one there), installs the nftables
