@@ -204,3 +204,57 @@ func TestWorkerRefusesWithoutBuildNetwork(t *testing.T) {
 		t.Errorf("the build log should hold the refusal and no build step:\n%s", log)
 	}
 }
+
+// TestBuildsCannotReachEachOther runs two builds at once on the build bridge: one listens on
+// a port (and reaches itself there), the other tries that port on every address of the
+// bridge's subnet and must reach none.
+func TestBuildsCannotReachEachOther(t *testing.T) {
+	if env.stack.BuildBridge == "" {
+		t.Fatal("the stack runs builds on the host network: no build network to test")
+	}
+	w := startWorker(t)
+	defer w.stop()
+	owner := "e2e-crossbuild"
+	srv := &gitserver.Server{Root: env.gitRoot, URL: env.gitURL}
+	repo := srv.NewRepo(t, owner, "hello")
+	nonce := time.Now().UnixNano()
+	myIP := "$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1)"
+	repo.Commit("main", map[string]string{
+		"listen/Dockerfile": fmt.Sprintf("FROM busybox\nRUN ip=%s; echo $ip > /ip; (nc -ll -p 9999 -e /bin/true &); sleep 1; "+
+			"if nc -w 2 $ip 9999 </dev/null; then echo self-ok > /self; fi; echo \"listening on $ip %d\"; sleep 20\n", myIP, nonce),
+		"scan/Dockerfile": fmt.Sprintf("FROM busybox\nRUN me=%s; net=${me%%.*}; : > /reach; for i in $(seq 1 254); do "+
+			"(nc -w 2 $net.$i 9999 </dev/null >/dev/null 2>&1 && echo $net.$i >> /reach) & done; wait; echo scanned %d\n", myIP, nonce),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	in := baseInput(owner)
+	in.Image = env.stack.Registry + "/demo/crossbuild-listen"
+	in.DockerfilePath = "listen/Dockerfile"
+	lid := fmt.Sprintf("e2e-crossbuild-listen-%d", nonce)
+	listen := startBuild(t, lid, in)
+	for !strings.Contains(readLogQuiet(lid, listen.GetRunID()), "listening on") {
+		if ctx.Err() != nil {
+			t.Fatalf("the listening build never listened; log:\n%s", readLogQuiet(lid, listen.GetRunID()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	scanIn := baseInput(owner)
+	scanIn.Image = env.stack.Registry + "/demo/crossbuild-scan"
+	scanIn.DockerfilePath = "scan/Dockerfile"
+	sid := fmt.Sprintf("e2e-crossbuild-scan-%d", nonce)
+	scan := startBuild(t, sid, scanIn)
+	if err := scan.Get(ctx, nil); err != nil {
+		t.Fatalf("scan build: %v\n%s", err, readLog(t, sid, scan.GetRunID()))
+	}
+	if err := listen.Get(ctx, nil); err != nil {
+		t.Fatalf("listening build: %v\n%s", err, readLog(t, lid, listen.GetRunID()))
+	}
+	l := pull(t, in.Image+":main")
+	if l.files["self"] != "self-ok\n" {
+		t.Fatalf("the listening build could not reach its own port (%q): the scan would prove nothing; log:\n%s", l.files["self"], readLog(t, lid, listen.GetRunID()))
+	}
+	if reach := pull(t, scanIn.Image+":main").files["reach"]; reach != "" {
+		t.Fatalf("a build reached another build's port at %s (the listener was at %s)", reach, l.files["ip"])
+	}
+	t.Logf("listener at %s; the other build reached no address of the bridge", strings.TrimSpace(l.files["ip"]))
+}
