@@ -1,6 +1,7 @@
 package buildnet
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -168,5 +169,57 @@ func TestBridgeNameAndSubnet(t *testing.T) {
 		if r.Overlaps(p) {
 			t.Fatalf("picked %s, which route %s overlaps", p, r)
 		}
+	}
+}
+
+// TestSetupAndSweep sets a network up on this host, as a stack does, and has it swept once
+// the process that claimed it is gone.
+func TestSetupAndSweep(t *testing.T) {
+	ctx := t.Context()
+	c := Config{Bridge: BridgeName(t.TempDir()), IPAMDir: t.TempDir()}
+	unlock, err := Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subnet, err = PickSubnet(c.Bridge, netip.MustParsePrefix("10.213.0.0/16")); err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	err = Setup(ctx, c)
+	unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Teardown(context.Background(), c); Release(c) })
+	if err := Check(ctx, c.Bridge); err != nil {
+		t.Fatalf("Check after Setup: %v", err)
+	}
+	// Setting up again with another allow-list replaces the filter.
+	c.Allow = []Allow{{Prefix: netip.PrefixFrom(c.Gateway(), 32), Port: 8888}}
+	if err := Setup(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nft", "list", "table", "inet", c.Table()).Output()
+	if err != nil || !strings.Contains(string(out), "dport 8888 accept") {
+		t.Fatalf("the filter lacks the new allow-list entry (%v):\n%s", err, out)
+	}
+
+	// A claim by a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Claim(c); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(claim{PID: dead.Process.Pid, Bridge: c.Bridge, Subnet: c.Subnet.String()})
+	if err := os.WriteFile(ClaimsDir+"/"+c.Bridge+".json", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SweepStale(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(ctx, c.Bridge); err == nil {
+		t.Fatal("the network of a dead process is still there after the sweep")
 	}
 }

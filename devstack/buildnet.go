@@ -27,6 +27,9 @@ func (s *Stack) setupBuildNetwork(ctx context.Context, allow []buildnet.Allow) (
 		return "", "", err
 	}
 	defer unlock()
+	if err := buildnet.SweepStale(ctx, buildnet.BridgeName(s.home)); err != nil {
+		s.logger.Warn("removing build networks of stacks that died", "error", err)
+	}
 	c := buildnet.Config{
 		Bridge:  buildnet.BridgeName(s.home),
 		Allow:   allow,
@@ -36,6 +39,9 @@ func (s *Stack) setupBuildNetwork(ctx context.Context, allow []buildnet.Allow) (
 		return "", "", err
 	}
 	if err := buildnet.Setup(ctx, c); err != nil {
+		return "", "", err
+	}
+	if err := buildnet.Claim(c); err != nil {
 		return "", "", err
 	}
 	s.buildNet = &c
@@ -78,6 +84,9 @@ func (s *Stack) teardownBuildNetwork() error {
 		return nil
 	}
 	err := buildnet.Teardown(context.Background(), *s.buildNet)
+	if err == nil {
+		buildnet.Release(*s.buildNet)
+	}
 	s.buildNet = nil
 	return err
 }
