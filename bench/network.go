@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +20,7 @@ import (
 const networkRunSteps = 8
 
 // networkRestarts is how many times the section restarts each buildkitd to time its start.
-const networkRestarts = 3
+const networkRestarts = 5
 
 // Sides of the network section: the bench stack's buildkitd on its build bridge (CNI, egress
 // filter) and a second stack's buildkitd on the host network.
@@ -53,12 +55,13 @@ func (s *networkSection) title() string {
 // key is the section's name for -only.
 func (s *networkSection) key() string { return "network" }
 
-// networkDockerfile runs networkRunSteps short RUN steps; NONCE, a build argument in scope of
-// every RUN, changes their cache keys, so each build runs all of them.
+// networkDockerfile runs networkRunSteps short RUN steps, each writing a small file; NONCE, a
+// build argument in scope of every RUN, changes their cache keys, so each build runs all of
+// them. The first also prints the step's IPv4 addresses, which tell the networks apart.
 func networkDockerfile() string {
 	var b strings.Builder
-	b.WriteString("FROM busybox\nARG NONCE\n")
-	for i := 1; i <= networkRunSteps; i++ {
+	b.WriteString("FROM busybox\nARG NONCE\nRUN ip -4 -o addr > /step1 && cat /step1\n")
+	for i := 2; i <= networkRunSteps; i++ {
 		fmt.Fprintf(&b, "RUN echo \"step %d $NONCE\" > /step%d\n", i, i)
 	}
 	return b.String()
@@ -136,6 +139,9 @@ func (s *networkSection) build(ctx context.Context, e *env, addr, dir, side stri
 		return 0, 0, fmt.Errorf("buildctl build on the %s buildkitd: %w; output:\n%s", side, err, lastBytes(out, 4096))
 	}
 	s.sample = args
+	if err := checkNetwork(string(out), side, e.stack.BuildGateway); err != nil {
+		return 0, 0, err
+	}
 	runs, ran, cached := runVertices(string(out))
 	if ran != networkRunSteps || cached != 0 {
 		return 0, 0, fmt.Errorf("build on the %s buildkitd ran %d RUN steps and found %d cached, want %d run and none cached; output:\n%s",
@@ -171,6 +177,32 @@ func runVertices(text string) (sum time.Duration, ran, cached int) {
 		}
 	}
 	return sum, ran, cached
+}
+
+// checkNetwork checks, from the addresses the first RUN step printed, that it ran where its
+// side says: on the bridge, an address of the bridge's /24 that is not the gateway (the
+// host's end); on the host network, the host's own interfaces, the bridge's gateway among them.
+func checkNetwork(out, side string, gw netip.Addr) error {
+	subnet, err := gw.Prefix(24)
+	if err != nil {
+		return fmt.Errorf("bench stack has no build bridge (gateway %v): %w", gw, err)
+	}
+	var addrs []netip.Addr
+	for line := range strings.Lines(out) {
+		_, after, ok := strings.Cut(line, " inet ")
+		if f := strings.Fields(after); ok && len(f) > 0 {
+			if p, err := netip.ParsePrefix(f[0]); err == nil {
+				addrs = append(addrs, p.Addr())
+			}
+		}
+	}
+	onBridge := slices.ContainsFunc(addrs, func(a netip.Addr) bool { return subnet.Contains(a) && a != gw })
+	seesGateway := slices.Contains(addrs, gw)
+	if (side == sideBridge) != (onBridge && !seesGateway) || (side == sideHost) != seesGateway {
+		return fmt.Errorf("RUN step on the %s buildkitd had addresses %v, not those of its network (bridge %s, gateway %s)",
+			side, addrs, subnet, gw)
+	}
+	return nil
 }
 
 // lastBytes is at most the last n bytes of b, trimmed, for error messages.
@@ -229,17 +261,19 @@ func (s *networkSection) text(w io.Writer) {
 
 // markdown writes what is measured and how, the table, the finding and the command.
 func (s *networkSection) markdown(w io.Writer) {
-	fmt.Fprintf(w, "The same Dockerfile (`FROM busybox`, `ARG NONCE`, then %d RUN steps each writing a small file) "+
-		"is built with raw `buildctl build --frontend dockerfile.v0` and no export on two buildkitds: the bench "+
-		"stack's, whose RUN steps run on the stack's own bridge through CNI behind the nftables egress filter "+
-		"(`networkMode = \"cni\"`, Slipway's default), and a second stack's started by the section "+
-		"(`devstack.Options{BuildHostNetwork: true}`, the operator's opt-out, `networkMode = \"host\"`; its own "+
-		"registry and buildkitd, the bench's Temporal). Every build passes a new `NONCE` build argument, which "+
-		"changes every RUN step's cache key, and the bench checks in the plain progress output that all %d RUN "+
-		"steps ran and none was a cache hit. Builds run interleaved (bridge, host, bridge, host, …): %d unmeasured "+
-		"warm-up pair(s), then %d measured pairs, each timed from buildctl's start to its exit. The per-RUN cost is "+
-		"the difference of the medians divided by %d. Each buildkitd is then killed and started again %d times, "+
-		"interleaved, on its warm root, timed from launch until it lists a worker.\n\n",
+	fmt.Fprintf(w, "The same Dockerfile (`FROM busybox`, `ARG NONCE`, then %d RUN steps each writing a small "+
+		"file; the first writes and prints its IPv4 addresses) is built with raw `buildctl build --frontend "+
+		"dockerfile.v0` and no export on two buildkitds: the bench stack's, whose RUN steps run on the stack's "+
+		"own bridge through CNI behind the nftables egress filter (`networkMode = \"cni\"`, Slipway's default), "+
+		"and that of a second stack the section starts with `devstack.Options{BuildHostNetwork: true}` (the "+
+		"operator's opt-out, `networkMode = \"host\"`; its own registry and buildkitd, the bench's Temporal). "+
+		"Every build passes a new `NONCE` build argument, which changes every RUN step's cache key; the bench "+
+		"checks in the plain progress output that all %d RUN steps ran, none a cache hit, and that the printed "+
+		"addresses are the bridge's subnet on the bridge side and the host's interfaces on the host side. "+
+		"Builds run interleaved (bridge, host, bridge, host, …): %d unmeasured warm-up pair(s), then %d "+
+		"measured pairs, each timed from buildctl's start to its exit. The per-RUN cost is the difference of "+
+		"the medians divided by %d. Each buildkitd is then killed and started again %d times, interleaved, on "+
+		"its warm root, timed from launch until it lists a worker.\n\n",
 		networkRunSteps, networkRunSteps, s.warmups, s.runs, networkRunSteps, networkRestarts)
 	s.table().markdown(w)
 	fmt.Fprintln(w)
