@@ -28,7 +28,7 @@ type section interface {
 // allSections lists the further measurements in the order they run and are reported; each
 // constructor lives in the section's own file.
 func allSections() []section {
-	return []section{newWebhooksSection(), newScaleSection(), newRebuildsSection(), newThroughputSection()}
+	return []section{newWebhooksSection(), newScaleSection(), newRebuildsSection(), newThroughputSection(), newNetworkSection()}
 }
 
 // sectionEnabled reports whether -only names the section (by its key), or -only is empty.
