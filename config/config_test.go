@@ -26,7 +26,7 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
-					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
+					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, BuildIsolation: true,
 				}
 				if c != want {
 					return "got " + sprint(c)
@@ -77,6 +77,17 @@ func TestFromEnv(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name: "build isolation off, bridge named",
+			env:  map[string]string{"SLIPWAY_BUILD_ISOLATION": "OFF", "SLIPWAY_BUILD_BRIDGE": "slw0"},
+			check: func(c Config) string {
+				if c.BuildIsolation || c.BuildBridge != "slw0" {
+					return sprint(c)
+				}
+				return ""
+			},
+		},
+		{name: "build isolation neither on nor off", env: map[string]string{"SLIPWAY_BUILD_ISOLATION": "maybe"}, wantErr: "SLIPWAY_BUILD_ISOLATION"},
 		{name: "image store ttl not a duration", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "a while"}, wantErr: "SLIPWAY_IMAGE_STORE_TTL"},
 		{name: "image store ttl zero", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "0s"}, wantErr: "not a positive duration"},
 		{
