@@ -32,6 +32,10 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// RegistryTokenKey is the file of the key that signs the registry's tokens
+	// (SLIPWAY_REGISTRY_TOKEN_KEY, default SLIPWAY_HOME/registry-token.key): the gateway's token
+	// service and the worker share it, and the registry trusts its certificate beside it.
+	RegistryTokenKey string
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
@@ -90,6 +94,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ImageStoreTTL = d
 	}
+	c.RegistryTokenKey = get("SLIPWAY_REGISTRY_TOKEN_KEY", filepath.Join(home, "registry-token.key"))
 	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // Options configure a local stack. Zero ports mean "pick a free loopback port".
@@ -43,6 +45,15 @@ type Options struct {
 	// cluster on PostgreSQL, see prodstack): the stack then starts no dev server and serves
 	// only the registry and buildkitd. ExternalTemporalUI is its web UI, if any.
 	ExternalTemporal, ExternalTemporalUI string
+	// RegistryTokenKey is the file of the key that signs registry tokens; the registry trusts
+	// its certificate (beside it, see registryauth.CertPath). Empty means
+	// Home/registry-token.key, which the gateway and the worker find by default too.
+	RegistryTokenKey string
+	// RegistryTokenRealm is the URL of the token service (the gateway's
+	// registryauth.TokenPath) the registry sends clients to; empty means the gateway of
+	// `make run`, http://localhost:8080/auth/registry/token. Its host is a name, not
+	// 127.0.0.1: go-containerregistry (crane) refuses a realm on a loopback IP.
+	RegistryTokenRealm string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -57,8 +68,14 @@ type Stack struct {
 	// BuildkitAddr is buildkitd's address, "unix:///.../buildkitd.sock".
 	BuildkitAddr string
 	// Registry is the registry's host and port, "127.0.0.1:PORT", served over
-	// plain HTTP.
+	// plain HTTP. It requires a token (registryauth) for every request.
 	Registry string
+	// RegistryTokenKey is the path of the key that signs registry tokens, and RegistryKey the
+	// key itself: the stack's operator tools (seeding busybox, tests) mint tokens with it.
+	RegistryTokenKey string
+	RegistryKey      *registryauth.Key
+	// RegistryTokenRealm is where the registry sends clients for a token.
+	RegistryTokenRealm string
 
 	logger *slog.Logger
 	home   string
@@ -122,7 +139,7 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.StartRegistry(ctx); err != nil {
 			return err
 		}
-		if err := seedBusybox(ctx, s.Registry); err != nil {
+		if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
 			return fmt.Errorf("seeding busybox into the registry: %w", err)
 		}
 		return s.StartBuildkitd(ctx)
@@ -133,7 +150,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.StartRegistry(ctx); err != nil {
 		return err
 	}
-	if err := seedBusybox(ctx, s.Registry); err != nil {
+	if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
 		return fmt.Errorf("seeding busybox into the registry: %w", err)
 	}
 	s.logger.Info("busybox seeded", "image", s.Registry+"/library/busybox:latest")
@@ -208,6 +225,17 @@ func newStack(opts Options) (*Stack, error) {
 		s.temporalArgs = s.temporalCommandArgs(ports["temporal"], ports["temporal UI"])
 	}
 
+	s.RegistryTokenKey = opts.RegistryTokenKey
+	if s.RegistryTokenKey == "" {
+		s.RegistryTokenKey = filepath.Join(home, registryauth.KeyFile)
+	}
+	if s.RegistryKey, err = registryauth.LoadOrCreate(s.RegistryTokenKey); err != nil {
+		return nil, err
+	}
+	s.RegistryTokenRealm = opts.RegistryTokenRealm
+	if s.RegistryTokenRealm == "" {
+		s.RegistryTokenRealm = "http://localhost:8080" + registryauth.TokenPath
+	}
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
 	}

@@ -175,3 +175,6 @@ func (t Token) Response() Response {
 	return Response{Token: t.Raw, AccessToken: t.Raw, ExpiresIn: int(t.TTL / time.Second),
 		IssuedAt: t.IssuedAt.UTC().Format(time.RFC3339)}
 }
+
+// TokenPath is the gateway's token service route; the registry's realm points at it.
+const TokenPath = "/auth/registry/token"
