@@ -135,7 +135,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
 		Keychain:      authn.DefaultKeychain,
 		RegistryKey:   registryKey,
-		RegistryHosts: []string{cfg.Registry},
+		RegistryHosts: cfg.TokenHosts(),
 		CloneBaseURLs: cfg.CloneBaseURLs(),
 		Accounts:      accts,
 		Images:        images,

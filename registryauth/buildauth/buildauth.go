@@ -94,7 +94,7 @@ func (p *Provider) FetchToken(ctx context.Context, req *auth.FetchTokenRequest) 
 	if denied := registryauth.Denied(requested, granted); len(denied) > 0 {
 		what := make([]string, 0, len(denied))
 		for _, d := range denied {
-			what = append(what, strings.Join(d.Actions, ",")+" of "+req.Host+"/"+d.Name)
+			what = append(what, strings.Join(d.Actions, ",")+" "+req.Host+"/"+d.Name)
 		}
 		return nil, status.Errorf(codes.PermissionDenied,
 			"registry access denied: this build may not %s (a build pulls only from its own namespace and library/, and pushes only to its own repository)",
