@@ -37,6 +37,7 @@ func (a *api) registryToken(c *gin.Context) {
 		a.internal(c, "checking token", err)
 		return
 	}
+	c.Set(ctxUserName, u.Name) // for the request log
 	if a.registryKey == nil {
 		fail(c, http.StatusServiceUnavailable, "the registry token service has no key")
 		return
