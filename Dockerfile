@@ -21,7 +21,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends git ca-certificates curl \
 	&& rm -rf /var/lib/apt/lists/* \
-	&& useradd --system --uid 10001 --user-group --home-dir /var/lib/slipway --create-home slipway
+	&& useradd --system --uid 10001 --user-group --home-dir /var/lib/slipway --create-home slipway \
+	&& install -d -o 10001 -g 10001 -m 0755 /var/lib/slipway-registry-token
 ENV SLIPWAY_HOME=/var/lib/slipway
 WORKDIR /var/lib/slipway
 USER 10001:10001

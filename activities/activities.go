@@ -13,14 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // Error types of non-retryable failures: bad input that no retry can mend. Workflows and
@@ -93,7 +96,13 @@ type Activities struct {
 	// LogURLBase is the gateway's builds URL; a build's log is at LogURLBase/{id}/logs.
 	LogURLBase string
 	// Keychain resolves registry credentials by registry name, so no password is an input.
+	// It serves registries other than the local one when RegistryKey is set.
 	Keychain authn.Keychain
+	// RegistryKey, when set, signs the tokens of the local registry, whose names are
+	// RegistryHosts: each build gets tokens for what its own image repository may do
+	// (registryauth.BuildRules), never the worker's wider credentials.
+	RegistryKey   *registryauth.Key
+	RegistryHosts []string
 	// CloneBaseURLs maps a provider ("github", "gitlab") to the base URL clone URLs are built
 	// from when a Source carries none.
 	CloneBaseURLs map[string]string
@@ -160,4 +169,18 @@ func (a *Activities) logURL(ctx context.Context) string {
 // activityWorkflowID is the id of the build the running activity belongs to.
 func activityWorkflowID(ctx context.Context) string {
 	return activity.GetInfo(ctx).WorkflowExecution.ID
+}
+
+// localRegistry reports whether host is the registry whose tokens the worker mints.
+func (a *Activities) localRegistry(host string) bool {
+	return a.RegistryKey != nil && slices.Contains(a.RegistryHosts, host)
+}
+
+// buildRules are the registry rules of a build of image (REGISTRY/NAMESPACE/REPOSITORY).
+func buildRules(image string) registryauth.Rules {
+	ns, repo := "", ""
+	if r, err := name.NewRepository(image, name.StrictValidation); err == nil {
+		ns, repo, _ = strings.Cut(r.RepositoryStr(), "/")
+	}
+	return registryauth.BuildRules(ns, repo)
 }

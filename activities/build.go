@@ -21,6 +21,7 @@ import (
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/slipway-dev/slipway/registryauth/buildauth"
 	"github.com/tonistiigi/fsutil"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -40,6 +41,10 @@ type BuildInput struct {
 	// CacheRef is the registry reference BuildKit imports its cache from and exports it to
 	// (mode=max); empty builds without a registry cache.
 	CacheRef string `json:"cache_ref,omitempty"`
+	// Image is the repository the build pushes to (REGISTRY/NAMESPACE/REPOSITORY): on the local
+	// registry the build may pull and push it (its cache too), pull in its namespace and the
+	// base images (library/), and nothing else.
+	Image string `json:"image,omitempty"`
 }
 
 // BuildResult names the image BuildKit wrote into the workspace.
@@ -129,11 +134,20 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
 		Exports:       []bkclient.ExportEntry{export},
-		// Registry credentials come from the worker's Docker config, for the cache as for the
-		// base images: nothing secret is in the input.
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-			AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
-		})},
+	}
+	// Registry credentials of other registries come from the worker's Docker config, for the
+	// cache as for the base images: nothing secret is in the input. The local registry's tokens
+	// are minted per scope under the build's rules.
+	docker := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
+	})
+	opt.Session = []session.Attachable{docker}
+	if a.RegistryKey != nil {
+		p, err := buildauth.New(a.RegistryKey, a.RegistryHosts, "build "+activityWorkflowID(ctx), buildRules(in.Image), docker)
+		if err != nil {
+			return BuildResult{}, err
+		}
+		opt.Session = []session.Attachable{p}
 	}
 	if in.CacheRef != "" {
 		if _, err := name.ParseReference(in.CacheRef, name.StrictValidation); err != nil {

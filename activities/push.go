@@ -13,7 +13,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/registryauth"
 )
+
+// pushTokenTTL bounds the token a push writes with; the push step's own timeout is 15 minutes.
+const pushTokenTTL = 20 * time.Minute
 
 // PushInput names the image repository and the tags to write the built image to.
 type PushInput struct {
@@ -100,9 +105,19 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 			}
 		}
 	}()
+	auth := remote.WithAuthFromKeychain(a.Keychain)
+	if a.localRegistry(repo.RegistryStr()) {
+		// A token for this repository alone: the push can write nowhere else.
+		ra, err := registryauth.RepositoryAuth(a.RegistryKey, "build "+activityWorkflowID(ctx),
+			[]registryauth.Access{{Type: "repository", Name: repo.RepositoryStr(), Actions: []string{registryauth.Pull, registryauth.Push}}}, pushTokenTTL)
+		if err != nil {
+			return PushResult{}, err
+		}
+		auth = remote.WithAuth(ra)
+	}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(a.Keychain),
+		auth,
 		remote.WithProgress(updates),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
 	}
@@ -120,7 +135,7 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	}
 	for _, t := range tags[1:] {
 		fmt.Fprintf(log, "==> tag %s\n", t)
-		tagOpts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(a.Keychain)}
+		tagOpts := []remote.Option{remote.WithContext(ctx), auth}
 		if err := remote.Tag(t, artifact, tagOpts...); err != nil {
 			return PushResult{}, fmt.Errorf("tagging %s: %w", t, err)
 		}

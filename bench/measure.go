@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -233,6 +236,10 @@ func (e *env) runRaw(ctx context.Context, label, commit, dir string, cmds [][]st
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 
+	auth, err := e.rawRegistryAuth(cmds[len(cmds)-1])
+	if err != nil {
+		return rawPair{}, err
+	}
 	var took [2]time.Duration
 	var output strings.Builder
 	start := time.Now()
@@ -243,6 +250,7 @@ func (e *env) runRaw(ctx context.Context, label, commit, dir string, cmds [][]st
 		cmd.Env = gitEnv()
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if i == 1 {
+			cmd.Env = append(cmd.Env, auth)
 			w := io.MultiWriter(logf, &output)
 			cmd.Stdout, cmd.Stderr = w, w
 		}
@@ -543,4 +551,42 @@ func parseVertices(text string) map[string]time.Duration {
 		}
 	}
 	return out
+}
+
+// rawRegistryAuth gives buildctl a Docker config holding a registry token, minted with the
+// stack's key, for the repositories its arguments name (pull and push) and the base images
+// (pull), as an operator's CI would hold one; it answers the DOCKER_CONFIG entry to run with.
+func (e *env) rawRegistryAuth(args []string) (string, error) {
+	access := []registryauth.Access{{Type: "repository", Name: "library/busybox", Actions: []string{registryauth.Pull}}}
+	prefix := e.stack.Registry + "/"
+	for _, a := range args {
+		for _, kv := range strings.Split(a, ",") {
+			_, ref, ok := strings.Cut(kv, "=")
+			if !ok || !strings.HasPrefix(ref, prefix) {
+				continue
+			}
+			r, err := name.ParseReference(ref)
+			if err != nil {
+				return "", fmt.Errorf("parsing %q: %w", ref, err)
+			}
+			access = append(access, registryauth.Access{Type: "repository", Name: r.Context().RepositoryStr(),
+				Actions: []string{registryauth.Pull, registryauth.Push}})
+		}
+	}
+	tok, err := e.stack.RegistryKey.Mint("bench raw tools", access, e.timeout+time.Minute)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(e.home, "raw-docker-config")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating docker config folder: %w", err)
+	}
+	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{e.stack.Registry: map[string]string{"registrytoken": tok.Raw}}})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return "", fmt.Errorf("writing docker config: %w", err)
+	}
+	return "DOCKER_CONFIG=" + dir, nil
 }

@@ -32,6 +32,15 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// RegistryTokenKey is the file of the key that signs the registry's tokens
+	// (SLIPWAY_REGISTRY_TOKEN_KEY, default SLIPWAY_HOME/registry-token.key): the gateway's token
+	// service and the worker share it, and the registry trusts its certificate beside it.
+	RegistryTokenKey string
+	// RegistryTokenHosts are the names of the registry that trusts that key
+	// (SLIPWAY_REGISTRY_TOKEN_HOSTS, comma-separated, default SLIPWAY_REGISTRY): the worker
+	// mints a build's tokens for these and leaves other registries to the Docker config. A
+	// string, so a Config stays comparable; TokenHosts splits it.
+	RegistryTokenHosts string
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
@@ -97,6 +106,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ImageStoreTTL = d
 	}
+	c.RegistryTokenKey = get("SLIPWAY_REGISTRY_TOKEN_KEY", filepath.Join(home, "registry-token.key"))
+	c.RegistryTokenHosts = get("SLIPWAY_REGISTRY_TOKEN_HOSTS", c.Registry)
 	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""
@@ -118,6 +129,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("SLIPWAY_TEMPORAL_TLS_CERT and SLIPWAY_TEMPORAL_TLS_KEY go together: set both or neither")
 	}
 	return c, nil
+}
+
+// TokenHosts are the registry names of RegistryTokenHosts.
+func (c Config) TokenHosts() []string {
+	var out []string
+	for _, h := range strings.Split(c.RegistryTokenHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // CloneBaseURLs maps each provider to the base its clone URLs are built from.

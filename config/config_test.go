@@ -27,6 +27,7 @@ func TestFromEnv(t *testing.T) {
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
 					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, BuildIsolation: true,
+					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 				}
 				if c != want {
 					return "got " + sprint(c)

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // busyboxBinary is Debian's statically linked busybox (package busybox-static).
@@ -28,7 +30,7 @@ const busyboxBinary = "/bin/busybox"
 // to registry/library/busybox, since no base image can be pulled from the
 // internet here. The image is reproducible (fixed times, sorted entries), so a
 // tag that already holds it is left alone and a warm start pushes nothing.
-func seedBusybox(ctx context.Context, registry string) error {
+func seedBusybox(ctx context.Context, registry string, key *registryauth.Key) error {
 	img, err := busyboxImage(ctx)
 	if err != nil {
 		return err
@@ -37,7 +39,8 @@ func seedBusybox(ctx context.Context, registry string) error {
 	if err != nil {
 		return fmt.Errorf("computing busybox image digest: %w", err)
 	}
-	opts := []remote.Option{remote.WithContext(ctx)}
+	// The operator's token: library/* is pushed by nobody else.
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(registryauth.OperatorKeychain(key, registry))}
 	pushed := false
 	// With the docker.io mirror in buildkitd.toml, `FROM busybox` resolves to
 	// library/busybox:latest.

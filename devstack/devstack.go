@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/buildnet"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // Options configure a local stack. Zero ports mean "pick a free loopback port".
@@ -53,6 +54,15 @@ type Options struct {
 	// BuildEgressAllow is the build network's allow-list (SLIPWAY_BUILD_EGRESS_ALLOW): the
 	// private or host addresses that RUN steps may reach besides the public internet.
 	BuildEgressAllow []buildnet.Allow
+	// RegistryTokenKey is the file of the key that signs registry tokens; the registry trusts
+	// its certificate (beside it, see registryauth.CertPath). Empty means
+	// Home/registry-token.key, which the gateway and the worker find by default too.
+	RegistryTokenKey string
+	// RegistryTokenRealm is the URL of the token service (the gateway's
+	// registryauth.TokenPath) the registry sends clients to; empty means the gateway of
+	// `make run`, http://localhost:8080/auth/registry/token. Its host is a name, not
+	// 127.0.0.1: go-containerregistry (crane) refuses a realm on a loopback IP.
+	RegistryTokenRealm string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -67,12 +77,18 @@ type Stack struct {
 	// BuildkitAddr is buildkitd's address, "unix:///.../buildkitd.sock".
 	BuildkitAddr string
 	// Registry is the registry's host and port, "127.0.0.1:PORT", served over
-	// plain HTTP.
+	// plain HTTP. It requires a token (registryauth) for every request.
 	Registry string
 	// BuildBridge is the bridge RUN steps run on, and BuildGateway its own address (the
 	// host as a build sees it); both are zero when builds use the host network.
 	BuildBridge  string
 	BuildGateway netip.Addr
+	// RegistryTokenKey is the path of the key that signs registry tokens, and RegistryKey the
+	// key itself: the stack's operator tools (seeding busybox, tests) mint tokens with it.
+	RegistryTokenKey string
+	RegistryKey      *registryauth.Key
+	// RegistryTokenRealm is where the registry sends clients for a token.
+	RegistryTokenRealm string
 
 	logger *slog.Logger
 	home   string
@@ -138,7 +154,7 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.StartRegistry(ctx); err != nil {
 			return err
 		}
-		if err := seedBusybox(ctx, s.Registry); err != nil {
+		if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
 			return fmt.Errorf("seeding busybox into the registry: %w", err)
 		}
 		return s.StartBuildkitd(ctx)
@@ -149,7 +165,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.StartRegistry(ctx); err != nil {
 		return err
 	}
-	if err := seedBusybox(ctx, s.Registry); err != nil {
+	if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
 		return fmt.Errorf("seeding busybox into the registry: %w", err)
 	}
 	s.logger.Info("busybox seeded", "image", s.Registry+"/library/busybox:latest")
@@ -224,6 +240,17 @@ func newStack(opts Options) (*Stack, error) {
 		s.temporalArgs = s.temporalCommandArgs(ports["temporal"], ports["temporal UI"])
 	}
 
+	s.RegistryTokenKey = opts.RegistryTokenKey
+	if s.RegistryTokenKey == "" {
+		s.RegistryTokenKey = filepath.Join(home, registryauth.KeyFile)
+	}
+	if s.RegistryKey, err = registryauth.LoadOrCreate(s.RegistryTokenKey); err != nil {
+		return nil, err
+	}
+	s.RegistryTokenRealm = opts.RegistryTokenRealm
+	if s.RegistryTokenRealm == "" {
+		s.RegistryTokenRealm = "http://localhost:8080" + registryauth.TokenPath
+	}
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,12 +17,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
 	"github.com/tonistiigi/fsutil"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/registryauth/buildauth"
 )
 
 // toolsDir is $SLIPWAY_TOOLS_DIR, or the repository's .tools/bin.
@@ -86,7 +91,10 @@ func TestStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := remote.Image(ref, remote.WithContext(t.Context()))
+		if _, err := remote.Image(ref, remote.WithContext(t.Context())); err == nil {
+			t.Fatal("the registry let an anonymous client pull busybox")
+		}
+		img, err := remote.Image(ref, remote.WithContext(t.Context()), operator(s))
 		if err != nil {
 			t.Fatalf("pulling busybox: %v", err)
 		}
@@ -105,10 +113,10 @@ func TestStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A second seed (a warm start) must find the same image in place.
-		if err := seedBusybox(t.Context(), s.Registry); err != nil {
+		if err := seedBusybox(t.Context(), s.Registry, s.RegistryKey); err != nil {
 			t.Fatalf("seeding again: %v", err)
 		}
-		desc, err := remote.Head(ref, remote.WithContext(t.Context()))
+		desc, err := remote.Head(ref, remote.WithContext(t.Context()), operator(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,8 +127,8 @@ func TestStack(t *testing.T) {
 
 	t.Run("buildkitd builds FROM busybox with RUN and pushes", func(t *testing.T) {
 		target := s.Registry + "/test/x:1"
-		buildAndPush(t, s.BuildkitAddr, "FROM busybox\nRUN echo hi > /x\n", target)
-		if got := fileInImage(t, target, "x"); got != "hi\n" {
+		buildAndPush(t, s, "FROM busybox\nRUN echo hi > /x\n", target)
+		if got := fileInImage(t, s, target, "x"); got != "hi\n" {
 			t.Errorf("/x in %s = %q, want %q", target, got, "hi\n")
 		}
 	})
@@ -176,20 +184,20 @@ func TestStack(t *testing.T) {
 		if err := s.StartBuildkitd(t.Context()); err != nil {
 			t.Fatalf("StartBuildkitd: %v", err)
 		}
-		buildAndPush(t, s.BuildkitAddr, "FROM busybox\nRUN echo again > /y\n", s.Registry+"/test/y:1")
+		buildAndPush(t, s, "FROM busybox\nRUN echo again > /y\n", s.Registry+"/test/y:1")
 	})
 
 	t.Run("registry restart keeps its storage", func(t *testing.T) {
 		if err := s.StopRegistry(); err != nil {
 			t.Fatalf("StopRegistry: %v", err)
 		}
-		if err := httpOK(t.Context(), "http://"+s.Registry+"/v2/"); err == nil {
+		if err := httpStatus(t.Context(), "http://"+s.Registry+"/v2/", http.StatusUnauthorized); err == nil {
 			t.Fatal("registry still answers after StopRegistry")
 		}
 		if err := s.StartRegistry(t.Context()); err != nil {
 			t.Fatalf("StartRegistry: %v", err)
 		}
-		if got := fileInImage(t, s.Registry+"/test/x:1", "x"); got != "hi\n" {
+		if got := fileInImage(t, s, s.Registry+"/test/x:1", "x"); got != "hi\n" {
 			t.Errorf("/x after registry restart = %q, want %q", got, "hi\n")
 		}
 	})
@@ -201,7 +209,7 @@ func TestStack(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		if err := httpOK(t.Context(), "http://"+s.Registry+"/v2/"); err == nil {
+		if err := httpStatus(t.Context(), "http://"+s.Registry+"/v2/", http.StatusUnauthorized); err == nil {
 			t.Error("registry still answers after Close")
 		}
 		if err := checkHealth(t.Context(), s.TemporalAddress); err == nil {
@@ -257,7 +265,7 @@ func TestSocketPath(t *testing.T) {
 
 // buildAndPush builds dockerfile with an empty context and pushes it to target,
 // as the worker's build activity does.
-func buildAndPush(t *testing.T, addr, dockerfile, target string) {
+func buildAndPush(t *testing.T, s *Stack, dockerfile, target string) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
@@ -269,17 +277,24 @@ func buildAndPush(t *testing.T, addr, dockerfile, target string) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	c, err := bkclient.New(ctx, addr)
+	c, err := bkclient.New(ctx, s.BuildkitAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The operator's rules: this test pushes where it likes, as the stack's own tools do.
+	auth, err := buildauth.New(s.RegistryKey, []string{s.Registry}, "devstack test",
+		registryauth.UserRules(true, func(string) string { return "" }), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ch := make(chan *bkclient.SolveStatus)
 	var g errgroup.Group
 	g.Go(func() error {
 		_, err := c.Solve(ctx, nil, bkclient.SolveOpt{
 			Frontend:    "dockerfile.v0",
 			LocalMounts: map[string]fsutil.FS{"context": local, "dockerfile": local},
+			Session:     []session.Attachable{auth},
 			Exports: []bkclient.ExportEntry{{
 				Type:  bkclient.ExporterImage,
 				Attrs: map[string]string{"name": target, "push": "true"},
@@ -306,13 +321,13 @@ func buildAndPush(t *testing.T, addr, dockerfile, target string) {
 }
 
 // fileInImage returns the content of path in the top layer of image.
-func fileInImage(t *testing.T, image, path string) string {
+func fileInImage(t *testing.T, s *Stack, image, path string) string {
 	t.Helper()
 	ref, err := name.ParseReference(image, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(ref, remote.WithContext(t.Context()))
+	img, err := remote.Image(ref, remote.WithContext(t.Context()), operator(s))
 	if err != nil {
 		t.Fatalf("pulling %s: %v", image, err)
 	}
@@ -398,4 +413,9 @@ func TestUnescapeMountPoint(t *testing.T) {
 			t.Errorf("unescapeMountPoint(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// operator authenticates go-containerregistry as the stack's operator.
+func operator(s *Stack) remote.Option {
+	return remote.WithAuthFromKeychain(registryauth.OperatorKeychain(s.RegistryKey, s.Registry))
 }

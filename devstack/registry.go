@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // registryConfig writes the distribution registry's config file under home and
@@ -32,7 +34,9 @@ http:
   secret: slipway-devstack
   headers:
     X-Content-Type-Options: [nosniff]
-`, filepath.Join(s.home, "registry"), s.Registry)
+# Every request needs a token of the gateway's token service (or one the worker mints for a
+# build with the same key): scopes per repository, by namespace role.
+%s`, filepath.Join(s.home, "registry"), s.Registry, registryauth.RegistryConfig(s.RegistryTokenRealm, registryauth.CertPath(s.RegistryTokenKey)))
 	path := filepath.Join(s.home, "registry.yml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("writing registry config: %w", err)
@@ -49,7 +53,7 @@ func (s *Stack) StartRegistry(ctx context.Context) error {
 	}
 	url := "http://" + s.Registry + "/v2/"
 	if err := waitReady(ctx, p, registryReadyTimeout, func(ctx context.Context) error {
-		return httpOK(ctx, url)
+		return httpStatus(ctx, url, http.StatusUnauthorized)
 	}); err != nil {
 		return fmt.Errorf("starting registry: %w", err)
 	}
@@ -64,6 +68,12 @@ func (s *Stack) StopRegistry() error {
 
 // httpOK answers nil when GET url answers 200.
 func httpOK(ctx context.Context, url string) error {
+	return httpStatus(ctx, url, http.StatusOK)
+}
+
+// httpStatus answers nil when GET url answers want: the registry answers /v2/ with 401 and
+// its token challenge once it serves.
+func httpStatus(ctx context.Context, url string, want int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -73,7 +83,7 @@ func httpOK(ctx context.Context, url string) error {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != want {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil

@@ -63,6 +63,7 @@ func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 		"SLIPWAY_REGISTRY="+env.stack.Registry,
 		"SLIPWAY_GATEWAY_ADDR="+addr,
 		"SLIPWAY_DATABASE_URL="+db,
+		"SLIPWAY_REGISTRY_TOKEN_KEY="+env.stack.RegistryTokenKey,
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	// Logs are shared between worker and gateway through SLIPWAY_HOME/logs.

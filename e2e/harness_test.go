@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/gateway/store/storetest"
+	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -47,6 +49,9 @@ var env struct {
 	temporal  client.Client
 	gitURL    string
 	gitRoot   string
+	// realmAddr is where the registry's token service is expected: a test that logs in to the
+	// registry as a user starts a gateway there (startGatewayAt).
+	realmAddr string
 }
 
 func repoRoot() (string, error) {
@@ -119,7 +124,16 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("building worker: %w\n%s", err, out)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("picking the token service's port: %w", err)
+	}
+	env.realmAddr = l.Addr().String()
+	l.Close()
+	_, realmPort, _ := net.SplitHostPort(env.realmAddr)
+	opts := devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger,
+		// A host name: go-containerregistry refuses a realm on a loopback IP.
+		RegistryTokenRealm: "http://localhost:" + realmPort + registryauth.TokenPath}
 	if env.prod = os.Getenv(EnvTopology) == "prod"; env.prod {
 		if err := startProd(ctx, root, logger); err != nil {
 			return err
@@ -232,6 +246,9 @@ func startWorker(t *testing.T, extra ...string) *worker {
 		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
 		"SLIPWAY_BUILDKIT_ADDR="+env.stack.BuildkitAddr,
 		"SLIPWAY_REGISTRY="+env.stack.Registry,
+		// The stack's registry, also when a test points SLIPWAY_REGISTRY elsewhere: base
+		// images come from it through buildkitd's docker.io mirror.
+		"SLIPWAY_REGISTRY_TOKEN_HOSTS="+env.stack.Registry,
 		"SLIPWAY_GITHUB_URL="+env.gitURL,
 		"SLIPWAY_GITLAB_URL="+env.gitURL,
 		"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
@@ -295,7 +312,7 @@ func pull(t *testing.T, ref string) pulled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(r)
+	img, err := remote.Image(r, operatorAuth())
 	if err != nil {
 		t.Fatalf("pulling %s: %v", ref, err)
 	}
@@ -331,9 +348,15 @@ func listTags(t *testing.T, repo string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags, err := remote.List(r)
+	tags, err := remote.List(r, operatorAuth())
 	if err != nil {
 		t.Fatalf("listing %s: %v", repo, err)
 	}
 	return tags
+}
+
+// operatorAuth authenticates go-containerregistry to the stack's registry as its operator: a
+// token minted with the registry key for each repository.
+func operatorAuth() remote.Option {
+	return remote.WithAuthFromKeychain(registryauth.OperatorKeychain(env.stack.RegistryKey, env.stack.Registry))
 }

@@ -192,7 +192,7 @@ func imageConfig(t *testing.T, ref string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(r)
+	img, err := remote.Image(r, operatorAuth())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // Keys of what authenticate leaves in the gin context.
@@ -150,6 +151,11 @@ func (a *api) createUser(c *gin.Context) {
 func (a *api) createNamespace(c *gin.Context) {
 	var body nameBody
 	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Name == registryauth.BaseNamespace {
+		// Its registry repositories are the base images every user pulls.
+		fail(c, http.StatusBadRequest, fmt.Sprintf("namespace name %q is reserved for base images", body.Name))
 		return
 	}
 	ns, err := a.store.CreateNamespace(c.Request.Context(), body.Name, user(c).ID)

@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 func main() {
@@ -86,6 +87,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	a := newAPI(cfg, st, tc, logs, logger)
 	a.registry, a.metrics = reg, gm
 	a.accounts = accts
+	// The gateway is the registry's token service and keeps its key; the first process of the
+	// stack to start makes it.
+	if a.registryKey, err = registryauth.LoadOrCreate(cfg.RegistryTokenKey); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,
 		Handler:           a.router(),

@@ -246,6 +246,11 @@ func endpoints() []endpoint {
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: "/webhooks/github/" + mx.rules[sc].ID, body: "{}", header: []string{"X-GitHub-Event", "push"}}
 			}},
+		// Basic auth only: a bearer token, even the site admin's, gets no registry token.
+		{method: "GET", route: "/auth/registry/token", access: hook,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/auth/registry/token?service=slipway-registry&scope=repository:" + mx.team(sc).ns + "/app:pull"}
+			}},
 		{method: "POST", route: "/webhooks/gitlab/:rule_id", access: hook,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: "/webhooks/gitlab/" + mx.gitlab[sc].ID, body: "{}", header: []string{"X-Gitlab-Event", "Push Hook"}}

@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // maxWebhookBody is the most a delivery may carry; GitHub caps payloads at 25 MB.
@@ -46,6 +47,8 @@ type api struct {
 	// ignored.
 	registry *prometheus.Registry
 	metrics  *metrics.Gateway
+	// registryKey signs registry tokens; nil turns the token service into 503s.
+	registryKey *registryauth.Key
 }
 
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
@@ -88,6 +91,8 @@ func (a *api) router() *gin.Engine {
 	v1.GET("/builds/:id", a.getBuild)
 	v1.GET("/builds/:id/logs", a.buildLogs)
 	v1.POST("/builds/:id/cancel", a.cancelBuild)
+
+	r.GET(registryauth.TokenPath, a.registryToken)
 
 	r.POST("/webhooks/github/:rule_id", a.githubWebhook)
 	r.POST("/webhooks/gitlab/:rule_id", a.gitlabWebhook)

@@ -26,6 +26,7 @@ import (
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -117,12 +118,24 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	// The registry key lets the worker mint each build's tokens itself: the worker is the
+	// operator's, trusted as the gateway is. Without it, the Docker config's credentials serve.
+	var registryKey *registryauth.Key
+	if registryKey, err = registryauth.Load(cfg.RegistryTokenKey); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		registryKey = nil
+		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
+	}
 	w.RegisterActivity(&activities.Activities{
 		WorkspaceRoot: workspaces,
 		Buildkit:      bk,
 		Logs:          logs,
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
 		Keychain:      authn.DefaultKeychain,
+		RegistryKey:   registryKey,
+		RegistryHosts: cfg.TokenHosts(),
 		CloneBaseURLs: cfg.CloneBaseURLs(),
 		Accounts:      accts,
 		Images:        images,

@@ -223,7 +223,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
 	if err := b.step(ctx, StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
-		CacheRef: in.CacheRef(),
+		CacheRef: in.CacheRef(), Image: in.Image,
 	}, &built); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,6 +25,7 @@ import (
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // childStopGrace is how long the worker and gateway get to finish after
@@ -81,7 +83,10 @@ func run() int {
 		RegistryPort:     5000,
 		BuildHostNetwork: hostNetwork,
 		BuildEgressAllow: allow,
-		Logger:           logger,
+		// The gateway is the registry's token service. By name, not 127.0.0.1:
+		// go-containerregistry (crane) refuses a token realm on a loopback IP.
+		RegistryTokenRealm: "http://" + realmHost(gatewayAddr()) + registryauth.TokenPath,
+		Logger:             logger,
 	})
 	if err != nil {
 		logger.Error("starting local stack", "err", err)
@@ -222,11 +227,28 @@ func stopChildren(children []*child) {
 	wg.Wait()
 }
 
-func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, children []*child) {
-	gateway := os.Getenv("SLIPWAY_GATEWAY_ADDR")
-	if gateway == "" {
-		gateway = "127.0.0.1:8080"
+// gatewayAddr is where the gateway listens.
+func gatewayAddr() string {
+	if a := os.Getenv("SLIPWAY_GATEWAY_ADDR"); a != "" {
+		return a
 	}
+	return "127.0.0.1:8080"
+}
+
+// realmHost is addr with a loopback IP spelled localhost.
+func realmHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, children []*child) {
+	gateway := gatewayAddr()
 	running := map[string]bool{}
 	for _, c := range children {
 		running[c.name] = true
@@ -251,7 +273,7 @@ func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, childre
 	} else {
 		fmt.Fprintf(tw, "Build network\tnone: SLIPWAY_BUILD_ISOLATION=off, RUN steps share the host's network\n")
 	}
-	fmt.Fprintf(tw, "Registry\thttp://%s (busybox is %s/library/busybox:latest)\n", s.Registry, s.Registry)
+	fmt.Fprintf(tw, "Registry\thttp://%s (busybox is %s/library/busybox:latest), tokens from %s\n", s.Registry, s.Registry, s.RegistryTokenRealm)
 	metrics := os.Getenv("SLIPWAY_WORKER_METRICS_ADDR")
 	if metrics == "" {
 		metrics = "127.0.0.1:9090"
@@ -272,6 +294,10 @@ func printSummary(w io.Writer, s *devstack.Stack, home, toolsDir string, childre
 	fmt.Fprintf(w, "  %s workflow start --address %s --type workflow_docker_builder --task-queue docker-builder \\\n"+
 		"    --workflow-id demo-build-1 --input '%s'\n",
 		temporalCLI(toolsDir), s.TemporalAddress, input)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Log in to the registry with a Slipway user and its API token (the site admin is \"admin\"):")
+	fmt.Fprintf(w, "  crane auth login %s -u admin -p \"$(cat %s)\"    # or: docker login %s -u admin\n",
+		s.Registry, filepath.Join(home, "admin-token"), s.Registry)
 	fmt.Fprintln(w)
 }
 
