@@ -43,7 +43,7 @@ func toolsDir(t *testing.T) string {
 			}
 		}
 	}
-	for _, tool := range []string{"temporal", "buildkitd"} {
+	for _, tool := range []string{"temporal", "temporal-ui-server", "buildkitd"} {
 		if _, err := os.Stat(filepath.Join(dir, tool)); err != nil {
 			t.Fatalf("%s missing in %s: run scripts/tools.sh (or set SLIPWAY_TOOLS_DIR)", tool, dir)
 		}

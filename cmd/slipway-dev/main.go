@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -58,13 +59,23 @@ func run() int {
 		return 1
 	}
 
+	// The web UI shows every namespace's builds; its write actions (terminate, cancel,
+	// signal, reset, start) are an operator's explicit choice.
+	uiWrite := false
+	if v := os.Getenv("SLIPWAY_TEMPORAL_UI_WRITE"); v != "" {
+		if uiWrite, err = strconv.ParseBool(v); err != nil {
+			logger.Error("SLIPWAY_TEMPORAL_UI_WRITE is not a boolean such as 1 or 0", "value", v)
+			return 1
+		}
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{
-		Home:           home,
-		ToolsDir:       *toolsDir,
-		TemporalPort:   7233,
-		TemporalUIPort: 8233,
-		RegistryPort:   5000,
-		Logger:         logger,
+		Home:                   home,
+		ToolsDir:               *toolsDir,
+		TemporalPort:           7233,
+		TemporalUIPort:         8233,
+		TemporalUIWriteActions: uiWrite,
+		RegistryPort:           5000,
+		Logger:                 logger,
 	})
 	if err != nil {
 		logger.Error("starting local stack", "err", err)
