@@ -207,6 +207,9 @@ func TestStack(t *testing.T) {
 		if err := checkHealth(t.Context(), s.TemporalAddress); err == nil {
 			t.Error("temporal still answers after Close")
 		}
+		if err := httpOK(t.Context(), s.TemporalUIURL); err == nil {
+			t.Error("the temporal web UI still answers after Close")
+		}
 		if err := s.StartRegistry(t.Context()); err == nil {
 			t.Error("StartRegistry after Close succeeded")
 		}
