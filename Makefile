@@ -12,7 +12,7 @@ export SLIPWAY_TOOLS_DIR := $(TOOLS_DIR)
 
 all: build
 
-## tools: install Debian packages and build pinned temporal, buildkitd, buildctl (once)
+## tools: install Debian packages and build pinned temporal, buildkitd, buildctl, temporal-ui-server (once)
 tools:
 	@TOOLS_DIR=$(TOOLS_DIR) scripts/tools.sh
 

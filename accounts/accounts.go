@@ -96,10 +96,27 @@ func (r *Resolver) Connect(ctx context.Context, ns, provider, token, createdBy s
 	})
 }
 
-// Token opens the token of account id. A missing account wraps activities.ErrUnknownAccount.
-func (r *Resolver) Token(ctx context.Context, id string) (string, error) {
-	_, token, err := r.open(ctx, id)
+// Token opens the token of the account ref names, for a build of ref's namespace and provider.
+// A missing account wraps activities.ErrUnknownAccount; one of another namespace or provider
+// wraps activities.ErrAccountNotBound, and its token is not even opened.
+func (r *Resolver) Token(ctx context.Context, ref activities.AccountRef) (string, error) {
+	_, token, err := r.openFor(ctx, ref)
 	return token, err
+}
+
+// openFor opens the account ref names once ref.Check allows it.
+func (r *Resolver) openFor(ctx context.Context, ref activities.AccountRef) (store.Account, string, error) {
+	a, err := r.store.GetAccount(ctx, ref.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, "", fmt.Errorf("account %s: %w", ref.ID, activities.ErrUnknownAccount)
+	}
+	if err != nil {
+		return store.Account{}, "", err
+	}
+	if err := ref.Check(a.Namespace, a.Provider); err != nil {
+		return store.Account{}, "", err
+	}
+	return r.open(ctx, ref.ID)
 }
 
 func (r *Resolver) open(ctx context.Context, id string) (store.Account, string, error) {
@@ -127,9 +144,18 @@ func (r *Resolver) Client(ctx context.Context, id string) (store.Account, provid
 	return a, c, err
 }
 
-// PostStatus sets a commit status on src through account id.
-func (r *Resolver) PostStatus(ctx context.Context, id string, src activities.Source, commit string, st activities.CommitStatus) error {
-	_, c, err := r.Client(ctx, id)
+// PostStatus sets a commit status on src through the account ref names, under the same
+// binding as Token: the account belongs to ref's namespace and to src's provider, and the
+// status goes to that provider's configured API host, the only one a client is made for.
+func (r *Resolver) PostStatus(ctx context.Context, ref activities.AccountRef, src activities.Source, commit string, st activities.CommitStatus) error {
+	if src.Provider != ref.Provider {
+		return fmt.Errorf("account %s: the status is for a source on %q, not %q: %w", ref.ID, src.Provider, ref.Provider, activities.ErrAccountNotBound)
+	}
+	a, token, err := r.openFor(ctx, ref)
+	if err != nil {
+		return err
+	}
+	c, err := r.client(a.Provider, token)
 	if err != nil {
 		return err
 	}

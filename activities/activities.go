@@ -77,11 +77,14 @@ type Source struct {
 
 // Accounts resolves connected accounts for the steps that talk to a Git provider. The
 // worker's implementation reads sealed tokens from the gateway's database.
+// Both refuse, wrapping ErrAccountNotBound, an account that belongs to another namespace or
+// provider than ref says (AccountRef.Check).
 type Accounts interface {
 	// Token returns the account's provider token.
-	Token(ctx context.Context, accountID string) (string, error)
-	// PostStatus sets a commit status on the source repository through the account.
-	PostStatus(ctx context.Context, accountID string, src Source, commit string, st CommitStatus) error
+	Token(ctx context.Context, ref AccountRef) (string, error)
+	// PostStatus sets a commit status on the source repository through the account, on the
+	// provider's configured API host only.
+	PostStatus(ctx context.Context, ref AccountRef, src Source, commit string, st CommitStatus) error
 }
 
 // Activities holds the clients and settings the build steps share. Workflows call its methods

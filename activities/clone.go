@@ -30,6 +30,8 @@ var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // CloneInput says what to fetch into a workspace.
 type CloneInput struct {
 	Workspace string `json:"workspace"`
+	// Namespace is the build's namespace: a source's account must belong to it.
+	Namespace string `json:"namespace"`
 	Source    Source `json:"source"`
 	Ref       Ref    `json:"ref"`
 	// Commit, when set, must be on Ref; empty means the ref's head.
@@ -61,7 +63,7 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err != nil {
 		return CloneResult{}, err
 	}
-	auth, err := a.gitAuth(ctx, in.Source, remote)
+	auth, err := a.gitAuth(ctx, in.Namespace, in.Source, remote)
 	if err != nil {
 		return CloneResult{}, err
 	}
@@ -90,7 +92,7 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	refspec := "+" + in.Ref.FullName() + ":" + local
 	start := time.Now()
 	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
-		return CloneResult{}, classifyFetch(err, in)
+		return CloneResult{}, classifyFetch(err, in, auth != nil)
 	}
 	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
 	if err != nil {
@@ -122,6 +124,14 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 // https are allowed, and never with credentials in the URL: they would end up in history.
 func (a *Activities) cloneURL(src Source) (string, error) {
 	raw := src.CloneURL
+	if raw != "" && src.AccountID != "" {
+		// The account's token would go wherever the URL points: an account only ever reads
+		// from its provider's configured host, so its URL is built here, never taken.
+		return "", temporal.NewNonRetryableApplicationError(
+			"source names both clone_url and account_id: a connected account is only used with the URL built from "+
+				"its provider's configured host (SLIPWAY_GITHUB_URL, SLIPWAY_GITLAB_URL); drop clone_url",
+			ErrTypeInvalidSource, nil)
+	}
 	if raw == "" {
 		base, ok := a.CloneBaseURLs[src.Provider]
 		if !ok {
@@ -174,14 +184,20 @@ func checkRef(r Ref) error {
 
 var errNotOnRef = errors.New("commit not on ref")
 
+// redirectAnswer is how git reports a redirect it was told not to follow.
+var redirectAnswer = regexp.MustCompile(`returned error: 30[1278]\b`)
+
 // ErrUnknownAccount is what an Accounts implementation wraps when an account reference names
 // no account (it was removed, say): no retry brings it back.
 var ErrUnknownAccount = errors.New("account not found")
 
 // gitAuth returns the environment that makes git send the account's token to remote, and to
 // remote only: an http.<url>.extraHeader set through GIT_CONFIG_COUNT, so the token is in no
-// URL, argument, input or log. Public sources get none.
-func (a *Activities) gitAuth(ctx context.Context, src Source, remote string) ([]string, error) {
+// URL, argument, input or log. The token is lent only to a build of the account's namespace, for
+// a source on the account's provider, and only when remote is on that provider's configured
+// scheme, host and port; redirects are not followed, since git would send the header on to the
+// host a redirect names. Public sources get none.
+func (a *Activities) gitAuth(ctx context.Context, ns string, src Source, remote string) ([]string, error) {
 	if src.AccountID == "" {
 		return nil, nil
 	}
@@ -190,10 +206,22 @@ func (a *Activities) gitAuth(ctx context.Context, src Source, remote string) ([]
 			fmt.Sprintf("source uses account %s, but this worker cannot read accounts (is SLIPWAY_SECRET_KEY set?)", src.AccountID),
 			ErrTypeInvalidSource, nil)
 	}
-	token, err := a.Accounts.Token(ctx, src.AccountID)
+	base, ok := a.CloneBaseURLs[src.Provider]
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), ErrTypeInvalidSource, nil)
+	}
+	if err := checkOrigin(remote, base); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("account %s is not used here: %v", src.AccountID, err), ErrTypeInvalidSource, nil)
+	}
+	token, err := a.Accounts.Token(ctx, AccountRef{ID: src.AccountID, Namespace: ns, Provider: src.Provider})
 	if errors.Is(err, ErrUnknownAccount) {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("account %s of this source no longer exists; connect one again", src.AccountID), ErrTypeInvalidSource, nil)
+	}
+	if errors.Is(err, ErrAccountNotBound) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidSource, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading account %s: %w", src.AccountID, err)
@@ -203,13 +231,24 @@ func (a *Activities) gitAuth(ctx context.Context, src Source, remote string) ([]
 		user = "oauth2"
 	}
 	header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+token))
-	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http." + remote + ".extraHeader", "GIT_CONFIG_VALUE_0=" + header}, nil
+	return []string{
+		"GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_KEY_0=http." + remote + ".extraHeader", "GIT_CONFIG_VALUE_0=" + header,
+		"GIT_CONFIG_KEY_1=http.followRedirects", "GIT_CONFIG_VALUE_1=false",
+	}, nil
 }
 
 // classifyFetch turns git's answer into a non-retryable error when retrying cannot help.
-func classifyFetch(err error, in CloneInput) error {
+// authed says the fetch carried an account's token, so a redirect was refused on purpose.
+func classifyFetch(err error, in CloneInput, authed bool) error {
 	msg := err.Error()
 	switch {
+	case authed && redirectAnswer.MatchString(msg):
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the git server redirected the fetch of %s/%s: a fetch with an account's token never follows "+
+				"a redirect, which could take the token to another host; set the provider's URL (SLIPWAY_GITHUB_URL, "+
+				"SLIPWAY_GITLAB_URL) to the host that serves the repository", in.Source.Owner, in.Source.Repository),
+			ErrTypeInvalidSource, nil)
 	case strings.Contains(msg, "couldn't find remote ref"):
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s %q does not exist in %s/%s", in.Ref.Type, in.Ref.Name, in.Source.Owner, in.Source.Repository),

@@ -17,18 +17,26 @@ import (
 	"github.com/slipway-dev/slipway/logstore"
 )
 
-// tokens is an Accounts with fixed tokens.
-type tokens map[string]string
+// account is a connected account as a fake store keeps it.
+type account struct{ namespace, provider, token string }
 
-func (t tokens) Token(_ context.Context, id string) (string, error) {
-	tok, ok := t[id]
+// tokens is an Accounts over fixed accounts; it keeps the binding as the real one does.
+type tokens map[string]account
+
+func (t tokens) Token(_ context.Context, ref AccountRef) (string, error) {
+	a, ok := t[ref.ID]
 	if !ok {
-		return "", fmt.Errorf("account %s: %w", id, ErrUnknownAccount)
+		return "", fmt.Errorf("account %s: %w", ref.ID, ErrUnknownAccount)
 	}
-	return tok, nil
+	if err := ref.Check(a.namespace, a.provider); err != nil {
+		return "", err
+	}
+	return a.token, nil
 }
 
-func (t tokens) PostStatus(context.Context, string, Source, string, CommitStatus) error { return nil }
+func (t tokens) PostStatus(context.Context, AccountRef, Source, string, CommitStatus) error {
+	return nil
+}
 
 func TestClonePrivate(t *testing.T) {
 	const secret = "ghp_s3cr3tTOKENvalue0123456789"
@@ -43,7 +51,8 @@ func TestClonePrivate(t *testing.T) {
 	act := &Activities{
 		WorkspaceRoot: t.TempDir(), Logs: logs, LogURLBase: "http://gw/api/v1/builds",
 		CloneBaseURLs: map[string]string{"github": srv.URL},
-		Accounts:      tokens{"a-good": secret, "a-revoked": "ghp_revoked"},
+		Accounts: tokens{"a-good": {"team", "github", secret}, "a-revoked": {"team", "github", "ghp_revoked"},
+			"a-other": {"other", "github", secret}, "a-lab": {"team", "gitlab", secret}},
 	}
 	var suite testsuite.WorkflowTestSuite
 	tests := []struct {
@@ -57,6 +66,8 @@ func TestClonePrivate(t *testing.T) {
 		{"revoked token", "a-revoked", true, ErrTypeInvalidSource, "refused access"},
 		{"removed account", "a-gone", true, ErrTypeInvalidSource, "no longer exists"},
 		{"worker without accounts", "a-good", false, ErrTypeInvalidSource, "SLIPWAY_SECRET_KEY"},
+		{"account of another namespace", "a-other", true, ErrTypeInvalidSource, `not an account of namespace "team"`},
+		{"account of another provider", "a-lab", true, ErrTypeInvalidSource, "is a gitlab account"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,9 +78,9 @@ func TestClonePrivate(t *testing.T) {
 			env := suite.NewTestActivityEnvironment()
 			env.RegisterActivity(&a)
 			val, err := env.ExecuteActivity(a.Clone, CloneInput{
-				Workspace: fmt.Sprintf("p%d", i),
-				Source:    Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
-				Ref:       Ref{RefBranch, "main"},
+				Workspace: fmt.Sprintf("p%d", i), Namespace: "team",
+				Source: Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
+				Ref:    Ref{RefBranch, "main"},
 			})
 			if err != nil && strings.Contains(err.Error(), secret) {
 				t.Fatalf("error shows the token: %v", err)

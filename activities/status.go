@@ -2,9 +2,12 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // Commit status states, as GitHub names them; GitLab's are mapped by the provider client.
@@ -27,6 +30,8 @@ type CommitStatus struct {
 
 // StatusInput asks for one commit status.
 type StatusInput struct {
+	// Namespace is the build's namespace: the source's account must belong to it.
+	Namespace   string `json:"namespace"`
 	Source      Source `json:"source"`
 	Commit      string `json:"commit"`
 	State       string `json:"state"`
@@ -46,7 +51,12 @@ func (a *Activities) SetCommitStatus(ctx context.Context, in StatusInput) error 
 		TargetURL:   strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id),
 		Context:     "slipway",
 	}
-	if err := a.Accounts.PostStatus(ctx, in.Source.AccountID, in.Source, in.Commit, st); err != nil {
+	ref := AccountRef{ID: in.Source.AccountID, Namespace: in.Namespace, Provider: in.Source.Provider}
+	if err := a.Accounts.PostStatus(ctx, ref, in.Source, in.Commit, st); err != nil {
+		if errors.Is(err, ErrAccountNotBound) || errors.Is(err, ErrUnknownAccount) {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("posting %s status on %s: %v", in.State, in.Commit, err), ErrTypeInvalidSource, nil)
+		}
 		return fmt.Errorf("posting %s status on %s: %w", in.State, in.Commit, err)
 	}
 	return nil

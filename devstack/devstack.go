@@ -1,5 +1,5 @@
 // Package devstack starts the real local Slipway stack on this machine: a
-// Temporal dev server on SQLite with its web UI, a distribution registry seeded
+// Temporal dev server on SQLite with its web UI (read-only unless asked), a distribution registry seeded
 // with a busybox base image, and buildkitd with the OCI worker, pulling
 // docker.io images from that registry. `make run` (cmd/slipway-dev) and the
 // end-to-end tests use it; several stacks with different homes can run side
@@ -41,6 +41,10 @@ type Options struct {
 	TemporalPort int
 	// TemporalUIPort is the Temporal web UI's port; `make run` uses 8233.
 	TemporalUIPort int
+	// TemporalUIWriteActions turns the web UI's write actions on (terminate, cancel,
+	// signal, reset, start). Off by default: the UI is an operator's tool that shows every
+	// Slipway namespace's builds, and whoever reaches it could stop them.
+	TemporalUIWriteActions bool
 	// RegistryPort is the registry's port; `make run` uses 5000.
 	RegistryPort int
 	// ExternalTemporal, when set, is the address of a Temporal server started elsewhere (a
@@ -101,10 +105,15 @@ type Stack struct {
 
 	temporalBin, buildkitdBin, registryBin    string
 	temporalArgs, buildkitdArgs, registryArgs []string
+	// uiBin serves the web UI on uiPort, write actions on only with uiWrite.
+	uiBin   string
+	uiPort  int
+	uiWrite bool
 
 	mu        sync.Mutex
 	closed    bool
 	temporal  *process
+	ui        *process
 	buildkitd *process
 	registry  *process
 }
@@ -212,6 +221,9 @@ func newStack(opts Options) (*Stack, error) {
 		if s.temporalBin, err = findTool(toolsDir, "temporal"); err != nil {
 			return nil, err
 		}
+		if s.uiBin, err = findTool(toolsDir, "temporal-ui-server"); err != nil {
+			return nil, err
+		}
 	}
 	if s.buildkitdBin, err = findTool(toolsDir, "buildkitd"); err != nil {
 		return nil, err
@@ -237,7 +249,8 @@ func newStack(opts Options) (*Stack, error) {
 	} else {
 		s.TemporalAddress = loopback(ports["temporal"])
 		s.TemporalUIURL = "http://" + loopback(ports["temporal UI"])
-		s.temporalArgs = s.temporalCommandArgs(ports["temporal"], ports["temporal UI"])
+		s.temporalArgs = s.temporalCommandArgs(ports["temporal"])
+		s.uiPort, s.uiWrite = ports["temporal UI"], opts.TemporalUIWriteActions
 	}
 
 	s.RegistryTokenKey = opts.RegistryTokenKey
@@ -282,7 +295,7 @@ func (s *Stack) Close() error {
 	}
 	s.closed = true
 	var wg sync.WaitGroup
-	for _, p := range []*process{s.temporal, s.buildkitd, s.registry} {
+	for _, p := range []*process{s.temporal, s.ui, s.buildkitd, s.registry} {
 		if p == nil {
 			continue
 		}
@@ -295,7 +308,7 @@ func (s *Stack) Close() error {
 		})
 	}
 	wg.Wait()
-	s.temporal, s.buildkitd, s.registry = nil, nil, nil
+	s.temporal, s.ui, s.buildkitd, s.registry = nil, nil, nil, nil
 	// A buildkitd that was killed (KillBuildkitd, a crash) leaves its running container's
 	// rootfs mounted; the next one does not know it, and the home could not be removed.
 	if err := unmountUnder(filepath.Join(s.home, "buildkit")); err != nil {

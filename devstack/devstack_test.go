@@ -48,7 +48,7 @@ func toolsDir(t *testing.T) string {
 			}
 		}
 	}
-	for _, tool := range []string{"temporal", "buildkitd"} {
+	for _, tool := range []string{"temporal", "temporal-ui-server", "buildkitd"} {
 		if _, err := os.Stat(filepath.Join(dir, tool)); err != nil {
 			t.Fatalf("%s missing in %s: run scripts/tools.sh (or set SLIPWAY_TOOLS_DIR)", tool, dir)
 		}
@@ -214,6 +214,9 @@ func TestStack(t *testing.T) {
 		}
 		if err := checkHealth(t.Context(), s.TemporalAddress); err == nil {
 			t.Error("temporal still answers after Close")
+		}
+		if err := httpOK(t.Context(), s.TemporalUIURL); err == nil {
+			t.Error("the temporal web UI still answers after Close")
 		}
 		if err := s.StartRegistry(t.Context()); err == nil {
 			t.Error("StartRegistry after Close succeeded")

@@ -23,15 +23,16 @@ const temporalNamespace = "default"
 
 // temporalCommandArgs are the arguments of `temporal server start-dev`. The
 // HTTP API, metrics and internal service ports are left to the dev server,
-// which picks free ones, so stacks side by side do not collide.
-func (s *Stack) temporalCommandArgs(port, uiPort int) []string {
+// which picks free ones, so stacks side by side do not collide. The dev
+// server's own web UI has no way to turn its write actions off, so it runs
+// headless and the stack starts temporal-ui-server beside it (launchUI).
+func (s *Stack) temporalCommandArgs(port int) []string {
 	args := []string{
 		"server", "start-dev",
 		"--db-filename", filepath.Join(s.home, "temporal.db"),
 		"--ip", "127.0.0.1",
 		"--port", strconv.Itoa(port),
-		"--ui-ip", "127.0.0.1",
-		"--ui-port", strconv.Itoa(uiPort),
+		"--headless",
 		"--log-level", "warn",
 		// WAL with synchronous=NORMAL keeps a committed start durable across a crash of the
 		// process (not of the machine) and lets the dev server take several times more
@@ -54,6 +55,27 @@ func (s *Stack) launchTemporal() error {
 	}
 	_, err := s.launch(&s.temporal, "temporal", s.temporalBin, s.temporalArgs)
 	return err
+}
+
+// ensureUI starts the Temporal web UI server for the dev server unless it runs, without
+// waiting for it. It is started once the frontend answers: a UI whose first connection was
+// refused answers 503 while its gRPC connection backs off. It runs apart from the dev server
+// and outlives its restarts.
+func (s *Stack) ensureUI() (*process, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("starting temporal UI: stack is closed")
+	}
+	if s.ui != nil && !s.ui.exited() {
+		return s.ui, nil
+	}
+	p, err := startUIServer(s.logger, s.logDir, s.env, s.uiBin, s.home, s.TemporalAddress, s.uiPort, s.uiWrite)
+	if err != nil {
+		return nil, err
+	}
+	s.ui = p
+	return p, nil
 }
 
 // StartTemporal starts the Temporal dev server (after StopTemporal) on the same
@@ -109,9 +131,18 @@ func (s *Stack) waitTemporal(ctx context.Context) error {
 		if err := ensureSearchAttributes(ctx, s.logger, c.OperatorService()); err != nil {
 			return err
 		}
-		return httpOK(ctx, s.TemporalUIURL)
+		return nil
 	}); err != nil {
 		return fmt.Errorf("starting temporal: %w", err)
+	}
+	ui, err := s.ensureUI()
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, ui, temporalReadyTimeout, func(ctx context.Context) error {
+		return httpOK(ctx, s.TemporalUIURL)
+	}); err != nil {
+		return fmt.Errorf("starting temporal UI: %w", err)
 	}
 	s.logger.Info("temporal ready", "address", s.TemporalAddress, "ui", s.TemporalUIURL)
 	return nil

@@ -40,6 +40,10 @@ type ServerOptions struct {
 	// Databases names the persistence and visibility databases; empty means "temporal" and
 	// "temporal_visibility".
 	Database, VisibilityDatabase string
+	// UIWriteActions turns the web UI's write actions on (terminate, cancel, signal, reset,
+	// start, batch). Off by default: the UI shows every Slipway namespace's builds and any
+	// of its users could stop them.
+	UIWriteActions bool
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -59,16 +63,21 @@ type TemporalServer struct {
 	ui     *process
 }
 
-// uiConfig is the web UI server's config file.
-var uiConfig = template.Must(template.New("base.yaml").Parse(`# Rendered by devstack.StartTemporalServer.
+// uiConfig is the web UI server's config file. disableWriteActions hides the UI's write
+// actions and makes its API answer 405 to anything but reads and queries.
+var uiConfig = template.Must(template.New("base.yaml").Parse(`# Rendered by devstack.
 temporalGrpcAddress: "{{.Address}}"
 host: 127.0.0.1
 port: {{.Port}}
 enableUi: true
 defaultNamespace: default
+disableWriteActions: {{not .Write}}
 cors:
   allowOrigins:
     - "{{.URL}}"
+  # Served over plain HTTP on loopback, as the dev server's own UI: the CSRF cookie must
+  # not be Secure or the browser drops it.
+  cookieInsecure: true
 `))
 
 // serverReadyTimeout bounds the server's start: four services joining their ring on a fresh
@@ -263,29 +272,40 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 func (t *TemporalServer) startUI(ctx context.Context, opts ServerOptions, env []string, port int) error {
 	bin, err := findTool(opts.ToolsDir, "temporal-ui-server")
 	if err != nil {
-		return fmt.Errorf("%w (scripts/tools.sh prod)", err)
+		return fmt.Errorf("%w (scripts/tools.sh)", err)
 	}
 	t.UIURL = "http://" + loopback(port)
-	dir := filepath.Join(opts.Home, "temporal-ui-config")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	var cfg strings.Builder
-	if err := uiConfig.Execute(&cfg, map[string]any{"Address": t.Address, "Port": port, "URL": t.UIURL}); err != nil {
-		return fmt.Errorf("rendering temporal UI config: %w", err)
-	}
-	for name, text := range map[string]string{"base.yaml": cfg.String(), "prod.yaml": "# base.yaml holds it all\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			return fmt.Errorf("writing temporal UI config: %w", err)
-		}
-	}
-	if t.ui, err = startProcess(t.logger, t.logDir, "temporal-ui", env, bin,
-		"--root", opts.Home, "--config", "temporal-ui-config", "--env", "prod", "start"); err != nil {
+	if t.ui, err = startUIServer(t.logger, t.logDir, env, bin, opts.Home, t.Address, port, opts.UIWriteActions); err != nil {
 		return err
 	}
 	return waitReady(ctx, t.ui, temporalReadyTimeout, func(ctx context.Context) error {
 		return httpOK(ctx, t.UIURL)
 	})
+}
+
+// startUIServer starts temporal-ui-server on loopback port for the frontend at address, with
+// its config rendered into home/temporal-ui-config, and returns without waiting for it.
+// Without write, its write actions are off.
+func startUIServer(logger *slog.Logger, logDir string, env []string, bin, home, address string, port int, write bool) (*process, error) {
+	url := "http://" + loopback(port)
+	dir := filepath.Join(home, "temporal-ui-config")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	var cfg strings.Builder
+	if err := uiConfig.Execute(&cfg, map[string]any{"Address": address, "Port": port, "URL": url, "Write": write}); err != nil {
+		return nil, fmt.Errorf("rendering temporal UI config: %w", err)
+	}
+	for name, text := range map[string]string{"base.yaml": cfg.String(), "prod.yaml": "# base.yaml holds it all\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return nil, fmt.Errorf("writing temporal UI config: %w", err)
+		}
+	}
+	if write {
+		logger.Warn("the Temporal web UI's write actions are on: anyone who reaches it can terminate, cancel, signal or start any namespace's builds", "ui", url)
+	}
+	return startProcess(logger, logDir, "temporal-ui", env, bin,
+		"--root", home, "--config", "temporal-ui-config", "--env", "prod", "start")
 }
 
 // pickLowPorts picks free loopback ports below 32768 for the names: Temporal stores each

@@ -300,7 +300,7 @@ func logstoreAt() *logstore.Store {
 	return s
 }
 
-// buildWorkspaces lists the build workspaces on this host: SLIPWAY_HOME/workspaces/worker-PID/ID.
+// buildWorkspaces lists the build workspaces on this host: SLIPWAY_HOME/workspaces/worker-WORKERID/ID.
 func buildWorkspaces(t *testing.T) []string {
 	t.Helper()
 	found, err := filepath.Glob(filepath.Join(env.home, "workspaces", "worker-*", "*"))

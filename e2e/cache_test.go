@@ -71,7 +71,7 @@ func TestRebuildWritesNoStoredLayerAgain(t *testing.T) {
 	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
 	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 4194304 /dev/urandom > /blob\n"})
 	in := baseInput(owner)
-	store := filepath.Join(env.home, "images", fmt.Sprintf("worker-%d", w.cmd.Process.Pid), "blobs", "sha256")
+	store := filepath.Join(env.home, "images", "worker-"+w.id(t), "blobs", "sha256")
 	inodes := func() map[string]uint64 {
 		entries, err := os.ReadDir(store)
 		if err != nil {

@@ -113,6 +113,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	if !ok {
 		t.Fatalf("the Build activity runs on pid %d, which is neither worker %v", holder, workers)
 	}
+	deadID := dead.id(t)
 	dead.kill()
 	delete(workers, holder)
 	var survivor int
@@ -137,7 +138,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		t.Fatalf("Push ran on pid %d, want the surviving worker %d", got, survivor)
 	}
 	// The survivor sweeps the dead worker's folder within its sweep interval (30 s).
-	deadDir := filepath.Join(env.home, "workspaces", fmt.Sprintf("worker-%d", holder))
+	deadDir := filepath.Join(env.home, "workspaces", "worker-"+deadID)
 	for deadline := time.Now().Add(90 * time.Second); ; {
 		if _, err := os.Stat(deadDir); errors.Is(err, os.ErrNotExist) {
 			break

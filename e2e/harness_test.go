@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -232,15 +233,24 @@ func databaseFor(t *testing.T, home string) string {
 
 // worker is a running worker process.
 type worker struct {
-	cmd  *exec.Cmd
-	home string
-	done chan struct{}
+	cmd     *exec.Cmd
+	home    string
+	logPath string
+	done    chan struct{}
 }
 
 // startWorker runs the worker binary against the shared stack, with extra environment.
 func startWorker(t *testing.T, extra ...string) *worker {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(env.bin, "worker"))
+	return startWorkerUnder(t, nil, extra...)
+}
+
+// startWorkerUnder runs the worker binary as the last argument of the command prefix (such
+// as unshare), or alone when prefix is empty.
+func startWorkerUnder(t *testing.T, prefix []string, extra ...string) *worker {
+	t.Helper()
+	argv := append(slices.Clone(prefix), filepath.Join(env.bin, "worker"))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(),
 		"SLIPWAY_HOME="+env.home,
 		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
@@ -264,9 +274,30 @@ func startWorker(t *testing.T, extra ...string) *worker {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{cmd: cmd, home: env.home, done: make(chan struct{})}
+	w := &worker{cmd: cmd, home: env.home, logPath: logf.Name(), done: make(chan struct{})}
 	go func() { cmd.Wait(); logf.Close(); close(w.done) }()
 	return w
+}
+
+// id is the worker's id, which names its folders (SLIPWAY_HOME/workspaces/worker-ID and
+// SLIPWAY_HOME/images/worker-ID), read from its start line in its log.
+func (w *worker) id(t *testing.T) string {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(w.logPath)
+		if _, rest, ok := strings.Cut(string(b), "worker_id="); ok {
+			if id, _, ok := strings.Cut(rest, " "); ok {
+				return id
+			}
+		}
+		select {
+		case <-w.done:
+			t.Fatalf("the worker ended before it started:\n%s", b)
+		default:
+		}
+	}
+	t.Fatalf("no worker_id in %s", w.logPath)
+	return ""
 }
 
 // stop ends the worker with SIGTERM, as an orchestrator would.

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -21,6 +23,55 @@ type Server struct {
 	Root string
 	URL  string
 	srv  *httptest.Server
+
+	mu sync.Mutex
+	// seen records every request, so a test can tell which credentials reached this host.
+	seen []Request
+	// redirects maps a repository's path prefix ("/owner/name.git") to where it moved.
+	redirects map[string]string
+}
+
+// Request is one request a Server received.
+type Request struct {
+	Method string
+	Path   string
+	// Authorization is the request's Authorization header, empty when it had none.
+	Authorization string
+}
+
+// Requests returns the requests the server has received so far, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+// Redirect makes every request for repository owner/name answer 302 to the same path under
+// target (a base URL such as another Server's URL), as a Git host does for a moved repository.
+func (s *Server) Redirect(owner, name, target string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redirects["/"+owner+"/"+name+".git"] = strings.TrimSuffix(target, "/")
+}
+
+// serve records the request, then redirects it or hands it to h.
+func (s *Server) serve(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.seen = append(s.seen, Request{Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization")})
+		var target string
+		for prefix, to := range s.redirects {
+			if r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/") {
+				target = to + r.URL.RequestURI()
+			}
+		}
+		s.mu.Unlock()
+		if target != "" {
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // backendPath finds git http-backend, which ships with git.
@@ -82,9 +133,11 @@ func StartAuth(tb testing.TB, user, password string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	tb.Cleanup(srv.Close)
-	return &Server{Root: root, URL: srv.URL, srv: srv}
+	s := &Server{Root: root, redirects: map[string]string{}}
+	s.srv = httptest.NewServer(s.serve(h))
+	tb.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL
+	return s
 }
 
 // Repo is a working repository whose commits are pushed to a bare one the server serves.

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # tools.sh installs what the local stack (devstack, `make run`, e2e tests) needs:
-# Debian packages from apt, and pinned builds of temporal, buildkitd and buildctl
-# in $TOOLS_DIR (default <repo>/.tools/bin). It is idempotent: a second run does
+# Debian packages from apt, and pinned builds of temporal, buildkitd, buildctl and
+# the Temporal web UI server (temporal-ui-server) in $TOOLS_DIR (default <repo>/.tools/bin). It is idempotent: a second run does
 # nothing. Each pinned tool has a stamp file (.temporal-v1.5.1, ...) so bumping a
 # version below rebuilds it.
 #
 # `tools.sh prod` also builds the Temporal server and its temporal-sql-tool from
 # go.temporal.io/server, with the server's SQL schemas beside them in
-# $TOOLS_DIR/temporal-schema, and the Temporal web UI server, for `make test-prod`.
+# $TOOLS_DIR/temporal-schema, for `make test-prod`.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -202,9 +202,11 @@ main() {
 	fi
 	build_temporal
 	build_buildkit
+	# The dev server's own web UI cannot turn its write actions off, so every stack
+	# serves the UI with this server instead.
+	build_temporal_ui
 	if [[ ${1:-} == prod ]]; then
 		build_temporal_server
-		build_temporal_ui
 	fi
 	log "tools ready in $TOOLS_DIR"
 }

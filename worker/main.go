@@ -47,29 +47,36 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	for _, root := range []string{cfg.WorkspacesDir(), cfg.ImagesDir()} {
-		if err := sweepWorkspaces(root, logger); err != nil {
+	id, err := newWorkerID()
+	if err != nil {
+		return err
+	}
+	roots := []string{cfg.WorkspacesDir(), cfg.ImagesDir()}
+	for _, root := range roots {
+		if err := sweepWorkspaces(root, id, logger); err != nil {
 			return err
 		}
 	}
-	workspaces := workspaceRoot(cfg.WorkspacesDir())
-	if err := os.MkdirAll(workspaces, 0o755); err != nil {
+	workspaces, err := claimFolder(cfg.WorkspacesDir(), id)
+	if err != nil {
 		return fmt.Errorf("creating workspaces folder: %w", err)
 	}
-	defer os.RemoveAll(workspaces)
+	// This worker removes its own folders only; those of a worker that is gone are swept.
+	defer releaseFolder(workspaces, logger)
 	// A sibling worker on this host that is killed later leaves its folder too.
 	stopSweeping := make(chan struct{})
 	defer close(stopSweeping)
-	go sweepPeriodically([]string{cfg.WorkspacesDir(), cfg.ImagesDir()}, sweepInterval, logger, stopSweeping)
+	go sweepPeriodically(roots, id, sweepInterval, logger, stopSweeping)
 	var images *activities.ImageStore
 	if cfg.ImageStoreTTL > 0 {
 		// Per worker process, as workspaces are: BuildKit's writes into a content store are
 		// locked within one process only.
-		images = &activities.ImageStore{Dir: workspaceRoot(cfg.ImagesDir()), TTL: cfg.ImageStoreTTL}
-		if err := os.MkdirAll(images.Dir, 0o755); err != nil {
+		store, err := claimFolder(cfg.ImagesDir(), id)
+		if err != nil {
 			return fmt.Errorf("creating image store: %w", err)
 		}
-		defer os.RemoveAll(images.Dir)
+		defer releaseFolder(store, logger)
+		images = &activities.ImageStore{Dir: store.Dir, TTL: cfg.ImageStoreTTL}
 	}
 	accts, closeAccounts, err := openAccounts(ctx, cfg, logger)
 	if err != nil {
@@ -129,7 +136,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
 	}
 	w.RegisterActivity(&activities.Activities{
-		WorkspaceRoot: workspaces,
+		WorkspaceRoot: workspaces.Dir,
 		Buildkit:      bk,
 		Logs:          logs,
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
@@ -146,13 +153,20 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +
 			"that RUN steps are kept off the service's network")
 	}
-	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
+	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces.Dir, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
 	// Run returns on SIGINT or SIGTERM after running activities finish or WorkerStopTimeout.
 	if err := w.Run(worker.InterruptCh()); err != nil {
 		return fmt.Errorf("running worker: %w", err)
 	}
 	return nil
+}
+
+// releaseFolder removes one of this worker's folders as it stops.
+func releaseFolder(o *ownFolder, logger *slog.Logger) {
+	if err := o.release(); err != nil {
+		logger.Warn("removing the worker's folder", "folder", o.Dir, "error", err)
+	}
 }
 
 // openAccounts gives the worker the connected accounts of the gateway's database when it has

@@ -173,7 +173,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	var a *activities.Activities // names the activities; the worker holds the real one
 	var clone activities.CloneResult
 	if err := b.step(ctx, StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, activities.CloneInput{
-		Workspace: ws, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
+		Workspace: ws, Namespace: in.Namespace, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
 	}, &clone); err != nil {
 		return nil, err
 	}
@@ -337,6 +337,11 @@ func checkInput(in BuildInput) (time.Duration, error) {
 			return bad("cache %q is not an image reference (or %q)", in.Cache, CacheOff)
 		}
 	}
+	if in.Source.CloneURL != "" && in.Source.AccountID != "" {
+		// The account's token would follow the URL wherever it points (the clone refuses it
+		// too; refusing here spares taking a host).
+		return bad("source names both clone_url and account_id: a connected account is only used with its provider's configured host; drop clone_url")
+	}
 	if in.Ref.Type != activities.RefBranch && in.Ref.Type != activities.RefTag {
 		return bad("ref.type %q is not branch or tag", in.Ref.Type)
 	}
@@ -382,7 +387,7 @@ func (s *statuses) post(commit, state, desc string) workflow.Future {
 	ao := opts(30*time.Second, 0, 3)
 	ao.ScheduleToCloseTimeout = 2 * time.Minute
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), a.SetCommitStatus, activities.StatusInput{
-		Source: s.in.Source, Commit: commit, State: state, Description: desc,
+		Namespace: s.in.Namespace, Source: s.in.Source, Commit: commit, State: state, Description: desc,
 	})
 }
 

@@ -71,7 +71,7 @@ func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 	var a *activities.Activities
 	env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloneInput) (activities.CloneResult, error) {
 		c.add("clone")
-		if in.Workspace == "" || in.Ref.Name != "main" {
+		if in.Workspace == "" || in.Ref.Name != "main" || in.Namespace == "" {
 			return activities.CloneResult{}, errors.New("bad clone input")
 		}
 		return activities.CloneResult{Commit: commit, LogURL: "http://gw/api/v1/builds/b/logs"}, nil
@@ -175,6 +175,9 @@ func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
 		{"escaping context", func(in *BuildInput) { in.ContextPath = "../x" }, "leaves the repository"},
 		{"bad timeout", func(in *BuildInput) { in.Timeout = "soon" }, "not a positive duration"},
 		{"bad cache", func(in *BuildInput) { in.Cache = "Not A Ref" }, "not an image reference"},
+		{"clone_url with account_id", func(in *BuildInput) {
+			in.Source.CloneURL, in.Source.AccountID = "https://attacker.example/loot.git", "a-1"
+		}, "both clone_url and account_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +321,7 @@ func TestDockerBuilderPostsCommitStatuses(t *testing.T) {
 			var a *activities.Activities
 			var states []string
 			env.OnActivity(a.SetCommitStatus, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatusInput) error {
-				if in.Commit != commit || in.Source.AccountID != "a-1" {
+				if in.Commit != commit || in.Source.AccountID != "a-1" || in.Namespace != input().Namespace || in.Namespace == "" {
 					return errors.New("bad status input")
 				}
 				states = append(states, in.State)

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -75,14 +76,24 @@ func run() int {
 		logger.Error("SLIPWAY_BUILD_ISOLATION is neither on nor off", "value", v)
 		return 1
 	}
+	// The web UI shows every namespace's builds; its write actions (terminate, cancel,
+	// signal, reset, start) are an operator's explicit choice.
+	uiWrite := false
+	if v := os.Getenv("SLIPWAY_TEMPORAL_UI_WRITE"); v != "" {
+		if uiWrite, err = strconv.ParseBool(v); err != nil {
+			logger.Error("SLIPWAY_TEMPORAL_UI_WRITE is not a boolean such as 1 or 0", "value", v)
+			return 1
+		}
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{
-		Home:             home,
-		ToolsDir:         *toolsDir,
-		TemporalPort:     7233,
-		TemporalUIPort:   8233,
-		RegistryPort:     5000,
-		BuildHostNetwork: hostNetwork,
-		BuildEgressAllow: allow,
+		Home:                   home,
+		ToolsDir:               *toolsDir,
+		TemporalPort:           7233,
+		TemporalUIPort:         8233,
+		TemporalUIWriteActions: uiWrite,
+		RegistryPort:           5000,
+		BuildHostNetwork:       hostNetwork,
+		BuildEgressAllow:       allow,
 		// The gateway is the registry's token service. By name, not 127.0.0.1:
 		// go-containerregistry (crane) refuses a token realm on a loopback IP.
 		RegistryTokenRealm: "http://" + realmHost(gatewayAddr()) + registryauth.TokenPath,
