@@ -44,16 +44,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
 		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	// The key comes first: the store seals webhook secrets with it.
+	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithSecretBox(box))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
 	tokenFile, err := ensureAdmin(ctx, st, cfg.Home, os.Getenv("SLIPWAY_ADMIN_TOKEN"))
-	if err != nil {
-		return err
-	}
-	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
 	if err != nil {
 		return err
 	}
