@@ -36,6 +36,7 @@ func (a *api) authenticate(c *gin.Context) {
 		a.internal(c, "checking token", err)
 		return
 	}
+	a.touchToken(c.Request.Context(), u)
 	c.Set(ctxUser, u)
 	c.Set(ctxUserName, u.Name)
 	c.Next()
@@ -148,6 +149,9 @@ func (a *api) createUser(c *gin.Context) {
 }
 
 func (a *api) createNamespace(c *gin.Context) {
+	if !a.checkCreator(c) {
+		return
+	}
 	var body nameBody
 	if !bindJSON(c, &body) {
 		return
@@ -176,7 +180,7 @@ func (a *api) setMember(c *gin.Context) {
 		return
 	}
 	if err := a.store.SetMember(c.Request.Context(), ns, name, body.Role); err != nil {
-		a.storeError(c, fmt.Sprintf("user %q", name), err)
+		a.memberError(c, ns, name, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"namespace": ns, "user": name, "role": body.Role})
