@@ -20,15 +20,21 @@ import (
 const tokenUseEvery = time.Minute
 
 // touchToken records the caller's token use when the recorded one is older than
-// tokenUseEvery. A failure is logged: it must not refuse the call.
-func (a *api) touchToken(ctx context.Context, u store.User) {
-	at := time.Now()
+// tokenUseEvery, and returns u as it now stands. A failure is logged: it must not refuse the
+// call.
+func (a *api) touchToken(ctx context.Context, u store.User) store.User {
+	at := time.Now().UTC()
 	if u.TokenLastUsedAt != nil && at.Sub(*u.TokenLastUsedAt) < tokenUseEvery {
-		return
+		return u
 	}
-	if _, err := a.store.TouchToken(ctx, u.ID, at, tokenUseEvery); err != nil {
+	wrote, err := a.store.TouchToken(ctx, u.ID, at, tokenUseEvery)
+	if err != nil {
 		a.logger.Warn("recording token use", "user", u.Name, "error", err)
 	}
+	if wrote {
+		u.TokenLastUsedAt = &at
+	}
+	return u
 }
 
 // tokenView is what the API shows of a token: never the token, its dates.

@@ -36,7 +36,7 @@ func (a *api) authenticate(c *gin.Context) {
 		a.internal(c, "checking token", err)
 		return
 	}
-	a.touchToken(c.Request.Context(), u)
+	u = a.touchToken(c.Request.Context(), u)
 	c.Set(ctxUser, u)
 	c.Set(ctxUserName, u.Name)
 	c.Next()
