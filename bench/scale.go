@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/workflows"
@@ -181,9 +182,9 @@ func (s *scaleSection) run(ctx context.Context, e *env, o options) error {
 // prepareStore creates, in the gateway's database, the admin, the namespace, the image
 // repositories and the first rule, which it returns.
 func (s *scaleSection) prepareStore(ctx context.Context, e *env, cfg gatewayConfig) ([]scaleRule, error) {
-	st, err := store.Open(ctx, cfg.database(e))
+	st, err := openGatewayStore(ctx, e, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening the scale gateway's database: %w", err)
+		return nil, err
 	}
 	defer st.Close()
 	admin, err := st.EnsureAdmin(ctx, "admin", cfg.admin)
@@ -210,9 +211,9 @@ func (s *scaleSection) prepareStore(ctx context.Context, e *env, cfg gatewayConf
 
 // seedRules creates rules until there are n, timing it; the gateway must be stopped.
 func (s *scaleSection) seedRules(ctx context.Context, e *env, cfg gatewayConfig, rules []scaleRule) ([]scaleRule, error) {
-	st, err := store.Open(ctx, cfg.database(e))
+	st, err := openGatewayStore(ctx, e, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening the scale gateway's database: %w", err)
+		return nil, err
 	}
 	defer st.Close()
 	start := time.Now()
@@ -226,6 +227,24 @@ func (s *scaleSection) seedRules(ctx context.Context, e *env, cfg gatewayConfig,
 	s.ruleSeed = time.Since(start)
 	e.logger.Info("rules seeded", "rules", len(rules), "took", s.ruleSeed.Round(time.Millisecond))
 	return rules, nil
+}
+
+// openGatewayStore opens the database of the gateway cfg with the secret key that gateway
+// will use (made in its home when missing, as its first start would), so the webhook secrets
+// of the rules seeded here are sealed as the gateway's own are.
+func openGatewayStore(ctx context.Context, e *env, cfg gatewayConfig) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.home(e), 0o700); err != nil {
+		return nil, fmt.Errorf("creating gateway home: %w", err)
+	}
+	box, err := accounts.LoadKey(os.Getenv, cfg.home(e), true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.database(e), store.WithSecretBox(box))
+	if err != nil {
+		return nil, fmt.Errorf("opening the scale gateway's database: %w", err)
+	}
+	return st, nil
 }
 
 // ruleRepo is the image repository of the i-th group of seeded rules.

@@ -48,6 +48,9 @@ type Config struct {
 	// the worker then builds without checking that RUN steps are kept off the service's
 	// network, and warns at every start and in every build log.
 	BuildIsolation bool
+	// NamespaceCreators says who may create namespaces (SLIPWAY_NAMESPACE_CREATORS):
+	// CreatorsAnyone (any signed-in user, the default) or CreatorsAdmin (the site admin only).
+	NamespaceCreators string
 	// BuildBridge names the build network's bridge when buildkitd runs on the worker's host
 	// (SLIPWAY_BUILD_BRIDGE); the worker checks its egress filter before each build.
 	BuildBridge string
@@ -66,6 +69,14 @@ type Config struct {
 	// TemporalAPIKey authenticates to Temporal Cloud with an API key, sent over TLS.
 	TemporalAPIKey Secret
 }
+
+// Values of SLIPWAY_NAMESPACE_CREATORS.
+const (
+	// CreatorsAnyone lets every signed-in user create namespaces (and become their admin).
+	CreatorsAnyone = "anyone"
+	// CreatorsAdmin lets only the site admin create namespaces.
+	CreatorsAdmin = "admin"
+)
 
 // FromEnv reads the configuration through getenv (os.Getenv in a main, a map in a test).
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -120,6 +131,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("SLIPWAY_BUILD_ISOLATION %q is neither on nor off", iso)
 	}
 	c.BuildBridge = get("SLIPWAY_BUILD_BRIDGE", "")
+	switch who := strings.ToLower(get("SLIPWAY_NAMESPACE_CREATORS", CreatorsAnyone)); who {
+	case CreatorsAnyone, CreatorsAdmin:
+		c.NamespaceCreators = who
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_NAMESPACE_CREATORS %q is neither %s nor %s", who, CreatorsAnyone, CreatorsAdmin)
+	}
 	c.TemporalTLSCert = get("SLIPWAY_TEMPORAL_TLS_CERT", "")
 	c.TemporalTLSKey = get("SLIPWAY_TEMPORAL_TLS_KEY", "")
 	c.TemporalTLSCA = get("SLIPWAY_TEMPORAL_TLS_CA", "")

@@ -26,7 +26,8 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
-					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, BuildIsolation: true,
+					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
+					NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 				}
 				if c != want {
@@ -34,6 +35,21 @@ func TestFromEnv(t *testing.T) {
 				}
 				return ""
 			},
+		},
+		{
+			name: "only the site admin creates namespaces",
+			env:  map[string]string{"SLIPWAY_HOME": "/h", "SLIPWAY_NAMESPACE_CREATORS": "Admin"},
+			check: func(c Config) string {
+				if c.NamespaceCreators != CreatorsAdmin {
+					return c.NamespaceCreators
+				}
+				return ""
+			},
+		},
+		{
+			name:    "namespace creators must be anyone or admin",
+			env:     map[string]string{"SLIPWAY_HOME": "/h", "SLIPWAY_NAMESPACE_CREATORS": "members"},
+			wantErr: "SLIPWAY_NAMESPACE_CREATORS",
 		},
 		{
 			name: "home is made absolute",

@@ -37,6 +37,7 @@ func (a *api) authenticate(c *gin.Context) {
 		a.internal(c, "checking token", err)
 		return
 	}
+	u = a.touchToken(c.Request.Context(), u)
 	c.Set(ctxUser, u)
 	c.Set(ctxUserName, u.Name)
 	c.Next()
@@ -149,6 +150,9 @@ func (a *api) createUser(c *gin.Context) {
 }
 
 func (a *api) createNamespace(c *gin.Context) {
+	if !a.checkCreator(c) {
+		return
+	}
 	var body nameBody
 	if !bindJSON(c, &body) {
 		return
@@ -182,7 +186,7 @@ func (a *api) setMember(c *gin.Context) {
 		return
 	}
 	if err := a.store.SetMember(c.Request.Context(), ns, name, body.Role); err != nil {
-		a.storeError(c, fmt.Sprintf("user %q", name), err)
+		a.memberError(c, ns, name, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"namespace": ns, "user": name, "role": body.Role})

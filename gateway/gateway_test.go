@@ -35,6 +35,7 @@ import (
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -157,8 +158,10 @@ type harness struct {
 	// logBuf receives everything the gateway logs.
 	logBuf *syncBuffer
 
-	// tokens of the fixed users; admin is the site admin.
-	admin, owner, reader, writer, outsider, stranger string
+	// tokens of the fixed users; admin is the site admin. disabled is the token a user had
+	// before the site admin disabled it (the permission matrix makes it an admin of its
+	// namespace first).
+	admin, owner, reader, writer, outsider, stranger, disabled string
 
 	mu sync.Mutex
 	// secrets are every webhook secret the tests made; tokenList every token.
@@ -187,7 +190,11 @@ func newHarness(ctx context.Context, dir, temporalAddr string, tc client.Client)
 	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	box, err := secretbox.New(bytes.Repeat([]byte{5}, secretbox.KeySize))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithSecretBox(box))
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +219,7 @@ func newHarness(ctx context.Context, dir, temporalAddr string, tc client.Client)
 		admin: strings.TrimSpace(string(tok))}
 	hs.tokenList = append(hs.tokenList, hs.admin, providerToken)
 	for name, dst := range map[string]*string{"owner": &hs.owner, "reader": &hs.reader, "writer": &hs.writer,
-		"outsider": &hs.outsider, "stranger": &hs.stranger} {
+		"outsider": &hs.outsider, "stranger": &hs.stranger, "disabled": &hs.disabled} {
 		_, token, err := st.CreateUser(ctx, name, false)
 		if err != nil {
 			return nil, err
@@ -333,8 +340,11 @@ func (r response) errorMessage(t testing.TB) string {
 	return msg
 }
 
-// createRulePath matches the one URL whose answer may show a webhook secret.
-var createRulePath = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/repositories/[^/]+/build-rules$`)
+// createRulePath and rotateSecretPath match the URLs whose answers may show a webhook secret.
+var (
+	createRulePath   = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/repositories/[^/]+/build-rules$`)
+	rotateSecretPath = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/repositories/[^/]+/build-rules/[^/]+/webhook-secret$`)
+)
 
 // do sends one request. body is nil, a []byte or string sent as is, or a value sent as JSON.
 // headers are name, value pairs. Every answer is checked for webhook secrets: only the 201 of
@@ -388,7 +398,8 @@ func (hs *harness) do(t testing.TB, method, path, token string, body any, header
 // secret of a rule's creation.
 func (hs *harness) checkAnswer(t testing.TB, method, path string, r response) {
 	t.Helper()
-	if method == http.MethodPost && createRulePath.MatchString(path) && r.code == http.StatusCreated {
+	if method == http.MethodPost && ((createRulePath.MatchString(path) && r.code == http.StatusCreated) ||
+		(rotateSecretPath.MatchString(path) && r.code == http.StatusOK)) {
 		var v struct {
 			Webhook struct {
 				Secret string `json:"secret"`

@@ -45,16 +45,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
 		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	// The key comes first: the store seals webhook secrets with it.
+	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithSecretBox(box))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
 	tokenFile, err := ensureAdmin(ctx, st, cfg.Home, os.Getenv("SLIPWAY_ADMIN_TOKEN"))
-	if err != nil {
-		return err
-	}
-	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
 	if err != nil {
 		return err
 	}
@@ -92,6 +93,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if a.registryKey, err = registryauth.LoadOrCreate(cfg.RegistryTokenKey); err != nil {
 		return err
 	}
+	// Deleting a repository's images (DELETE .../repositories/{repo}?images=delete) is the
+	// gateway acting as the operator, with a token it mints for that repository.
+	a.registryKeychain = registryauth.OperatorKeychain(a.registryKey, cfg.Registry)
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,
 		Handler:           a.router(),

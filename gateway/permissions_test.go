@@ -98,7 +98,12 @@ type endpoint struct {
 	ok int
 	// cross adds the cross scope: the URL names a rule by id.
 	cross bool
-	call  func(t *testing.T, mx *matrix, sc scope) request
+	// fresh calls with a new user holding the caller's role instead of the caller, for
+	// routes that revoke the caller's own token.
+	fresh bool
+	// site, when set, is the site admin's answer where it differs from ok.
+	site int
+	call func(t *testing.T, mx *matrix, sc scope) request
 }
 
 // endpoints is every route of the router, with who may call it. TestPermissionMatrix fails
@@ -142,6 +147,45 @@ func endpoints() []endpoint {
 		{method: "POST", route: "/api/v1/users", access: siteOnly, ok: 201,
 			call: func(*testing.T, *matrix, scope) request {
 				return request{path: "/api/v1/users", body: map[string]string{"name": h.name("user")}}
+			}},
+		{method: "GET", route: "/api/v1/user", access: anyUser, ok: 200,
+			call: func(*testing.T, *matrix, scope) request { return request{path: "/api/v1/user"} }},
+		// The site admin's token is the stack's (SLIPWAY_ADMIN_TOKEN): it rotates there.
+		{method: "POST", route: "/api/v1/user/token", access: anyUser, ok: 201, fresh: true, site: 409,
+			call: func(*testing.T, *matrix, scope) request { return request{path: "/api/v1/user/token"} }},
+		{method: "PATCH", route: "/api/v1/users/:user", access: siteOnly, ok: 200,
+			call: func(t *testing.T, _ *matrix, _ scope) request {
+				return request{path: "/api/v1/users/" + freshUser(t, "", ""), body: map[string]bool{"disabled": true}}
+			}},
+		{method: "POST", route: "/api/v1/users/:user/token", access: siteOnly, ok: 201,
+			call: func(t *testing.T, _ *matrix, _ scope) request {
+				return request{path: "/api/v1/users/" + freshUser(t, "", "") + "/token"}
+			}},
+		{method: "GET", route: "/api/v1/namespaces", access: anyUser, ok: 200,
+			call: func(*testing.T, *matrix, scope) request { return request{path: "/api/v1/namespaces"} }},
+		{method: "GET", route: "/api/v1/namespaces/:ns/members", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/members", hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/members/:user", access: inNamespace, need: store.RoleAdmin, ok: 204,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				// Each cell removes a member of its own.
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/members/" + freshUser(t, mx.team(sc).ns, store.RoleRead),
+					hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/repositories/:repo", access: inNamespace, need: store.RoleAdmin, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				// Each cell deletes a repository of its own.
+				repo := h.name("gone")
+				if _, err := h.store.CreateRepository(context.Background(), mx.team(sc).ns, repo); err != nil {
+					t.Fatal(err)
+				}
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/repositories/" + repo, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/:id/webhook-secret", access: inNamespace, need: store.RoleWrite, ok: 200, cross: true,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				p, hidden := ruleURL(mx, sc)
+				return request{path: p + "/webhook-secret", hidden: hidden}
 			}},
 		{method: "POST", route: "/api/v1/namespaces", access: anyUser, ok: 201,
 			call: func(*testing.T, *matrix, scope) request {
@@ -309,7 +353,32 @@ func callers() []caller {
 		{name: "write", token: h.writer, role: store.RoleWrite, authed: true},
 		{name: "admin", token: h.owner, role: store.RoleAdmin, authed: true},
 		{name: "site admin", token: h.admin, site: true, authed: true},
+		// An admin of the own namespace whom the site admin disabled.
+		{name: "disabled", token: h.disabled},
 	}
+}
+
+// freshUser makes a user, a member of ns with role when ns is set, and returns its name.
+func freshUser(t testing.TB, ns string, role store.Role) string {
+	t.Helper()
+	name, _ := freshUserToken(t, ns, role)
+	return name
+}
+
+func freshUserToken(t testing.TB, ns string, role store.Role) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, token, err := h.store.CreateUser(ctx, h.name("fresh"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addToken(token)
+	if ns != "" && role != "" {
+		if err := h.store.SetMember(ctx, ns, u.Name, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u.Name, token
 }
 
 // want is the answer c must get from e in scope sc (DESIGN.md §4): 401 without a valid
@@ -323,6 +392,9 @@ func (e endpoint) want(c caller, sc scope) int {
 	}
 	if !c.authed {
 		return 401
+	}
+	if c.site && e.site != 0 {
+		return e.site
 	}
 	switch e.access {
 	case anyUser:
@@ -400,6 +472,13 @@ func TestPermissionMatrix(t *testing.T) {
 	if _, _, err := h.store.CreateUser(context.Background(), mx.member, false); err != nil {
 		t.Fatal(err)
 	}
+	// The disabled caller was an admin of the own namespace: disabling alone shuts it out.
+	if err := h.store.SetMember(context.Background(), mx.teams[own].ns, "disabled", store.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.SetDisabled(context.Background(), "disabled", true); err != nil {
+		t.Fatal(err)
+	}
 	for _, sc := range []scope{own, other} {
 		mx.rules[sc] = h.storeRule(t, mx.teams[sc].ns, "github")
 		mx.gitlab[sc] = h.storeRule(t, mx.teams[sc].ns, "gitlab")
@@ -413,7 +492,15 @@ func TestPermissionMatrix(t *testing.T) {
 				for _, c := range callers() {
 					t.Run(fmt.Sprintf("%s/%s", c.name, sc), func(t *testing.T) {
 						req := e.call(t, mx, sc)
-						r := h.do(t, e.method, req.path, c.token, req.body, req.header...)
+						token := c.token
+						if e.fresh && c.authed && !c.site {
+							ns := ""
+							if c.role != "" {
+								ns = mx.teams[own].ns
+							}
+							_, token = freshUserToken(t, ns, c.role)
+						}
+						r := h.do(t, e.method, req.path, token, req.body, req.header...)
 						want := e.want(c, sc)
 						if r.code != want {
 							t.Fatalf("%s %s as %s: got %s, want %d", e.method, req.path, c.name, r, want)

@@ -297,6 +297,7 @@ func (a *api) updateRule(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("build rule %q", old.ID), err)
 		return
 	}
+	r = a.leaveOldSource(c.Request.Context(), old, r)
 	r = a.syncHook(c.Request.Context(), r)
 	c.JSON(http.StatusOK, a.ruleView(r, false))
 }
@@ -309,9 +310,13 @@ func (a *api) deleteRule(c *gin.Context) {
 	if !ok {
 		return
 	}
-	// The rule goes whatever the provider says; its hook would only deliver to a 404.
+	// The rule goes whatever the provider says; its hooks would only deliver to a 404. Hooks
+	// left on its former sources get one more try.
 	r.Triggers = store.Triggers{}
 	a.syncHook(c.Request.Context(), r)
+	if left := a.removeHooks(c.Request.Context(), r.OrphanedHooks); len(left) > 0 {
+		a.logger.Warn("hooks left on providers", "rule", r.ID, "count", len(left))
+	}
 	if err := a.store.DeleteRule(c.Request.Context(), r.ID); err != nil {
 		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
@@ -49,11 +50,15 @@ type api struct {
 	metrics  *metrics.Gateway
 	// registryKey signs registry tokens; nil turns the token service into 503s.
 	registryKey *registryauth.Key
+	// registryKeychain gives the credentials of the image registry, for deleting a
+	// repository's images; anonymous (the local stack's registry) unless main sets one.
+	registryKeychain authn.Keychain
 }
 
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
 	reg := metrics.NewRegistry()
-	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg)}
+	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg),
+		registryKeychain: authn.NewMultiKeychain()}
 }
 
 // router lays out DESIGN.md §4.
@@ -71,11 +76,19 @@ func (a *api) router() *gin.Engine {
 	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPIDoc) })
 
 	v1 := r.Group("/api/v1", a.authenticate)
+	v1.GET("/user", a.me)
+	v1.POST("/user/token", a.rotateMyToken)
 	v1.POST("/users", a.createUser)
+	v1.PATCH("/users/:user", a.patchUser)
+	v1.POST("/users/:user/token", a.rotateUserToken)
+	v1.GET("/namespaces", a.listNamespaces)
 	v1.POST("/namespaces", a.createNamespace)
+	v1.GET("/namespaces/:ns/members", a.listMembers)
 	v1.PUT("/namespaces/:ns/members/:user", a.setMember)
+	v1.DELETE("/namespaces/:ns/members/:user", a.removeMember)
 	v1.POST("/namespaces/:ns/repositories", a.createRepository)
 	v1.GET("/namespaces/:ns/repositories", a.listRepositories)
+	v1.DELETE("/namespaces/:ns/repositories/:repo", a.deleteRepository)
 	v1.POST("/namespaces/:ns/accounts", a.connectAccount)
 	v1.GET("/namespaces/:ns/accounts", a.listAccounts)
 	v1.DELETE("/namespaces/:ns/accounts/:account", a.deleteAccount)
@@ -86,6 +99,7 @@ func (a *api) router() *gin.Engine {
 	rules.GET("/:id", a.getRule)
 	rules.PUT("/:id", a.updateRule)
 	rules.DELETE("/:id", a.deleteRule)
+	rules.POST("/:id/webhook-secret", a.rotateWebhookSecret)
 	rules.POST("/:id/builds", a.buildNow)
 	v1.GET("/namespaces/:ns/repositories/:repo/builds", a.listBuilds)
 	v1.GET("/builds/:id", a.getBuild)

@@ -12,8 +12,9 @@ import (
 const operatorTTL = time.Hour
 
 // OperatorKeychain gives go-containerregistry a token, minted with the key, for every
-// repository of registry: pull and push for the operator's own tools (seeding base images,
-// tests, benchmarks), which hold the key anyway. Other registries get anonymous access.
+// repository of registry: pull, push and delete for the operator's own tools (seeding base
+// images, tests, benchmarks, the gateway deleting a repository's images), which hold the key
+// anyway. Other registries get anonymous access.
 func OperatorKeychain(k *Key, registry string) authn.Keychain {
 	return operatorKeychain{key: k, registry: registry}
 }
@@ -29,7 +30,7 @@ func (o operatorKeychain) Resolve(target authn.Resource) (authn.Authenticator, e
 	}
 	access := []Access{{Type: "registry", Name: "catalog", Actions: []string{"*"}}}
 	if repo, ok := target.(name.Repository); ok {
-		access = []Access{{Type: "repository", Name: repo.RepositoryStr(), Actions: []string{Pull, Push}}}
+		access = []Access{{Type: "repository", Name: repo.RepositoryStr(), Actions: []string{Pull, Push, "delete"}}}
 	}
 	return RepositoryAuth(o.key, "operator", access, operatorTTL)
 }

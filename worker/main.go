@@ -178,7 +178,7 @@ func openAccounts(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 		logger.Info("no secret key: private sources and commit statuses are off", "reason", err)
 		return nil, func() {}, nil
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithSecretBox(box))
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the accounts database: %w", err)
 	}

@@ -35,6 +35,31 @@ var ErrConflict = errors.New("already exists")
 // malformed name or an unknown role.
 var ErrInvalid = errors.New("invalid")
 
+// ErrLastAdmin is wrapped by the error of a change that would leave a namespace without an
+// admin: removing or demoting its last one.
+var ErrLastAdmin = errors.New("last admin")
+
+// ErrDisabled is wrapped by the error of giving a disabled user a token.
+var ErrDisabled = errors.New("user is disabled")
+
+// Sealer encrypts the secrets the store keeps (webhook secrets), bound to the row they belong
+// to; *secretbox.Box is one.
+type Sealer interface {
+	Seal(plaintext []byte, aad string) (string, error)
+	Open(sealed, aad string) ([]byte, error)
+}
+
+// Option changes how Open sets up a Store.
+type Option func(*Store)
+
+// WithSecretBox seals webhook secrets at rest with box. A Store without one cannot create
+// rules or rotate their secrets, reads no sealed secret (its rules have an empty
+// WebhookSecret, which never validates a delivery), and leaves the migration that seals old
+// plain-text secrets to the next Open that has it.
+func WithSecretBox(box Sealer) Option {
+	return func(s *Store) { s.box = box }
+}
+
 // dialect is the SQL flavour of the database behind a Store.
 type dialect int
 
@@ -47,6 +72,8 @@ const (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	// box seals webhook secrets; nil when Open was given none.
+	box Sealer
 }
 
 // sqliteBusyTimeout is how long a SQLite connection waits for a lock held by another
@@ -58,7 +85,7 @@ const sqliteBusyTimeout = 10 * time.Second
 // A url starting with postgres:// or postgresql:// is a PostgreSQL database. Anything else
 // is a SQLite database: a plain file path, sqlite:///abs/path.db, or a SQLite file: URI.
 // The folder of a SQLite file is created when missing.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var (
 		db  *sql.DB
 		d   dialect
@@ -94,6 +121,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.SetConnMaxIdleTime(0)
 	}
 	s := &Store{db: db, dialect: d}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to database: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -34,6 +35,66 @@ type User struct {
 	Name      string    `json:"name"`
 	SiteAdmin bool      `json:"site_admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// Disabled users have no working token; enabling them again gives them none either.
+	Disabled bool `json:"disabled"`
+	// TokenCreatedAt is when the user's token was made (nil: before this was recorded, or no
+	// token since the user was disabled); TokenLastUsedAt when it last authenticated a call,
+	// to a minute or so (nil: never).
+	TokenCreatedAt  *time.Time `json:"token_created_at"`
+	TokenLastUsedAt *time.Time `json:"token_last_used_at"`
+}
+
+// userFields are the columns scanUser reads, in its order; userColumns reads them from users.
+const (
+	userFields  = "id, name, site_admin, created_at, disabled, token_created_at, token_last_used_at"
+	userColumns = userFields + " FROM users"
+)
+
+func scanUser(row rowScanner) (User, error) {
+	var (
+		u                 User
+		created, lastUsed nullTime
+	)
+	err := row.Scan(&u.ID, &u.Name, &u.SiteAdmin, timeColumn{&u.CreatedAt}, &u.Disabled, &created, &lastUsed)
+	if err != nil {
+		return User{}, classify(err)
+	}
+	u.TokenCreatedAt, u.TokenLastUsedAt = created.ptr(), lastUsed.ptr()
+	return u, nil
+}
+
+// nullTime scans a timestamp that may be NULL.
+type nullTime struct {
+	t     time.Time
+	valid bool
+}
+
+// Scan implements sql.Scanner.
+func (n *nullTime) Scan(src any) error {
+	if src == nil {
+		n.valid = false
+		return nil
+	}
+	n.valid = true
+	return timeColumn{&n.t}.Scan(src)
+}
+
+func (n nullTime) ptr() *time.Time {
+	if !n.valid {
+		return nil
+	}
+	t := n.t
+	return &t
+}
+
+// revokedHash is what replaces the token hash of a disabled user: no token hashes to it
+// (hashes are hex), so no old token works again, and it is unique like the column.
+func revokedHash() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating revoked marker: %w", err)
+	}
+	return "revoked:" + hex.EncodeToString(b), nil
 }
 
 // NewToken returns a fresh API token: TokenPrefix and 32 random bytes in unpadded base64url.
@@ -65,9 +126,10 @@ func (s *Store) CreateUser(ctx context.Context, name string, siteAdmin bool) (Us
 		return User{}, "", fmt.Errorf("creating user %q: %w", name, err)
 	}
 	u := User{Name: name, SiteAdmin: siteAdmin, CreatedAt: now()}
+	u.TokenCreatedAt = &u.CreatedAt
 	err = s.queryRow(ctx, s.db,
-		"INSERT INTO users (name, token_hash, site_admin, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-		u.Name, hashToken(token), u.SiteAdmin, u.CreatedAt).Scan(&u.ID)
+		"INSERT INTO users (name, token_hash, site_admin, created_at, token_created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		u.Name, hashToken(token), u.SiteAdmin, u.CreatedAt, u.CreatedAt).Scan(&u.ID)
 	if err != nil {
 		return User{}, "", fmt.Errorf("creating user %q: %w", name, classify(err))
 	}
@@ -84,27 +146,31 @@ func (s *Store) EnsureAdmin(ctx context.Context, name, token string) (User, erro
 	if token == "" {
 		return User{}, fmt.Errorf("ensuring admin %q: empty token: %w", name, ErrInvalid)
 	}
-	u := User{}
-	err := s.queryRow(ctx, s.db, `INSERT INTO users (name, token_hash, site_admin, created_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, site_admin = excluded.site_admin
-RETURNING id, name, site_admin, created_at`,
-		name, hashToken(token), true, now()).Scan(&u.ID, &u.Name, &u.SiteAdmin, timeColumn{&u.CreatedAt})
+	// The token's dates are kept when it is the one already stored: the admin's token is set
+	// at every start, and is not new each time.
+	t := now()
+	u, err := scanUser(s.queryRow(ctx, s.db, `INSERT INTO users (name, token_hash, site_admin, created_at, token_created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, site_admin = excluded.site_admin, disabled = FALSE,
+token_created_at = CASE WHEN users.token_hash = excluded.token_hash THEN users.token_created_at ELSE excluded.token_created_at END,
+token_last_used_at = CASE WHEN users.token_hash = excluded.token_hash THEN users.token_last_used_at ELSE NULL END
+RETURNING `+userFields,
+		name, hashToken(token), true, t, t))
 	if err != nil {
 		return User{}, fmt.Errorf("ensuring admin %q: %w", name, classify(err))
 	}
 	return u, nil
 }
 
-// UserByToken returns the user whose token is token, or an error wrapping ErrNotFound.
+// UserByToken returns the user whose token is token, or an error wrapping ErrNotFound (also
+// for a disabled user).
 func (s *Store) UserByToken(ctx context.Context, token string) (User, error) {
 	if token == "" {
 		return User{}, fmt.Errorf("looking up token: %w", ErrNotFound)
 	}
-	u := User{}
-	err := s.queryRow(ctx, s.db, "SELECT id, name, site_admin, created_at FROM users WHERE token_hash = ?",
-		hashToken(token)).Scan(&u.ID, &u.Name, &u.SiteAdmin, timeColumn{&u.CreatedAt})
+	u, err := scanUser(s.queryRow(ctx, s.db, "SELECT "+userColumns+" WHERE token_hash = ? AND NOT disabled",
+		hashToken(token)))
 	if err != nil {
-		return User{}, fmt.Errorf("looking up token: %w", classify(err))
+		return User{}, fmt.Errorf("looking up token: %w", err)
 	}
 	return u, nil
 }
@@ -120,11 +186,85 @@ func (s *Store) GetUser(ctx context.Context, name string) (User, error) {
 
 // userByName looks a user up inside or outside a transaction; a missing user is ErrNotFound.
 func (s *Store) userByName(ctx context.Context, q queryer, name string) (User, error) {
-	u := User{}
-	err := s.queryRow(ctx, q, "SELECT id, name, site_admin, created_at FROM users WHERE name = ?", name).
-		Scan(&u.ID, &u.Name, &u.SiteAdmin, timeColumn{&u.CreatedAt})
+	return scanUser(s.queryRow(ctx, q, "SELECT "+userColumns+" WHERE name = ?", name))
+}
+
+// TouchToken records that the token of user id was used at, unless a use within every before
+// was already recorded: callers may call it on every request, and the database sees at most
+// one write per token per every. It answers whether it wrote.
+func (s *Store) TouchToken(ctx context.Context, id int64, at time.Time, every time.Duration) (bool, error) {
+	at = at.UTC().Truncate(time.Microsecond)
+	res, err := s.exec(ctx, s.db, `UPDATE users SET token_last_used_at = ?
+WHERE id = ? AND (token_last_used_at IS NULL OR token_last_used_at <= ?)`, at, id, at.Add(-every))
 	if err != nil {
-		return User{}, classify(err)
+		return false, fmt.Errorf("recording token use of user %d: %w", id, classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("recording token use of user %d: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// RotateToken gives the user called name a new token and returns it; the old one stops
+// working at once. The error wraps ErrNotFound for no such user and ErrDisabled for a
+// disabled one (enable the user first).
+func (s *Store) RotateToken(ctx context.Context, name string) (User, string, error) {
+	token, err := NewToken()
+	if err != nil {
+		return User{}, "", fmt.Errorf("rotating token of %q: %w", name, err)
+	}
+	var u User
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		u, err = s.userByName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return ErrDisabled
+		}
+		t := now()
+		_, err = s.exec(ctx, tx, "UPDATE users SET token_hash = ?, token_created_at = ?, token_last_used_at = NULL WHERE id = ?",
+			hashToken(token), t, u.ID)
+		u.TokenCreatedAt, u.TokenLastUsedAt = &t, nil
+		return classify(err)
+	})
+	if err != nil {
+		return User{}, "", fmt.Errorf("rotating token of %q: %w", name, err)
+	}
+	return u, token, nil
+}
+
+// SetDisabled disables or enables the user called name and returns it. Disabling revokes the
+// user's token for good: enabling again leaves the user without one until RotateToken makes a
+// new one. Site admins cannot be disabled (ErrInvalid): their token is the stack's.
+func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (User, error) {
+	var u User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		u, err = s.userByName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if u.SiteAdmin && disabled {
+			return fmt.Errorf("%w: a site admin cannot be disabled; change SLIPWAY_ADMIN_TOKEN instead", ErrInvalid)
+		}
+		if !disabled {
+			_, err = s.exec(ctx, tx, "UPDATE users SET disabled = FALSE WHERE id = ?", u.ID)
+			u.Disabled = false
+			return classify(err)
+		}
+		revoked, err := revokedHash()
+		if err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, tx, "UPDATE users SET disabled = TRUE, token_hash = ?, token_created_at = NULL, token_last_used_at = NULL WHERE id = ?",
+			revoked, u.ID)
+		u.Disabled, u.TokenCreatedAt, u.TokenLastUsedAt = true, nil, nil
+		return classify(err)
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("setting user %q disabled=%t: %w", name, disabled, err)
 	}
 	return u, nil
 }

@@ -1,0 +1,4 @@
+-- Seals the webhook secrets stored in plain text before this version (rules.webhook_secret),
+-- with the secret box of SLIPWAY_SECRET_KEY, bound to each rule's id. It needs the key, which
+-- SQL does not have: the step is Go code (sealWebhookSecrets in rules.go), run in place of this
+-- file by the first Open given the box; an Open without one leaves it for later.
