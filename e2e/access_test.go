@@ -193,7 +193,7 @@ func TestAccessEndToEnd(t *testing.T) {
 			t.Errorf("delivery to the deleted rule: %d, want 404", code)
 		}
 		repo, _ := name.NewRepository(image)
-		tags, err := remote.List(repo)
+		tags, err := remote.List(repo, operatorAuth())
 		var terr *transport.Error
 		if err != nil && !(errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound) {
 			t.Fatalf("listing %s after deletion: %v", image, err)
@@ -202,7 +202,7 @@ func TestAccessEndToEnd(t *testing.T) {
 			t.Errorf("tags left in the registry: %v", tags)
 		}
 		for _, tag := range rec.Tags {
-			if _, err := remote.Head(repo.Tag(tag)); err == nil {
+			if _, err := remote.Head(repo.Tag(tag), operatorAuth()); err == nil {
 				t.Errorf("%s:%s still resolves", image, tag)
 			}
 		}
