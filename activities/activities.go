@@ -18,8 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	bkclient "github.com/moby/buildkit/client"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/logstore"
 )
 
@@ -104,6 +106,19 @@ type Activities struct {
 	Images *ImageStore
 	// Logger receives the worker's own logs, never build output.
 	Logger *slog.Logger
+
+	// Temporal and TaskQueue reach the namespaces' build-slots workflows.
+	Temporal  client.Client
+	TaskQueue string
+	// Limits are the operator's limits on builds (timeout, builds per namespace).
+	Limits Limits
+	// Frontends are the image name patterns a Dockerfile's `# syntax=` may name (see
+	// FrontendAllowed); the built-in Dockerfile frontend is always allowed. Nil means
+	// DefaultFrontends, empty only the built-in one.
+	Frontends []string
+	// Cgroups, when set, gives each build a cgroup of its own under which BuildKit runs its
+	// RUN steps, bounding their memory, processes and CPU.
+	Cgroups *cgroup.Parent
 }
 
 // workspace is the folder of one build session on this host.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	dockerconfig "github.com/docker/cli/cli/config"
@@ -40,7 +41,15 @@ type BuildInput struct {
 	// CacheRef is the registry reference BuildKit imports its cache from and exports it to
 	// (mode=max); empty builds without a registry cache.
 	CacheRef string `json:"cache_ref,omitempty"`
+	// CacheMountNS is the namespace of the build's cache mounts, "slipway/NS/REPO".
+	CacheMountNS string `json:"cache_mount_ns,omitempty"`
 }
+
+// reservedArgPrefix starts the build args BuildKit reads as its own settings.
+const reservedArgPrefix = "BUILDKIT_"
+
+// ErrTypeInvalidBuildArg says a build arg may not be passed to BuildKit.
+const ErrTypeInvalidBuildArg = "InvalidBuildArg"
 
 // BuildResult names the image BuildKit wrote into the workspace.
 type BuildResult struct {
@@ -77,6 +86,20 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("opening dockerfile folder: %w", err)
 	}
+	// The frontend reads only the Dockerfile and its own .dockerignore from this mount; the
+	// rest of the folder (.git with the Dockerfile at the root) is no business of a frontend.
+	base := filepath.Base(paths.DockerfilePath)
+	dockerfileFS, err = fsutil.NewFilterFS(dockerfileFS, &fsutil.FilterOpt{IncludePatterns: []string{base, base + ".dockerignore"}})
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("filtering dockerfile folder: %w", err)
+	}
+	frontends := a.Frontends
+	if frontends == nil {
+		frontends = DefaultFrontends
+	}
+	if err := CheckFrontend(filepath.Join(root, paths.DockerfilePath), frontends); err != nil {
+		return BuildResult{}, err
+	}
 	out := filepath.Join(ws, imageDir)
 	if err := os.RemoveAll(out); err != nil {
 		return BuildResult{}, fmt.Errorf("clearing image layout: %w", err)
@@ -89,7 +112,37 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		// Refused by the gateway and the workflow already; a BUILDKIT_ arg reaching here
+		// would choose BuildKit's settings, so it is refused again.
+		if strings.HasPrefix(strings.ToUpper(k), reservedArgPrefix) {
+			return BuildResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, reservedArgPrefix),
+				ErrTypeInvalidBuildArg, nil)
+		}
 		attrs["build-arg:"+k] = in.BuildArgs[k]
+	}
+	// Set after the build's own args, never from them: cache mounts (RUN --mount=type=cache)
+	// are shared by every build on a buildkitd with the same id, so each image repository gets
+	// a namespace of its own and a build cannot plant files in another team's cache.
+	ns := in.CacheMountNS
+	if ns == "" {
+		// A build scheduled by an older workflow names none: it shares its cache mounts
+		// with nobody.
+		ns = "slipway/build/" + in.Workspace
+	}
+	attrs["build-arg:BUILDKIT_CACHE_MOUNT_NS"] = ns
+	if a.Cgroups != nil {
+		// The build's RUN steps run in a cgroup of its own, with the operator's limits.
+		cg, err := a.Cgroups.Child("build-" + in.Workspace)
+		if err != nil {
+			return BuildResult{}, fmt.Errorf("making the build's cgroup: %w", err)
+		}
+		defer func() {
+			if err := a.Cgroups.Remove("build-" + in.Workspace); err != nil {
+				a.logger().Warn("removing the build's cgroup", "error", err)
+			}
+		}()
+		attrs["cgroup-parent"] = cg
 	}
 
 	log, err := a.openLog(ctx)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/cgroup"
 )
 
 // Config is every setting of a Slipway process. Secrets are not settings: they are looked up
@@ -32,6 +34,21 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// MaxBuildTimeout is the longest timeout a build may ask for (SLIPWAY_MAX_BUILD_TIMEOUT):
+	// the gateway answers a longer one with 400, the workflow fails such a build at once.
+	MaxBuildTimeout time.Duration
+	// NamespaceMaxRunning is how many builds of one namespace run at once
+	// (SLIPWAY_NAMESPACE_MAX_RUNNING); the others wait as queued.
+	NamespaceMaxRunning int
+	// BuildFrontends are the image patterns a Dockerfile's `# syntax=` may name
+	// (SLIPWAY_BUILD_FRONTENDS, comma-separated); the built-in frontend is always allowed.
+	BuildFrontends []string
+	// BuildLimits bound the memory, processes and CPU of one build's RUN steps.
+	BuildLimits cgroup.Limits
+	// BuildCgroup is the cgroup (a path below /sys/fs/cgroup, shared with buildkitd's host)
+	// under which the worker makes each build's cgroup; empty leaves RUN steps in buildkitd's
+	// default cgroup parent (SLIPWAY_BUILD_CGROUP, set by the local stack).
+	BuildCgroup string
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
@@ -90,6 +107,22 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ImageStoreTTL = d
 	}
+	if c.MaxBuildTimeout, err = time.ParseDuration(get("SLIPWAY_MAX_BUILD_TIMEOUT", DefaultMaxBuildTimeout)); err != nil || c.MaxBuildTimeout <= 0 {
+		return Config{}, fmt.Errorf("SLIPWAY_MAX_BUILD_TIMEOUT %q is not a positive duration such as 2h", getenv("SLIPWAY_MAX_BUILD_TIMEOUT"))
+	}
+	if c.NamespaceMaxRunning, err = strconv.Atoi(get("SLIPWAY_NAMESPACE_MAX_RUNNING", "4")); err != nil || c.NamespaceMaxRunning < 1 {
+		return Config{}, fmt.Errorf("SLIPWAY_NAMESPACE_MAX_RUNNING %q is not a positive number", getenv("SLIPWAY_NAMESPACE_MAX_RUNNING"))
+	}
+	c.BuildFrontends = []string{} // "none": only the built-in frontend
+	for _, f := range strings.Split(get("SLIPWAY_BUILD_FRONTENDS", "docker.io/docker/dockerfile:*,docker.io/docker/dockerfile-upstream:*"), ",") {
+		if f = strings.TrimSpace(f); f != "" && !strings.EqualFold(f, "none") {
+			c.BuildFrontends = append(c.BuildFrontends, f)
+		}
+	}
+	if c.BuildLimits, err = cgroup.LimitsFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	c.BuildCgroup = get("SLIPWAY_BUILD_CGROUP", "")
 	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""
@@ -104,6 +137,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// DefaultMaxBuildTimeout is the longest build timeout unless the operator says otherwise.
+const DefaultMaxBuildTimeout = "3h"
 
 // CloneBaseURLs maps each provider to the base its clone URLs are built from.
 func (c Config) CloneBaseURLs() map[string]string {

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -73,6 +74,9 @@ func TestBuildNow(t *testing.T) {
 	t.Run("bad requests", func(t *testing.T) {
 		branchOnly := h.createRule(t, tm, with(map[string]any{
 			"triggers": map[string]any{"branches": []string{"main"}}, "tag_template": "{branch}"}))
+		// Rules saved before the checks (or by hand in the database) meet them at build time.
+		foreign := h.storedRule(t, tm, func(r *store.Rule) { r.Cache = "127.0.0.1:5000/victim/app:latest" })
+		long := h.storedRule(t, tm, func(r *store.Rule) { r.Timeout = "24h" })
 		for _, tc := range []struct {
 			name string
 			path string
@@ -85,6 +89,11 @@ func TestBuildNow(t *testing.T) {
 			{"short commit", path, map[string]any{"branch": "main", "commit": "abc1234"}, "commit"},
 			{"uppercase commit", path, map[string]any{"branch": "main", "commit": strings.Repeat("A", 40)}, "commit"},
 			{"bad build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"NO-DASH": "x"}}, "build_args"},
+			{"BUILDKIT_SYNTAX build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"BUILDKIT_SYNTAX": "evil.example/frontend"}}, `"BUILDKIT_SYNTAX" is reserved`},
+			{"BUILDKIT_CACHE_MOUNT_NS build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "x"}}, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
+			{"build arg value too long", path, map[string]any{"branch": "main", "build_args": map[string]string{"V": strings.Repeat("v", 5000)}}, "5000 bytes"},
+			{"rule with a foreign cache", tm.rule(foreign.ID) + "/builds", map[string]any{"branch": "main"}, "outside the image repository"},
+			{"rule with a timeout over the longest", tm.rule(long.ID) + "/builds", map[string]any{"branch": "main"}, "longest this service allows"},
 			{"slash without sanitize_ref", path, map[string]any{"branch": "feature/login"}, "'/'"},
 			{"dollar without sanitize_ref", path, map[string]any{"tag": "v$1"}, "'$'"},
 			{"tag on a branch template", tm.rule(branchOnly.ID) + "/builds", map[string]any{"tag": "v1"}, `template "{branch}"`},
@@ -99,7 +108,9 @@ func TestBuildNow(t *testing.T) {
 				}
 			})
 		}
-		h.expectBuilds(t, ruleQuery(branchOnly.ID), 0)
+		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
+			h.expectBuilds(t, ruleQuery(id), 0)
+		}
 	})
 
 	t.Run("slash with sanitize_ref", func(t *testing.T) {
@@ -588,4 +599,22 @@ func canonicalJSON(t *testing.T, s string) string {
 		t.Fatalf("%s: %v", s, err)
 	}
 	return mustJSON(v)
+}
+
+// storedRule saves a rule straight to the store, past the API's checks, as a rule saved
+// before them would be; change sets what the API would refuse.
+func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) store.Rule {
+	t.Helper()
+	r := store.Rule{
+		Namespace: tm.ns, Repository: "app",
+		Source:   store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
+		Triggers: store.Triggers{Branches: []string{"main"}},
+	}
+	change(&r)
+	r, err := hs.store.CreateRule(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.addSecret(r.WebhookSecret)
+	return r
 }

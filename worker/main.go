@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
@@ -117,6 +118,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
+	var cgroups *cgroup.Parent
+	if cfg.BuildCgroup != "" {
+		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
+		if err := cgroups.Create(); err != nil {
+			return fmt.Errorf("preparing the builds' cgroup %s: %w", cfg.BuildCgroup, err)
+		}
+		logger.Info("each build's RUN steps get a cgroup of their own", "parent", cfg.BuildCgroup, "limits", cfg.BuildLimits.String())
+	} else {
+		logger.Warn("SLIPWAY_BUILD_CGROUP is unset: RUN steps are bounded only by buildkitd's own cgroup settings")
+	}
 	w.RegisterActivity(&activities.Activities{
 		WorkspaceRoot: workspaces,
 		Buildkit:      bk,
@@ -127,6 +139,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Accounts:      accts,
 		Images:        images,
 		Logger:        logger,
+		Temporal:      tc,
+		TaskQueue:     cfg.TaskQueue,
+		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
+		Frontends:     cfg.BuildFrontends,
+		Cgroups:       cgroups,
 	})
 	logger.Info("worker starting", "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
