@@ -104,6 +104,7 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 		"SLIPWAY_TEMPORAL_ADDRESS="+e.stack.TemporalAddress,
 		"SLIPWAY_TEMPORAL_UI_URL="+e.stack.TemporalUIURL,
 		"SLIPWAY_BUILDKIT_ADDR="+e.stack.BuildkitAddr,
+		"SLIPWAY_BUILD_CGROUP="+e.stack.BuildCgroup,
 		"SLIPWAY_REGISTRY="+e.stack.Registry,
 		"SLIPWAY_GITHUB_URL="+e.gitURL,
 		"SLIPWAY_GITLAB_URL="+e.gitURL,

@@ -52,6 +52,8 @@ root = %[1]q
   # and builds can reach loopback services such as the local registry.
   networkMode = "host"
   gc = true
+  # RUN steps run in cgroups with the per-build limits (devstack/cgroup.go).
+  defaultCgroupParent = %[5]q
 
 [worker.containerd]
   enabled = false
@@ -66,7 +68,7 @@ root = %[1]q
 [registry.%[4]q]
   http = true
   insecure = true
-`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort)
+`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, s.defaultCgroup)
 	path := filepath.Join(s.home, "buildkitd.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("writing buildkitd config: %w", err)

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/cgroup"
 )
 
 // Options configure a local stack. Zero ports mean "pick a free loopback port".
@@ -59,6 +61,9 @@ type Stack struct {
 	// Registry is the registry's host and port, "127.0.0.1:PORT", served over
 	// plain HTTP.
 	Registry string
+	// BuildCgroup is the cgroup (below /sys/fs/cgroup) under which workers make each build's
+	// cgroup: the worker's SLIPWAY_BUILD_CGROUP.
+	BuildCgroup string
 
 	logger *slog.Logger
 	home   string
@@ -69,6 +74,9 @@ type Stack struct {
 
 	temporalBin, buildkitdBin, registryBin    string
 	temporalArgs, buildkitdArgs, registryArgs []string
+
+	cgroups       *cgroup.Parent
+	defaultCgroup string
 
 	mu        sync.Mutex
 	closed    bool
@@ -211,6 +219,9 @@ func newStack(opts Options) (*Stack, error) {
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
 	}
+	if err := s.buildCgroup(); err != nil {
+		return nil, err
+	}
 	if s.buildkitdArgs, err = s.buildkitdConfig(); err != nil {
 		return nil, err
 	}
@@ -246,6 +257,9 @@ func (s *Stack) Close() error {
 	// rootfs mounted; the next one does not know it, and the home could not be removed.
 	if err := unmountUnder(filepath.Join(s.home, "buildkit")); err != nil {
 		return fmt.Errorf("stopping local stack: %w", err)
+	}
+	if err := s.removeBuildCgroup(); err != nil {
+		s.logger.Warn("build cgroups left behind", "error", err)
 	}
 	s.logger.Info("local stack stopped", "home", s.home)
 	return nil
