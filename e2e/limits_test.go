@@ -59,11 +59,11 @@ func TestCacheMountsStayInTheirRepository(t *testing.T) {
 	plant := srv.NewRepo(t, "e2e-cm-plant", "hello")
 	plant.Commit("main", map[string]string{
 		"Dockerfile":       "FROM busybox\nRUN --mount=type=cache,id=shared,target=/c echo secret-" + nonce + " > /c/planted\n",
-		"check/Dockerfile": "FROM busybox\nRUN --mount=type=cache,id=shared,target=/c (ls -A /c; cat /c/planted; echo " + nonce + ") > /seen 2>&1; true\n",
+		"check/Dockerfile": "FROM busybox\nRUN --mount=type=cache,id=shared,target=/c (echo \"files:$(ls -A /c | tr '\\n' ,)\"; cat /c/planted 2>/dev/null; echo " + nonce + ") > /seen; true\n",
 	})
 	victim := srv.NewRepo(t, "e2e-cm-victim", "hello")
 	victim.Commit("main", map[string]string{
-		"Dockerfile": "FROM busybox\nRUN --mount=type=cache,id=shared,target=/c (ls -A /c; cat /c/planted; echo " + nonce + ") > /seen 2>&1; true\n",
+		"Dockerfile": "FROM busybox\nRUN --mount=type=cache,id=shared,target=/c (echo \"files:$(ls -A /c | tr '\\n' ,)\"; cat /c/planted 2>/dev/null; echo " + nonce + ") > /seen; true\n",
 	})
 
 	attacker := teamInput("team-red", "app", "e2e-cm-plant")
@@ -71,7 +71,7 @@ func TestCacheMountsStayInTheirRepository(t *testing.T) {
 	other := teamInput("team-blue", "app", "e2e-cm-victim")
 	buildTagged(t, other, "look")
 	seen := pull(t, other.Image+":look").files["seen"]
-	if strings.Contains(seen, "planted") || strings.Contains(seen, "secret-"+nonce) {
+	if !strings.Contains(seen, "files:\n") || strings.Contains(seen, "secret-"+nonce) {
 		t.Fatalf("team-blue's build saw team-red's cache mount:\n%s", seen)
 	}
 	if !strings.Contains(seen, nonce) {
@@ -79,7 +79,7 @@ func TestCacheMountsStayInTheirRepository(t *testing.T) {
 	}
 	attacker.DockerfilePath = "check/Dockerfile"
 	buildTagged(t, attacker, "check")
-	if own := pull(t, attacker.Image+":check").files["seen"]; !strings.Contains(own, "secret-"+nonce) {
+	if own := pull(t, attacker.Image+":check").files["seen"]; !strings.Contains(own, "files:planted,") || !strings.Contains(own, "secret-"+nonce) {
 		t.Fatalf("the same repository's next build did not find its own cache mount:\n%s", own)
 	}
 }
