@@ -200,7 +200,10 @@ func TestRunStepLimits(t *testing.T) {
 // another namespace's build starts and finishes at once.
 func TestNamespaceFloodLeavesSlots(t *testing.T) {
 	const limit, flood = 2, 4
-	w := startWorker(t, fmt.Sprintf("SLIPWAY_NAMESPACE_MAX_RUNNING=%d", limit), "SLIPWAY_MAX_CONCURRENT_BUILDS=4")
+	w := startWorker(t, fmt.Sprintf("SLIPWAY_NAMESPACE_MAX_RUNNING=%d", limit),
+		// One session more than the namespace limit: without the limit the flood would take
+		// every session and the other namespace's build would wait.
+		fmt.Sprintf("SLIPWAY_MAX_CONCURRENT_BUILDS=%d", limit+1))
 	t.Cleanup(w.stop)
 	gw := startGateway(t)
 	suffix := fmt.Sprint(time.Now().UnixNano() % 1e8)
