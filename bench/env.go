@@ -108,6 +108,9 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 		"SLIPWAY_REGISTRY="+e.stack.Registry,
 		"SLIPWAY_GITHUB_URL="+e.gitURL,
 		"SLIPWAY_GITLAB_URL="+e.gitURL,
+		// The bench's builds are all of one namespace: the per-namespace limit would measure
+		// itself instead of the workers.
+		"SLIPWAY_NAMESPACE_MAX_RUNNING=1000",
 	))
 	if err != nil {
 		return nil, err
