@@ -618,3 +618,77 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 	hs.addSecret(r.WebhookSecret)
 	return r
 }
+
+// TestQueuedBuildRecord checks a build waiting for a slot of its namespace reads as queued,
+// with the reason, in its record and in the list, and as running once it has its slot. A
+// stand-in workflow of the same name sets the memo as the real one does.
+func TestQueuedBuildRecord(t *testing.T) {
+	cfg := h.cfg
+	cfg.TaskQueue = "gateway-test-queued"
+	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.router())
+	defer srv.Close()
+
+	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds (place 1 in its queue)"
+	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
+		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
+			return err
+		}
+		workflow.GetSignalChannel(ctx, "granted").Receive(ctx, nil)
+		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: ""}); err != nil {
+			return err
+		}
+		return workflow.Await(ctx, func() bool { return false })
+	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	tm := h.newTeam(t, "queued")
+	rule := h.createRule(t, tm, githubRule())
+	req, _ := http.NewRequest("POST", srv.URL+tm.rule(rule.ID)+"/builds", strings.NewReader(`{"branch":"main"}`))
+	req.Header.Set("Authorization", "Bearer "+h.writer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s started
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("build now: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	defer func() { _ = h.temporal.TerminateWorkflow(context.Background(), s.ID, "", "test") }()
+
+	type rec struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}
+	wait := func(status, reason string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := h.do(t, "GET", "/api/v1/builds/"+s.ID, h.reader, nil)
+			expect(t, r, 200, "getting the build")
+			h.checkAnswer(t, "GET", "/api/v1/builds/"+s.ID, r)
+			var one rec
+			r.decode(t, &one)
+			var list struct{ Builds []rec }
+			h.do(t, "GET", tm.builds()+"?rule="+rule.ID, h.reader, nil).decode(t, &list)
+			if one.Status == status && one.Reason == reason && len(list.Builds) == 1 && list.Builds[0] == one {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("build reads %+v, listed %+v; want status %q with reason %q", one, list.Builds, status, reason)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	wait("queued", reason)
+	if err := h.temporal.SignalWorkflow(context.Background(), s.ID, "", "granted", nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("running", "")
+}
