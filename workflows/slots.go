@@ -18,6 +18,9 @@ const MemoQueued = "queued_reason"
 // without giving their slot back (terminated builds).
 const slotsCheckEvery = 30 * time.Second
 
+// slotRequestAgain is how often a waiting build repeats its request for a slot.
+const slotRequestAgain = 5 * time.Minute
+
 // slotsIdle is how long a slots workflow with no holder and no waiter lives on.
 const slotsIdle = 5 * time.Minute
 
@@ -206,15 +209,22 @@ func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
 	})
-	if err := workflow.ExecuteLocalActivity(lctx, a.RequestSlot, activities.RequestSlotInput{
-		Namespace: in.Namespace, Holder: me,
-	}).Get(ctx, nil); err != nil {
+	request := func() error {
+		return workflow.ExecuteLocalActivity(lctx, a.RequestSlot, activities.RequestSlotInput{
+			Namespace: in.Namespace, Holder: me,
+		}).Get(ctx, nil)
+	}
+	if err := request(); err != nil {
 		return release, err
 	}
 	st.Step = "queued"
 	for {
-		got := false
+		got, ask := false, false
+		// Asking again now and then is harmless (the slots workflow knows its waiters) and
+		// mends a lost grant or a slots workflow an operator terminated.
+		again, stopAgain := workflow.WithCancel(ctx)
 		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(workflow.NewTimer(again, slotRequestAgain), func(f workflow.Future) { ask = f.Get(ctx, nil) == nil })
 		sel.AddReceive(granted, func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, nil)
 			got = true
@@ -229,11 +239,17 @@ func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(
 		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
+		stopAgain()
 		if ctx.Err() != nil {
 			return release, ctx.Err()
 		}
 		if got {
 			break
+		}
+		if ask {
+			if err := request(); err != nil {
+				return release, err
+			}
 		}
 	}
 	if st.QueuedReason != "" {
