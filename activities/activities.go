@@ -116,8 +116,8 @@ type Activities struct {
 	// FrontendAllowed); the built-in Dockerfile frontend is always allowed. Nil means
 	// DefaultFrontends, empty only the built-in one.
 	Frontends []string
-	// Cgroups, when set, gives each build a cgroup of its own under which BuildKit runs its
-	// RUN steps, bounding their memory, processes and CPU.
+	// Cgroups, when set, gives each image repository a cgroup under which BuildKit runs the
+	// RUN steps of its builds, bounding their memory, processes and CPU.
 	Cgroups *cgroup.Parent
 }
 

@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,18 +133,23 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		ns = "slipway/build/" + in.Workspace
 	}
 	attrs["build-arg:BUILDKIT_CACHE_MOUNT_NS"] = ns
+	var cgroupNote string
 	if a.Cgroups != nil {
-		// The build's RUN steps run in a cgroup of its own, with the operator's limits.
-		cg, err := a.Cgroups.Child("build-" + in.Workspace)
+		// RUN steps run in a cgroup of the image repository, with the operator's limits. Not
+		// one per build: BuildKit keeps the cgroup parent in each RUN step's cache key, so a
+		// name per build would never hit the cache. Builds of one repository share it (and
+		// their namespace's slots bound how many run); the name is stable, so the registry
+		// cache of hosts with the same SLIPWAY_BUILD_CGROUP agrees. It is kept, not removed
+		// after the build: a concurrent build of the repository may be about to use it, and
+		// runc would make a removed one again without limits.
+		sum := sha256.Sum256([]byte(ns))
+		name := "repo-" + hex.EncodeToString(sum[:8])
+		cg, err := a.Cgroups.Child(name)
 		if err != nil {
 			return BuildResult{}, fmt.Errorf("making the build's cgroup: %w", err)
 		}
-		defer func() {
-			if err := a.Cgroups.Remove("build-" + in.Workspace); err != nil {
-				a.logger().Warn("removing the build's cgroup", "error", err)
-			}
-		}()
 		attrs["cgroup-parent"] = cg
+		cgroupNote = fmt.Sprintf("==> RUN steps limited to %s (cgroup %s)\n", a.Cgroups.Limits, cg)
 	}
 
 	log, err := a.openLog(ctx)
@@ -151,6 +158,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	}
 	defer log.Close()
 	fmt.Fprintf(log, "==> build %s (context %s)\n", paths.DockerfilePath, paths.ContextPath)
+	fmt.Fprint(log, cgroupNote)
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("creating progress display: %w", err)

@@ -2,6 +2,8 @@
 // steps. buildkitd runs each RUN step's container in a cgroup below the solve's cgroup parent
 // (PARENT/buildkit/ID); limits written on PARENT hold for everything below it, so a RUN step
 // that forks without end or eats memory is stopped by the kernel and other builds go on.
+// Slipway makes one such parent per image repository (see activities.Build for why not one
+// per build).
 //
 // Both cgroup layouts are handled: the unified one (v2, /sys/fs/cgroup/cgroup.controllers) and
 // the legacy one (v1, one hierarchy per controller under /sys/fs/cgroup/NAME), which is what
@@ -225,31 +227,29 @@ func (p *Parent) limit(rel string) error {
 	l := p.Limits
 	type setting struct{ dir, file, value string }
 	var sets []setting
+	// Zero is written too, as "no limit": a cgroup kept from an earlier build may hold one.
+	n := func(v int64, unlimited string) string {
+		if v <= 0 {
+			return unlimited
+		}
+		return strconv.FormatInt(v, 10)
+	}
+	quota := int64(l.CPUs * 100000)
 	if p.unified() {
 		d := filepath.Join(p.root(), rel)
-		if l.MemoryBytes > 0 {
-			sets = append(sets, setting{d, "memory.max", strconv.FormatInt(l.MemoryBytes, 10)},
-				setting{d, "memory.swap.max", "0"})
+		swap := "0"
+		if l.MemoryBytes <= 0 {
+			swap = "max"
 		}
-		if l.Pids > 0 {
-			sets = append(sets, setting{d, "pids.max", strconv.FormatInt(l.Pids, 10)})
-		}
-		if l.CPUs > 0 {
-			sets = append(sets, setting{d, "cpu.max", fmt.Sprintf("%d 100000", int64(l.CPUs*100000))})
-		}
+		sets = append(sets, setting{d, "memory.max", n(l.MemoryBytes, "max")}, setting{d, "memory.swap.max", swap},
+			setting{d, "pids.max", n(l.Pids, "max")}, setting{d, "cpu.max", n(quota, "max") + " 100000"})
 	} else {
 		mem, pids, cpu := filepath.Join(p.root(), "memory", rel), filepath.Join(p.root(), "pids", rel), filepath.Join(p.root(), "cpu", rel)
-		if l.MemoryBytes > 0 {
-			v := strconv.FormatInt(l.MemoryBytes, 10)
-			sets = append(sets, setting{mem, "memory.limit_in_bytes", v}, setting{mem, "memory.memsw.limit_in_bytes", v})
-		}
-		if l.Pids > 0 {
-			sets = append(sets, setting{pids, "pids.max", strconv.FormatInt(l.Pids, 10)})
-		}
-		if l.CPUs > 0 {
-			sets = append(sets, setting{cpu, "cpu.cfs_period_us", "100000"},
-				setting{cpu, "cpu.cfs_quota_us", strconv.FormatInt(int64(l.CPUs*100000), 10)})
-		}
+		// memsw (memory and swap) may never be below the memory limit: lifted first, set last.
+		sets = append(sets, setting{mem, "memory.memsw.limit_in_bytes", "-1"},
+			setting{mem, "memory.limit_in_bytes", n(l.MemoryBytes, "-1")},
+			setting{mem, "memory.memsw.limit_in_bytes", n(l.MemoryBytes, "-1")}, setting{pids, "pids.max", n(l.Pids, "max")},
+			setting{cpu, "cpu.cfs_period_us", "100000"}, setting{cpu, "cpu.cfs_quota_us", n(quota, "-1")})
 	}
 	for _, s := range sets {
 		err := os.WriteFile(filepath.Join(s.dir, s.file), []byte(s.value), 0o644)

@@ -43,11 +43,12 @@ type Config struct {
 	// BuildFrontends are the image patterns a Dockerfile's `# syntax=` may name
 	// (SLIPWAY_BUILD_FRONTENDS, comma-separated); the built-in frontend is always allowed.
 	BuildFrontends []string
-	// BuildLimits bound the memory, processes and CPU of one build's RUN steps.
+	// BuildLimits bound the memory, processes and CPU of the RUN steps of one image
+	// repository's builds.
 	BuildLimits cgroup.Limits
 	// BuildCgroup is the cgroup (a path below /sys/fs/cgroup, shared with buildkitd's host)
-	// under which the worker makes each build's cgroup; empty leaves RUN steps in buildkitd's
-	// default cgroup parent (SLIPWAY_BUILD_CGROUP, set by the local stack).
+	// under which the worker makes each image repository's cgroup; empty leaves RUN steps in
+	// buildkitd's default cgroup parent (SLIPWAY_BUILD_CGROUP, set by the local stack).
 	BuildCgroup string
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.

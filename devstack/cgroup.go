@@ -10,9 +10,9 @@ import (
 )
 
 // buildCgroup makes the stack's cgroup for build containers and its "default" child with
-// the per-build limits (SLIPWAY_BUILD_MEMORY, SLIPWAY_BUILD_PIDS, SLIPWAY_BUILD_CPUS):
+// the limits (SLIPWAY_BUILD_MEMORY, SLIPWAY_BUILD_PIDS, SLIPWAY_BUILD_CPUS):
 // buildkitd runs RUN steps under "default" unless a solve names a cgroup parent of its own,
-// which the worker does, with a child of this cgroup per build and the same limits. The name
+// which the worker does, with a child of this cgroup per image repository. The name
 // is derived from the home so that stacks side by side (tests) keep apart.
 func (s *Stack) buildCgroup() error {
 	limits, err := cgroup.LimitsFromEnv(os.Getenv)

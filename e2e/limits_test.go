@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +144,7 @@ func TestRefusedFrontendsArgsAndCaches(t *testing.T) {
 }
 
 // TestRunStepLimits runs a fork loop and a memory hog under a worker with small per-build
-// limits: both RUN steps fail, killed by their build's cgroup, and a plain build on the same
+// limits: both RUN steps fail, killed by their repository's cgroup, and a plain build on the same
 // worker still succeeds. The fork loop passes without the pids limit, so the limit is what
 // stops it.
 func TestRunStepLimits(t *testing.T) {
@@ -182,15 +184,23 @@ func TestRunStepLimits(t *testing.T) {
 			}
 			t.Logf("%s stopped in %s", tt.dockerfile, time.Since(start).Round(time.Millisecond))
 		}
-		if err, log := build(t, "plain/Dockerfile"); err != nil {
+		err, log := build(t, "plain/Dockerfile")
+		if err != nil {
 			t.Fatalf("a plain build after them failed: %v; log:\n%s", err, log)
+		}
+		if got := cgroupFile(t, log, "pids", "pids.max"); got != "64" {
+			t.Errorf("the repository's cgroup has pids.max %q, want 64", got)
 		}
 	})
 	t.Run("unbounded pids", func(t *testing.T) {
 		w := startWorker(t, "SLIPWAY_BUILD_PIDS=0")
 		defer w.stop()
-		if err, log := build(t, "forks/Dockerfile"); err != nil || !strings.Contains(log, "forked 200") {
+		err, log := build(t, "forks/Dockerfile")
+		if err != nil || !strings.Contains(log, "forked 200") {
 			t.Fatalf("the fork loop failed without a pids limit: %v; log:\n%s", err, log)
+		}
+		if got := cgroupFile(t, log, "pids", "pids.max"); got != "max" {
+			t.Errorf("the repository's cgroup has pids.max %q, want max", got)
 		}
 	})
 }
@@ -338,4 +348,24 @@ func TestNamespaceFloodLeavesSlots(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// cgroupFile reads file of the cgroup a build's log names ("==> RUN steps limited to ...
+// (cgroup PATH)"), in controller's hierarchy on a cgroup v1 host.
+func cgroupFile(t *testing.T, log, controller, file string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(log, "(cgroup ")
+	path, _, ok2 := strings.Cut(rest, ")")
+	if !ok || !ok2 {
+		t.Fatalf("the build log names no cgroup:\n%s", log)
+	}
+	dir := filepath.Join("/sys/fs/cgroup", path)
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		dir = filepath.Join("/sys/fs/cgroup", controller, path)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatalf("reading the build's cgroup: %v", err)
+	}
+	return strings.TrimSpace(string(b))
 }
