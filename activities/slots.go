@@ -63,10 +63,10 @@ type SlotQueued struct {
 	Position  int    `json:"position"`
 }
 
-// Reason is the queued reason a build record shows.
+// Reason is the queued reason a build record shows. The place in the queue is left out: it
+// is the place on arrival, and the build is not told when it moves up.
 func (q SlotQueued) Reason() string {
-	return fmt.Sprintf("waiting for a build slot: namespace %s runs %d of %d builds (place %d in its queue)",
-		q.Namespace, q.Running, q.Limit, q.Position)
+	return fmt.Sprintf("waiting for a build slot: namespace %s runs %d of %d builds", q.Namespace, q.Running, q.Limit)
 }
 
 // SlotsInput is the state a slots workflow starts with, and carries over continue-as-new.

@@ -629,7 +629,7 @@ func TestQueuedBuildRecord(t *testing.T) {
 	srv := httptest.NewServer(a.router())
 	defer srv.Close()
 
-	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds (place 1 in its queue)"
+	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
 		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
