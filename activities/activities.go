@@ -20,8 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -119,6 +121,19 @@ type Activities struct {
 	Isolation *Isolation
 	// Logger receives the worker's own logs, never build output.
 	Logger *slog.Logger
+
+	// Temporal and TaskQueue reach the namespaces' build-slots workflows.
+	Temporal  client.Client
+	TaskQueue string
+	// Limits are the operator's limits on builds (timeout, builds per namespace).
+	Limits Limits
+	// Frontends are the image name patterns a Dockerfile's `# syntax=` may name (see
+	// FrontendAllowed); the built-in Dockerfile frontend is always allowed. Nil means
+	// DefaultFrontends, empty only the built-in one.
+	Frontends []string
+	// Cgroups, when set, gives each image repository a cgroup under which BuildKit runs the
+	// RUN steps of its builds, bounding their memory, processes and CPU.
+	Cgroups *cgroup.Parent
 }
 
 // workspace is the folder of one build session on this host.

@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	dockerconfig "github.com/docker/cli/cli/config"
@@ -45,7 +48,15 @@ type BuildInput struct {
 	// registry the build may pull and push it (its cache too), pull in its namespace and the
 	// base images (library/), and nothing else.
 	Image string `json:"image,omitempty"`
+	// CacheMountNS is the namespace of the build's cache mounts, "slipway/NS/REPO".
+	CacheMountNS string `json:"cache_mount_ns,omitempty"`
 }
+
+// reservedArgPrefix starts the build args BuildKit reads as its own settings.
+const reservedArgPrefix = "BUILDKIT_"
+
+// ErrTypeInvalidBuildArg says a build arg may not be passed to BuildKit.
+const ErrTypeInvalidBuildArg = "InvalidBuildArg"
 
 // BuildResult names the image BuildKit wrote into the workspace.
 type BuildResult struct {
@@ -82,6 +93,20 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("opening dockerfile folder: %w", err)
 	}
+	// The frontend reads only the Dockerfile and its own .dockerignore from this mount; the
+	// rest of the folder (.git with the Dockerfile at the root) is no business of a frontend.
+	base := filepath.Base(paths.DockerfilePath)
+	dockerfileFS, err = fsutil.NewFilterFS(dockerfileFS, &fsutil.FilterOpt{IncludePatterns: []string{base, base + ".dockerignore"}})
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("filtering dockerfile folder: %w", err)
+	}
+	frontends := a.Frontends
+	if frontends == nil {
+		frontends = DefaultFrontends
+	}
+	if err := CheckFrontend(filepath.Join(root, paths.DockerfilePath), frontends); err != nil {
+		return BuildResult{}, err
+	}
 	out := filepath.Join(ws, imageDir)
 	if err := os.RemoveAll(out); err != nil {
 		return BuildResult{}, fmt.Errorf("clearing image layout: %w", err)
@@ -94,7 +119,42 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		// Refused by the gateway and the workflow already; a BUILDKIT_ arg reaching here
+		// would choose BuildKit's settings, so it is refused again.
+		if strings.HasPrefix(strings.ToUpper(k), reservedArgPrefix) {
+			return BuildResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, reservedArgPrefix),
+				ErrTypeInvalidBuildArg, nil)
+		}
 		attrs["build-arg:"+k] = in.BuildArgs[k]
+	}
+	// Set after the build's own args, never from them: cache mounts (RUN --mount=type=cache)
+	// are shared by every build on a buildkitd with the same id, so each image repository gets
+	// a namespace of its own and a build cannot plant files in another team's cache.
+	ns := in.CacheMountNS
+	if ns == "" {
+		// A build scheduled by an older workflow names none: it shares its cache mounts
+		// with nobody.
+		ns = "slipway/build/" + in.Workspace
+	}
+	attrs["build-arg:BUILDKIT_CACHE_MOUNT_NS"] = ns
+	var cgroupNote string
+	if a.Cgroups != nil {
+		// RUN steps run in a cgroup of the image repository, with the operator's limits. Not
+		// one per build: BuildKit keeps the cgroup parent in each RUN step's cache key, so a
+		// name per build would never hit the cache. Builds of one repository share it (and
+		// their namespace's slots bound how many run); the name is stable, so the registry
+		// cache of hosts with the same SLIPWAY_BUILD_CGROUP agrees. It is kept, not removed
+		// after the build: a concurrent build of the repository may be about to use it, and
+		// runc would make a removed one again without limits.
+		sum := sha256.Sum256([]byte(ns))
+		name := "repo-" + hex.EncodeToString(sum[:8])
+		cg, err := a.Cgroups.Child(name)
+		if err != nil {
+			return BuildResult{}, fmt.Errorf("making the build's cgroup: %w", err)
+		}
+		attrs["cgroup-parent"] = cg
+		cgroupNote = fmt.Sprintf("==> RUN steps limited to %s (cgroup %s)\n", a.Cgroups.Limits, cg)
 	}
 
 	log, err := a.openLog(ctx)
@@ -110,6 +170,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		fmt.Fprintf(log, "==> warning: build isolation is off (SLIPWAY_BUILD_ISOLATION=off): RUN steps may reach the service\n")
 	}
 	fmt.Fprintf(log, "==> build %s (context %s)\n", paths.DockerfilePath, paths.ContextPath)
+	fmt.Fprint(log, cgroupNote)
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("creating progress display: %w", err)

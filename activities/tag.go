@@ -145,6 +145,10 @@ func (a *Activities) RenderTag(_ context.Context, in RenderTagInput) (RenderTagR
 	return RenderTags(in)
 }
 
+// MaxTags bounds the tags one build pushes: each is a registry round trip, and a template of
+// thousands would keep the push step busy for every other build of the host.
+const MaxTags = 16
+
 // RenderTags is RenderTag without the activity around it.
 func RenderTags(in RenderTagInput) (RenderTagResult, error) {
 	var res RenderTagResult
@@ -153,7 +157,11 @@ func RenderTags(in RenderTagInput) (RenderTagResult, error) {
 	if strings.TrimSpace(tmpl) == "" {
 		tmpl = DefaultTagTemplate
 	}
-	for _, t := range strings.Split(tmpl, ",") {
+	templates := strings.Split(tmpl, ",")
+	if len(templates) > MaxTags {
+		return RenderTagResult{}, invalidTag(fmt.Sprintf("tag_template gives %d tags; a build pushes at most %d", len(templates), MaxTags))
+	}
+	for _, t := range templates {
 		tag, err := ExpandTag(strings.TrimSpace(t), TagValues{Ref: in.Ref, Commit: in.Commit, Time: in.Time, SanitizeRef: in.SanitizeRef})
 		if err != nil {
 			return RenderTagResult{}, err

@@ -104,9 +104,13 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 		"SLIPWAY_TEMPORAL_ADDRESS="+e.stack.TemporalAddress,
 		"SLIPWAY_TEMPORAL_UI_URL="+e.stack.TemporalUIURL,
 		"SLIPWAY_BUILDKIT_ADDR="+e.stack.BuildkitAddr,
+		"SLIPWAY_BUILD_CGROUP="+e.stack.BuildCgroup,
 		"SLIPWAY_REGISTRY="+e.stack.Registry,
 		"SLIPWAY_GITHUB_URL="+e.gitURL,
 		"SLIPWAY_GITLAB_URL="+e.gitURL,
+		// The bench's builds are all of one namespace: the per-namespace limit would measure
+		// itself instead of the workers.
+		"SLIPWAY_NAMESPACE_MAX_RUNNING=1000",
 	))
 	if err != nil {
 		return nil, err

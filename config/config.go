@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/cgroup"
 )
 
 // Config is every setting of a Slipway process. Secrets are not settings: they are looked up
@@ -41,6 +43,22 @@ type Config struct {
 	// mints a build's tokens for these and leaves other registries to the Docker config. A
 	// string, so a Config stays comparable; TokenHosts splits it.
 	RegistryTokenHosts string
+	// MaxBuildTimeout is the longest timeout a build may ask for (SLIPWAY_MAX_BUILD_TIMEOUT):
+	// the gateway answers a longer one with 400, the workflow fails such a build at once.
+	MaxBuildTimeout time.Duration
+	// NamespaceMaxRunning is how many builds of one namespace run at once
+	// (SLIPWAY_NAMESPACE_MAX_RUNNING); the others wait as queued.
+	NamespaceMaxRunning int
+	// BuildFrontends are the image patterns a Dockerfile's `# syntax=` may name
+	// (SLIPWAY_BUILD_FRONTENDS, comma-separated); the built-in frontend is always allowed.
+	BuildFrontends []string
+	// BuildLimits bound the memory, processes and CPU of the RUN steps of one image
+	// repository's builds.
+	BuildLimits cgroup.Limits
+	// BuildCgroup is the cgroup (a path below /sys/fs/cgroup, shared with buildkitd's host)
+	// under which the worker makes each image repository's cgroup; empty leaves RUN steps in
+	// buildkitd's default cgroup parent (SLIPWAY_BUILD_CGROUP, set by the local stack).
+	BuildCgroup string
 	// WorkerMetricsAddr is where the worker serves /metrics, /healthz and /readyz; empty (from
 	// "off") serves nothing.
 	WorkerMetricsAddr string
@@ -119,6 +137,22 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.RegistryTokenKey = get("SLIPWAY_REGISTRY_TOKEN_KEY", filepath.Join(home, "registry-token.key"))
 	c.RegistryTokenHosts = get("SLIPWAY_REGISTRY_TOKEN_HOSTS", c.Registry)
+	if c.MaxBuildTimeout, err = time.ParseDuration(get("SLIPWAY_MAX_BUILD_TIMEOUT", DefaultMaxBuildTimeout)); err != nil || c.MaxBuildTimeout <= 0 {
+		return Config{}, fmt.Errorf("SLIPWAY_MAX_BUILD_TIMEOUT %q is not a positive duration such as 2h", getenv("SLIPWAY_MAX_BUILD_TIMEOUT"))
+	}
+	if c.NamespaceMaxRunning, err = strconv.Atoi(get("SLIPWAY_NAMESPACE_MAX_RUNNING", "4")); err != nil || c.NamespaceMaxRunning < 1 {
+		return Config{}, fmt.Errorf("SLIPWAY_NAMESPACE_MAX_RUNNING %q is not a positive number", getenv("SLIPWAY_NAMESPACE_MAX_RUNNING"))
+	}
+	c.BuildFrontends = []string{} // "none": only the built-in frontend
+	for _, f := range strings.Split(get("SLIPWAY_BUILD_FRONTENDS", "docker.io/docker/dockerfile:*,docker.io/docker/dockerfile-upstream:*"), ",") {
+		if f = strings.TrimSpace(f); f != "" && !strings.EqualFold(f, "none") {
+			c.BuildFrontends = append(c.BuildFrontends, f)
+		}
+	}
+	if c.BuildLimits, err = cgroup.LimitsFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	c.BuildCgroup = get("SLIPWAY_BUILD_CGROUP", "")
 	c.WorkerMetricsAddr = get("SLIPWAY_WORKER_METRICS_ADDR", "127.0.0.1:9090")
 	if strings.EqualFold(c.WorkerMetricsAddr, "off") {
 		c.WorkerMetricsAddr = ""
@@ -158,6 +192,9 @@ func (c Config) TokenHosts() []string {
 	}
 	return out
 }
+
+// DefaultMaxBuildTimeout is the longest build timeout unless the operator says otherwise.
+const DefaultMaxBuildTimeout = "3h"
 
 // CloneBaseURLs maps each provider to the base its clone URLs are built from.
 func (c Config) CloneBaseURLs() map[string]string {

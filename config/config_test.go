@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/cgroup"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -29,8 +32,11 @@ func TestFromEnv(t *testing.T) {
 					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
 					NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
+					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
+					BuildFrontends: []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
+					BuildLimits:    cgroup.Limits{MemoryBytes: 2 << 30, Pids: 1024, CPUs: 1},
 				}
-				if c != want {
+				if !reflect.DeepEqual(c, want) {
 					return "got " + sprint(c)
 				}
 				return ""
@@ -131,6 +137,36 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{name: "TLS cert without key", env: map[string]string{"SLIPWAY_TEMPORAL_TLS_CERT": "/c.pem"}, wantErr: "SLIPWAY_TEMPORAL_TLS_KEY"},
+		{
+			name: "build limits",
+			env: map[string]string{"SLIPWAY_MAX_BUILD_TIMEOUT": "90m", "SLIPWAY_NAMESPACE_MAX_RUNNING": "2",
+				"SLIPWAY_BUILD_FRONTENDS": " ghcr.io/acme/frontend:* ,docker/dockerfile:1", "SLIPWAY_BUILD_MEMORY": "512m",
+				"SLIPWAY_BUILD_PIDS": "100", "SLIPWAY_BUILD_CPUS": "0.5", "SLIPWAY_BUILD_CGROUP": "slipway-x"},
+			check: func(c Config) string {
+				if c.MaxBuildTimeout != 90*time.Minute || c.NamespaceMaxRunning != 2 ||
+					!reflect.DeepEqual(c.BuildFrontends, []string{"ghcr.io/acme/frontend:*", "docker/dockerfile:1"}) ||
+					c.BuildLimits != (cgroup.Limits{MemoryBytes: 512 << 20, Pids: 100, CPUs: 0.5}) || c.BuildCgroup != "slipway-x" {
+					return sprint(c)
+				}
+				return ""
+			},
+		},
+		{
+			name: "only the built-in frontend",
+			env:  map[string]string{"SLIPWAY_BUILD_FRONTENDS": "none"},
+			check: func(c Config) string {
+				if c.BuildFrontends == nil || len(c.BuildFrontends) != 0 {
+					return fmt.Sprint(c.BuildFrontends)
+				}
+				return ""
+			},
+		},
+		{name: "max timeout not a duration", env: map[string]string{"SLIPWAY_MAX_BUILD_TIMEOUT": "long"}, wantErr: "SLIPWAY_MAX_BUILD_TIMEOUT"},
+		{name: "namespace slots zero", env: map[string]string{"SLIPWAY_NAMESPACE_MAX_RUNNING": "0"}, wantErr: "SLIPWAY_NAMESPACE_MAX_RUNNING"},
+		{name: "memory not a size", env: map[string]string{"SLIPWAY_BUILD_MEMORY": "lots"}, wantErr: "SLIPWAY_BUILD_MEMORY"},
+		{name: "memory too small", env: map[string]string{"SLIPWAY_BUILD_MEMORY": "1m"}, wantErr: "below 16m"},
+		{name: "pids not a number", env: map[string]string{"SLIPWAY_BUILD_PIDS": "-3"}, wantErr: "SLIPWAY_BUILD_PIDS"},
+		{name: "cpus not a number", env: map[string]string{"SLIPWAY_BUILD_CPUS": "two"}, wantErr: "SLIPWAY_BUILD_CPUS"},
 		{name: "bad concurrency", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "0"}, wantErr: "SLIPWAY_MAX_CONCURRENT_BUILDS"},
 		{name: "concurrency not a number", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "many"}, wantErr: "not a positive number"},
 	}

@@ -67,6 +67,8 @@ insecure-entitlements = []
   enabled = true
   snapshotter = "auto"
 %[5]s  gc = true
+  # RUN steps run in cgroups with the per-build limits (devstack/cgroup.go).
+  defaultCgroupParent = %[6]q
 
 [worker.containerd]
   enabled = false
@@ -81,7 +83,7 @@ insecure-entitlements = []
 [registry.%[4]q]
   http = true
   insecure = true
-`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, network.toml())
+`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, network.toml(), s.defaultCgroup)
 	path := filepath.Join(s.home, "buildkitd.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("writing buildkitd config: %w", err)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/buildnet"
+	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/registryauth"
 )
 
@@ -93,6 +94,9 @@ type Stack struct {
 	RegistryKey      *registryauth.Key
 	// RegistryTokenRealm is where the registry sends clients for a token.
 	RegistryTokenRealm string
+	// BuildCgroup is the cgroup (below /sys/fs/cgroup) under which workers make each build's
+	// cgroup: the worker's SLIPWAY_BUILD_CGROUP.
+	BuildCgroup string
 
 	logger *slog.Logger
 	home   string
@@ -109,6 +113,9 @@ type Stack struct {
 	uiBin   string
 	uiPort  int
 	uiWrite bool
+
+	cgroups       *cgroup.Parent
+	defaultCgroup string
 
 	mu        sync.Mutex
 	closed    bool
@@ -267,6 +274,9 @@ func newStack(opts Options) (*Stack, error) {
 	if s.registryArgs, err = s.registryConfig(); err != nil {
 		return nil, err
 	}
+	if err := s.buildCgroup(); err != nil {
+		return nil, err
+	}
 	network := buildkitdNetwork{mode: "host"}
 	if opts.BuildHostNetwork {
 		logger.Warn("build isolation is off: RUN steps run on the host's network and reach every service on it")
@@ -313,6 +323,9 @@ func (s *Stack) Close() error {
 	// rootfs mounted; the next one does not know it, and the home could not be removed.
 	if err := unmountUnder(filepath.Join(s.home, "buildkit")); err != nil {
 		return fmt.Errorf("stopping local stack: %w", err)
+	}
+	if err := s.removeBuildCgroup(); err != nil {
+		s.logger.Warn("build cgroups left behind", "error", err)
 	}
 	if err := s.teardownBuildNetwork(); err != nil {
 		return fmt.Errorf("stopping local stack: %w", err)

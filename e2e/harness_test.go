@@ -255,6 +255,7 @@ func startWorkerUnder(t *testing.T, prefix []string, extra ...string) *worker {
 		"SLIPWAY_HOME="+env.home,
 		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
 		"SLIPWAY_BUILDKIT_ADDR="+env.stack.BuildkitAddr,
+		"SLIPWAY_BUILD_CGROUP="+env.stack.BuildCgroup,
 		"SLIPWAY_REGISTRY="+env.stack.Registry,
 		// The stack's registry, also when a test points SLIPWAY_REGISTRY elsewhere: base
 		// images come from it through buildkitd's docker.io mirror.
@@ -263,6 +264,9 @@ func startWorkerUnder(t *testing.T, prefix []string, extra ...string) *worker {
 		"SLIPWAY_GITLAB_URL="+env.gitURL,
 		"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
 		"SLIPWAY_BUILD_BRIDGE="+env.stack.BuildBridge,
+		// Tests share namespace "demo" and some leave builds running; the tests of the
+		// namespace limit set their own.
+		"SLIPWAY_NAMESPACE_MAX_RUNNING=16",
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	logf, err := os.Create(filepath.Join(env.home, "stack-logs", fmt.Sprintf("worker-%d.log", time.Now().UnixNano())))

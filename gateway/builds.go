@@ -169,11 +169,26 @@ func (a *api) buildNow(c *gin.Context) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
 		return
 	}
-	for k := range body.BuildArgs {
-		if !buildArgName.MatchString(k) {
-			fail(c, http.StatusBadRequest, fmt.Sprintf("build_args: %q is not a valid ARG name", k))
-			return
-		}
+	// The build runs with the rule's args and these over them; the caps hold for the whole.
+	args := map[string]string{}
+	for k, v := range rule.BuildArgs {
+		args[k] = v
+	}
+	for k, v := range body.BuildArgs {
+		args[k] = v
+	}
+	if err := workflows.CheckBuildArgs(args); err != nil {
+		fail(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	// A rule saved before the operator's limits (or written by hand) meets them now.
+	if err := workflows.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
+		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
+		return
+	}
+	if err := checkTimeout(rule.Timeout, a.maxTimeout()); err != nil {
+		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
+		return
 	}
 	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
 	if _, err := activities.RenderTags(activities.RenderTagInput{
@@ -214,8 +229,10 @@ type buildRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Error      string     `json:"error,omitempty"`
-	UIURL      string     `json:"ui_url"`
-	LogsURL    string     `json:"logs_url"`
+	// Reason says why a queued build waits.
+	Reason  string `json:"reason,omitempty"`
+	UIURL   string `json:"ui_url"`
+	LogsURL string `json:"logs_url"`
 	// Params and Steps are filled for one build only.
 	Params *buildParams           `json:"params,omitempty"`
 	Steps  []workflows.StepStatus `json:"steps,omitempty"`
@@ -287,6 +304,10 @@ func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
 	// says what happened.
 	if rec.Status == "failed" && str(memo[workflows.MemoErrorType]) == workflows.ErrTypeTimedOut {
 		rec.Status = "timed_out"
+	}
+	// A running build that waits for one of its namespace's build slots is queued.
+	if q := str(memo[workflows.MemoQueued]); rec.Status == "running" && q != "" {
+		rec.Status, rec.Reason = "queued", q
 	}
 	if rec.Status == "canceled" && rec.Error == "" {
 		rec.Error = "canceled"

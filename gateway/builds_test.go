@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -73,6 +74,9 @@ func TestBuildNow(t *testing.T) {
 	t.Run("bad requests", func(t *testing.T) {
 		branchOnly := h.createRule(t, tm, with(map[string]any{
 			"triggers": map[string]any{"branches": []string{"main"}}, "tag_template": "{branch}"}))
+		// Rules saved before the checks (or by hand in the database) meet them at build time.
+		foreign := h.storedRule(t, tm, func(r *store.Rule) { r.Cache = "127.0.0.1:5000/victim/app:latest" })
+		long := h.storedRule(t, tm, func(r *store.Rule) { r.Timeout = "24h" })
 		for _, tc := range []struct {
 			name string
 			path string
@@ -85,6 +89,11 @@ func TestBuildNow(t *testing.T) {
 			{"short commit", path, map[string]any{"branch": "main", "commit": "abc1234"}, "commit"},
 			{"uppercase commit", path, map[string]any{"branch": "main", "commit": strings.Repeat("A", 40)}, "commit"},
 			{"bad build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"NO-DASH": "x"}}, "build_args"},
+			{"BUILDKIT_SYNTAX build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"BUILDKIT_SYNTAX": "evil.example/frontend"}}, `"BUILDKIT_SYNTAX" is reserved`},
+			{"BUILDKIT_CACHE_MOUNT_NS build arg", path, map[string]any{"branch": "main", "build_args": map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "x"}}, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
+			{"build arg value too long", path, map[string]any{"branch": "main", "build_args": map[string]string{"V": strings.Repeat("v", 5000)}}, "5000 bytes"},
+			{"rule with a foreign cache", tm.rule(foreign.ID) + "/builds", map[string]any{"branch": "main"}, "outside the image repository"},
+			{"rule with a timeout over the longest", tm.rule(long.ID) + "/builds", map[string]any{"branch": "main"}, "longest this service allows"},
 			{"slash without sanitize_ref", path, map[string]any{"branch": "feature/login"}, "'/'"},
 			{"dollar without sanitize_ref", path, map[string]any{"tag": "v$1"}, "'$'"},
 			{"tag on a branch template", tm.rule(branchOnly.ID) + "/builds", map[string]any{"tag": "v1"}, `template "{branch}"`},
@@ -99,7 +108,9 @@ func TestBuildNow(t *testing.T) {
 				}
 			})
 		}
-		h.expectBuilds(t, ruleQuery(branchOnly.ID), 0)
+		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
+			h.expectBuilds(t, ruleQuery(id), 0)
+		}
 	})
 
 	t.Run("slash with sanitize_ref", func(t *testing.T) {
@@ -588,4 +599,96 @@ func canonicalJSON(t *testing.T, s string) string {
 		t.Fatalf("%s: %v", s, err)
 	}
 	return mustJSON(v)
+}
+
+// storedRule saves a rule straight to the store, past the API's checks, as a rule saved
+// before them would be; change sets what the API would refuse.
+func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) store.Rule {
+	t.Helper()
+	r := store.Rule{
+		Namespace: tm.ns, Repository: "app",
+		Source:   store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
+		Triggers: store.Triggers{Branches: []string{"main"}},
+	}
+	change(&r)
+	r, err := hs.store.CreateRule(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.addSecret(r.WebhookSecret)
+	return r
+}
+
+// TestQueuedBuildRecord checks a build waiting for a slot of its namespace reads as queued,
+// with the reason, in its record and in the list, and as running once it has its slot. A
+// stand-in workflow of the same name sets the memo as the real one does.
+func TestQueuedBuildRecord(t *testing.T) {
+	cfg := h.cfg
+	cfg.TaskQueue = "gateway-test-queued"
+	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.router())
+	defer srv.Close()
+
+	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"
+	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
+		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
+			return err
+		}
+		workflow.GetSignalChannel(ctx, "granted").Receive(ctx, nil)
+		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: ""}); err != nil {
+			return err
+		}
+		return workflow.Await(ctx, func() bool { return false })
+	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	tm := h.newTeam(t, "queued")
+	rule := h.createRule(t, tm, githubRule())
+	req, _ := http.NewRequest("POST", srv.URL+tm.rule(rule.ID)+"/builds", strings.NewReader(`{"branch":"main"}`))
+	req.Header.Set("Authorization", "Bearer "+h.writer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s started
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("build now: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	defer func() { _ = h.temporal.TerminateWorkflow(context.Background(), s.ID, "", "test") }()
+
+	type rec struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}
+	wait := func(status, reason string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := h.do(t, "GET", "/api/v1/builds/"+s.ID, h.reader, nil)
+			expect(t, r, 200, "getting the build")
+			h.checkAnswer(t, "GET", "/api/v1/builds/"+s.ID, r)
+			var one rec
+			r.decode(t, &one)
+			var list struct{ Builds []rec }
+			h.do(t, "GET", tm.builds()+"?rule="+rule.ID, h.reader, nil).decode(t, &list)
+			if one.Status == status && one.Reason == reason && len(list.Builds) == 1 && list.Builds[0] == one {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("build reads %+v, listed %+v; want status %q with reason %q", one, list.Builds, status, reason)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	wait("queued", reason)
+	if err := h.temporal.SignalWorkflow(context.Background(), s.ID, "", "granted", nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("running", "")
 }

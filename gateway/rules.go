@@ -10,22 +10,37 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
-// maxRuleTimeout bounds the timeout a rule may ask for.
-const maxRuleTimeout = 24 * time.Hour
+var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
-var (
-	buildArgName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-	sourceName   = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
-)
+// maxTimeout is the longest timeout the operator allows a build (SLIPWAY_MAX_BUILD_TIMEOUT).
+func (a *api) maxTimeout() time.Duration {
+	if a.cfg.MaxBuildTimeout > 0 {
+		return a.cfg.MaxBuildTimeout
+	}
+	d, _ := time.ParseDuration(config.DefaultMaxBuildTimeout)
+	return d
+}
+
+// checkTimeout refuses a timeout that is no duration or longer than the operator allows.
+func checkTimeout(timeout string, most time.Duration) error {
+	if timeout == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil || d <= 0 || d > most {
+		return fmt.Errorf("timeout %q is not a duration between 1s and %s (the longest this service allows)", timeout, most)
+	}
+	return nil
+}
 
 // ruleBody is a build rule as callers send it (DESIGN.md §4).
 type ruleBody struct {
@@ -65,8 +80,9 @@ func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
 	return v
 }
 
-// validate refuses at save time what would fail every build, naming the field.
-func (b *ruleBody) validate() error {
+// validate refuses at save time what would fail every build, naming the field; image is the
+// rule's image repository, maxTimeout the longest timeout allowed.
+func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
 	if b.Source.Provider != webhook.ProviderGitHub && b.Source.Provider != webhook.ProviderGitLab {
 		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
@@ -114,23 +130,13 @@ func (b *ruleBody) validate() error {
 			return errors.New(errorText(err))
 		}
 	}
-	for k := range b.BuildArgs {
-		if !buildArgName.MatchString(k) {
-			return fmt.Errorf("build_args: %q is not a valid ARG name", k)
-		}
+	if err := workflows.CheckBuildArgs(b.BuildArgs); err != nil {
+		return err
 	}
-	if b.Cache != "" && b.Cache != workflows.CacheOff {
-		if _, err := name.ParseReference(b.Cache, name.StrictValidation); err != nil {
-			return fmt.Errorf("cache %q is not an image reference, nor %q", b.Cache, workflows.CacheOff)
-		}
+	if err := workflows.CheckCache(image, b.Cache); err != nil {
+		return err
 	}
-	if b.Timeout != "" {
-		d, err := time.ParseDuration(b.Timeout)
-		if err != nil || d <= 0 || d > maxRuleTimeout {
-			return fmt.Errorf("timeout %q is not a duration between 1s and %s", b.Timeout, maxRuleTimeout)
-		}
-	}
-	return nil
+	return checkTimeout(b.Timeout, maxTimeout)
 }
 
 func (b ruleBody) rule(ns, repo string) store.Rule {
@@ -229,7 +235,7 @@ func (a *api) createRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(); err != nil {
+	if err := body.validate(a.image(ns, repo), a.maxTimeout()); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -283,7 +289,7 @@ func (a *api) updateRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(); err != nil {
+	if err := body.validate(a.image(old.Namespace, old.Repository), a.maxTimeout()); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"regexp"
 	"strings"
@@ -52,7 +53,21 @@ func TestRuleValidation(t *testing.T) {
 		{"timeout not a duration", with(map[string]any{"timeout": "soon"}), []string{"timeout", "soon"}},
 		{"negative timeout", with(map[string]any{"timeout": "-5m"}), []string{"timeout"}},
 		{"timeout over a day", with(map[string]any{"timeout": "25h"}), []string{"timeout"}},
+		{"timeout over the operator's longest", with(map[string]any{"timeout": "3h1m"}), []string{"timeout", "3h1m", "3h0m0s"}},
 		{"cache not a reference", with(map[string]any{"cache": "Not A Ref"}), []string{"cache", "Not A Ref"}},
+		{"cache in another namespace", with(map[string]any{"cache": "127.0.0.1:5000/victim/app:buildcache"}), []string{"cache", "victim/app", "outside"}},
+		{"cache over another namespace's tag", with(map[string]any{"cache": "127.0.0.1:5000/victim/app:latest"}), []string{"cache", "outside"}},
+		{"cache in another registry", with(map[string]any{"cache": "registry.example/cache/app:main"}), []string{"cache", "registry.example", "outside"}},
+		{"cache at the metadata address", with(map[string]any{"cache": "169.254.169.254/latest/meta-data:x"}), []string{"cache", "outside"}},
+		{"cache by digest", with(map[string]any{"cache": "127.0.0.1:5000/victim/app@sha256:" + strings.Repeat("a", 64)}), []string{"cache", "digest"}},
+		{"BUILDKIT_SYNTAX build arg", with(map[string]any{"build_args": map[string]string{"BUILDKIT_SYNTAX": "evil.example/frontend"}}), []string{"build_args", "BUILDKIT_SYNTAX", "reserved"}},
+		{"BUILDKIT_CACHE_MOUNT_NS build arg", with(map[string]any{"build_args": map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "slipway/victim/app"}}), []string{"BUILDKIT_CACHE_MOUNT_NS", "reserved"}},
+		{"lowercase buildkit_ build arg", with(map[string]any{"build_args": map[string]string{"buildkit_inline_cache": "1"}}), []string{"buildkit_inline_cache", "reserved"}},
+		{"too many build args", with(map[string]any{"build_args": manyArgs(65, 1)}), []string{"build_args", "65 arguments", "64"}},
+		{"build arg name too long", with(map[string]any{"build_args": map[string]string{strings.Repeat("N", 129): "v"}}), []string{"build_args", "129 bytes", "128"}},
+		{"build arg value too long", with(map[string]any{"build_args": map[string]string{"BIG": strings.Repeat("v", 4097)}}), []string{"build_args", `"BIG"`, "4097 bytes"}},
+		{"build args too large together", with(map[string]any{"build_args": manyArgs(10, 4000)}), []string{"build_args", "in all", "32768"}},
+		{"seventeen tags", with(map[string]any{"tag_template": strings.Repeat("{short_commit},", 16) + "latest"}), []string{"tag_template", "17 tags", "16"}},
 		{"malformed branch pattern", with(map[string]any{"triggers": map[string]any{"branches": []string{"release/["}}}), []string{"triggers.branches"}},
 		{"empty branch", with(map[string]any{"triggers": map[string]any{"branches": []string{""}}}), []string{"triggers.branches"}},
 		{"unknown field", with(map[string]any{"dockerfile": "Dockerfile"}), []string{`unknown field "dockerfile"`}},
@@ -100,7 +115,9 @@ func TestRuleValidation(t *testing.T) {
 			with(map[string]any{"triggers": map[string]any{}, "tag_template": "{ref}-{time}"}),
 			with(map[string]any{"dockerfile_path": "./build/../Dockerfile", "context_path": "src", "timeout": "90m"}),
 			with(map[string]any{"cache": "off"}),
-			with(map[string]any{"cache": "registry.example/cache/app:main"}),
+			with(map[string]any{"cache": "127.0.0.1:5000/" + tm.ns + "/app:main"}),
+			with(map[string]any{"cache": "127.0.0.1:5000/" + tm.ns + "/app:buildcache", "timeout": "3h"}),
+			with(map[string]any{"build_args": manyArgs(64, 400), "tag_template": strings.Repeat("{short_commit},", 15) + "latest"}),
 			{"source": map[string]any{"provider": "github", "owner": "octo", "repository": "hello"}},
 		} {
 			c := h.createRule(t, tm, body)
@@ -110,6 +127,15 @@ func TestRuleValidation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// manyArgs is n build args whose values are size bytes long.
+func manyArgs(n, size int) map[string]string {
+	out := map[string]string{}
+	for i := range n {
+		out[fmt.Sprintf("ARG_%d", i)] = strings.Repeat("v", size)
+	}
+	return out
 }
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)

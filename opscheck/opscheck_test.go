@@ -211,6 +211,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 		"SLIPWAY_HOME="+home,
 		"SLIPWAY_TEMPORAL_ADDRESS="+stack.TemporalAddress,
 		"SLIPWAY_BUILDKIT_ADDR="+stack.BuildkitAddr,
+		"SLIPWAY_BUILD_CGROUP="+stack.BuildCgroup,
 		"SLIPWAY_REGISTRY="+stack.Registry,
 		"SLIPWAY_GITHUB_URL="+git.URL,
 		"SLIPWAY_MAX_CONCURRENT_BUILDS=3",

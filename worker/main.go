@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
@@ -135,6 +136,17 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		registryKey = nil
 		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
 	}
+	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
+	var cgroups *cgroup.Parent
+	if cfg.BuildCgroup != "" {
+		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
+		if err := cgroups.Create(); err != nil {
+			return fmt.Errorf("preparing the builds' cgroup %s: %w", cfg.BuildCgroup, err)
+		}
+		logger.Info("each build's RUN steps get a cgroup of their own", "parent", cfg.BuildCgroup, "limits", cfg.BuildLimits.String())
+	} else {
+		logger.Warn("SLIPWAY_BUILD_CGROUP is unset: RUN steps are bounded only by buildkitd's own cgroup settings")
+	}
 	w.RegisterActivity(&activities.Activities{
 		WorkspaceRoot: workspaces.Dir,
 		Buildkit:      bk,
@@ -148,6 +160,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Images:        images,
 		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
 		Logger:        logger,
+		Temporal:      tc,
+		TaskQueue:     cfg.TaskQueue,
+		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
+		Frontends:     cfg.BuildFrontends,
+		Cgroups:       cgroups,
 	})
 	if !cfg.BuildIsolation {
 		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +

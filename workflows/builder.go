@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -90,8 +89,26 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 		return nil, fmt.Errorf("setting image memo: %w", err)
 	}
 
+	// The operator's limits come from the worker's configuration, never from the input, which
+	// anyone able to start a workflow writes. Executions started before them replay without.
+	limited := workflow.GetVersion(ctx, "tenant-limits", workflow.DefaultVersion, 1) == 1
+	if limited {
+		var a *activities.Activities
+		var limits activities.Limits
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+		if err := workflow.ExecuteLocalActivity(lctx, a.BuildLimits).Get(ctx, &limits); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("reading the worker's build limits: %v", err), ErrTypeNoLimits, nil)
+		}
+		if limits.MaxTimeout > 0 && timeout > limits.MaxTimeout {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("timeout %s is longer than this service allows (%s)", timeout, limits.MaxTimeout), ErrTypeInvalidInput, nil)
+		}
+	}
+
 	// The build's own deadline, so that a build started without an execution timeout (from the
-	// CLI, say) still ends, and ends cleanly: work stops and the workspace is removed.
+	// CLI, say) still ends, and ends cleanly: work stops and the workspace is removed. Waiting
+	// for a build slot counts towards it.
 	deadline := workflow.Now(ctx).Add(timeout)
 	runCtx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -104,6 +121,22 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 			cancel()
 		}
 	})
+
+	if limited {
+		// One namespace's builds wait for each other, not for other namespaces' builds.
+		release, err := acquireSlot(runCtx, in, st)
+		defer release()
+		switch {
+		case err == nil:
+		case timedOut:
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("build exceeded its timeout of %s waiting for a build slot", timeout), ErrTypeTimedOut, nil)
+		case ctx.Err() != nil:
+			return nil, temporal.NewCanceledError("build canceled")
+		default:
+			return nil, err
+		}
+	}
 
 	b := &build{in: in, st: st, sts: sts, deadline: deadline}
 	for host := 1; ; host++ {
@@ -223,7 +256,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
 	if err := b.step(ctx, StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
-		CacheRef: in.CacheRef(), Image: in.Image,
+		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
 	}, &built); err != nil {
 		return nil, err
 	}
@@ -332,10 +365,11 @@ func checkInput(in BuildInput) (time.Duration, error) {
 	if _, err := activities.ParseImage(in.Image); err != nil {
 		return 0, err
 	}
-	if ref := in.CacheRef(); ref != "" {
-		if _, err := name.ParseReference(ref, name.StrictValidation); err != nil {
-			return bad("cache %q is not an image reference (or %q)", in.Cache, CacheOff)
-		}
+	if err := CheckCache(in.Image, in.Cache); err != nil {
+		return bad("%s", err.Error())
+	}
+	if err := CheckBuildArgs(in.BuildArgs); err != nil {
+		return bad("%s", err.Error())
 	}
 	if in.Source.CloneURL != "" && in.Source.AccountID != "" {
 		// The account's token would follow the URL wherever it points (the clone refuses it

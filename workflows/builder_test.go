@@ -37,12 +37,34 @@ func input() BuildInput {
 // newEnv registers the workflow and real (unused) activities so the mocks have names to
 // match, and turns on sessions as the worker does.
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	env := newBareEnv(t)
+	mockSlots(env, testLimits)
+	return env
+}
+
+// newBareEnv is newEnv without the build slot mocks, for tests that make their own.
+func newBareEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{EnableSessionWorker: true})
 	env.RegisterWorkflow(DockerBuilder)
 	env.RegisterActivity(&activities.Activities{})
 	return env
+}
+
+// testLimits are the worker limits the tests' builds run under.
+var testLimits = activities.Limits{MaxTimeout: 3 * time.Hour, NamespaceMaxRunning: 4}
+
+// mockSlots answers the worker's limits and grants every build its slot at once; releases
+// are accepted.
+func mockSlots(env *testsuite.TestWorkflowEnvironment, limits activities.Limits) {
+	var a *activities.Activities
+	env.OnActivity(a.BuildLimits, mock.Anything).Return(limits, nil)
+	env.OnActivity(a.RequestSlot, mock.Anything, mock.Anything).Return(func(context.Context, activities.RequestSlotInput) error {
+		env.SignalWorkflow(activities.SignalSlotGranted, nil)
+		return nil
+	})
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, activities.SignalSlotRelease, mock.Anything).Return(nil)
 }
 
 // calls records which activities ran, in order.
@@ -178,6 +200,23 @@ func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
 		{"clone_url with account_id", func(in *BuildInput) {
 			in.Source.CloneURL, in.Source.AccountID = "https://attacker.example/loot.git", "a-1"
 		}, "both clone_url and account_id"},
+		{"cache in another namespace", func(in *BuildInput) { in.Cache = "127.0.0.1:5000/victim/app:latest" }, "outside the image repository"},
+		{"cache in another registry", func(in *BuildInput) { in.Cache = "evil.example/demo/app:buildcache" }, "outside the image repository"},
+		{"BUILDKIT_SYNTAX arg", func(in *BuildInput) { in.BuildArgs = map[string]string{"BUILDKIT_SYNTAX": "evil.example/fe"} }, `"BUILDKIT_SYNTAX" is reserved`},
+		{"BUILDKIT_CACHE_MOUNT_NS arg", func(in *BuildInput) {
+			in.BuildArgs = map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "slipway/victim/app"}
+		}, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
+		{"arg value too long", func(in *BuildInput) {
+			in.BuildArgs = map[string]string{"V": strings.Repeat("v", MaxBuildArgValueLen+1)}
+		}, "4097 bytes"},
+		{"too many args", func(in *BuildInput) {
+			in.BuildArgs = map[string]string{}
+			for i := range MaxBuildArgs + 1 {
+				in.BuildArgs[fmt.Sprintf("A%d", i)] = "v"
+			}
+		}, "65 arguments"},
+		{"seventeen tags", func(in *BuildInput) { in.TagTemplate = strings.Repeat("{short_commit},", 16) + "latest" }, "17 tags"},
+		{"timeout over the worker's longest", func(in *BuildInput) { in.Timeout = "3h1m" }, "longer than this service allows (3h0m0s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,8 @@ const (
 	ErrTypeInvalidInput = "InvalidInput"
 	ErrTypeTimedOut     = "BuildTimedOut"
 	ErrTypeHostLost     = "HostLost"
+	// ErrTypeNoLimits says the worker could not tell its limits (timeout, build slots).
+	ErrTypeNoLimits = "NoLimits"
 )
 
 // Search attributes set on every build; build records are visibility queries over them. The
@@ -135,4 +137,6 @@ type Status struct {
 	Steps        []StepStatus `json:"steps"`
 	HostAttempts int          `json:"host_attempts"`
 	LogURL       string       `json:"log_url,omitempty"`
+	// QueuedReason says why the build waits for a slot, while it does.
+	QueuedReason string `json:"queued_reason,omitempty"`
 }

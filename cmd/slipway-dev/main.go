@@ -116,6 +116,7 @@ func run() int {
 		"SLIPWAY_TEMPORAL_ADDRESS="+stack.TemporalAddress,
 		"SLIPWAY_TEMPORAL_UI_URL="+stack.TemporalUIURL,
 		"SLIPWAY_BUILDKIT_ADDR="+stack.BuildkitAddr,
+		"SLIPWAY_BUILD_CGROUP="+stack.BuildCgroup,
 		"SLIPWAY_REGISTRY="+stack.Registry,
 		"SLIPWAY_BUILD_BRIDGE="+stack.BuildBridge,
 	)

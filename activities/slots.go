@@ -1,0 +1,132 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+)
+
+// Build slots: each namespace has a long-running slots workflow (SlotsWorkflowID) that grants
+// at most Limits.NamespaceMaxRunning builds of the namespace at once, so one namespace's
+// flood of builds queues behind itself and leaves the workers' sessions to the others. The
+// limit is the worker's configuration, never a workflow input: anyone who can start a
+// workflow could name any limit.
+
+// SlotsWorkflowName is the workflow type of a namespace's slots workflow.
+const SlotsWorkflowName = "slipway_build_slots"
+
+// Signals between builds and their namespace's slots workflow.
+const (
+	// SignalSlotAcquire asks for a slot (a SlotRequest); sent with SignalWithStart.
+	SignalSlotAcquire = "slot-acquire"
+	// SignalSlotRelease gives a slot back, or leaves the queue (a SlotHolder).
+	SignalSlotRelease = "slot-release"
+	// SignalSlotGranted tells a waiting build it holds a slot.
+	SignalSlotGranted = "slot-granted"
+	// SignalSlotQueued tells a build it waits, and why (a SlotQueued).
+	SignalSlotQueued = "slot-queued"
+)
+
+// SlotsWorkflowID is the id of the slots workflow of namespace ns.
+func SlotsWorkflowID(ns string) string { return "slipway-slots-" + ns }
+
+// Limits are the worker's limits on builds, read from its configuration.
+type Limits struct {
+	// MaxTimeout is the longest timeout a build may ask for.
+	MaxTimeout time.Duration `json:"max_timeout"`
+	// NamespaceMaxRunning is how many builds of one namespace run at once.
+	NamespaceMaxRunning int `json:"namespace_max_running"`
+}
+
+// SlotHolder names one build execution.
+type SlotHolder struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// SlotRequest is a build asking for a slot, with the limit of the worker that sent it.
+type SlotRequest struct {
+	SlotHolder
+	Limit int `json:"limit"`
+}
+
+// SlotQueued tells a waiting build where it stands.
+type SlotQueued struct {
+	Namespace string `json:"namespace"`
+	Running   int    `json:"running"`
+	Limit     int    `json:"limit"`
+	Position  int    `json:"position"`
+}
+
+// Reason is the queued reason a build record shows. The place in the queue is left out: it
+// is the place on arrival, and the build is not told when it moves up.
+func (q SlotQueued) Reason() string {
+	return fmt.Sprintf("waiting for a build slot: namespace %s runs %d of %d builds", q.Namespace, q.Running, q.Limit)
+}
+
+// SlotsInput is the state a slots workflow starts with, and carries over continue-as-new.
+type SlotsInput struct {
+	Namespace string        `json:"namespace"`
+	Limit     int           `json:"limit"`
+	Holders   []SlotHolder  `json:"holders,omitempty"`
+	Waiting   []SlotRequest `json:"waiting,omitempty"`
+}
+
+// RequestSlotInput asks for a slot of Namespace for Holder.
+type RequestSlotInput struct {
+	Namespace string     `json:"namespace"`
+	Holder    SlotHolder `json:"holder"`
+}
+
+// BuildLimits answers the worker's limits; the build workflow runs it as a local activity so
+// that the limits come from the worker, not from the build's input.
+func (a *Activities) BuildLimits(context.Context) (Limits, error) {
+	return a.Limits, nil
+}
+
+// RequestSlot sends the build's slot request to its namespace's slots workflow, starting that
+// workflow when it is not running, with this worker's limit.
+func (a *Activities) RequestSlot(ctx context.Context, in RequestSlotInput) error {
+	if a.Temporal == nil {
+		return errors.New("worker has no temporal client for build slots")
+	}
+	limit := max(a.Limits.NamespaceMaxRunning, 1)
+	_, err := a.Temporal.SignalWithStartWorkflow(ctx, SlotsWorkflowID(in.Namespace), SignalSlotAcquire,
+		SlotRequest{SlotHolder: in.Holder, Limit: limit},
+		client.StartWorkflowOptions{
+			TaskQueue:             a.TaskQueue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		},
+		SlotsWorkflowName, SlotsInput{Namespace: in.Namespace, Limit: limit})
+	if err != nil {
+		return fmt.Errorf("asking namespace %s for a build slot: %w", in.Namespace, err)
+	}
+	return nil
+}
+
+// EndedBuilds answers which of holders no longer run, so a build that was terminated (and so
+// never gave its slot back) frees it.
+func (a *Activities) EndedBuilds(ctx context.Context, holders []SlotHolder) ([]SlotHolder, error) {
+	if a.Temporal == nil {
+		return nil, errors.New("worker has no temporal client for build slots")
+	}
+	var ended []SlotHolder
+	for _, h := range holders {
+		desc, err := a.Temporal.DescribeWorkflowExecution(ctx, h.WorkflowID, h.RunID)
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			ended = append(ended, h)
+		case err != nil:
+			return nil, fmt.Errorf("describing build %s: %w", h.WorkflowID, err)
+		case desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			ended = append(ended, h)
+		}
+	}
+	return ended, nil
+}
