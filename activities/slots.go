@@ -32,8 +32,10 @@ const (
 	SignalSlotQueued = "slot-queued"
 )
 
-// SlotsWorkflowID is the id of the slots workflow of namespace ns.
-func SlotsWorkflowID(ns string) string { return "slipway-slots-" + ns }
+// SlotsWorkflowID is the id of the slots workflow of namespace ns on task queue queue. The
+// limit holds per task queue: the slots workflow runs on the queue of the builds it serves, so
+// a namespace built by two worker fleets (two queues) never waits on a fleet that is away.
+func SlotsWorkflowID(queue, ns string) string { return "slipway-slots-" + queue + "-" + ns }
 
 // Limits are the worker's limits on builds, read from its configuration.
 type Limits struct {
@@ -96,7 +98,7 @@ func (a *Activities) RequestSlot(ctx context.Context, in RequestSlotInput) error
 		return errors.New("worker has no temporal client for build slots")
 	}
 	limit := max(a.Limits.NamespaceMaxRunning, 1)
-	_, err := a.Temporal.SignalWithStartWorkflow(ctx, SlotsWorkflowID(in.Namespace), SignalSlotAcquire,
+	_, err := a.Temporal.SignalWithStartWorkflow(ctx, SlotsWorkflowID(a.TaskQueue, in.Namespace), SignalSlotAcquire,
 		SlotRequest{SlotHolder: in.Holder, Limit: limit},
 		client.StartWorkflowOptions{
 			TaskQueue:             a.TaskQueue,

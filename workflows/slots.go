@@ -198,7 +198,7 @@ func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(
 	queued := workflow.GetSignalChannel(ctx, activities.SignalSlotQueued)
 	release = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		err := workflow.SignalExternalWorkflow(dctx, activities.SlotsWorkflowID(in.Namespace), "",
+		err := workflow.SignalExternalWorkflow(dctx, activities.SlotsWorkflowID(workflow.GetInfo(ctx).TaskQueueName, in.Namespace), "",
 			activities.SignalSlotRelease, me).Get(dctx, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("giving the build slot back", "error", err)

@@ -90,7 +90,7 @@ func TestDockerBuilderWaitsForASlot(t *testing.T) {
 	if got := c.String(); !strings.HasPrefix(got, "clone,resolve,tag,build,push") {
 		t.Errorf("activities ran as %s", got)
 	}
-	if got := sig.String(); got != "slot-release:slipway-slots-demo" {
+	if got := sig.String(); got != "slot-release:slipway-slots-default-test-taskqueue-demo" {
 		t.Errorf("signals sent: %q, want one release", got)
 	}
 }
@@ -125,7 +125,7 @@ func TestDockerBuilderLeavesTheQueue(t *testing.T) {
 			if got := c.String(); got != "" {
 				t.Errorf("steps ran without a slot: %s", got)
 			}
-			if got := sig.String(); got != "slot-release:slipway-slots-demo" {
+			if got := sig.String(); got != "slot-release:slipway-slots-default-test-taskqueue-demo" {
 				t.Errorf("signals sent: %q, want the build to leave the queue", got)
 			}
 		})
