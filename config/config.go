@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,3 +139,16 @@ func (c Config) ImagesDir() string { return filepath.Join(c.Home, "images") }
 
 // WorkspacesDir is where builds check out and lay out their images.
 func (c Config) WorkspacesDir() string { return filepath.Join(c.Home, "workspaces") }
+
+// MakeHome creates SLIPWAY_HOME private to the service's user (0700), and makes an existing
+// one private too: it holds the database (webhook secrets), the secret key, the admin token
+// and build logs, which no other local user may read.
+func (c Config) MakeHome() error {
+	if err := os.MkdirAll(c.Home, 0o700); err != nil {
+		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
+	}
+	if err := os.Chmod(c.Home, 0o700); err != nil {
+		return fmt.Errorf("making SLIPWAY_HOME private: %w", err)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,3 +127,33 @@ func TestFromEnv(t *testing.T) {
 }
 
 func sprint(c Config) string { return fmt.Sprintf("%+v", c) }
+
+func TestMakeHomePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before os.FileMode // 0: the folder does not exist yet
+	}{
+		{"new", 0},
+		{"existing world-readable", 0o755},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			if tc.before != 0 {
+				if err := os.Mkdir(home, tc.before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := Config{Home: home}
+			if err := c.MakeHome(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o700 {
+				t.Errorf("SLIPWAY_HOME has mode %o, want 700", fi.Mode().Perm())
+			}
+		})
+	}
+}

@@ -23,10 +23,14 @@ type Store struct {
 	dir string
 }
 
-// New returns a store rooted at dir, creating it if needed.
+// New returns a store rooted at dir, creating it if needed. Logs are private to the service's
+// user (folders 0700, files 0600): readers get them through the gateway, which checks roles.
 func New(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating log folder: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("making log folder private: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
@@ -52,10 +56,10 @@ func (s *Store) Path(buildID, runID string) string {
 // worker keeps appending to the same log, so nothing written before the retry is lost.
 func (s *Store) Append(buildID, runID string) (io.WriteCloser, error) {
 	p := s.Path(buildID, runID)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("creating log folder of %s: %w", buildID, err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening log of %s: %w", buildID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -127,5 +128,36 @@ func TestFollowStopsWithContext(t *testing.T) {
 	err = s.Follow(ctx, "b", "r", io.Discard, func(context.Context) (bool, error) { return false, nil })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPrivateModes: logs are readable by the service's user only, also in a folder that
+// existed with looser modes before.
+func TestPrivateModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Append("b", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for path, want := range map[string]os.FileMode{
+		dir:                            0o700,
+		filepath.Dir(s.Path("b", "r")): 0o700,
+		s.Path("b", "r"):               0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %o, want %o", path, got, want)
+		}
 	}
 }

@@ -42,6 +42,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
+	if err := cfg.MakeHome(); err != nil {
+		return err
+	}
 	logs, err := logstore.New(cfg.LogsDir())
 	if err != nil {
 		return err
@@ -52,7 +55,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		}
 	}
 	workspaces := workspaceRoot(cfg.WorkspacesDir())
-	if err := os.MkdirAll(workspaces, 0o755); err != nil {
+	if err := os.MkdirAll(workspaces, 0o700); err != nil {
 		return fmt.Errorf("creating workspaces folder: %w", err)
 	}
 	defer os.RemoveAll(workspaces)
@@ -65,7 +68,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		// Per worker process, as workspaces are: BuildKit's writes into a content store are
 		// locked within one process only.
 		images = &activities.ImageStore{Dir: workspaceRoot(cfg.ImagesDir()), TTL: cfg.ImageStoreTTL}
-		if err := os.MkdirAll(images.Dir, 0o755); err != nil {
+		if err := os.MkdirAll(images.Dir, 0o700); err != nil {
 			return fmt.Errorf("creating image store: %w", err)
 		}
 		defer os.RemoveAll(images.Dir)
@@ -171,7 +174,7 @@ func serveOps(addr string, reg *prometheus.Registry, logger *slog.Logger, checks
 		logger.Error("metrics and health endpoints are off", "addr", addr, "error", err)
 		return func() {}
 	}
-	srv := &http.Server{Handler: metrics.OpsMux(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: metrics.OpsMux(reg, logger, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("serving metrics", "addr", addr, "error", err)
