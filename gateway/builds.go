@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	commonpb "go.temporal.io/api/common/v1"
@@ -165,6 +166,10 @@ func (a *api) buildNow(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
+	if err := activities.CheckRefName(ref.Name); err != nil {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
+		return
+	}
 	if body.Commit != "" && !commitPattern.MatchString(body.Commit) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
 		return
@@ -189,12 +194,32 @@ func (a *api) buildNow(c *gin.Context) {
 	id, runID, err := a.startOrExisting(c.Request.Context(), buildRequest{
 		id: id, rule: rule, ref: ref, commit: body.Commit, trigger: workflows.TriggerManual, buildArgs: body.BuildArgs,
 	})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		// Temporal refuses the request itself (a value over its limits): trying again cannot
+		// help, so it is the caller's 400, never a 503 that clients retry forever.
+		a.logger.Warn("build refused by Temporal", "rule", rule.ID, "error", err)
+		fail(c, http.StatusBadRequest, "the build was refused: "+invalid.Message)
+		return
+	}
 	if err != nil {
 		a.logger.Error("starting build", "rule", rule.ID, "error", err)
 		fail(c, http.StatusServiceUnavailable, "could not start the build: Temporal is unavailable; try again")
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": runID, "ui_url": a.uiURL(id, runID), "logs_url": a.logsURL(id)})
+}
+
+// shorten cuts s to at most n bytes (on a rune boundary) for an error message, so an answer
+// does not echo a huge input back.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // buildRecord is 构建记录: one build as a person reads it.
