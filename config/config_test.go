@@ -27,7 +27,8 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
-					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
+					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, BuildIsolation: true,
+					WebhookConcurrency: 16, WebhookBuffer: 64 << 20, LogFollowersPerUser: 8, LogFollowIdle: 10 * time.Minute,
 				}
 				if c != want {
 					return "got " + sprint(c)
@@ -104,6 +105,21 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{name: "TLS cert without key", env: map[string]string{"SLIPWAY_TEMPORAL_TLS_CERT": "/c.pem"}, wantErr: "SLIPWAY_TEMPORAL_TLS_KEY"},
+		{
+			name: "hostile-traffic limits",
+			env: map[string]string{"SLIPWAY_WEBHOOK_CONCURRENCY": "4", "SLIPWAY_WEBHOOK_BUFFER_MIB": "100",
+				"SLIPWAY_LOG_FOLLOWERS_PER_USER": "2", "SLIPWAY_LOG_FOLLOW_IDLE": "90s"},
+			check: func(c Config) string {
+				if c.WebhookConcurrency != 4 || c.WebhookBuffer != 100<<20 || c.LogFollowersPerUser != 2 || c.LogFollowIdle != 90*time.Second {
+					return sprint(c)
+				}
+				return ""
+			},
+		},
+		{name: "webhook concurrency zero", env: map[string]string{"SLIPWAY_WEBHOOK_CONCURRENCY": "0"}, wantErr: "SLIPWAY_WEBHOOK_CONCURRENCY"},
+		{name: "webhook buffer below one delivery", env: map[string]string{"SLIPWAY_WEBHOOK_BUFFER_MIB": "10"}, wantErr: "less than one largest delivery"},
+		{name: "followers not a number", env: map[string]string{"SLIPWAY_LOG_FOLLOWERS_PER_USER": "lots"}, wantErr: "SLIPWAY_LOG_FOLLOWERS_PER_USER"},
+		{name: "follow idle not a duration", env: map[string]string{"SLIPWAY_LOG_FOLLOW_IDLE": "10"}, wantErr: "SLIPWAY_LOG_FOLLOW_IDLE"},
 		{name: "bad concurrency", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "0"}, wantErr: "SLIPWAY_MAX_CONCURRENT_BUILDS"},
 		{name: "concurrency not a number", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "many"}, wantErr: "not a positive number"},
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -527,18 +528,29 @@ func (a *api) buildLogs(c *gin.Context) {
 		_, _ = io.Copy(c.Writer, f)
 		return
 	}
+	w, leave, ok := a.follows.join(user(c).Name, id, runID)
+	if !ok {
+		c.Header("Retry-After", "30")
+		fail(c, http.StatusTooManyRequests, fmt.Sprintf(
+			"you follow %d build logs already, the most one user may at once; close one (or read the log without follow)",
+			a.cfg.LogFollowersPerUser))
+		return
+	}
+	defer leave()
 	c.Status(http.StatusOK)
 	c.Writer.Flush()
-	done := func(ctx context.Context) (bool, error) {
-		ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
-		defer cancel()
-		d, err := a.temporal.DescribeWorkflowExecution(ctx, id, runID)
-		if err != nil {
-			return false, err
-		}
-		return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	// The build's end is watched once for all its followers (followHub).
+	done := func(context.Context) (bool, error) { return w.ended.Load(), nil }
+	idle := a.cfg.LogFollowIdle
+	if idle <= 0 {
+		idle = 10 * time.Minute
 	}
-	if err := a.logs.Follow(c.Request.Context(), id, runID, c.Writer, done); err != nil && c.Request.Context().Err() == nil {
+	err := a.logs.Follow(c.Request.Context(), id, runID, c.Writer, done, idle)
+	switch {
+	case errors.Is(err, logstore.ErrIdle):
+		fmt.Fprintf(c.Writer, "\n[slipway] no new log output for %s: this stream ends here; the build goes on (follow again to read on)\n", idle)
+		c.Writer.Flush()
+	case err != nil && c.Request.Context().Err() == nil:
 		a.logger.Warn("following log", "id", id, "error", err)
 	}
 }

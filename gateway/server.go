@@ -23,7 +23,7 @@ import (
 )
 
 // maxWebhookBody is the most a delivery may carry; GitHub caps payloads at 25 MB.
-const maxWebhookBody = 25 << 20
+const maxWebhookBody = config.MaxWebhookBody
 
 // maxAPIBody bounds the JSON of an API call.
 const maxAPIBody = 1 << 20
@@ -46,11 +46,25 @@ type api struct {
 	// ignored.
 	registry *prometheus.Registry
 	metrics  *metrics.Gateway
+	// bodies bounds the webhook bodies read at once (config WebhookConcurrency, WebhookBuffer).
+	bodies *bodyGate
+	// follows shares one watcher per followed build and counts each user's followers.
+	follows *followHub
 }
 
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
 	reg := metrics.NewRegistry()
-	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg)}
+	a := &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg)}
+	concurrency, buffer := cfg.WebhookConcurrency, cfg.WebhookBuffer
+	if concurrency < 1 {
+		concurrency = 16
+	}
+	if buffer < maxWebhookBody {
+		buffer = 64 << 20
+	}
+	a.bodies = newBodyGate(concurrency, buffer)
+	a.follows = newFollowHub(a)
+	return a
 }
 
 // router lays out DESIGN.md §4.

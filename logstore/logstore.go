@@ -18,6 +18,9 @@ import (
 // ErrNotFound is returned when a build run has no log yet.
 var ErrNotFound = errors.New("log not found")
 
+// ErrIdle is what Follow returns when the log got no new bytes for its idle time.
+var ErrIdle = errors.New("no new log output")
+
 // Store is a folder of build logs, laid out as DIR/<build id>/<run id>.log.
 type Store struct {
 	dir string
@@ -80,9 +83,11 @@ func (s *Store) Open(buildID, runID string) (io.ReadCloser, error) {
 
 // Follow copies the log of a run to w as it grows, flushing after each chunk, until done
 // reports that the run has ended; then it copies what is left and returns. A log that does not
-// exist yet is waited for.
-func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, done func(context.Context) (bool, error)) error {
+// exist yet is waited for. When no new byte came for idle (0: no limit), it returns ErrIdle:
+// a stream is not held open for a build that sleeps or waits in a queue for hours.
+func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, done func(context.Context) (bool, error), idle time.Duration) error {
 	const poll = 200 * time.Millisecond
+	lastByte := time.Now()
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -112,11 +117,15 @@ func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, 
 			}
 			if n > 0 {
 				flush()
+				lastByte = time.Now()
 			}
 		}
 		// The run had ended before this copy began, so the copy saw every byte.
 		if ended {
 			return nil
+		}
+		if idle > 0 && time.Since(lastByte) >= idle {
+			return fmt.Errorf("%w for %s in %s", ErrIdle, idle, buildID)
 		}
 		select {
 		case <-ctx.Done():
