@@ -83,7 +83,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	if size < 0 {
 		size = maxWebhookBody
 	}
-	release, ok := a.bodies.tryAcquire(size)
+	release, ok := a.bodies.acquire(ctx, size, bodyWait)
 	if !ok {
 		c.Header("Retry-After", webhookRetryAfter)
 		fail(c, http.StatusServiceUnavailable, "too many deliveries being read at once; deliver again")
