@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -160,24 +161,64 @@ func (a *Activities) cloneURL(src Source) (string, error) {
 	return u.String(), nil
 }
 
+// MaxRefNameLen bounds a branch or tag name. Git itself has no limit, but names go into
+// search attributes, workflow ids and image tags; no real branch comes near it.
+const MaxRefNameLen = 255
+
+// CheckRefName applies git check-ref-format's rules to a branch or tag name (without its
+// refs/heads/ or refs/tags/ prefix) and MaxRefNameLen, and says which rule a name breaks.
+// A leading "-" is refused too: git would read it as an option.
+func CheckRefName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("is empty")
+	case len(name) > MaxRefNameLen:
+		return fmt.Errorf("is %d bytes long, more than %d", len(name), MaxRefNameLen)
+	case !utf8.ValidString(name):
+		return errors.New("is not valid UTF-8")
+	case name == "@":
+		return errors.New(`is "@"`)
+	case strings.HasPrefix(name, "-"):
+		return errors.New(`starts with "-"`)
+	case strings.HasPrefix(name, "/"), strings.HasSuffix(name, "/"):
+		return errors.New(`starts or ends with "/"`)
+	case strings.HasSuffix(name, "."):
+		return errors.New(`ends with "."`)
+	case strings.Contains(name, ".."):
+		return errors.New(`holds ".."`)
+	case strings.Contains(name, "//"):
+		return errors.New(`holds "//"`)
+	case strings.Contains(name, "@{"):
+		return errors.New(`holds "@{"`)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("holds the control character %U", r)
+		}
+		if strings.ContainsRune(" ~^:?*[\\", r) {
+			return fmt.Errorf("holds %q, which git does not allow in a ref name", r)
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") {
+			return fmt.Errorf("has a component %q starting with \".\"", part)
+		}
+		if strings.HasSuffix(part, ".lock") {
+			return fmt.Errorf("has a component %q ending with \".lock\"", part)
+		}
+	}
+	return nil
+}
+
 // checkRef refuses ref names git would refuse, before they reach a command line.
 func checkRef(r Ref) error {
 	if r.Type != RefBranch && r.Type != RefTag {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("ref type %q is not branch or tag", r.Type), ErrTypeRefNotFound, nil)
 	}
-	bad := r.Name == "" || strings.HasPrefix(r.Name, "-") || strings.HasPrefix(r.Name, "/") ||
-		strings.HasSuffix(r.Name, "/") || strings.HasSuffix(r.Name, ".lock") ||
-		strings.Contains(r.Name, "..") || strings.Contains(r.Name, "//") || strings.Contains(r.Name, "@{") ||
-		strings.ContainsAny(r.Name, " ~^:?*[\\\x7f")
-	for _, c := range r.Name {
-		if c < 0x20 {
-			bad = true
-		}
-	}
-	if bad {
+	if err := CheckRefName(r.Name); err != nil {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s name %q is not a valid git ref name", r.Type, r.Name), ErrTypeRefNotFound, nil)
+			fmt.Sprintf("%s name %q is not a valid git ref name: it %v", r.Type, r.Name, err), ErrTypeRefNotFound, nil)
 	}
 	return nil
 }

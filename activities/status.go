@@ -36,6 +36,16 @@ type StatusInput struct {
 	Commit      string `json:"commit"`
 	State       string `json:"state"`
 	Description string `json:"description"`
+	// Context names the check on the commit (StatusContext); empty, in builds started before
+	// it was set, means plain "slipway".
+	Context string `json:"context,omitempty"`
+}
+
+// StatusContext is the commit status context of builds into image repository ns/repo. Each
+// image repository has its own, so two rules on one source (one per image) do not overwrite
+// each other's status, and a rule of one repository cannot mark another's check green.
+func StatusContext(ns, repo string) string {
+	return "slipway/" + ns + "/" + repo
 }
 
 // SetCommitStatus posts the build's state on its commit through the rule's account, linking
@@ -45,11 +55,15 @@ func (a *Activities) SetCommitStatus(ctx context.Context, in StatusInput) error 
 		return nil
 	}
 	id := activityWorkflowID(ctx)
+	name := in.Context
+	if name == "" {
+		name = "slipway"
+	}
 	st := CommitStatus{
 		State:       in.State,
 		Description: truncate(in.Description, 140),
 		TargetURL:   strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id),
-		Context:     "slipway",
+		Context:     name,
 	}
 	ref := AccountRef{ID: in.Source.AccountID, Namespace: in.Namespace, Provider: in.Source.Provider}
 	if err := a.Accounts.PostStatus(ctx, ref, in.Source, in.Commit, st); err != nil {

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/slipway-dev/slipway/cgroup"
 )
+
+// MaxWebhookBody is the most a webhook delivery may carry: GitHub caps payloads at 25 MB.
+const MaxWebhookBody = 25 << 20
 
 // Config is every setting of a Slipway process. Secrets are not settings: they are looked up
 // where they are used.
@@ -72,6 +76,20 @@ type Config struct {
 	// BuildBridge names the build network's bridge when buildkitd runs on the worker's host
 	// (SLIPWAY_BUILD_BRIDGE); the worker checks its egress filter before each build.
 	BuildBridge string
+
+	// WebhookConcurrency bounds the webhook bodies the gateway reads at once
+	// (SLIPWAY_WEBHOOK_CONCURRENCY); a delivery beyond it is answered 503 with Retry-After.
+	WebhookConcurrency int
+	// WebhookBuffer bounds the bytes of webhook bodies held at once (SLIPWAY_WEBHOOK_BUFFER_MIB,
+	// in MiB), weighed by each delivery's Content-Length before it is read; at least one
+	// largest delivery (25 MiB).
+	WebhookBuffer int64
+	// LogFollowersPerUser bounds the followed logs one user streams at once
+	// (SLIPWAY_LOG_FOLLOWERS_PER_USER); one more is answered 429.
+	LogFollowersPerUser int
+	// LogFollowIdle ends a followed log that got no new bytes for this long
+	// (SLIPWAY_LOG_FOLLOW_IDLE), with a note saying so.
+	LogFollowIdle time.Duration
 
 	// TemporalTLSCert and TemporalTLSKey are PEM files of the client certificate for an mTLS
 	// Temporal cluster (Temporal Cloud's mTLS namespaces, a self-hosted cluster with
@@ -171,6 +189,32 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("SLIPWAY_NAMESPACE_CREATORS %q is neither %s nor %s", who, CreatorsAnyone, CreatorsAdmin)
 	}
+	positive := func(key, def string) (int, error) {
+		n, err := strconv.Atoi(get(key, def))
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("%s %q is not a positive number", key, getenv(key))
+		}
+		return n, nil
+	}
+	if c.WebhookConcurrency, err = positive("SLIPWAY_WEBHOOK_CONCURRENCY", "16"); err != nil {
+		return Config{}, err
+	}
+	mib, err := positive("SLIPWAY_WEBHOOK_BUFFER_MIB", "64")
+	if err != nil {
+		return Config{}, err
+	}
+	if mib < MaxWebhookBody>>20 {
+		return Config{}, fmt.Errorf("SLIPWAY_WEBHOOK_BUFFER_MIB %d is less than one largest delivery (%d MiB)", mib, MaxWebhookBody>>20)
+	}
+	c.WebhookBuffer = int64(mib) << 20
+	if c.LogFollowersPerUser, err = positive("SLIPWAY_LOG_FOLLOWERS_PER_USER", "8"); err != nil {
+		return Config{}, err
+	}
+	idle, err := time.ParseDuration(get("SLIPWAY_LOG_FOLLOW_IDLE", "10m"))
+	if err != nil || idle <= 0 {
+		return Config{}, fmt.Errorf("SLIPWAY_LOG_FOLLOW_IDLE %q is not a positive duration (such as 10m)", getenv("SLIPWAY_LOG_FOLLOW_IDLE"))
+	}
+	c.LogFollowIdle = idle
 	c.TemporalTLSCert = get("SLIPWAY_TEMPORAL_TLS_CERT", "")
 	c.TemporalTLSKey = get("SLIPWAY_TEMPORAL_TLS_KEY", "")
 	c.TemporalTLSCA = get("SLIPWAY_TEMPORAL_TLS_CA", "")
@@ -214,3 +258,16 @@ func (c Config) ImagesDir() string { return filepath.Join(c.Home, "images") }
 
 // WorkspacesDir is where builds check out and lay out their images.
 func (c Config) WorkspacesDir() string { return filepath.Join(c.Home, "workspaces") }
+
+// MakeHome creates SLIPWAY_HOME private to the service's user (0700), and makes an existing
+// one private too: it holds the database (webhook secrets), the secret key, the admin token
+// and build logs, which no other local user may read.
+func (c Config) MakeHome() error {
+	if err := os.MkdirAll(c.Home, 0o700); err != nil {
+		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
+	}
+	if err := os.Chmod(c.Home, 0o700); err != nil {
+		return fmt.Errorf("making SLIPWAY_HOME private: %w", err)
+	}
+	return nil
+}

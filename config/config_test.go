@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -33,8 +34,9 @@ func TestFromEnv(t *testing.T) {
 					NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
-					BuildFrontends: []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
-					BuildLimits:    cgroup.Limits{MemoryBytes: 2 << 30, Pids: 1024, CPUs: 1},
+					BuildFrontends:     []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
+					BuildLimits:        cgroup.Limits{MemoryBytes: 2 << 30, Pids: 1024, CPUs: 1},
+					WebhookConcurrency: 16, WebhookBuffer: 64 << 20, LogFollowersPerUser: 8, LogFollowIdle: 10 * time.Minute,
 				}
 				if !reflect.DeepEqual(c, want) {
 					return "got " + sprint(c)
@@ -152,6 +154,17 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "hostile-traffic limits",
+			env: map[string]string{"SLIPWAY_WEBHOOK_CONCURRENCY": "4", "SLIPWAY_WEBHOOK_BUFFER_MIB": "100",
+				"SLIPWAY_LOG_FOLLOWERS_PER_USER": "2", "SLIPWAY_LOG_FOLLOW_IDLE": "90s"},
+			check: func(c Config) string {
+				if c.WebhookConcurrency != 4 || c.WebhookBuffer != 100<<20 || c.LogFollowersPerUser != 2 || c.LogFollowIdle != 90*time.Second {
+					return sprint(c)
+				}
+				return ""
+			},
+		},
+		{
 			name: "only the built-in frontend",
 			env:  map[string]string{"SLIPWAY_BUILD_FRONTENDS": "none"},
 			check: func(c Config) string {
@@ -167,6 +180,10 @@ func TestFromEnv(t *testing.T) {
 		{name: "memory too small", env: map[string]string{"SLIPWAY_BUILD_MEMORY": "1m"}, wantErr: "below 16m"},
 		{name: "pids not a number", env: map[string]string{"SLIPWAY_BUILD_PIDS": "-3"}, wantErr: "SLIPWAY_BUILD_PIDS"},
 		{name: "cpus not a number", env: map[string]string{"SLIPWAY_BUILD_CPUS": "two"}, wantErr: "SLIPWAY_BUILD_CPUS"},
+		{name: "webhook concurrency zero", env: map[string]string{"SLIPWAY_WEBHOOK_CONCURRENCY": "0"}, wantErr: "SLIPWAY_WEBHOOK_CONCURRENCY"},
+		{name: "webhook buffer below one delivery", env: map[string]string{"SLIPWAY_WEBHOOK_BUFFER_MIB": "10"}, wantErr: "less than one largest delivery"},
+		{name: "followers not a number", env: map[string]string{"SLIPWAY_LOG_FOLLOWERS_PER_USER": "lots"}, wantErr: "SLIPWAY_LOG_FOLLOWERS_PER_USER"},
+		{name: "follow idle not a duration", env: map[string]string{"SLIPWAY_LOG_FOLLOW_IDLE": "10"}, wantErr: "SLIPWAY_LOG_FOLLOW_IDLE"},
 		{name: "bad concurrency", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "0"}, wantErr: "SLIPWAY_MAX_CONCURRENT_BUILDS"},
 		{name: "concurrency not a number", env: map[string]string{"SLIPWAY_MAX_CONCURRENT_BUILDS": "many"}, wantErr: "not a positive number"},
 	}
@@ -190,3 +207,33 @@ func TestFromEnv(t *testing.T) {
 }
 
 func sprint(c Config) string { return fmt.Sprintf("%+v", c) }
+
+func TestMakeHomePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before os.FileMode // 0: the folder does not exist yet
+	}{
+		{"new", 0},
+		{"existing world-readable", 0o755},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			if tc.before != 0 {
+				if err := os.Mkdir(home, tc.before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := Config{Home: home}
+			if err := c.MakeHome(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o700 {
+				t.Errorf("SLIPWAY_HOME has mode %o, want 700", fi.Mode().Perm())
+			}
+		})
+	}
+}

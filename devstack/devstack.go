@@ -218,7 +218,9 @@ func newStack(opts Options) (*Stack, error) {
 		env:    childEnv(toolsDir),
 	}
 	for _, dir := range []string{home, s.logDir, filepath.Join(home, "registry"), filepath.Join(home, "buildkit")} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// Private to the stack's user: the home holds databases, keys and logs. buildkitd runs
+		// as root and the registry as this user, so both still reach their folders.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}

@@ -119,7 +119,7 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 		states = states[:0]
 		for _, s := range api.Statuses("octo", "secret-app", head) {
 			states = append(states, s.State)
-			if !strings.HasSuffix(s.TargetURL, "/api/v1/builds/"+started.ID) || s.Context != "slipway" {
+			if !strings.HasSuffix(s.TargetURL, "/api/v1/builds/"+started.ID) || s.Context != "slipway/private/app" {
 				t.Fatalf("status %+v", s)
 			}
 		}

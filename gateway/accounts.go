@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -148,6 +149,16 @@ func (a *api) browse(c *gin.Context) {
 	}
 	if (what == "branches" || what == "tags") && repo == "" {
 		fail(c, http.StatusBadRequest, "repository is required")
+		return
+	}
+	// The same names a rule's source may hold: they go into the provider's API paths as
+	// they are, so ".." or "?" would reach other endpoints with the namespace's token.
+	if owner != "" && (!validOwner(owner) || (acct.Provider == providers.GitHub && strings.Contains(owner, "/"))) {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("owner %q is not an organization or group path", shorten(owner, 80)))
+		return
+	}
+	if repo != "" && !validRepository(repo) {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("repository %q is not a repository name", shorten(repo, 80)))
 		return
 	}
 	ctx := c.Request.Context()

@@ -142,6 +142,25 @@ func TestConnectedAccounts(t *testing.T) {
 		if code := x.call(t, "GET", base+"/"+acctID+"/repositories", h.writer, nil, nil); code != http.StatusBadRequest {
 			t.Fatalf("no owner: %d", code)
 		}
+		// Owner and repository go into go-github's paths unescaped: names a rule's source could
+		// not hold are refused before any call to the provider.
+		for _, q := range []struct{ what, query, want string }{
+			{"branches", "owner=..&repository=..%2F..%2Fuser", "owner"},
+			{"branches", "owner=acme&repository=..", "repository"},
+			{"branches", "owner=acme&repository=app%2F..%2F..%2Fuser", "repository"},
+			{"tags", "owner=.&repository=app", "owner"},
+			{"branches", "owner=acme&repository=app%3Fper_page%3D100", "repository"},
+			{"repositories", "owner=acme%2F..", "owner"},
+			{"repositories", "owner=acme%2Finfra", "owner"}, // GitHub has no nested owners
+			{"repositories", "owner=a%20b", "owner"},
+			{"tags", "owner=acme%23x&repository=app", "owner"},
+		} {
+			var e struct{ Error string }
+			code := x.call(t, "GET", base+"/"+acctID+"/"+q.what+"?"+q.query, h.writer, nil, &e)
+			if code != http.StatusBadRequest || !strings.Contains(e.Error, q.want) {
+				t.Errorf("%s?%s: %d %q, want 400 naming the %s", q.what, q.query, code, e.Error, q.want)
+			}
+		}
 		if code := x.call(t, "GET", base+"/"+acctID+"/branches?owner=acme&repository=nope", h.writer, nil, nil); code != http.StatusNotFound {
 			t.Fatalf("a repository the account cannot see: %d", code)
 		}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	commonpb "go.temporal.io/api/common/v1"
@@ -27,6 +28,7 @@ import (
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -165,6 +167,10 @@ func (a *api) buildNow(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
+	if err := activities.CheckRefName(ref.Name); err != nil {
+		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
+		return
+	}
 	if body.Commit != "" && !commitPattern.MatchString(body.Commit) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
 		return
@@ -204,12 +210,32 @@ func (a *api) buildNow(c *gin.Context) {
 	id, runID, err := a.startOrExisting(c.Request.Context(), buildRequest{
 		id: id, rule: rule, ref: ref, commit: body.Commit, trigger: workflows.TriggerManual, buildArgs: body.BuildArgs,
 	})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		// Temporal refuses the request itself (a value over its limits): trying again cannot
+		// help, so it is the caller's 400, never a 503 that clients retry forever.
+		a.logger.Warn("build refused by Temporal", "rule", rule.ID, "error", err)
+		fail(c, http.StatusBadRequest, "the build was refused: "+invalid.Message)
+		return
+	}
 	if err != nil {
 		a.logger.Error("starting build", "rule", rule.ID, "error", err)
 		fail(c, http.StatusServiceUnavailable, "could not start the build: Temporal is unavailable; try again")
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": runID, "ui_url": a.uiURL(id, runID), "logs_url": a.logsURL(id)})
+}
+
+// shorten cuts s to at most n bytes (on a rune boundary) for an error message, so an answer
+// does not echo a huge input back.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // buildRecord is 构建记录: one build as a person reads it.
@@ -523,18 +549,29 @@ func (a *api) buildLogs(c *gin.Context) {
 		_, _ = io.Copy(c.Writer, f)
 		return
 	}
+	w, leave, ok := a.follows.join(user(c).Name, id, runID)
+	if !ok {
+		c.Header("Retry-After", "30")
+		fail(c, http.StatusTooManyRequests, fmt.Sprintf(
+			"you follow %d build logs already, the most one user may at once; close one (or read the log without follow)",
+			a.cfg.LogFollowersPerUser))
+		return
+	}
+	defer leave()
 	c.Status(http.StatusOK)
 	c.Writer.Flush()
-	done := func(ctx context.Context) (bool, error) {
-		ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
-		defer cancel()
-		d, err := a.temporal.DescribeWorkflowExecution(ctx, id, runID)
-		if err != nil {
-			return false, err
-		}
-		return d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	// The build's end is watched once for all its followers (followHub).
+	done := func(context.Context) (bool, error) { return w.ended.Load(), nil }
+	idle := a.cfg.LogFollowIdle
+	if idle <= 0 {
+		idle = 10 * time.Minute
 	}
-	if err := a.logs.Follow(c.Request.Context(), id, runID, c.Writer, done); err != nil && c.Request.Context().Err() == nil {
+	err := a.logs.Follow(c.Request.Context(), id, runID, c.Writer, done, idle)
+	switch {
+	case errors.Is(err, logstore.ErrIdle):
+		fmt.Fprintf(c.Writer, "\n[slipway] no new log output for %s: this stream ends here; the build goes on (follow again to read on)\n", idle)
+		c.Writer.Flush()
+	case err != nil && c.Request.Context().Err() == nil:
 		a.logger.Warn("following log", "id", id, "error", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -110,6 +113,56 @@ func TestBuildNow(t *testing.T) {
 		}
 		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
 			h.expectBuilds(t, ruleQuery(id), 0)
+		}
+	})
+
+	t.Run("git ref-name rules", func(t *testing.T) {
+		// Templates that do not use the name, or sanitise it, let any name through the tag
+		// rules; git's rules still hold.
+		latest := h.createRule(t, tm, with(map[string]any{"tag_template": "latest"}))
+		sane := h.createRule(t, tm, with(map[string]any{"sanitize_ref": true}))
+		for _, rule := range []createdRule{latest, sane} {
+			p := tm.rule(rule.ID) + "/builds"
+			for _, tc := range []struct {
+				name string
+				body map[string]any
+				want string
+			}{
+				{"dot dot", map[string]any{"branch": "a..b"}, `branch "a..b" is not a valid git ref name: it holds ".."`},
+				{"lock", map[string]any{"branch": "x.lock"}, `".lock"`},
+				{"leading dash", map[string]any{"branch": "-x"}, `starts with "-"`},
+				{"colon", map[string]any{"tag": "a:b"}, `tag "a:b" is not a valid git ref name`},
+				{"space", map[string]any{"branch": "a b"}, `' '`},
+				{"at brace", map[string]any{"branch": "main@{1}"}, `"@{"`},
+				{"5000 bytes", map[string]any{"branch": strings.Repeat("b", 5000)}, "5000 bytes long, more than 255"},
+			} {
+				t.Run(rule.ID+"/"+tc.name, func(t *testing.T) {
+					r := h.do(t, "POST", p, h.writer, tc.body)
+					expect(t, r, 400, tc.name)
+					msg := r.errorMessage(t)
+					if !strings.Contains(msg, tc.want) {
+						t.Errorf("message %q does not mention %q", msg, tc.want)
+					}
+					if len(msg) > 300 {
+						t.Errorf("message of %d bytes echoes the whole name", len(msg))
+					}
+				})
+			}
+			h.expectBuilds(t, ruleQuery(rule.ID), 0)
+		}
+	})
+
+	t.Run("Temporal refuses the request", func(t *testing.T) {
+		// An InvalidArgument is the request's fault: 400, not a 503 a client retries forever.
+		refusing := refusingClient{Client: h.temporal}
+		a := newAPI(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", path, strings.NewReader(`{"branch":"main"}`))
+		req.Header.Set("Authorization", "Bearer "+h.writer)
+		req.Header.Set("Content-Type", "application/json")
+		a.router().ServeHTTP(rec, req)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "search attribute value too long") {
+			t.Fatalf("build now refused by Temporal answered %d %s, want 400 with Temporal's reason", rec.Code, rec.Body)
 		}
 	})
 
@@ -691,4 +744,11 @@ func TestQueuedBuildRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("running", "")
+}
+
+// refusingClient is a Temporal client whose server refuses every start as invalid.
+type refusingClient struct{ client.Client }
+
+func (refusingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, serviceerror.NewInvalidArgument("search attribute value too long")
 }

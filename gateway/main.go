@@ -42,8 +42,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
-		return fmt.Errorf("creating SLIPWAY_HOME: %w", err)
+	if err := cfg.MakeHome(); err != nil {
+		return err
 	}
 	// The key comes first: the store seals webhook secrets with it.
 	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
@@ -124,8 +124,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 }
 
 // ensureAdmin makes the site admin's token: SLIPWAY_ADMIN_TOKEN when set, else the one in
-// SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). It returns where the
-// token can be read, never the token.
+// SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). A short or plainly
+// non-random token is refused. It returns where the token can be read, never the token.
 func ensureAdmin(ctx context.Context, st *store.Store, home, fromEnv string) (string, error) {
 	path := filepath.Join(home, "admin-token")
 	token := strings.TrimSpace(fromEnv)
@@ -147,6 +147,9 @@ func ensureAdmin(ctx context.Context, st *store.Store, home, fromEnv string) (st
 		default:
 			return "", fmt.Errorf("reading admin token: %w", err)
 		}
+	}
+	if err := checkAdminToken(token); err != nil {
+		return "", fmt.Errorf("the site admin token in %s %w", where, err)
 	}
 	if _, err := st.EnsureAdmin(ctx, "admin", token); err != nil {
 		return "", fmt.Errorf("setting up the admin user: %w", err)

@@ -42,6 +42,28 @@ func checkTimeout(timeout string, most time.Duration) error {
 	return nil
 }
 
+// validOwner reports whether owner is an organization, user or (GitLab) group path: names of
+// letters, digits, "_", "." and "-" joined by "/", none of them "." or "..". Owners and
+// repositories are formatted into provider API paths unescaped (go-github), where a dot
+// segment or any other character would lead to another endpoint.
+func validOwner(owner string) bool {
+	if !sourceName.MatchString(owner) || strings.Contains(owner, "..") {
+		return false
+	}
+	for _, seg := range strings.Split(owner, "/") {
+		if seg == "." {
+			return false
+		}
+	}
+	return true
+}
+
+// validRepository reports whether repo is one repository's name, by validOwner's rules and
+// without "/".
+func validRepository(repo string) bool {
+	return validOwner(repo) && !strings.Contains(repo, "/")
+}
+
 // ruleBody is a build rule as callers send it (DESIGN.md §4).
 type ruleBody struct {
 	Source         store.Source      `json:"source"`
@@ -90,10 +112,10 @@ func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 	if b.Source.Owner == "" || b.Source.Repository == "" {
 		return errors.New("source.owner and source.repository are required")
 	}
-	if !sourceName.MatchString(b.Source.Owner) || strings.Contains(b.Source.Owner, "..") {
+	if !validOwner(b.Source.Owner) {
 		return fmt.Errorf("source.owner %q is not an organization or group path", b.Source.Owner)
 	}
-	if !sourceName.MatchString(b.Source.Repository) || strings.Contains(b.Source.Repository, "/") || strings.Contains(b.Source.Repository, "..") {
+	if !validRepository(b.Source.Repository) {
 		return fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
 	}
 	for _, br := range b.Triggers.Branches {

@@ -25,7 +25,7 @@ import (
 )
 
 // maxWebhookBody is the most a delivery may carry; GitHub caps payloads at 25 MB.
-const maxWebhookBody = 25 << 20
+const maxWebhookBody = config.MaxWebhookBody
 
 // maxAPIBody bounds the JSON of an API call.
 const maxAPIBody = 1 << 20
@@ -53,12 +53,26 @@ type api struct {
 	// registryKeychain gives the credentials of the image registry, for deleting a
 	// repository's images; anonymous (the local stack's registry) unless main sets one.
 	registryKeychain authn.Keychain
+	// bodies bounds the webhook bodies read at once (config WebhookConcurrency, WebhookBuffer).
+	bodies *bodyGate
+	// follows shares one watcher per followed build and counts each user's followers.
+	follows *followHub
 }
 
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
 	reg := metrics.NewRegistry()
-	return &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg),
+	a := &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg),
 		registryKeychain: authn.NewMultiKeychain()}
+	concurrency, buffer := cfg.WebhookConcurrency, cfg.WebhookBuffer
+	if concurrency < 1 {
+		concurrency = 16
+	}
+	if buffer < maxWebhookBody {
+		buffer = 64 << 20
+	}
+	a.bodies = newBodyGate(concurrency, buffer)
+	a.follows = newFollowHub(a)
+	return a
 }
 
 // router lays out DESIGN.md §4.
@@ -113,24 +127,23 @@ func (a *api) router() *gin.Engine {
 	return r
 }
 
-// healthz answers whether the gateway can serve: its database and Temporal answer.
+// healthz answers whether the gateway can serve: its database and Temporal answer. It names
+// the part that is down, never its error (which can name hosts and users): that goes to the log.
 func (a *api) healthz(c *gin.Context) {
 	ctx := c.Request.Context()
-	checks := gin.H{}
+	checks := []metrics.Check{
+		{Name: "database", Probe: func(ctx context.Context) error { _, err := a.store.SchemaVersion(ctx); return err }},
+		{Name: "temporal", Probe: func(ctx context.Context) error {
+			_, err := a.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+	}
+	res, ok := metrics.Ready(ctx, a.logger, checks)
 	code := http.StatusOK
-	if _, err := a.store.SchemaVersion(ctx); err != nil {
-		checks["database"] = err.Error()
+	if !ok {
 		code = http.StatusServiceUnavailable
-	} else {
-		checks["database"] = "ok"
 	}
-	if _, err := a.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"] = "unreachable"
-		code = http.StatusServiceUnavailable
-	} else {
-		checks["temporal"] = "ok"
-	}
-	c.JSON(code, checks)
+	c.JSON(code, res)
 }
 
 // readyz answers whether the gateway should get traffic: the checks of healthz, under the name

@@ -39,7 +39,8 @@ func TestHealthz(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tc.Close()
-		a := newAPI(h.cfg, st, tc, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		var logs strings.Builder
+		a := newAPI(h.cfg, st, tc, h.logs, slog.New(slog.NewTextHandler(&logs, nil)))
 		rec := httptest.NewRecorder()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -51,8 +52,16 @@ func TestHealthz(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 			t.Fatal(err)
 		}
-		if v["database"] == "ok" || v["temporal"] != "unreachable" {
-			t.Errorf("healthz with both down answered %v", v)
+		if v["database"] != "unavailable" || v["temporal"] != "unavailable" {
+			t.Errorf("healthz with both down answered %v, want both unavailable", v)
+		}
+		// The answer names the parts; why they are down is in the log only (the database's
+		// error names its file, Temporal's its address).
+		if strings.Contains(rec.Body.String(), "closed") || strings.Contains(rec.Body.String(), "127.0.0.1") {
+			t.Errorf("healthz shows error text: %s", rec.Body)
+		}
+		if !strings.Contains(logs.String(), "check=database") || !strings.Contains(logs.String(), "check=temporal") {
+			t.Errorf("the failed checks were not logged: %s", logs.String())
 		}
 	})
 }

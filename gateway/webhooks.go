@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,21 @@ import (
 	"github.com/slipway-dev/slipway/workflows"
 )
 
+// readBody reads a body of declared length n (-1: unknown) into one buffer of that size, so a
+// body holds no more memory than the gate weighed it at; a chunked body grows its buffer.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 func (a *api) githubWebhook(c *gin.Context) {
 	a.deliver(c, webhook.ProviderGitHub)
 }
@@ -22,8 +38,13 @@ func (a *api) gitlabWebhook(c *gin.Context) {
 	a.deliver(c, webhook.ProviderGitLab)
 }
 
-// deliver handles one delivery: read a bounded body, verify it before anything parses it,
-// parse, match against the rule, start the build, answer. The answer comes once the start is
+// webhookRetryAfter is what a delivery refused for load is told to wait, in seconds.
+const webhookRetryAfter = "2"
+
+// deliver handles one delivery: check what can be checked from the headers (the rule, the
+// declared size, GitLab's token, the form of GitHub's signature), take a place among the
+// bodies read at once, read a bounded body while hashing it, verify, and only then parse,
+// match against the rule, start the build, answer. The answer comes once the start is
 // recorded in Temporal, so a 202 is never given for a build that was not started, and a 503
 // makes the provider deliver again.
 func (a *api) deliver(c *gin.Context, provider string) {
@@ -37,7 +58,43 @@ func (a *api) deliver(c *gin.Context, provider string) {
 		a.internal(c, "loading rule", err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxWebhookBody))
+	if c.Request.ContentLength > maxWebhookBody {
+		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload larger than %d bytes", maxWebhookBody))
+		return
+	}
+	var mac *webhook.GitHubMAC
+	switch provider {
+	case webhook.ProviderGitHub:
+		// The signature is checked as the body streams in; its form is checked now.
+		if mac, err = webhook.NewGitHubMAC(rule.WebhookSecret, c.GetHeader("X-Hub-Signature-256")); err != nil {
+			fail(c, http.StatusUnauthorized, err.Error())
+			return
+		}
+	case webhook.ProviderGitLab:
+		// GitLab's token is a header: a delivery without it costs no read of its body.
+		if err := webhook.VerifyGitLab(rule.WebhookSecret, c.GetHeader("X-Gitlab-Token")); err != nil {
+			fail(c, http.StatusUnauthorized, err.Error())
+			return
+		}
+	}
+	// A body is weighed by what it may carry: its Content-Length, which the server holds it
+	// to, or the cap when it is sent chunked.
+	size := c.Request.ContentLength
+	if size < 0 {
+		size = maxWebhookBody
+	}
+	release, ok := a.bodies.acquire(ctx, size, bodyWait)
+	if !ok {
+		c.Header("Retry-After", webhookRetryAfter)
+		fail(c, http.StatusServiceUnavailable, "too many deliveries being read at once; deliver again")
+		return
+	}
+	defer release()
+	var src io.Reader = http.MaxBytesReader(c.Writer, c.Request.Body, maxWebhookBody)
+	if mac != nil {
+		src = io.TeeReader(src, mac)
+	}
+	body, err := readBody(src, c.Request.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -51,17 +108,13 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	var ev webhook.Event
 	switch provider {
 	case webhook.ProviderGitHub:
-		if err := webhook.VerifyGitHub(rule.WebhookSecret, body, c.GetHeader("X-Hub-Signature-256")); err != nil {
+		if err := mac.Verify(); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
 		ev, err = webhook.ParseGitHub(c.GetHeader("X-GitHub-Event"), body)
 		ev.Delivery = c.GetHeader("X-GitHub-Delivery")
 	case webhook.ProviderGitLab:
-		if err := webhook.VerifyGitLab(rule.WebhookSecret, c.GetHeader("X-Gitlab-Token")); err != nil {
-			fail(c, http.StatusUnauthorized, err.Error())
-			return
-		}
 		ev, err = webhook.ParseGitLab(c.GetHeader("X-Gitlab-Event"), body)
 		ev.Delivery = c.GetHeader("X-Gitlab-Event-UUID")
 	}

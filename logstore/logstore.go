@@ -18,15 +18,22 @@ import (
 // ErrNotFound is returned when a build run has no log yet.
 var ErrNotFound = errors.New("log not found")
 
+// ErrIdle is what Follow returns when the log got no new bytes for its idle time.
+var ErrIdle = errors.New("no new log output")
+
 // Store is a folder of build logs, laid out as DIR/<build id>/<run id>.log.
 type Store struct {
 	dir string
 }
 
-// New returns a store rooted at dir, creating it if needed.
+// New returns a store rooted at dir, creating it if needed. Logs are private to the service's
+// user (folders 0700, files 0600): readers get them through the gateway, which checks roles.
 func New(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating log folder: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("making log folder private: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
@@ -52,10 +59,10 @@ func (s *Store) Path(buildID, runID string) string {
 // worker keeps appending to the same log, so nothing written before the retry is lost.
 func (s *Store) Append(buildID, runID string) (io.WriteCloser, error) {
 	p := s.Path(buildID, runID)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("creating log folder of %s: %w", buildID, err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening log of %s: %w", buildID, err)
 	}
@@ -76,9 +83,11 @@ func (s *Store) Open(buildID, runID string) (io.ReadCloser, error) {
 
 // Follow copies the log of a run to w as it grows, flushing after each chunk, until done
 // reports that the run has ended; then it copies what is left and returns. A log that does not
-// exist yet is waited for.
-func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, done func(context.Context) (bool, error)) error {
+// exist yet is waited for. When no new byte came for idle (0: no limit), it returns ErrIdle:
+// a stream is not held open for a build that sleeps or waits in a queue for hours.
+func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, done func(context.Context) (bool, error), idle time.Duration) error {
 	const poll = 200 * time.Millisecond
+	lastByte := time.Now()
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -108,11 +117,15 @@ func (s *Store) Follow(ctx context.Context, buildID, runID string, w io.Writer, 
 			}
 			if n > 0 {
 				flush()
+				lastByte = time.Now()
 			}
 		}
 		// The run had ended before this copy began, so the copy saw every byte.
 		if ended {
 			return nil
+		}
+		if idle > 0 && time.Since(lastByte) >= idle {
+			return fmt.Errorf("%w for %s in %s", ErrIdle, idle, buildID)
 		}
 		select {
 		case <-ctx.Done():

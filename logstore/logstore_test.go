@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -85,7 +86,7 @@ func TestFollowStreamsUntilDone(t *testing.T) {
 	var out syncBuffer
 	errc := make(chan error, 1)
 	go func() {
-		errc <- s.Follow(context.Background(), "b", "r", &out, func(context.Context) (bool, error) { return ended.Load(), nil })
+		errc <- s.Follow(context.Background(), "b", "r", &out, func(context.Context) (bool, error) { return ended.Load(), nil }, 0)
 	}()
 	// The log does not exist yet: Follow waits for it.
 	time.Sleep(300 * time.Millisecond)
@@ -124,8 +125,88 @@ func TestFollowStopsWithContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err = s.Follow(ctx, "b", "r", io.Discard, func(context.Context) (bool, error) { return false, nil })
+	err = s.Follow(ctx, "b", "r", io.Discard, func(context.Context) (bool, error) { return false, nil }, 0)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPrivateModes: logs are readable by the service's user only, also in a folder that
+// existed with looser modes before.
+func TestPrivateModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Append("b", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	for path, want := range map[string]os.FileMode{
+		dir:                            0o700,
+		filepath.Dir(s.Path("b", "r")): 0o700,
+		s.Path("b", "r"):               0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %o, want %o", path, got, want)
+		}
+	}
+}
+
+// TestFollowIdle: a log with no new bytes for the idle time ends the stream with ErrIdle;
+// one that keeps growing does not.
+func TestFollowIdle(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Append("b", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				io.WriteString(w, "tick\n")
+			}
+		}
+	}()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Follow(context.Background(), "b", "r", io.Discard, func(context.Context) (bool, error) { return false, nil }, 500*time.Millisecond)
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("a growing log ended after %s: %v", time.Since(start), err)
+	default:
+	}
+	close(stop)
+	quiet := time.Now()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrIdle) {
+			t.Fatalf("Follow = %v, want ErrIdle", err)
+		}
+		if d := time.Since(quiet); d < 300*time.Millisecond || d > 2*time.Second {
+			t.Errorf("ended %s after the last byte, want about 500ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle log did not end")
 	}
 }

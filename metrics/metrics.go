@@ -9,6 +9,7 @@ package metrics
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -42,8 +43,13 @@ type Check struct {
 // checkTimeout bounds each probe, so a hung dependency gives a 503 rather than a hung kubelet.
 const checkTimeout = 5 * time.Second
 
-// Ready runs every check at once and reports {"name": "ok" | "the error"}, all ok or not.
-func Ready(ctx context.Context, checks []Check) (map[string]string, bool) {
+// Unavailable is what a probe answer says of a part that is down. The error itself goes to
+// the log: probes are unauthenticated, and an error's text can name hosts, users and paths.
+const Unavailable = "unavailable"
+
+// Ready runs every check at once and reports {"name": "ok" | "unavailable"}, all ok or not;
+// the error of each failed check is given to logger.
+func Ready(ctx context.Context, logger *slog.Logger, checks []Check) (map[string]string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	out := make(map[string]string, len(checks))
@@ -58,7 +64,8 @@ func Ready(ctx context.Context, checks []Check) (map[string]string, bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				out[c.Name] = err.Error()
+				logger.Warn("readiness check failed", "check", c.Name, "error", err)
+				out[c.Name] = Unavailable
 				ok = false
 				return
 			}
@@ -69,10 +76,11 @@ func Ready(ctx context.Context, checks []Check) (map[string]string, bool) {
 	return out, ok
 }
 
-// ReadyHandler answers 200 with every check "ok", else 503 naming what failed.
-func ReadyHandler(checks ...Check) http.Handler {
+// ReadyHandler answers 200 with every check "ok", else 503 naming what failed (and logging
+// why).
+func ReadyHandler(logger *slog.Logger, checks ...Check) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, ok := Ready(r.Context(), checks)
+		res, ok := Ready(r.Context(), logger, checks)
 		code := http.StatusOK
 		if !ok {
 			code = http.StatusServiceUnavailable
@@ -86,13 +94,13 @@ func ReadyHandler(checks ...Check) http.Handler {
 // OpsMux is what a process without an HTTP API of its own (the worker) serves on its metrics
 // address: /metrics, /healthz (the process is alive: always 200) and /readyz (its dependencies
 // answer).
-func OpsMux(reg *prometheus.Registry, checks ...Check) *http.ServeMux {
+func OpsMux(reg *prometheus.Registry, logger *slog.Logger, checks ...Check) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("GET /readyz", ReadyHandler(checks...))
+	mux.Handle("GET /readyz", ReadyHandler(logger, checks...))
 	return mux
 }

@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,11 +29,12 @@ func TestOpsMux(t *testing.T) {
 		wantReady map[string]string
 	}{
 		{"all answer", nil, 200, map[string]string{"temporal": "ok", "buildkitd": "ok"}},
-		{"buildkitd down", buildkitDown, 503, map[string]string{"temporal": "ok", "buildkitd": buildkitDown.Error()}},
+		{"buildkitd down", buildkitDown, 503, map[string]string{"temporal": "ok", "buildkitd": Unavailable}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := NewRegistry()
-			mux := OpsMux(reg,
+			var logs bytes.Buffer
+			mux := OpsMux(reg, slog.New(slog.NewTextHandler(&logs, nil)),
 				Check{Name: "temporal", Probe: func(context.Context) error { return nil }},
 				Check{Name: "buildkitd", Probe: func(context.Context) error { return tc.buildkit }})
 			get := func(path string) *httptest.ResponseRecorder {
@@ -55,6 +58,12 @@ func TestOpsMux(t *testing.T) {
 					t.Errorf("/readyz %s = %q, want %q", k, got[k], v)
 				}
 			}
+			if strings.Contains(rec.Body.String(), "buildkitd.sock") {
+				t.Errorf("/readyz shows the error text: %s", rec.Body)
+			}
+			if tc.buildkit != nil && !strings.Contains(logs.String(), "buildkitd.sock") {
+				t.Errorf("the error was not logged: %s", logs.String())
+			}
 			if rec := get("/metrics"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "go_goroutines") {
 				t.Errorf("/metrics = %d without go_goroutines", rec.Code)
 			}
@@ -64,12 +73,13 @@ func TestOpsMux(t *testing.T) {
 
 func TestReadyTimesOut(t *testing.T) {
 	start := time.Now()
-	res, ok := Ready(context.Background(), []Check{{Name: "hung", Probe: func(ctx context.Context) error {
+	var logs bytes.Buffer
+	res, ok := Ready(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), []Check{{Name: "hung", Probe: func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}}})
-	if ok || !strings.Contains(res["hung"], "deadline") {
-		t.Errorf("Ready = %v, %v; want the hung check failed on its deadline", res, ok)
+	if ok || res["hung"] != Unavailable || !strings.Contains(logs.String(), "deadline") {
+		t.Errorf("Ready = %v, %v (log %q); want the hung check failed on its deadline, logged", res, ok, logs.String())
 	}
 	if d := time.Since(start); d > 2*checkTimeout {
 		t.Errorf("Ready took %s", d)

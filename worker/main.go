@@ -44,6 +44,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
+	if err := cfg.MakeHome(); err != nil {
+		return err
+	}
 	logs, err := logstore.New(cfg.LogsDir())
 	if err != nil {
 		return err
@@ -215,7 +218,7 @@ func serveOps(addr string, reg *prometheus.Registry, logger *slog.Logger, checks
 		logger.Error("metrics and health endpoints are off", "addr", addr, "error", err)
 		return func() {}
 	}
-	srv := &http.Server{Handler: metrics.OpsMux(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: metrics.OpsMux(reg, logger, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("serving metrics", "addr", addr, "error", err)

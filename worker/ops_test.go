@@ -50,8 +50,11 @@ func TestServeOps(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d, want 200", code)
 	}
-	if code, body := get(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "buildkitd gone") {
-		t.Errorf("/readyz = %d %s, want 503 naming buildkitd", code, body)
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, `"buildkitd":"unavailable"`) || strings.Contains(body, "buildkitd gone") {
+		t.Errorf("/readyz = %d %s, want 503 naming buildkitd without its error text", code, body)
+	}
+	if !strings.Contains(logs.String(), "buildkitd gone") {
+		t.Errorf("the failed check's error was not logged: %s", logs.String())
 	}
 	if code, body := get(t, "http://"+addr+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics = %d without go_goroutines", code)

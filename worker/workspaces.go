@@ -39,7 +39,7 @@ type ownFolder struct {
 // claimFolder takes the lock of ROOT/worker-ID and then makes the folder. The lock comes first
 // so the folder never exists unlocked while its worker lives, and no sweep removes it.
 func claimFolder(root, id string) (*ownFolder, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", root, err)
 	}
 	dir := filepath.Join(root, folderPrefix+id)
@@ -61,7 +61,7 @@ func claimFolder(root, id string) (*ownFolder, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -80,7 +80,7 @@ func (o *ownFolder) release() error {
 // tryLock opens (creating) the lock file at path and tries to take its exclusive flock without
 // waiting. locked is false when a live process holds it.
 func tryLock(path string) (f *os.File, locked bool, err error) {
-	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, false, fmt.Errorf("opening lock %s: %w", path, err)
 	}

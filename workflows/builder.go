@@ -422,6 +422,7 @@ func (s *statuses) post(commit, state, desc string) workflow.Future {
 	ao.ScheduleToCloseTimeout = 2 * time.Minute
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), a.SetCommitStatus, activities.StatusInput{
 		Namespace: s.in.Namespace, Source: s.in.Source, Commit: commit, State: state, Description: desc,
+		Context: activities.StatusContext(s.in.Namespace, s.in.Repository),
 	})
 }
 

@@ -363,6 +363,9 @@ func TestDockerBuilderPostsCommitStatuses(t *testing.T) {
 				if in.Commit != commit || in.Source.AccountID != "a-1" || in.Namespace != input().Namespace || in.Namespace == "" {
 					return errors.New("bad status input")
 				}
+				if want := "slipway/" + input().Namespace + "/" + input().Repository; in.Context != want {
+					return fmt.Errorf("status context %q, want %q", in.Context, want)
+				}
 				states = append(states, in.State)
 				if tt.postFails {
 					return temporal.NewNonRetryableApplicationError("github is down", "Unavailable", nil)

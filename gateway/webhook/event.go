@@ -118,7 +118,9 @@ func validRefName(name string) bool {
 	if strings.Contains(name, "..") || strings.Contains(name, "@{") || strings.Contains(name, "//") {
 		return false
 	}
-	if strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") {
+	// A leading "-" is legal in git but would read as an option on a command line; the worker
+	// refuses such a ref, so the delivery is refused here rather than as a failed build.
+	if strings.HasPrefix(name, "-") || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") {
 		return false
 	}
 	for _, r := range name {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -36,23 +37,48 @@ const sha256Prefix = "sha256="
 // X-Hub-Signature (sha1=) fails, since SHA-1 HMACs are what an attacker who
 // downgrades the header would want us to accept.
 func VerifyGitHub(secret string, body []byte, signature256 string) error {
+	m, err := NewGitHubMAC(secret, signature256)
+	if err != nil {
+		return err
+	}
+	m.Write(body)
+	return m.Verify()
+}
+
+// GitHubMAC checks a GitHub signature over a body as the body streams in: write the body to
+// it (an io.TeeReader does), then Verify. The header is checked first, by NewGitHubMAC, so a
+// delivery without a well-formed signature is refused before its body is read.
+type GitHubMAC struct {
+	want []byte
+	mac  hash.Hash
+}
+
+// NewGitHubMAC parses X-Hub-Signature-256 for a rule's secret. It fails with ErrEmptySecret,
+// ErrNoSignature or ErrBadSignature (malformed) without reading anything.
+func NewGitHubMAC(secret, signature256 string) (*GitHubMAC, error) {
 	if secret == "" {
-		return ErrEmptySecret
+		return nil, ErrEmptySecret
 	}
 	if signature256 == "" {
-		return ErrNoSignature
+		return nil, ErrNoSignature
 	}
 	digest, ok := strings.CutPrefix(signature256, sha256Prefix)
 	if !ok {
-		return fmt.Errorf("signature is not sha256=<hex>: %w", ErrBadSignature)
+		return nil, fmt.Errorf("signature is not sha256=<hex>: %w", ErrBadSignature)
 	}
-	got, err := hex.DecodeString(digest)
-	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("signature is not 64 hex digits: %w", ErrBadSignature)
+	want, err := hex.DecodeString(digest)
+	if err != nil || len(want) != sha256.Size {
+		return nil, fmt.Errorf("signature is not 64 hex digits: %w", ErrBadSignature)
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	return &GitHubMAC{want: want, mac: hmac.New(sha256.New, []byte(secret))}, nil
+}
+
+// Write adds body bytes to the HMAC; it never fails.
+func (m *GitHubMAC) Write(p []byte) (int, error) { return m.mac.Write(p) }
+
+// Verify compares, in constant time, the HMAC of everything written with the signature.
+func (m *GitHubMAC) Verify() error {
+	if !hmac.Equal(m.want, m.mac.Sum(nil)) {
 		return ErrBadSignature
 	}
 	return nil
