@@ -134,6 +134,10 @@ type Activities struct {
 	// Cgroups, when set, gives each image repository a cgroup under which BuildKit runs the
 	// RUN steps of its builds, bounding their memory, processes and CPU.
 	Cgroups *cgroup.Parent
+	// TagLockDir holds the lock files that serialize the writes of mutable tags, one per image
+	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
+	// containers; empty means a folder in the system's temporary directory (this host only).
+	TagLockDir string
 }
 
 // workspace is the folder of one build session on this host.

@@ -50,6 +50,9 @@ type BuildInput struct {
 	Image string `json:"image,omitempty"`
 	// CacheMountNS is the namespace of the build's cache mounts, "slipway/NS/REPO".
 	CacheMountNS string `json:"cache_mount_ns,omitempty"`
+	// Revision is the commit built, recorded in the image config as RevisionLabel so that a
+	// later push can tell which commit a tag carries.
+	Revision string `json:"revision,omitempty"`
 }
 
 // reservedArgPrefix starts the build args BuildKit reads as its own settings.
@@ -138,6 +141,10 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		ns = "slipway/build/" + in.Workspace
 	}
 	attrs["build-arg:BUILDKIT_CACHE_MOUNT_NS"] = ns
+	if in.Revision != "" {
+		// Set by the build, over any LABEL of the Dockerfile, so the label tells the truth.
+		attrs["label:"+RevisionLabel] = in.Revision
+	}
 	var cgroupNote string
 	if a.Cgroups != nil {
 		// RUN steps run in a cgroup of the image repository, with the operator's limits. Not

@@ -28,11 +28,24 @@ type PushInput struct {
 	// RemoveWorkspace removes the workspace once every tag is written, sparing the build a
 	// separate Cleanup step (a round trip to the server) when it succeeds.
 	RemoveWorkspace bool `json:"remove_workspace,omitempty"`
+	// Mutable lists the tags (among Tags) that follow a ref. Each is moved only when Commit
+	// is not older than the commit its current image records (see MoveTag); the ancestry is
+	// read from the checkout, fetching more of Ref from Source as needed. An empty Commit
+	// (a build scheduled before this check) pushes every tag as it is.
+	Mutable   []string `json:"mutable,omitempty"`
+	Commit    string   `json:"commit,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Source    Source   `json:"source,omitempty"`
+	Ref       Ref      `json:"ref,omitempty"`
 }
 
 // PushResult is the pushed manifest's digest.
 type PushResult struct {
 	Digest string `json:"digest"`
+	// Tags are the tags written; Held the mutable tags left where they were, with the reason.
+	// A result of a push before this check carries neither: every tag was written.
+	Tags []string  `json:"tags,omitempty"`
+	Held []HeldTag `json:"held,omitempty"`
 	// WorkspaceRemoved is set when RemoveWorkspace was asked and done; otherwise the
 	// workflow's Cleanup still removes it.
 	WorkspaceRemoved bool `json:"workspace_removed,omitempty"`
@@ -122,26 +135,59 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
 	}
 	start := time.Now()
-	fmt.Fprintf(log, "==> push %s\n", tags[0])
+	mutable := map[string]bool{}
+	if in.Commit != "" {
+		for _, t := range in.Mutable {
+			mutable[t] = true
+		}
+	}
+	// The image goes up by digest first; tags are then only manifest writes, and the mutable
+	// ones are written under the repository's tag lock.
+	first := name.Reference(tags[0])
+	if len(mutable) > 0 {
+		first = repo.Digest(desc.Digest.String())
+	}
+	fmt.Fprintf(log, "==> push %s\n", first)
 	switch v := artifact.(type) {
 	case v1.ImageIndex:
-		err = remote.WriteIndex(tags[0], v, opts...)
+		err = remote.WriteIndex(first, v, opts...)
 	case v1.Image:
-		err = remote.Write(tags[0], v, opts...)
+		err = remote.Write(first, v, opts...)
 	}
 	if err != nil {
 		fmt.Fprintf(log, "==> push failed: %v\n", err)
-		return PushResult{}, fmt.Errorf("pushing %s: %w", tags[0], err)
+		return PushResult{}, fmt.Errorf("pushing %s: %w", first, err)
 	}
-	for _, t := range tags[1:] {
-		fmt.Fprintf(log, "==> tag %s\n", t)
-		tagOpts := []remote.Option{remote.WithContext(ctx), auth}
-		if err := remote.Tag(t, artifact, tagOpts...); err != nil {
-			return PushResult{}, fmt.Errorf("tagging %s: %w", t, err)
+	res := PushResult{Digest: desc.Digest.String()}
+	tagOpts := []remote.Option{remote.WithContext(ctx), auth}
+	var later []name.Tag
+	for i, t := range tags {
+		if mutable[t.TagStr()] {
+			later = append(later, t)
+			continue
+		}
+		if i > 0 || len(mutable) > 0 {
+			fmt.Fprintf(log, "==> tag %s\n", t)
+			if err := remote.Tag(t, artifact, tagOpts...); err != nil {
+				return PushResult{}, fmt.Errorf("tagging %s: %w", t, err)
+			}
+		}
+	}
+	if len(later) > 0 {
+		if res.Held, err = a.moveTags(ctx, log, ws, in, desc.Digest, artifact, later, tagOpts); err != nil {
+			return PushResult{}, err
+		}
+	}
+	heldTag := map[string]bool{}
+	for _, h := range res.Held {
+		heldTag[h.Tag] = true
+	}
+	for _, t := range tags {
+		if !heldTag[t.TagStr()] {
+			res.Tags = append(res.Tags, t.TagStr())
 		}
 	}
 	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, desc.Digest, time.Since(start).Round(time.Millisecond))
-	res := PushResult{Digest: desc.Digest.String()}
 	if in.RemoveWorkspace {
 		// A retry of this step after the removal finds no image and starts the build over
 		// elsewhere; that needs the completion to be lost after the push, and pushes the same

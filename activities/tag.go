@@ -137,6 +137,9 @@ type RenderTagInput struct {
 // RenderTagResult lists the rendered tags, in template order, without repeats.
 type RenderTagResult struct {
 	Tags []string `json:"tags"`
+	// Mutable lists the tags that follow a ref (see MutableTemplate): the push step moves
+	// them only forwards. The others hold the commit or the time and are always pushed.
+	Mutable []string `json:"mutable,omitempty"`
 }
 
 // RenderTag renders the build's tags. It is an activity, not workflow code, so that the
@@ -169,6 +172,9 @@ func RenderTags(in RenderTagInput) (RenderTagResult, error) {
 		if !seen[tag] {
 			seen[tag] = true
 			res.Tags = append(res.Tags, tag)
+			if MutableTemplate(t) {
+				res.Mutable = append(res.Mutable, tag)
+			}
 		}
 	}
 	return res, nil

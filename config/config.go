@@ -38,6 +38,10 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// DeliveryRetention is how long the gateway remembers the webhook events that started a
+	// build (SLIPWAY_DELIVERY_RETENTION, default 90d), so a late or replayed delivery starts
+	// nothing even after Temporal forgot the build. Keep it longer than Temporal's retention.
+	DeliveryRetention time.Duration
 	// RegistryTokenKey is the file of the key that signs the registry's tokens
 	// (SLIPWAY_REGISTRY_TOKEN_KEY, default SLIPWAY_HOME/registry-token.key): the gateway's token
 	// service and the worker share it, and the registry trusts its certificate beside it.
@@ -152,6 +156,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SLIPWAY_IMAGE_STORE_TTL %q is not a positive duration (such as 6h) or off", ttl)
 		}
 		c.ImageStoreTTL = d
+	}
+	if c.DeliveryRetention, err = ParseDays(get("SLIPWAY_DELIVERY_RETENTION", DefaultDeliveryRetention)); err != nil || c.DeliveryRetention <= 0 {
+		return Config{}, fmt.Errorf("SLIPWAY_DELIVERY_RETENTION %q is not a positive duration such as 90d or 2160h", getenv("SLIPWAY_DELIVERY_RETENTION"))
 	}
 	c.RegistryTokenKey = get("SLIPWAY_REGISTRY_TOKEN_KEY", filepath.Join(home, "registry-token.key"))
 	c.RegistryTokenHosts = get("SLIPWAY_REGISTRY_TOKEN_HOSTS", c.Registry)
@@ -270,4 +277,19 @@ func (c Config) MakeHome() error {
 		return fmt.Errorf("making SLIPWAY_HOME private: %w", err)
 	}
 	return nil
+}
+
+// DefaultDeliveryRetention is how long webhook events are remembered unless configured.
+const DefaultDeliveryRetention = "90d"
+
+// ParseDays is time.ParseDuration that also takes a whole number of days, "90d".
+func ParseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q: %w", s, err)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -30,7 +30,7 @@ func TestFromEnv(t *testing.T) {
 					DatabaseURL: "/srv/slipway/slipway.db", GatewayAddr: "127.0.0.1:8080",
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
-					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour,
+					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, DeliveryRetention: 90 * 24 * time.Hour,
 					NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
@@ -93,6 +93,16 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "delivery retention in days",
+			env:  map[string]string{"SLIPWAY_DELIVERY_RETENTION": "120d"},
+			check: func(c Config) string {
+				if c.DeliveryRetention != 120*24*time.Hour {
+					return c.DeliveryRetention.String()
+				}
+				return ""
+			},
+		},
+		{
 			name: "image store off",
 			env:  map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "off"},
 			check: func(c Config) string {
@@ -114,6 +124,8 @@ func TestFromEnv(t *testing.T) {
 		},
 		{name: "build isolation neither on nor off", env: map[string]string{"SLIPWAY_BUILD_ISOLATION": "maybe"}, wantErr: "SLIPWAY_BUILD_ISOLATION"},
 		{name: "image store ttl not a duration", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "a while"}, wantErr: "SLIPWAY_IMAGE_STORE_TTL"},
+		{name: "delivery retention not a duration", env: map[string]string{"SLIPWAY_DELIVERY_RETENTION": "forever"}, wantErr: "SLIPWAY_DELIVERY_RETENTION"},
+		{name: "delivery retention zero", env: map[string]string{"SLIPWAY_DELIVERY_RETENTION": "0d"}, wantErr: "SLIPWAY_DELIVERY_RETENTION"},
 		{name: "image store ttl zero", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "0s"}, wantErr: "not a positive duration"},
 		{
 			name: "worker metrics off",

@@ -255,10 +255,13 @@ type buildRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Error      string     `json:"error,omitempty"`
-	// Reason says why a queued build waits.
-	Reason  string `json:"reason,omitempty"`
-	UIURL   string `json:"ui_url"`
-	LogsURL string `json:"logs_url"`
+	// Reason says why a queued build waits, or why a build was superseded.
+	Reason string `json:"reason,omitempty"`
+	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
+	// lists only the tags it wrote.
+	HeldTags []activities.HeldTag `json:"held_tags,omitempty"`
+	UIURL    string               `json:"ui_url"`
+	LogsURL  string               `json:"logs_url"`
 	// Params and Steps are filled for one build only.
 	Params *buildParams           `json:"params,omitempty"`
 	Steps  []workflows.StepStatus `json:"steps,omitempty"`
@@ -291,6 +294,8 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 var visibilityStatus = map[string]string{
 	"running": "Running", "succeeded": "Completed", "failed": "Failed",
 	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
+	// A superseded build completed without building; the record tells it from its memo.
+	workflows.OutcomeSuperseded: "Completed",
 }
 
 func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
@@ -322,6 +327,16 @@ func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
 	}
 	if p := memo[workflows.MemoTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.Tags)
+	}
+	if rec.Tags == nil {
+		rec.Tags = []string{}
+	}
+	if p := memo[workflows.MemoHeldTags]; p != nil {
+		_ = dc.FromPayload(p, &rec.HeldTags)
+	}
+	// A push build whose commit had left its branch completed without building.
+	if rec.Status == "succeeded" && str(memo[workflows.MemoOutcome]) == workflows.OutcomeSuperseded {
+		rec.Status, rec.Reason = workflows.OutcomeSuperseded, str(memo[workflows.MemoReason])
 	}
 	if c := str(memo[workflows.MemoCommit]); c != "" {
 		rec.Commit = c
@@ -371,7 +386,7 @@ func (a *api) listBuilds(c *gin.Context) {
 	if s := c.Query("status"); s != "" {
 		vs, ok := visibilityStatus[s]
 		if !ok {
-			fail(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of running, succeeded, failed, canceled, timed_out, terminated", s))
+			fail(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of running, succeeded, superseded, failed, canceled, timed_out, terminated", s))
 			return
 		}
 		q += fmt.Sprintf(" AND ExecutionStatus = '%s'", vs)
@@ -405,7 +420,13 @@ func (a *api) listBuilds(c *gin.Context) {
 	}
 	out := make([]buildRecord, 0, len(resp.GetExecutions()))
 	for _, info := range resp.GetExecutions() {
-		out = append(out, a.record(info))
+		rec := a.record(info)
+		// succeeded and superseded share Temporal's Completed: a page may hold fewer records
+		// than the limit, and next_page_token goes on.
+		if s := c.Query("status"); (s == "succeeded" || s == workflows.OutcomeSuperseded) && rec.Status != s {
+			continue
+		}
+		out = append(out, rec)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
 	c.JSON(http.StatusOK, gin.H{"builds": out, "next_page_token": base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())})

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -143,11 +145,36 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	} else {
 		req.ref, req.trigger = activities.Ref{Type: activities.RefBranch, Name: ev.Ref}, workflows.TriggerPush
 	}
+	// The event may have started a build longer ago than Temporal keeps executions: the
+	// gateway's own record answers with that build, and nothing starts.
+	// A zero retention (a configuration not read from the environment) keeps no record.
+	remember := a.cfg.DeliveryRetention > 0
+	since := time.Now().Add(-a.cfg.DeliveryRetention)
+	if remember {
+		d, err := a.store.FindDelivery(ctx, rule.ID, req.id, since)
+		if err == nil {
+			metrics.AddDuplicate(ctx)
+			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
+			c.JSON(http.StatusAccepted, gin.H{"builds": []string{d.BuildID}})
+			return
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			a.internal(c, "reading deliveries", err)
+			return
+		}
+	}
 	id, _, err := a.startOrExisting(ctx, req)
 	if err != nil {
 		a.logger.Error("starting build from webhook", "rule", rule.ID, "delivery", ev.Delivery, "error", err)
 		fail(c, http.StatusServiceUnavailable, "build not started: Temporal is unavailable; deliver again")
 		return
+	}
+	// Recorded after the start: a failure here leaves only Temporal's own deduplication, and a
+	// record is never there for a build that did not start.
+	if remember {
+		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.id, BuildID: id}, since); err != nil {
+			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
+		}
 	}
 	c.JSON(http.StatusAccepted, gin.H{"builds": []string{id}})
 }

@@ -8,13 +8,18 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/slipway-dev/slipway/workflows"
@@ -183,6 +188,38 @@ func TestGitHubWebhook(t *testing.T) {
 			t.Errorf("redelivery after the end made run %s, want %s", again, runID)
 		}
 		h.expectBuilds(t, q, 1)
+	})
+
+	t.Run("a delivery Temporal forgot starts nothing", func(t *testing.T) {
+		commit := randomCommit()
+		body := fixture(t, "github/push_branch.json", setCommit(commit))
+		id := oneBuild(t, deliver(t, "push", body), "push")
+		if d, err := h.store.FindDelivery(context.Background(), rule.ID, id, time.Now().Add(-time.Hour)); err != nil || d.BuildID != id {
+			t.Fatalf("delivery record = %+v, %v", d, err)
+		}
+		// Deleted, as Temporal does once the namespace's retention has passed.
+		ctx := context.Background()
+		if _, err := h.temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+			Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		gone := func() bool {
+			_, err := h.temporal.DescribeWorkflowExecution(ctx, id, "")
+			var nf *serviceerror.NotFound
+			return errors.As(err, &nf)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !gone(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("execution not deleted")
+			}
+		}
+		if again := oneBuild(t, deliver(t, "push", body), "replay"); again != id {
+			t.Errorf("replay answered %s, want %s", again, id)
+		}
+		if !gone() {
+			t.Error("the replay started the build again")
+		}
 	})
 
 	t.Run("50 concurrent copies of one new event", func(t *testing.T) {

@@ -119,6 +119,14 @@ func (s *Starts) Add(isNew bool) {
 
 type startsKey struct{}
 
+// AddDuplicate records, in the Starts of ctx if it has one, a start found already made
+// without asking Temporal (the gateway's own record of deliveries answered).
+func AddDuplicate(ctx context.Context) {
+	if s, _ := ctx.Value(startsKey{}).(*Starts); s != nil {
+		s.Add(false)
+	}
+}
+
 // WithStarts returns a context under which StartInterceptor records the starts it sees.
 func WithStarts(ctx context.Context) (context.Context, *Starts) {
 	s := &Starts{}

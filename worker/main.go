@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -168,6 +169,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
 		Frontends:     cfg.BuildFrontends,
 		Cgroups:       cgroups,
+		// Under SLIPWAY_HOME, so that workers sharing it serialize their writes of a tag.
+		TagLockDir: filepath.Join(cfg.Home, "locks", "tags"),
 	})
 	if !cfg.BuildIsolation {
 		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +

@@ -52,6 +52,13 @@ func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 		memo[MemoTags] = res.Tags
 		memo[MemoDigest] = res.Digest
 		memo[MemoCommit] = res.Commit
+		if len(res.HeldTags) > 0 {
+			memo[MemoHeldTags] = res.HeldTags
+		}
+		if res.Status != "" {
+			memo[MemoOutcome] = res.Status
+			memo[MemoReason] = res.Reason
+		}
 	}
 	if merr := workflow.UpsertMemo(ctx, memo); merr != nil {
 		workflow.GetLogger(ctx).Warn("recording the outcome in the memo", "error", merr)
@@ -150,6 +157,10 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 				fmt.Sprintf("build exceeded its timeout of %s", timeout), ErrTypeTimedOut, nil)
 		case ctx.Err() != nil:
 			return nil, temporal.NewCanceledError("build canceled")
+		case superseded(ctx, in, err):
+			st.Step = OutcomeSuperseded
+			return &BuildResult{Image: in.Image, Tags: []string{}, Commit: in.Commit,
+				Status: OutcomeSuperseded, Reason: errorMessage(err)}, nil
 		case !errors.Is(err, errHostLost):
 			return nil, err
 		case host == maxHosts:
@@ -158,6 +169,19 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 		}
 		workflow.GetLogger(ctx).Warn("build host lost, starting over on another", "host_attempt", host, "error", err)
 	}
+}
+
+// superseded reports whether err says that a push build's commit is no longer on its branch:
+// the branch was force-pushed after the event, and the build of its new head owns it. Builds
+// started by hand with a commit still fail, since a mistyped commit is no force push.
+func superseded(ctx workflow.Context, in BuildInput, err error) bool {
+	var appErr *temporal.ApplicationError
+	if in.Trigger != TriggerPush || in.Ref.Type != activities.RefBranch || in.Commit == "" ||
+		!errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeCommitNotOnRef {
+		return false
+	}
+	// Executions that failed this way before the outcome existed replay as failed.
+	return workflow.GetVersion(ctx, "superseded", workflow.DefaultVersion, 1) == 1
 }
 
 // errHostLost marks a failure caused by the session's worker going away.
@@ -251,12 +275,20 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 		return nil, err
 	}
 
+	// Builds scheduled before tags were kept in order replay without the revision and the
+	// ancestry check.
+	ordered := workflow.GetVersion(ctx, "tag-order", workflow.DefaultVersion, 1) == 1
+	revision, mutable := "", []string(nil)
+	if ordered {
+		revision, mutable = clone.Commit, tags.Mutable
+	}
 	var built activities.BuildResult
 	// A broken build fails at once (non-retryable); the attempts are for a buildkitd that went
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
 	if err := b.step(ctx, StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
+		Revision: revision,
 	}, &built); err != nil {
 		return nil, err
 	}
@@ -266,14 +298,19 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	pushOpts.RetryPolicy.MaximumInterval = 30 * time.Second
 	if err := b.step(ctx, StepPush, host, pushOpts, a.Push, activities.PushInput{
 		Workspace: ws, Image: in.Image, Tags: tags.Tags, RemoveWorkspace: true,
+		Mutable: mutable, Commit: revision, Namespace: in.Namespace, Source: in.Source, Ref: in.Ref,
 	}, &pushed); err != nil {
 		return nil, err
 	}
 	b.removed = pushed.WorkspaceRemoved
 	b.st.Step = "done"
+	written := tags.Tags
+	if ordered && (len(pushed.Tags) > 0 || len(pushed.Held) > 0) {
+		written = pushed.Tags
+	}
 	return &BuildResult{
-		Image: in.Image, Tags: tags.Tags, Digest: pushed.Digest, Commit: clone.Commit,
-		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL,
+		Image: in.Image, Tags: written, Digest: pushed.Digest, Commit: clone.Commit,
+		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL, HeldTags: pushed.Held,
 	}, nil
 }
 
@@ -436,6 +473,10 @@ func (s *statuses) finished(commit string, res *BuildResult, err error) {
 	ctx, _ := workflow.NewDisconnectedContext(s.root)
 	if s.pending != nil {
 		_ = s.pending.Get(ctx, nil)
+	}
+	if err == nil && res.Status == OutcomeSuperseded {
+		// Nothing was built for the commit; its replacement reports on its own commit.
+		return
 	}
 	state, desc := outcome(res, err)
 	if f := s.post(commit, state, desc); f != nil {

@@ -472,3 +472,99 @@ func TestDockerBuilderSkipsCleanupAfterPushRemovedWorkspace(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerBuilderSupersededOnlyForPushBuilds: a push build whose commit left its branch
+// completes as superseded with the reason; the same error fails a build started by hand (a
+// mistyped commit is no force push) and a tag build.
+func TestDockerBuilderSupersededOnlyForPushBuilds(t *testing.T) {
+	tests := []struct {
+		name       string
+		trigger    string
+		ref        activities.Ref
+		superseded bool
+	}{
+		{"push to a branch", TriggerPush, activities.Ref{Type: activities.RefBranch, Name: "main"}, true},
+		{"build now", TriggerManual, activities.Ref{Type: activities.RefBranch, Name: "main"}, false},
+		{"tag", TriggerTag, activities.Ref{Type: activities.RefTag, Name: "v1"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			var c calls
+			var a *activities.Activities
+			env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(activities.CloneResult{},
+				temporal.NewNonRetryableApplicationError("commit x is not on branch \"main\"", activities.ErrTypeCommitNotOnRef, nil))
+			mockHappy(env, &c)
+			memo := map[string]any{}
+			env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
+				for k, v := range args.Get(0).(map[string]any) {
+					memo[k] = v
+				}
+			}).Return(nil)
+			in := input()
+			in.Trigger, in.Ref, in.Commit, in.TagTemplate = tt.trigger, tt.ref, commit, "{ref}"
+			env.ExecuteWorkflow(DockerBuilder, in)
+			err := env.GetWorkflowError()
+			if !tt.superseded {
+				var appErr *temporal.ApplicationError
+				if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeCommitNotOnRef {
+					t.Fatalf("error = %v, want %s", err, activities.ErrTypeCommitNotOnRef)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("superseded build failed: %v", err)
+			}
+			var res BuildResult
+			if err := env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != OutcomeSuperseded || !strings.Contains(res.Reason, "not on branch") || len(res.Tags) != 0 {
+				t.Fatalf("result = %+v", res)
+			}
+			if memo[MemoOutcome] != OutcomeSuperseded || memo[MemoReason] != res.Reason || memo[MemoError] != nil {
+				t.Fatalf("memo = %v", memo)
+			}
+		})
+	}
+}
+
+// TestDockerBuilderRecordsHeldTags: the push step gets the build's commit and mutable tags,
+// and the tags it held back go into the result and the memo; tags lists only those written.
+func TestDockerBuilderRecordsHeldTags(t *testing.T) {
+	env := newEnv(t)
+	var c calls
+	var a *activities.Activities
+	var got activities.PushInput
+	held := []activities.HeldTag{{Tag: "main", Reason: "the tag carries y, which is newer than x"}}
+	env.OnActivity(a.Push, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
+		got = in
+		return activities.PushResult{Digest: "sha256:abc", Tags: []string{"main-0123456"}, Held: held}, nil
+	})
+	mockHappy(env, &c)
+	memo := map[string]any{}
+	env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
+		for k, v := range args.Get(0).(map[string]any) {
+			memo[k] = v
+		}
+	}).Return(nil)
+	in := input()
+	in.TagTemplate = "{branch}, {branch}-{short_commit}"
+	env.ExecuteWorkflow(DockerBuilder, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Commit != commit || strings.Join(got.Mutable, ",") != "main" || got.Ref != in.Ref || got.Source != in.Source {
+		t.Fatalf("push input = %+v", got)
+	}
+	var res BuildResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Tags, ",") != "main-0123456" || len(res.HeldTags) != 1 || res.HeldTags[0] != held[0] {
+		t.Fatalf("result = %+v", res)
+	}
+	if h, ok := memo[MemoHeldTags].([]activities.HeldTag); !ok || len(h) != 1 {
+		t.Fatalf("memo held_tags = %#v", memo[MemoHeldTags])
+	}
+}

@@ -60,7 +60,18 @@ const (
 	MemoCommit    = "commit"
 	MemoError     = "error"
 	MemoErrorType = "error_type"
+	// MemoOutcome is set when a build ended without error but did not build: OutcomeSuperseded.
+	MemoOutcome = "outcome"
+	// MemoReason says why, beside MemoOutcome.
+	MemoReason = "reason"
+	// MemoHeldTags lists the mutable tags a build left where they were ([]activities.HeldTag).
+	MemoHeldTags = "held_tags"
 )
+
+// OutcomeSuperseded is the outcome of a push build whose commit was no longer on its branch
+// when the build cloned it (the branch was force-pushed): a newer build owns the branch, so
+// this one ends without building, and without failing.
+const OutcomeSuperseded = "superseded"
 
 // BuildInput is the one JSON object a build starts from (DESIGN.md §3). It holds no secret:
 // credentials are looked up by the worker.
@@ -108,6 +119,11 @@ type BuildResult struct {
 	Commit         string   `json:"commit"`
 	DockerfilePath string   `json:"dockerfile_path"`
 	LogURL         string   `json:"log_url"`
+	// Tags above are the tags written; HeldTags the mutable ones left on a newer commit.
+	HeldTags []activities.HeldTag `json:"held_tags,omitempty"`
+	// Status is empty for a build that pushed, or OutcomeSuperseded with the Reason.
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Step names, in the order a build runs them.
