@@ -58,7 +58,7 @@ func orderRule(t *testing.T, g *gateway, ns, owner, dockerfile, template string)
 
 // pushEvent delivers GitHub's push of commit to main, as GitHub would, and returns the
 // answer's status and build ids.
-func pushEvent(t *testing.T, g *gateway, ruleID, secret, owner, commit, delivery string) (int, []string) {
+func deliverPush(t *testing.T, g *gateway, ruleID, secret, owner, commit, delivery string) (int, []string) {
 	t.Helper()
 	body := fixturePayload(t, "github/push_branch.json", func(m map[string]any) {
 		m["after"], m["ref"] = commit, "refs/heads/main"
@@ -117,7 +117,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 		"FROM busybox\nRUN sleep 25 && echo a-%d > /which\n", time.Now().UnixNano())})
 	ruleID, secret, image := orderRule(t, g, "tagorder", owner, dockerfile, "{branch}, latest, {short_commit}")
 
-	code, builds := pushEvent(t, g, ruleID, secret, owner, a, "d-a")
+	code, builds := deliverPush(t, g, ruleID, secret, owner, a, "d-a")
 	if code != 202 || len(builds) != 1 {
 		t.Fatalf("push of A: %d %v", code, builds)
 	}
@@ -139,7 +139,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 	}
 	b := repo.Commit("main", map[string]string{dockerfile: fmt.Sprintf(
 		"FROM busybox\nRUN echo b-%d > /which\n", time.Now().UnixNano())})
-	code, builds = pushEvent(t, g, ruleID, secret, owner, b, "d-b")
+	code, builds = deliverPush(t, g, ruleID, secret, owner, b, "d-b")
 	if code != 202 || len(builds) != 1 {
 		t.Fatalf("push of B: %d %v", code, builds)
 	}
@@ -199,7 +199,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 			t.Fatal("A's execution still there a minute after its deletion")
 		}
 	}
-	code, builds = pushEvent(t, g, ruleID, secret, owner, a, "d-a-replayed")
+	code, builds = deliverPush(t, g, ruleID, secret, owner, a, "d-a-replayed")
 	if code != 202 || !slices.Equal(builds, []string{idA}) {
 		t.Fatalf("replayed delivery of A: %d %v, want 202 with %s", code, builds, idA)
 	}
@@ -226,7 +226,7 @@ func TestForcePushSupersedes(t *testing.T) {
 	b := forcePushOrphan(t, repo, "main", "FROM busybox\nRUN echo b > /which\n")
 	ruleID, secret, image := orderRule(t, g, "forcepush", owner, "Dockerfile", "{branch}-{short_commit}")
 
-	code, builds := pushEvent(t, g, ruleID, secret, owner, a, "d-force-a")
+	code, builds := deliverPush(t, g, ruleID, secret, owner, a, "d-force-a")
 	if code != 202 || len(builds) != 1 {
 		t.Fatalf("push of A: %d %v", code, builds)
 	}
@@ -251,7 +251,7 @@ func TestForcePushSupersedes(t *testing.T) {
 		t.Fatalf("superseded build pushed main-%s: %v", a[:7], tags)
 	}
 	// The branch's new head builds as usual.
-	code, builds = pushEvent(t, g, ruleID, secret, owner, b, "d-force-b")
+	code, builds = deliverPush(t, g, ruleID, secret, owner, b, "d-force-b")
 	if code != 202 || len(builds) != 1 {
 		t.Fatalf("push of B: %d %v", code, builds)
 	}
