@@ -56,7 +56,7 @@ func orderRule(t *testing.T, g *gateway, ns, owner, dockerfile, template string)
 	return rule.ID, rule.Webhook.Secret, env.stack.Registry + "/" + ns + "/app"
 }
 
-// pushEvent delivers GitHub's push of commit to main, as GitHub would, and returns the
+// deliverPush delivers GitHub's push of commit to main, as GitHub would, and returns the
 // answer's status and build ids.
 func deliverPush(t *testing.T, g *gateway, ruleID, secret, owner, commit, delivery string) (int, []string) {
 	t.Helper()
