@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,14 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	if err := cfg.MakeHome(); err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Unverified webhook bodies are the gateway's largest allocations, bounded by the body
+		// gate; a soft limit of twice the gate plus room for the rest makes the collector
+		// reclaim read bodies before the heap doubles, as it otherwise may under a flood.
+		limit := 2*cfg.WebhookBuffer + 64<<20
+		debug.SetMemoryLimit(limit)
+		logger.Info("soft memory limit", "bytes", limit, "override", "GOMEMLIMIT")
 	}
 	// The key comes first: the store seals webhook secrets with it.
 	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
