@@ -65,11 +65,12 @@ func TestChaosFuzz(t *testing.T) {
 				return cmd.CombinedOutput()
 			}
 			out, err := fuzz()
-			if err != nil && engineDeadlineRace(out) {
+			for try := 2; try <= 4 && err != nil && engineDeadlineRace(out); try++ {
 				// Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure
 				// of the target (go.dev/issue/75804, fixed in Go 1.27) on a loaded machine. It
-				// writes no failing input then; a real finding always does. Once more.
-				t.Logf("%s: the fuzz engine reported its own deadline (go.dev/issue/75804); running it again", tg.name)
+				// writes no failing input then; a real finding always does. A CI run saw it
+				// twice in a row on one target, so up to three more runs.
+				t.Logf("%s: the fuzz engine reported its own deadline (go.dev/issue/75804); run %d", tg.name, try)
 				out, err = fuzz()
 			}
 			m := fuzzLine.FindAllSubmatch(out, -1)
