@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/registryauth"
 )
 
 // networkRunSteps is how many RUN steps the network section's Dockerfile has.
@@ -42,6 +44,8 @@ type networkSection struct {
 	runs, warmups int
 	sides         map[string]*networkSide
 	sample        []string
+	// dockerConfig holds the registry tokens buildctl pulls the base image with.
+	dockerConfig string
 }
 
 // newNetworkSection is the "network" section.
@@ -90,6 +94,9 @@ func (s *networkSection) run(ctx context.Context, e *env, o options) error {
 	}
 	defer host.Close()
 	stacks := map[string]*devstack.Stack{sideBridge: e.stack, sideHost: host}
+	if s.dockerConfig, err = pullConfig(filepath.Join(e.home, "network", "docker-config"), e.timeout, e.stack, host); err != nil {
+		return err
+	}
 
 	for i := range o.warmups + o.runs {
 		for _, side := range []string{sideBridge, sideHost} {
@@ -131,6 +138,7 @@ func (s *networkSection) build(ctx context.Context, e *env, addr, dir, side stri
 	args := []string{e.buildctl, "--addr", addr, "build", "--progress", "plain", "--frontend", "dockerfile.v0",
 		"--local", "context=" + dir, "--local", "dockerfile=" + dir, "--opt", "build-arg:NONCE=" + nonce}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.dockerConfig)
 	cmd.WaitDelay = 5 * time.Second
 	begin := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -288,4 +296,30 @@ func (s *networkSection) benchstat(w io.Writer) {
 			fmt.Fprintf(w, "BenchmarkNetwork/%s 1 %d ns/op\n", side, d.Nanoseconds())
 		}
 	}
+}
+
+// pullConfig writes a Docker config into dir holding, for the registry of each stack, a token
+// minted with that stack's key to pull the base images, as an operator's CI would hold one;
+// both registries want a token, and buildctl reads it through DOCKER_CONFIG.
+func pullConfig(dir string, ttl time.Duration, stacks ...*devstack.Stack) (string, error) {
+	auths := map[string]any{}
+	for _, st := range stacks {
+		tok, err := st.RegistryKey.Mint("bench network", []registryauth.Access{
+			{Type: "repository", Name: "library/busybox", Actions: []string{registryauth.Pull}}}, ttl+time.Minute)
+		if err != nil {
+			return "", err
+		}
+		auths[st.Registry] = map[string]string{"registrytoken": tok.Raw}
+	}
+	b, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating docker config folder: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		return "", fmt.Errorf("writing docker config: %w", err)
+	}
+	return dir, nil
 }
