@@ -103,11 +103,19 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("filtering dockerfile folder: %w", err)
 	}
+	log, err := a.openLog(ctx)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	defer log.Close()
 	frontends := a.Frontends
 	if frontends == nil {
 		frontends = DefaultFrontends
 	}
 	if err := CheckFrontend(filepath.Join(root, paths.DockerfilePath), frontends); err != nil {
+		// The build log says why, as it does for a failing step: a reader of the build's
+		// page sees the refusal where the build would have been.
+		fmt.Fprintf(log, "==> %v\n", err)
 		return BuildResult{}, err
 	}
 	out := filepath.Join(ws, imageDir)
@@ -125,9 +133,11 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		// Refused by the gateway and the workflow already; a BUILDKIT_ arg reaching here
 		// would choose BuildKit's settings, so it is refused again.
 		if strings.HasPrefix(strings.ToUpper(k), reservedArgPrefix) {
-			return BuildResult{}, temporal.NewNonRetryableApplicationError(
+			err := temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, reservedArgPrefix),
 				ErrTypeInvalidBuildArg, nil)
+			fmt.Fprintf(log, "==> %v\n", err)
+			return BuildResult{}, err
 		}
 		attrs["build-arg:"+k] = in.BuildArgs[k]
 	}
@@ -164,11 +174,6 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		cgroupNote = fmt.Sprintf("==> RUN steps limited to %s (cgroup %s)\n", a.Cgroups.Limits, cg)
 	}
 
-	log, err := a.openLog(ctx)
-	if err != nil {
-		return BuildResult{}, err
-	}
-	defer log.Close()
 	if err := a.checkIsolation(ctx); err != nil {
 		fmt.Fprintf(log, "==> %v\n", err)
 		return BuildResult{}, err

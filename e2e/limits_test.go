@@ -132,6 +132,9 @@ func TestRefusedFrontendsArgsAndCaches(t *testing.T) {
 			if appErr == nil || appErr.Type() != tt.errType || !strings.Contains(appErr.Message(), tt.want) {
 				t.Fatalf("error = %v, want %s naming %q; log:\n%s", err, tt.errType, tt.want, log)
 			}
+			if tt.errType == activities.ErrTypeFrontendRefused && !strings.Contains(log, tt.want) {
+				t.Errorf("the build log does not say the frontend was refused:\n%s", log)
+			}
 			if strings.Contains(log, "evil.example") && strings.Contains(log, "resolve image config") {
 				t.Fatalf("buildkitd went for the frontend:\n%s", log)
 			}
