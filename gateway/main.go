@@ -48,9 +48,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Unverified webhook bodies are the gateway's largest allocations, bounded by the body
-		// gate; a soft limit of twice the gate plus room for the rest makes the collector
-		// reclaim read bodies before the heap doubles, as it otherwise may under a flood.
-		limit := 2*cfg.WebhookBuffer + 64<<20
+		// gate; a soft limit of the gate plus room for the rest makes the collector reclaim
+		// read bodies before the heap doubles, as it otherwise does under a flood.
+		limit := cfg.WebhookBuffer + 64<<20
 		debug.SetMemoryLimit(limit)
 		logger.Info("soft memory limit", "bytes", limit, "override", "GOMEMLIMIT")
 	}
