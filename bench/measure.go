@@ -578,15 +578,28 @@ func (e *env) rawRegistryAuth(args []string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(e.home, "raw-docker-config")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating docker config folder: %w", err)
-	}
-	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{e.stack.Registry: map[string]string{"registrytoken": tok.Raw}}})
-	if err != nil {
+	if err := writeDockerConfig(dir, map[string]string{e.stack.Registry: tok.Raw}); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
-		return "", fmt.Errorf("writing docker config: %w", err)
-	}
 	return "DOCKER_CONFIG=" + dir, nil
+}
+
+// writeDockerConfig writes a Docker config into dir holding a registry token for each
+// registry of tokens, as buildctl reads it through DOCKER_CONFIG.
+func writeDockerConfig(dir string, tokens map[string]string) error {
+	auths := map[string]any{}
+	for registry, tok := range tokens {
+		auths[registry] = map[string]string{"registrytoken": tok}
+	}
+	cfg, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating docker config folder: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return fmt.Errorf("writing docker config: %w", err)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -300,26 +299,16 @@ func (s *networkSection) benchstat(w io.Writer) {
 
 // pullConfig writes a Docker config into dir holding, for the registry of each stack, a token
 // minted with that stack's key to pull the base images, as an operator's CI would hold one;
-// both registries want a token, and buildctl reads it through DOCKER_CONFIG.
+// both registries want a token.
 func pullConfig(dir string, ttl time.Duration, stacks ...*devstack.Stack) (string, error) {
-	auths := map[string]any{}
+	tokens := map[string]string{}
 	for _, st := range stacks {
 		tok, err := st.RegistryKey.Mint("bench network", []registryauth.Access{
 			{Type: "repository", Name: "library/busybox", Actions: []string{registryauth.Pull}}}, ttl+time.Minute)
 		if err != nil {
 			return "", err
 		}
-		auths[st.Registry] = map[string]string{"registrytoken": tok.Raw}
+		tokens[st.Registry] = tok.Raw
 	}
-	b, err := json.Marshal(map[string]any{"auths": auths})
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating docker config folder: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
-		return "", fmt.Errorf("writing docker config: %w", err)
-	}
-	return dir, nil
+	return dir, writeDockerConfig(dir, tokens)
 }
