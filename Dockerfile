@@ -13,7 +13,7 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-	go build -ldflags="-s -w" -o /out/ ./worker ./gateway ./cmd/slipway-buildnet
+	go build -ldflags="-s -w" -o /out/ ./cmd/worker ./cmd/gateway ./cmd/slipway-buildnet
 
 # Builds clone with git (no prompts, credentials only in its environment) and talk TLS to Git
 # hosts and registries; curl serves the health checks.

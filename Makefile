@@ -18,7 +18,7 @@ tools:
 
 ## build: the worker, the gateway and the local stack launcher into bin/
 build:
-	$(GO) build -o $(BIN_DIR)/ ./worker ./gateway ./cmd/slipway-dev
+	$(GO) build -o $(BIN_DIR)/ ./cmd/worker ./cmd/gateway ./cmd/slipway-dev
 
 ## run: the whole local stack in the foreground; Ctrl-C stops it
 run: tools build

@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/secretbox"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // Resolver finds accounts, their tokens and clients of their providers.

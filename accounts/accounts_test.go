@@ -10,9 +10,9 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/secretbox"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // TestResolverKeepsAccountsBound connects a GitHub account to namespace "team" and uses it as

@@ -21,7 +21,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/slipway-dev/slipway/devstack"
-	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -71,7 +71,7 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 
 	bin := filepath.Join(home, "bin")
 	logger.Info("building the worker", "into", bin)
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./worker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./cmd/worker")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building worker: %w\n%s", err, out)

@@ -23,7 +23,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -131,7 +131,7 @@ func (s *scaleSection) run(ctx context.Context, e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(root, "gateway", "webhook", "testdata", "github", "push_branch.json"))
+	tmpl, err := os.ReadFile(filepath.Join(root, "webhook", "testdata", "github", "push_branch.json"))
 	if err != nil {
 		return fmt.Errorf("reading the push payload fixture: %w", err)
 	}

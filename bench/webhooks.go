@@ -33,7 +33,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/slipway-dev/slipway/devstack"
-	"github.com/slipway-dev/slipway/gateway/store/storetest"
+	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -127,7 +127,7 @@ func (s *webhooksSection) run(ctx context.Context, e *env, o options) error {
 	if err != nil {
 		return err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(root, "gateway", "webhook", "testdata", "github", "push_branch.json"))
+	tmpl, err := os.ReadFile(filepath.Join(root, "webhook", "testdata", "github", "push_branch.json"))
 	if err != nil {
 		return fmt.Errorf("reading the push payload fixture: %w", err)
 	}
@@ -498,7 +498,7 @@ func (s *webhooksSection) text(w io.Writer) {
 func (s *webhooksSection) markdown(w io.Writer) {
 	fmt.Fprintf(w, "The gateway binary (`go build ./gateway`, SQLite database in its own home) runs beside the "+
 		"bench's stack. One build rule (GitHub source, push trigger on `main`) is created through the API; "+
-		"the bench then POSTs `/webhooks/github/{rule}` with GitHub's push payload (`gateway/webhook/testdata/github/push_branch.json`, "+
+		"the bench then POSTs `/webhooks/github/{rule}` with GitHub's push payload (`webhook/testdata/github/push_branch.json`, "+
 		"9 KB) rewritten to the rule's repository and a new commit id each time, signed with the rule's secret "+
 		"(`X-Hub-Signature-256`). Each delivery therefore verifies, parses, matches and starts a new execution "+
 		"of `workflow_docker_builder` (conflict policy use-existing, reuse policy reject-duplicate) before its 202. "+
@@ -847,7 +847,7 @@ func (e *env) launchGateway(ctx context.Context, c gatewayConfig) (*benchGateway
 	// Built once per bench run, like the worker: a later launch runs the same binary even if
 	// the working tree changed meanwhile.
 	if _, err := os.Stat(filepath.Join(bin, "gateway")); err != nil {
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./gateway")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./cmd/gateway")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building gateway: %w\n%s", err, out)

@@ -127,7 +127,7 @@ func TestAccessEndToEnd(t *testing.T) {
 			t.Fatalf("create rule: %d", code)
 		}
 		ruleID = rule.ID
-		raw, err := os.ReadFile(filepath.Join("..", "gateway", "webhook", "testdata", "github", "ping.json"))
+		raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", "github", "ping.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestAccessEndToEnd(t *testing.T) {
 		if code := g.call(t, "GET", "/api/v1/namespaces/acc/repositories/app/build-rules/"+ruleID, alice.Token, nil, nil); code != http.StatusNotFound {
 			t.Errorf("rule after deletion: %d, want 404", code)
 		}
-		raw, _ := os.ReadFile(filepath.Join("..", "gateway", "webhook", "testdata", "github", "ping.json"))
+		raw, _ := os.ReadFile(filepath.Join("..", "webhook", "testdata", "github", "ping.json"))
 		if code, _, _ := g.deliver(t, "/webhooks/github/"+ruleID, raw,
 			map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(secret, raw)}); code != http.StatusNotFound {
 			t.Errorf("delivery to the deleted rule: %d, want 404", code)

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/workflows"
 )

@@ -48,10 +48,10 @@ func TestChaosFuzz(t *testing.T) {
 		{"./activities/", "FuzzRenderTags", "tag template renderer"},
 		{"./activities/", "FuzzCheckPath", "path check at rule save"},
 		{"./activities/", "FuzzResolvePaths", "Dockerfile and context resolution over a tree with symlinks"},
-		{"./gateway/webhook/", "FuzzParseGitHub", "GitHub payload parser"},
-		{"./gateway/webhook/", "FuzzParseGitLab", "GitLab payload parser"},
-		{"./gateway/webhook/", "FuzzVerifyGitHub", "signature and token checks"},
-		{"./gateway/webhook/", "FuzzBuildID", "build id derivation"},
+		{"./webhook/", "FuzzParseGitHub", "GitHub payload parser"},
+		{"./webhook/", "FuzzParseGitLab", "GitLab payload parser"},
+		{"./webhook/", "FuzzVerifyGitHub", "signature and token checks"},
+		{"./webhook/", "FuzzBuildID", "build id derivation"},
 	}
 	total := 0
 	for _, tg := range targets {

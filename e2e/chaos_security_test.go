@@ -31,8 +31,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gitserver"
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

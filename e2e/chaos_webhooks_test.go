@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/slipway-dev/slipway/gateway/webhook"
+	"github.com/slipway-dev/slipway/webhook"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

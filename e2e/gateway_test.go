@@ -183,7 +183,7 @@ func sign(secret string, body []byte) string {
 // fixturePayload loads a webhook fixture and rewrites it to name owner/repo, ref and commit.
 func fixturePayload(t *testing.T, path string, edit func(map[string]any)) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "gateway", "webhook", "testdata", path))
+	raw, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
 // serveGit serves the bare repositories under root over smart HTTP for the whole run.

@@ -27,7 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/devstack"
-	"github.com/slipway-dev/slipway/gateway/store/storetest"
+	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/workflows"
 )
@@ -119,7 +119,7 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	env.bin = filepath.Join(env.home, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./worker", "./gateway")
+	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./cmd/worker", "./cmd/gateway")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building worker: %w\n%s", err, out)

@@ -17,8 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/slipway-dev/slipway/gitserver"
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 )
 
 // TestPrivateSourceThroughAccount connects a GitHub account (a fake of GitHub's API) to a

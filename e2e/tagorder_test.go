@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
 // orderRecord is a build record with the fields of the tag-order checks.

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/registryclean"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // tokenUseEvery is how finely a token's last use is recorded: a token used all day costs the

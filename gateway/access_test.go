@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // TestManagedHookLifecycle follows the hook a rule manages through a secret rotation, a source

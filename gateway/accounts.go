@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/providers"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // providerError answers for a failed provider call, saying which side is wrong.

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/accounts"
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/secretbox"
 )
 

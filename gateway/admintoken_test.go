@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/store"
 )
 
 func TestCheckAdminToken(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"encoding/json"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // Keys of what authenticate leaves in the gin context.

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/gateway/webhook"
 	"github.com/slipway-dev/slipway/logstore"
+	"github.com/slipway-dev/slipway/store"
+	"github.com/slipway-dev/slipway/webhook"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

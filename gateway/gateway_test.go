@@ -1,4 +1,4 @@
-package main
+package gateway
 
 // The handler tests run against a real Temporal dev server (the temporal CLI that
 // scripts/tools.sh builds) and a real SQLite database, with the API served in-process by
@@ -33,9 +33,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/secretbox"
+	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // registryTokenTTL bounds a user's registry token; clients ask again when it runs out, as

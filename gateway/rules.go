@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/gateway/webhook"
 	"github.com/slipway-dev/slipway/providers"
+	"github.com/slipway-dev/slipway/store"
+	"github.com/slipway-dev/slipway/webhook"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // maxWebhookBody is the most a delivery may carry; GitHub caps payloads at 25 MB.

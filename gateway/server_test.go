@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/store"
 )
 
 func TestHealthz(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/gateway/webhook"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/store"
+	"github.com/slipway-dev/slipway/webhook"
 	"github.com/slipway-dev/slipway/workflows"
 )
 

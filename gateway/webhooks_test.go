@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -25,11 +25,11 @@ import (
 	"github.com/slipway-dev/slipway/workflows"
 )
 
-// fixture reads a delivery of gateway/webhook/testdata, lets edit change its JSON, and returns
+// fixture reads a delivery of webhook/testdata, lets edit change its JSON, and returns
 // the bytes to sign and send.
 func fixture(t testing.TB, name string, edit func(map[string]any)) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("webhook", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

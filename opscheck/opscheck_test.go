@@ -24,7 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/devstack"
-	"github.com/slipway-dev/slipway/gitserver"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
@@ -185,7 +185,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
 	bin := filepath.Join(home, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./worker")
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/worker")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the worker: %v\n%s", err, out)

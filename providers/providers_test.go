@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
-	"github.com/slipway-dev/slipway/providers/providertest"
 )
 
 func TestWhoami(t *testing.T) {

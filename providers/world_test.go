@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
-	"github.com/slipway-dev/slipway/providers/providertest"
 )
 
 // A world is one provider's fake with the same fixtures as the other's, so

@@ -1,6 +1,7 @@
-// Command worker runs Slipway builds: it polls the docker-builder task queue for
-// workflow_docker_builder and runs each build's steps in a session on this host.
-package main
+// Package worker runs Slipway builds: it polls the docker-builder task queue for
+// workflow_docker_builder and runs each build's steps in a session on this host. The binary is
+// cmd/worker; Run is what it calls.
+package worker
 
 import (
 	"context"
@@ -25,23 +26,16 @@ import (
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
-func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(context.Background(), logger); err != nil {
-		logger.Error("worker stopped", "error", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, logger *slog.Logger) error {
-	cfg, err := config.FromEnv(os.Getenv)
+// Run polls for builds until ctx ends or the worker fails. getenv supplies the configuration (os.Getenv in the binary).
+func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
@@ -83,7 +77,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		defer releaseFolder(store, logger)
 		images = &activities.ImageStore{Dir: store.Dir, TTL: cfg.ImageStoreTTL}
 	}
-	accts, closeAccounts, err := openAccounts(ctx, cfg, logger)
+	accts, closeAccounts, err := openAccounts(ctx, getenv, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -178,8 +172,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces.Dir, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
-	// Run returns on SIGINT or SIGTERM after running activities finish or WorkerStopTimeout.
-	if err := w.Run(worker.InterruptCh()); err != nil {
+	// Run returns when ctx ends (SIGINT or SIGTERM in the binary) after running activities
+	// finish or WorkerStopTimeout.
+	stop := make(chan any)
+	go func() { <-ctx.Done(); close(stop) }()
+	if err := w.Run(stop); err != nil {
 		return fmt.Errorf("running worker: %w", err)
 	}
 	return nil
@@ -195,8 +192,8 @@ func releaseFolder(o *ownFolder, logger *slog.Logger) {
 // openAccounts gives the worker the connected accounts of the gateway's database when it has
 // the secret key, so private sources clone and commit statuses post; without the key it builds
 // public sources only.
-func openAccounts(ctx context.Context, cfg config.Config, logger *slog.Logger) (activities.Accounts, func(), error) {
-	box, err := accounts.LoadKey(os.Getenv, cfg.Home, false)
+func openAccounts(ctx context.Context, getenv func(string) string, cfg config.Config, logger *slog.Logger) (activities.Accounts, func(), error) {
+	box, err := accounts.LoadKey(getenv, cfg.Home, false)
 	if err != nil {
 		logger.Info("no secret key: private sources and commit statuses are off", "reason", err)
 		return nil, func() {}, nil

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/store"
 )
 
 func TestAccountsAndRuleHooks(t *testing.T) {

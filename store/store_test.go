@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/gateway/store"
-	"github.com/slipway-dev/slipway/gateway/store/storetest"
+	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/secretbox"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // pg is the PostgreSQL cluster every test of this package creates its databases in.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/providers/providertest"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 )
 
 // call makes one raw request, so these tests see the wire shapes that the

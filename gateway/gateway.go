@@ -1,7 +1,8 @@
-// Command gateway is Slipway's HTTP front: the API people and CI call (rules, build now,
+// Package gateway is Slipway's HTTP front: the API people and CI call (rules, build now,
 // build records, logs, cancel) and the endpoints GitHub and GitLab deliver webhooks to. It
 // turns both into starts of workflow_docker_builder and reads build records back from Temporal.
-package main
+// The binary is cmd/gateway; Run is what it calls.
+package gateway
 
 import (
 	"context"
@@ -10,11 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -22,40 +20,24 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
-	"github.com/slipway-dev/slipway/gateway/store"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/registryauth"
+	"github.com/slipway-dev/slipway/store"
 )
 
-func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, logger); err != nil {
-		logger.Error("gateway stopped", "error", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, logger *slog.Logger) error {
-	cfg, err := config.FromEnv(os.Getenv)
+// Run serves the gateway until ctx ends, then shuts it down gracefully. getenv supplies its
+// configuration (os.Getenv in the binary), so tests and slipway-dev can run it in process.
+func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := config.FromEnv(getenv)
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
 	if err := cfg.MakeHome(); err != nil {
 		return err
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// Unverified webhook bodies are the gateway's largest allocations, bounded by the body
-		// gate; a soft limit of the gate plus room for the rest makes the collector reclaim
-		// read bodies before the heap doubles, as it otherwise does under a flood.
-		limit := cfg.WebhookBuffer + 64<<20
-		debug.SetMemoryLimit(limit)
-		logger.Info("soft memory limit", "bytes", limit, "override", "GOMEMLIMIT")
-	}
 	// The key comes first: the store seals webhook secrets with it.
-	box, err := accounts.LoadKey(os.Getenv, cfg.Home, true)
+	box, err := accounts.LoadKey(getenv, cfg.Home, true)
 	if err != nil {
 		return err
 	}
@@ -64,7 +46,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer st.Close()
-	tokenFile, err := ensureAdmin(ctx, st, cfg.Home, os.Getenv("SLIPWAY_ADMIN_TOKEN"))
+	tokenFile, err := ensureAdmin(ctx, st, cfg.Home, getenv("SLIPWAY_ADMIN_TOKEN"))
 	if err != nil {
 		return err
 	}
@@ -135,6 +117,13 @@ func run(ctx context.Context, logger *slog.Logger) error {
 // ensureAdmin makes the site admin's token: SLIPWAY_ADMIN_TOKEN when set, else the one in
 // SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). A short or plainly
 // non-random token is refused. It returns where the token can be read, never the token.
+// SoftMemoryLimit is the Go memory limit the gateway binary sets for itself unless GOMEMLIMIT
+// is set. Unverified webhook bodies are the gateway's largest allocations, bounded by the body
+// gate; a soft limit of the gate plus room for the rest makes the collector reclaim read
+// bodies before the heap doubles, as it otherwise does under a flood. It is process-wide, so
+// only the binary sets it, not Run.
+func SoftMemoryLimit(cfg config.Config) int64 { return cfg.WebhookBuffer + 64<<20 }
+
 func ensureAdmin(ctx context.Context, st *store.Store, home, fromEnv string) (string, error) {
 	path := filepath.Join(home, "admin-token")
 	token := strings.TrimSpace(fromEnv)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/gateway/store"
+	"github.com/slipway-dev/slipway/store"
 )
 
 func TestDeliveries(t *testing.T) {

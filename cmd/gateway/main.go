@@ -1,0 +1,31 @@
+// Command gateway is Slipway's HTTP front: the API people and CI call (rules, build now,
+// build records, logs, cancel) and the endpoints GitHub and GitLab deliver webhooks to. It
+// turns both into starts of workflow_docker_builder and reads build records back from Temporal.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/gateway"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg, err := config.FromEnv(os.Getenv); err == nil && os.Getenv("GOMEMLIMIT") == "" {
+		limit := gateway.SoftMemoryLimit(cfg)
+		debug.SetMemoryLimit(limit)
+		logger.Info("soft memory limit", "bytes", limit, "override", "GOMEMLIMIT")
+	}
+	if err := gateway.Run(ctx, os.Getenv, logger); err != nil {
+		logger.Error("gateway stopped", "error", err)
+		os.Exit(1)
+	}
+}
