@@ -18,7 +18,6 @@ import (
 	"github.com/slipway-dev/slipway/build"
 
 	dockerconfig "github.com/docker/cli/cli/config"
-	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -220,9 +219,8 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		opt.Session = []session.Attachable{p}
 	}
 	if in.CacheRef != "" {
-		if _, err := name.ParseReference(in.CacheRef, name.StrictValidation); err != nil {
-			return BuildResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("cache_ref %q is not an image reference: %v", in.CacheRef, err), build.ErrTypeInvalidImage, nil)
+		if err := build.CheckCache(in.Image, in.CacheRef); err != nil {
+			return BuildResult{}, build.ApplicationError(err)
 		}
 		// A fresh buildkitd, or another host, starts from what the last build left in the
 		// registry. A cache that cannot be read or written never fails the build.

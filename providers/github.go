@@ -240,7 +240,7 @@ func (c *githubClient) Repos(ctx context.Context, owner string, page int) ([]Rep
 }
 
 // Branches lists GET /repos/{owner}/{repo}/branches.
-func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := &github.BranchListOptions{ListOptions: c.listOptions(page)}
 	var branches []*github.Branch
 	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
@@ -250,15 +250,15 @@ func (c *githubClient) Branches(ctx context.Context, owner, repo string, page in
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(branches))
+	refs := make([]RefHead, 0, len(branches))
 	for _, b := range branches {
-		refs = append(refs, Ref{Name: b.GetName(), Commit: b.GetCommit().GetSHA()})
+		refs = append(refs, RefHead{Name: b.GetName(), Commit: b.GetCommit().GetSHA()})
 	}
 	return refs, Page{Next: resp.NextPage}, nil
 }
 
 // Tags lists GET /repos/{owner}/{repo}/tags.
-func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := c.listOptions(page)
 	var tags []*github.RepositoryTag
 	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
@@ -268,9 +268,9 @@ func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) (
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(tags))
+	refs := make([]RefHead, 0, len(tags))
 	for _, t := range tags {
-		refs = append(refs, Ref{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
+		refs = append(refs, RefHead{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
 	}
 	return refs, Page{Next: resp.NextPage}, nil
 }

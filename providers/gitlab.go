@@ -255,7 +255,7 @@ func project(owner, repo string) string {
 }
 
 // Branches lists GET /projects/:id/repository/branches.
-func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	var branches []*gitlab.Branch
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
 		branches, resp, err = c.gl.Branches.ListBranches(project(owner, repo), &gitlab.ListBranchesOptions{
@@ -266,15 +266,15 @@ func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page in
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(branches))
+	refs := make([]RefHead, 0, len(branches))
 	for _, b := range branches {
-		refs = append(refs, Ref{Name: b.Name, Commit: commitID(b.Commit)})
+		refs = append(refs, RefHead{Name: b.Name, Commit: commitID(b.Commit)})
 	}
 	return refs, nextPage(resp), nil
 }
 
 // Tags lists GET /projects/:id/repository/tags.
-func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	var tags []*gitlab.Tag
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
 		tags, resp, err = c.gl.Tags.ListTags(project(owner, repo), &gitlab.ListTagsOptions{
@@ -285,9 +285,9 @@ func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) (
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(tags))
+	refs := make([]RefHead, 0, len(tags))
 	for _, t := range tags {
-		refs = append(refs, Ref{Name: t.Name, Commit: commitID(t.Commit)})
+		refs = append(refs, RefHead{Name: t.Name, Commit: commitID(t.Commit)})
 	}
 	return refs, nextPage(resp), nil
 }
