@@ -34,7 +34,7 @@ type CloneInput struct {
 	Namespace string       `json:"namespace"`
 	Source    build.Source `json:"source"`
 	Ref       build.Ref    `json:"ref"`
-	// Commit, when set, must be on build.Ref; empty means the ref's head.
+	// Commit, when set, must be on Ref; empty means the ref's head.
 	Commit string `json:"commit,omitempty"`
 }
 

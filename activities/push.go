@@ -32,7 +32,7 @@ type PushInput struct {
 	RemoveWorkspace bool `json:"remove_workspace,omitempty"`
 	// Mutable lists the tags (among Tags) that follow a ref. Each is moved only when Commit
 	// is not older than the commit its current image records (see MoveTag); the ancestry is
-	// read from the checkout, fetching more of build.Ref from build.Source as needed. An empty Commit
+	// read from the checkout, fetching more of Ref from Source as needed. An empty Commit
 	// (a build scheduled before this check) pushes every tag as it is.
 	Mutable   []string     `json:"mutable,omitempty"`
 	Commit    string       `json:"commit,omitempty"`
