@@ -137,7 +137,7 @@ const (
 	DefaultMaxAttempts = 3
 	DefaultMaxWait     = 30 * time.Second
 	DefaultPageSize    = 100
-	// DefaultTimeout bounds one HTTP request when WithHTTPClient is not given.
+	// DefaultTimeout bounds one HTTP request.
 	DefaultTimeout = 30 * time.Second
 )
 
@@ -149,12 +149,6 @@ type config struct {
 	maxAttempts int
 	maxWait     time.Duration
 	pageSize    int
-}
-
-// WithHTTPClient sets the HTTP client, for a proxy, custom TLS roots or a test
-// server. The default has a DefaultTimeout timeout.
-func WithHTTPClient(c *http.Client) Option {
-	return func(cfg *config) { cfg.httpClient = c }
 }
 
 // WithRetry sets how many times in all a call is tried when the provider

@@ -86,16 +86,15 @@ type forced struct {
 type GitHub struct {
 	*httptest.Server
 
-	mu        sync.Mutex
-	nextID    int64
-	cloneBase string
-	used      int
-	users     map[string]*ghUser // by lowercased login
-	orgs      map[string]*ghOrg
-	tokens    map[string]*token
-	repos     map[string]*ghRepo // by lowercased "owner/name"
-	requests  []Request
-	once      []forced
+	mu       sync.Mutex
+	nextID   int64
+	used     int
+	users    map[string]*ghUser // by lowercased login
+	orgs     map[string]*ghOrg
+	tokens   map[string]*token
+	repos    map[string]*ghRepo // by lowercased "owner/name"
+	requests []Request
+	once     []forced
 }
 
 // NewGitHub starts a fake GitHub API, closed when the test ends.
@@ -117,14 +116,6 @@ func NewGitHub(t testing.TB) *GitHub {
 func (f *GitHub) id() int64 {
 	f.nextID++
 	return f.nextID
-}
-
-// SetCloneBase sets where clone URLs point, such as a test Git server's URL
-// (the default is the fake's own URL): clone_url is BASE/owner/name.git.
-func (f *GitHub) SetCloneBase(base string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cloneBase = strings.TrimSuffix(base, "/")
 }
 
 // AddUser adds a user and tokens that act as it.
@@ -449,10 +440,7 @@ func (f *GitHub) repoJSON(r *ghRepo, login string) map[string]any {
 	if o := f.orgs[strings.ToLower(r.Owner)]; o != nil {
 		owner["id"], owner["type"] = o.id, "Organization"
 	}
-	base := f.cloneBase
-	if base == "" {
-		base = f.URL
-	}
+	base := f.URL
 	visibility := "public"
 	if r.Private {
 		visibility = "private"

@@ -76,15 +76,14 @@ type glProject struct {
 type GitLab struct {
 	*httptest.Server
 
-	mu        sync.Mutex
-	nextID    int64
-	cloneBase string
-	users     map[string]*glUser  // by lowercased username
-	groups    map[string]*glGroup // by lowercased full path
-	tokens    map[string]*token
-	projects  map[string]*glProject // by lowercased "namespace/path"
-	requests  []Request
-	once      []forced
+	mu       sync.Mutex
+	nextID   int64
+	users    map[string]*glUser  // by lowercased username
+	groups   map[string]*glGroup // by lowercased full path
+	tokens   map[string]*token
+	projects map[string]*glProject // by lowercased "namespace/path"
+	requests []Request
+	once     []forced
 }
 
 // NewGitLab starts a fake GitLab, closed when the test ends.
@@ -106,15 +105,6 @@ func NewGitLab(t testing.TB) *GitLab {
 func (f *GitLab) id() int64 {
 	f.nextID++
 	return f.nextID
-}
-
-// SetCloneBase sets where clone URLs point, such as a test Git server's URL
-// (the default is the fake's own URL): http_url_to_repo is
-// BASE/namespace/path.git.
-func (f *GitLab) SetCloneBase(base string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cloneBase = strings.TrimSuffix(base, "/")
 }
 
 // AddUser adds a user, its namespace, and tokens that act as it.
@@ -462,10 +452,7 @@ func (f *GitLab) listGroups(w http.ResponseWriter, r *http.Request) {
 
 func (f *GitLab) projectJSON(p *glProject) map[string]any {
 	full := p.Owner + "/" + p.Name
-	base := f.cloneBase
-	if base == "" {
-		base = f.URL
-	}
+	base := f.URL
 	host := strings.TrimPrefix(strings.TrimPrefix(f.URL, "http://"), "https://")
 	kind := "user"
 	var parentID any
