@@ -13,6 +13,7 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/oauth2"
 )
 
 // gitlabRateLimitWait is the wait after a 429 that names no time; older
@@ -36,7 +37,8 @@ type gitlabClient struct {
 }
 
 func newGitLab(base *url.URL, token string, cfg config) (*gitlabClient, error) {
-	gl, err := gitlab.NewOAuthClient(token,
+	gl, err := gitlab.NewAuthSourceClient(
+		gitlab.OAuthTokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})},
 		gitlab.WithBaseURL(base.String()),
 		gitlab.WithHTTPClient(cfg.httpClient),
 		// Rate limits and outages are retried by this package, the same way
