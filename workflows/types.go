@@ -73,7 +73,8 @@ const (
 // this one ends without building, and without failing.
 const OutcomeSuperseded = "superseded"
 
-// BuildInput is the one JSON object a build starts from (DESIGN.md §3). It holds no secret:
+// BuildInput is the one JSON object a build starts from, whether the gateway or an operator
+// with the temporal CLI starts it, so its JSON names are a contract. It holds no secret:
 // credentials are looked up by the worker.
 type BuildInput struct {
 	Namespace      string            `json:"namespace"`
