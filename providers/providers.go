@@ -251,6 +251,15 @@ func firstPage(page int) int {
 // refused with 422. GitLab allows more, but one limit keeps both the same.
 const maxDescription = 140
 
+// mapItems maps the items of one page of a provider's list into this package's type.
+func mapItems[T, R any](items []T, item func(T) R) []R {
+	out := make([]R, 0, len(items))
+	for _, it := range items {
+		out = append(out, item(it))
+	}
+	return out
+}
+
 // describe gives the status's description, cut to maxDescription, and names
 // a state the provider has no word for when the caller left it empty.
 func describe(st Status) string {
