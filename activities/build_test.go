@@ -9,6 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func TestClassifyBuild(t *testing.T) {
@@ -19,7 +21,7 @@ func TestClassifyBuild(t *testing.T) {
 		ctx  context.Context
 		err  error
 		// retryable says the error must reach the workflow as one its retry policy retries;
-		// otherwise it is a non-retryable ErrTypeBuildFailed.
+		// otherwise it is a non-retryable build.ErrTypeBuildFailed.
 		retryable bool
 	}{
 		{"buildkitd unreachable", nil, status.Error(codes.Unavailable, "connection refused"), true},
@@ -52,8 +54,8 @@ func TestClassifyBuild(t *testing.T) {
 				}
 				return
 			}
-			if !nonRetryable || appErr.Type() != ErrTypeBuildFailed {
-				t.Fatalf("classifyBuild(%v) = %v, want a non-retryable %s", tt.err, got, ErrTypeBuildFailed)
+			if !nonRetryable || appErr.Type() != build.ErrTypeBuildFailed {
+				t.Fatalf("classifyBuild(%v) = %v, want a non-retryable %s", tt.err, got, build.ErrTypeBuildFailed)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
 )
 
@@ -159,9 +160,9 @@ func TestPush(t *testing.T) {
 		{name: "mutable tag not yet in the registry", in: PushInput{Tags: []string{"v3", "main"}, Mutable: []string{"main"},
 			Commit: strings.Repeat("a", 40)}, want: []string{"v3", "main"}},
 		{name: "removing the workspace", in: PushInput{Tags: []string{"v4"}, RemoveWorkspace: true}, want: []string{"v4"}},
-		{name: "no tag", in: PushInput{}, errType: ErrTypeInvalidTag},
-		{name: "invalid tag", in: PushInput{Tags: []string{"-x"}}, errType: ErrTypeInvalidTag},
-		{name: "no built image", in: PushInput{Workspace: "unbuilt", Tags: []string{"v5"}}, errType: ErrTypeWorkspaceLost},
+		{name: "no tag", in: PushInput{}, errType: build.ErrTypeInvalidTag},
+		{name: "invalid tag", in: PushInput{Tags: []string{"-x"}}, errType: build.ErrTypeInvalidTag},
+		{name: "no built image", in: PushInput{Workspace: "unbuilt", Tags: []string{"v5"}}, errType: build.ErrTypeWorkspaceLost},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,14 +9,16 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // statusPost is one PostStatus call a fakeAccounts received.
 type statusPost struct {
-	ref    AccountRef
-	src    Source
+	ref    build.AccountRef
+	src    build.Source
 	commit string
-	st     CommitStatus
+	st     build.CommitStatus
 }
 
 // fakeAccounts records the statuses posted through it and answers each with err.
@@ -25,18 +27,18 @@ type fakeAccounts struct {
 	err   error
 }
 
-func (f *fakeAccounts) Token(context.Context, AccountRef) (string, error) {
+func (f *fakeAccounts) Token(context.Context, build.AccountRef) (string, error) {
 	return "", errors.New("no token in this test")
 }
 
-func (f *fakeAccounts) PostStatus(_ context.Context, ref AccountRef, src Source, commit string, st CommitStatus) error {
+func (f *fakeAccounts) PostStatus(_ context.Context, ref build.AccountRef, src build.Source, commit string, st build.CommitStatus) error {
 	f.posts = append(f.posts, statusPost{ref, src, commit, st})
 	return f.err
 }
 
 func TestSetCommitStatus(t *testing.T) {
 	const commit = "0123456789abcdef0123456789abcdef01234567"
-	src := Source{Provider: "github", Owner: "octo", Repository: "hello", AccountID: "acct-1"}
+	src := build.Source{Provider: "github", Owner: "octo", Repository: "hello", AccountID: "acct-1"}
 	long := strings.Repeat("x", 200)
 	tests := []struct {
 		name    string
@@ -47,23 +49,23 @@ func TestSetCommitStatus(t *testing.T) {
 		errType string      // a non-retryable error's type; "" with wantErr means retryable
 		wantErr bool
 	}{
-		{name: "posted with the default context", in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: StatusSuccess, Description: "built"},
-			want: &statusPost{AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
-				CommitStatus{State: StatusSuccess, Description: "built", TargetURL: "http://gw/api/v1/builds/default-test-workflow-id", Context: "slipway"}}},
+		{name: "posted with the default context", in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateSuccess, Description: "built"},
+			want: &statusPost{build.AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
+				build.CommitStatus{State: build.StateSuccess, Description: "built", TargetURL: "http://gw/api/v1/builds/default-test-workflow-id", Context: "slipway"}}},
 		{name: "the image repository's context and a long description cut", in: StatusInput{Namespace: "team", Source: src, Commit: commit,
-			State: StatusFailure, Description: long, Context: StatusContext("team", "app")},
-			want: &statusPost{AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
-				CommitStatus{State: StatusFailure, Description: long[:137] + "...", TargetURL: "http://gw/api/v1/builds/default-test-workflow-id",
+			State: build.StateFailure, Description: long, Context: StatusContext("team", "app")},
+			want: &statusPost{build.AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
+				build.CommitStatus{State: build.StateFailure, Description: long[:137] + "...", TargetURL: "http://gw/api/v1/builds/default-test-workflow-id",
 					Context: "slipway/team/app"}}},
-		{name: "public source", in: StatusInput{Namespace: "team", Source: Source{Provider: "github", Owner: "octo", Repository: "hello"},
-			Commit: commit, State: StatusPending}},
-		{name: "no accounts on the worker", noAccts: true, in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: StatusPending}},
-		{name: "account of another namespace", postErr: fmt.Errorf("account acct-1: %w", ErrAccountNotBound),
-			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: StatusError}, errType: ErrTypeInvalidSource, wantErr: true},
-		{name: "unknown account", postErr: fmt.Errorf("account acct-1: %w", ErrUnknownAccount),
-			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: StatusError}, errType: ErrTypeInvalidSource, wantErr: true},
+		{name: "public source", in: StatusInput{Namespace: "team", Source: build.Source{Provider: "github", Owner: "octo", Repository: "hello"},
+			Commit: commit, State: build.StatePending}},
+		{name: "no accounts on the worker", noAccts: true, in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StatePending}},
+		{name: "account of another namespace", postErr: fmt.Errorf("account acct-1: %w", build.ErrAccountNotBound),
+			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateError}, errType: build.ErrTypeInvalidSource, wantErr: true},
+		{name: "unknown account", postErr: fmt.Errorf("account acct-1: %w", build.ErrUnknownAccount),
+			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateError}, errType: build.ErrTypeInvalidSource, wantErr: true},
 		{name: "provider unavailable", postErr: errors.New("503 Service Unavailable"),
-			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: StatusSuccess}, wantErr: true},
+			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateSuccess}, wantErr: true},
 	}
 	var suite testsuite.WorkflowTestSuite
 	for _, tt := range tests {

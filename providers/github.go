@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/google/go-github/v62/github"
 )
 
@@ -117,7 +119,7 @@ func (c *githubClient) classify(err error) error {
 }
 
 func (c *githubClient) apiError(code int, msg string) *APIError {
-	return newAPIError(GitHub, code, msg, c.token)
+	return newAPIError(build.ProviderGitHub, code, msg, c.token)
 }
 
 // Whoami asks GET /user every time: it is how a connection is checked.
@@ -358,17 +360,17 @@ func (c *githubClient) DeleteHook(ctx context.Context, owner, repo string, id in
 
 func githubState(state string) (string, error) {
 	switch state {
-	case StatePending, StateSuccess, StateFailure, StateError:
+	case build.StatePending, build.StateSuccess, build.StateFailure, build.StateError:
 		return state, nil
-	case StateCanceled:
-		return StateError, nil
+	case build.StateCanceled:
+		return build.StateError, nil
 	}
 	return "", fmt.Errorf("unknown status state %q", state)
 }
 
 // SetStatus posts to /repos/{owner}/{repo}/statuses/{sha}; canceled shows as
 // error, as GitHub has no such state.
-func (c *githubClient) SetStatus(ctx context.Context, owner, repo, sha string, st Status) error {
+func (c *githubClient) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	state, err := githubState(st.State)
 	if err != nil {
 		return fmt.Errorf("setting the status of %s/%s@%s: %w", owner, repo, sha, err)

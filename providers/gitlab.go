@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 	"golang.org/x/oauth2"
 )
@@ -106,7 +108,7 @@ func (c *gitlabClient) classify(resp *gitlab.Response, err error) error {
 		}
 		return &RateLimitError{RetryAfter: gitlabRateLimitWait}
 	}
-	return newAPIError(GitLab, code, msg, c.token)
+	return newAPIError(build.ProviderGitLab, code, msg, c.token)
 }
 
 // gitlabMessage reads GitLab's error bodies: {"message": "..."}, {"message":
@@ -384,13 +386,13 @@ func (c *gitlabClient) DeleteHook(ctx context.Context, owner, repo string, id in
 // an error is "failed" and the description tells which.
 func gitlabState(state string) (gitlab.BuildStateValue, error) {
 	switch state {
-	case StatePending:
+	case build.StatePending:
 		return gitlab.Pending, nil
-	case StateSuccess:
+	case build.StateSuccess:
 		return gitlab.Success, nil
-	case StateFailure, StateError:
+	case build.StateFailure, build.StateError:
 		return gitlab.Failed, nil
-	case StateCanceled:
+	case build.StateCanceled:
 		return gitlab.Canceled, nil
 	}
 	return "", fmt.Errorf("unknown status state %q", state)
@@ -399,7 +401,7 @@ func gitlabState(state string) (gitlab.BuildStateValue, error) {
 // SetStatus treats GitLab's 400 "Cannot transition status via :enqueue from
 // :pending" as success: it is how GitLab answers a repeat of the state a
 // status already has, as after a retried activity.
-func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st Status) error {
+func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	state, err := gitlabState(st.State)
 	if err != nil {
 		return fmt.Errorf("setting the status of %s/%s@%s: %w", owner, repo, sha, err)

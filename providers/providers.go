@@ -21,12 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// Provider names, as in a build rule's source.provider.
-const (
-	GitHub = "github"
-	GitLab = "gitlab"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Owner kinds.
@@ -34,18 +30,6 @@ const (
 	KindUser         = "user"
 	KindOrganization = "organization"
 	KindGroup        = "group"
-)
-
-// Commit status states. They are GitHub's names; GitLab gets the nearest of its
-// own (see SetStatus).
-const (
-	StatePending = "pending"
-	StateSuccess = "success"
-	StateFailure = "failure"
-	StateError   = "error"
-	// StateCanceled is for a build that was canceled: GitLab has a state of
-	// that name, GitHub shows it as "error".
-	StateCanceled = "canceled"
 )
 
 // Page tells where a listing goes on. Pages are numbered from 1 as the
@@ -91,21 +75,6 @@ type Hook struct {
 	Active bool   `json:"active"`
 }
 
-// Status is a commit status, shown next to the commit and its pull or merge
-// requests.
-type Status struct {
-	// State is StatePending, StateSuccess, StateFailure, StateError or
-	// StateCanceled.
-	State string `json:"state"`
-	// TargetURL is where the status links to, such as the build's page.
-	TargetURL string `json:"target_url"`
-	// Description is cut to 140 characters, GitHub's limit.
-	Description string `json:"description"`
-	// Context tells statuses of the same commit apart (GitLab calls it the
-	// name); a later status of the same context replaces the earlier one.
-	Context string `json:"context"`
-}
-
 // Client acts on a provider for one account. Implementations are safe for
 // concurrent use.
 type Client interface {
@@ -129,7 +98,7 @@ type Client interface {
 	// DeleteHook deletes a webhook; one that is already gone is no error.
 	DeleteHook(ctx context.Context, owner, repo string, id int64) error
 	// SetStatus sets the status of a commit for st.Context.
-	SetStatus(ctx context.Context, owner, repo, sha string, st Status) error
+	SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error
 }
 
 // Defaults of the options.
@@ -195,20 +164,20 @@ func New(provider, apiBaseURL, token string, opts ...Option) (Client, error) {
 		return nil, fmt.Errorf("creating %s client: token is empty", provider)
 	}
 	switch provider {
-	case GitHub:
+	case build.ProviderGitHub:
 		base, err := parseBaseURL(apiBaseURL, "https://api.github.com/")
 		if err != nil {
 			return nil, fmt.Errorf("creating github client: %w", err)
 		}
 		return newGitHub(base, token, cfg), nil
-	case GitLab:
+	case build.ProviderGitLab:
 		base, err := parseBaseURL(apiBaseURL, "https://gitlab.com/")
 		if err != nil {
 			return nil, fmt.Errorf("creating gitlab client: %w", err)
 		}
 		return newGitLab(base, token, cfg)
 	default:
-		return nil, fmt.Errorf("unknown provider %q: want %q or %q", provider, GitHub, GitLab)
+		return nil, fmt.Errorf("unknown provider %q: want %q or %q", provider, build.ProviderGitHub, build.ProviderGitLab)
 	}
 }
 
@@ -262,13 +231,13 @@ func mapItems[T, R any](items []T, item func(T) R) []R {
 
 // describe gives the status's description, cut to maxDescription, and names
 // a state the provider has no word for when the caller left it empty.
-func describe(st Status) string {
+func describe(st build.CommitStatus) string {
 	d := st.Description
 	if d == "" {
 		switch st.State {
-		case StateCanceled:
+		case build.StateCanceled:
 			d = "build canceled"
-		case StateError:
+		case build.StateError:
 			d = "build errored"
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
 )
@@ -111,7 +113,7 @@ func commonRepos() []providertest.Repo {
 func newGitHubWorld(t *testing.T) *world {
 	f := providertest.NewGitHub(t)
 	w := &world{
-		provider: providers.GitHub, url: f.URL, ownerKind: providers.KindOrganization, github: f,
+		provider: build.ProviderGitHub, url: f.URL, ownerKind: providers.KindOrganization, github: f,
 		octo: "ghp_octoSECRETtoken000000000000000001", revoked: "ghp_revokedSECRETtoken00000000000002",
 		mallory: "ghp_mallorySECRETtoken0000000000003",
 	}
@@ -153,7 +155,7 @@ func newGitHubWorld(t *testing.T) *world {
 func newGitLabWorld(t *testing.T) *world {
 	f := providertest.NewGitLab(t)
 	w := &world{
-		provider: providers.GitLab, url: f.URL, ownerKind: providers.KindGroup, subgroup: "acme/platform",
+		provider: build.ProviderGitLab, url: f.URL, ownerKind: providers.KindGroup, subgroup: "acme/platform",
 		octo: "glpat-octoSECRETtoken000001", revoked: "glpat-revokedSECRETtoken02",
 		mallory: "glpat-mallorySECRETtoken03",
 	}
@@ -198,8 +200,8 @@ func eachProvider(t *testing.T, test func(t *testing.T, w *world)) {
 		name string
 		mk   func(*testing.T) *world
 	}{
-		{providers.GitHub, newGitHubWorld},
-		{providers.GitLab, newGitLabWorld},
+		{build.ProviderGitHub, newGitHubWorld},
+		{build.ProviderGitLab, newGitLabWorld},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
@@ -281,7 +283,7 @@ func (c checked) DeleteHook(ctx context.Context, owner, repo string, id int64) e
 	return c.check(c.Client.DeleteHook(ctx, owner, repo, id))
 }
 
-func (c checked) SetStatus(ctx context.Context, owner, repo, sha string, st providers.Status) error {
+func (c checked) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	return c.check(c.Client.SetStatus(ctx, owner, repo, sha, st))
 }
 

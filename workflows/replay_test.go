@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -31,7 +33,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: WorkflowName})
+			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}
@@ -56,7 +58,7 @@ func TestReplayRejectsAlteredHistories(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := alteredHistory(t, filepath.Join("testdata", "replay", "v0-built.json"), tc.rename)
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: WorkflowName})
+			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 			err := r.ReplayWorkflowHistoryFromJSONFile(nil, f)
 			// TMPRL1100 is the SDK's code for a nondeterminism error.
 			if err == nil || !strings.Contains(err.Error(), "[TMPRL1100] nondeterministic workflow") {
