@@ -160,7 +160,5 @@ func (r *Resolver) PostStatus(ctx context.Context, ref build.AccountRef, src bui
 	if err != nil {
 		return err
 	}
-	return c.SetStatus(ctx, src.Owner, src.Repository, commit, build.CommitStatus{
-		State: st.State, TargetURL: st.TargetURL, Description: st.Description, Context: st.Context,
-	})
+	return c.SetStatus(ctx, src.Owner, src.Repository, commit, st)
 }

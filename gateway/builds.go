@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -50,6 +51,21 @@ func errorText(err error) string {
 	return err.Error()
 }
 
+// failInvalid answers 400 with what a *build.InvalidError says, and 500 for any other error.
+// A message about one of ruleFields, which the rule holds and the caller did not send, says so.
+func failInvalid(c *gin.Context, err error, ruleFields ...string) {
+	var ie *build.InvalidError
+	if !errors.As(err, &ie) {
+		fail(c, http.StatusInternalServerError, "checking the build")
+		return
+	}
+	msg := ie.Msg
+	if slices.Contains(ruleFields, ie.Field) {
+		msg = "the rule's " + msg
+	}
+	fail(c, http.StatusBadRequest, msg)
+}
+
 // buildRequest is one build to start.
 type buildRequest struct {
 	id        string
@@ -60,53 +76,37 @@ type buildRequest struct {
 	buildArgs map[string]string
 }
 
-// start starts workflow_docker_builder for req, or finds the build already started under the
-// same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
-func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
+// input is the build.Input of req: the rule's parameters, with the request's build args over
+// the rule's.
+func (a *api) input(req buildRequest) build.Input {
 	r := req.rule
 	args := map[string]string{}
-	for k, v := range r.BuildArgs {
-		args[k] = v
-	}
-	for k, v := range req.buildArgs {
-		args[k] = v
-	}
-	in := build.Input{
+	maps.Copy(args, r.BuildArgs)
+	maps.Copy(args, req.buildArgs)
+	return build.Input{
 		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
-		Source:         build.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
-		Ref:            req.ref,
-		Commit:         req.commit,
+		Source: r.BuildSource(), Ref: req.ref, Commit: req.commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 	}
-	timeout := build.DefaultTimeout
-	if r.Timeout != "" {
-		if d, err := time.ParseDuration(r.Timeout); err == nil {
-			timeout = d
-		}
-	}
-	attrs := []temporal.SearchAttributeUpdate{
-		build.AttrNamespace.ValueSet(r.Namespace),
-		build.AttrRepository.ValueSet(r.Repository),
-		build.AttrRule.ValueSet(r.ID),
-		build.AttrRef.ValueSet(req.ref.Name),
-		build.AttrTrigger.ValueSet(req.trigger),
-	}
-	if req.commit != "" {
-		attrs = append(attrs, build.AttrCommit.ValueSet(req.commit))
-	}
+}
+
+// start starts workflow_docker_builder for req, or finds the build already started under the
+// same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
+func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
+	in := a.input(req)
 	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
 	return a.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        req.id,
 		TaskQueue: a.cfg.TaskQueue,
 		// The workflow ends itself cleanly at its timeout; this is the backstop.
-		WorkflowExecutionTimeout: timeout + 5*time.Minute,
+		WorkflowExecutionTimeout: in.TimeoutOrDefault() + 5*time.Minute,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A finished build is not built again by a late redelivery of its event.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes: temporal.NewSearchAttributes(build.SearchAttributes(in)...),
 		Memo: map[string]any{
 			build.MemoImage:  in.Image,
 			build.MemoLogURL: a.logsURL(req.id),
@@ -167,49 +167,23 @@ func (a *api) buildNow(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
-	if err := build.CheckRefName(ref.Name); err != nil {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
-		return
-	}
-	if body.Commit != "" && !build.ValidCommit(body.Commit) {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
-		return
-	}
-	// The build runs with the rule's args and these over them; the caps hold for the whole.
-	args := map[string]string{}
-	for k, v := range rule.BuildArgs {
-		args[k] = v
-	}
-	for k, v := range body.BuildArgs {
-		args[k] = v
-	}
-	if err := build.CheckBuildArgs(args); err != nil {
-		fail(c, http.StatusBadRequest, err.Error())
-		return
-	}
-	// A rule saved before the operator's limits (or written by hand) meets them now.
-	if err := build.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
-		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
+	req := buildRequest{rule: rule, ref: ref, commit: body.Commit, trigger: build.TriggerManual, buildArgs: body.BuildArgs}
+	// The checks the workflow makes first, so a bad request is a 400, not a failed build. A
+	// rule saved before the operator's limits (or written by hand) meets them now.
+	if err := a.input(req).Validate(); err != nil {
+		failInvalid(c, err, "cache", "timeout", "dockerfile_path", "context_path")
 		return
 	}
 	if err := checkTimeout(rule.Timeout, a.maxTimeout()); err != nil {
 		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
 		return
 	}
-	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
-	if _, err := build.RenderTags(build.RenderTagInput{
-		TagTemplate: rule.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), SanitizeRef: rule.SanitizeRef,
-	}); err != nil {
-		fail(c, http.StatusBadRequest, errorText(err))
-		return
-	}
 	id := "build-" + rule.ID + "-manual-" + randomHex(8)
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
 		id = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
 	}
-	id, runID, err := a.startOrExisting(c.Request.Context(), buildRequest{
-		id: id, rule: rule, ref: ref, commit: body.Commit, trigger: build.TriggerManual, buildArgs: body.BuildArgs,
-	})
+	req.id = id
+	id, runID, err := a.startOrExisting(c.Request.Context(), req)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {
 		// Temporal refuses the request itself (a value over its limits): trying again cannot

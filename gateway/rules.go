@@ -102,9 +102,10 @@ func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
 	return v
 }
 
-// validate refuses at save time what would fail every build, naming the field; image is the
-// rule's image repository, maxTimeout the longest timeout allowed.
-func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
+// validateRule refuses at save time what would fail every build of rule b of image repository
+// ns/repo, naming the field: the source and triggers here, the rest as the workflow checks a
+// build of the rule (build.Input.Validate).
+func (a *api) validateRule(b *ruleBody, ns, repo string) error {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
 	if b.Source.Provider != build.ProviderGitHub && b.Source.Provider != build.ProviderGitLab {
 		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
@@ -123,6 +124,9 @@ func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 			return fmt.Errorf("triggers.branches: %w", err)
 		}
 	}
+	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
+		return err
+	}
 	// The template must render for every kind of ref the rule can build: a rule with no
 	// trigger is built by hand, from a branch or a tag.
 	var samples []build.Ref
@@ -136,29 +140,16 @@ func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 		samples = []build.Ref{{Type: build.RefBranch, Name: "main"}, {Type: build.RefTag, Name: "v1.0.0"}}
 	}
 	for _, ref := range samples {
-		if _, err := build.RenderTags(build.RenderTagInput{
-			TagTemplate: b.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), Time: time.Now(), SanitizeRef: true,
-		}); err != nil {
-			return fmt.Errorf("tag_template for a %s build: %s", ref.Type, errorText(err))
+		err := a.input(buildRequest{rule: b.rule(ns, repo), ref: ref, trigger: build.TriggerManual}).Validate()
+		var ie *build.InvalidError
+		if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
+			return fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if b.DockerfilePath != "" {
-		if err := build.CheckPath(b.DockerfilePath, "dockerfile_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if b.ContextPath != "" {
-		if err := build.CheckPath(b.ContextPath, "context_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if err := build.CheckBuildArgs(b.BuildArgs); err != nil {
-		return err
-	}
-	if err := build.CheckCache(image, b.Cache); err != nil {
-		return err
-	}
-	return checkTimeout(b.Timeout, maxTimeout)
+	return nil
 }
 
 func (b ruleBody) rule(ns, repo string) store.Rule {
@@ -257,7 +248,7 @@ func (a *api) createRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(ns, repo), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, ns, repo); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -311,7 +302,7 @@ func (a *api) updateRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(old.Namespace, old.Repository), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, old.Namespace, old.Repository); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}

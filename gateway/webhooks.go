@@ -132,9 +132,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusOK, gin.H{"ok": true, "rule_id": rule.ID})
 		return
 	}
-	d := webhook.Match(
-		build.Source{Provider: rule.Source.Provider, Owner: rule.Source.Owner, Repository: rule.Source.Repository},
-		build.Triggers{Branches: rule.Triggers.Branches, Tags: rule.Triggers.Tags}, ev)
+	d := webhook.Match(rule.BuildSource(), rule.Triggers, ev)
 	if !d.Build {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
