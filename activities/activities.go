@@ -1,7 +1,8 @@
 // Package activities holds the steps of a Slipway build: clone, resolve the Dockerfile,
 // render the tag, build with BuildKit and push with go-containerregistry. One Activities
-// value carries the clients every step needs; the pure logic of each step (tag rendering,
-// path resolution) sits beside it so it can be tested without a stack.
+// value carries the clients every step needs. The checks that need no checkout (tag rendering,
+// paths, the input as a whole) are package build's, shared with the gateway; the steps keep
+// the ones that need the checkout or the image.
 package activities
 
 import (
@@ -15,8 +16,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
@@ -24,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"

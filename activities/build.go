@@ -17,7 +17,6 @@ import (
 
 	"github.com/containerd/containerd/v2/core/content"
 	dockerconfig "github.com/docker/cli/cli/config"
-	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -270,9 +269,8 @@ func solveOpt(in BuildInput, src buildContext, attrs map[string]string, sess []s
 	if in.CacheRef == "" {
 		return opt, nil
 	}
-	if _, err := name.ParseReference(in.CacheRef, name.StrictValidation); err != nil {
-		return bkclient.SolveOpt{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("cache_ref %q is not an image reference: %v", in.CacheRef, err), build.ErrTypeInvalidImage, nil)
+	if err := build.CheckCache(in.Image, in.CacheRef); err != nil {
+		return bkclient.SolveOpt{}, build.ApplicationError(err)
 	}
 	// A fresh buildkitd, or another host, starts from what the last build left in the
 	// registry. A cache that cannot be read or written never fails the build.

@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // checkoutDir is the folder of the checkout inside a build's workspace.
@@ -34,7 +34,7 @@ type CloneInput struct {
 	Namespace string       `json:"namespace"`
 	Source    build.Source `json:"source"`
 	Ref       build.Ref    `json:"ref"`
-	// Commit, when set, must be on build.Ref; empty means the ref's head.
+	// Commit, when set, must be on Ref; empty means the ref's head.
 	Commit string `json:"commit,omitempty"`
 }
 

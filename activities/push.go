@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -17,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/registryauth"
 )
 
@@ -33,7 +32,7 @@ type PushInput struct {
 	RemoveWorkspace bool `json:"remove_workspace,omitempty"`
 	// Mutable lists the tags (among Tags) that follow a ref. Each is moved only when Commit
 	// is not older than the commit its current image records (see MoveTag); the ancestry is
-	// read from the checkout, fetching more of build.Ref from build.Source as needed. An empty Commit
+	// read from the checkout, fetching more of Ref from Source as needed. An empty Commit
 	// (a build scheduled before this check) pushes every tag as it is.
 	Mutable   []string     `json:"mutable,omitempty"`
 	Commit    string       `json:"commit,omitempty"`

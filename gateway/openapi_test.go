@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 )

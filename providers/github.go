@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-github/v62/github"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // githubSecondaryWait is how long GitHub asks to wait after a secondary rate
@@ -235,19 +235,21 @@ func (c *githubClient) Repos(ctx context.Context, owner string, page int) ([]Rep
 }
 
 // Branches lists GET /repos/{owner}/{repo}/branches.
-func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := &github.BranchListOptions{ListOptions: c.listOptions(page)}
 	return githubList(ctx, c, "branches of "+owner+"/"+repo, func() ([]*github.Branch, *github.Response, error) {
 		return c.gh.Repositories.ListBranches(ctx, owner, repo, opts)
-	}, func(b *github.Branch) Ref { return Ref{Name: b.GetName(), Commit: b.GetCommit().GetSHA()} })
+	}, func(b *github.Branch) RefHead { return RefHead{Name: b.GetName(), Commit: b.GetCommit().GetSHA()} })
 }
 
 // Tags lists GET /repos/{owner}/{repo}/tags.
-func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := c.listOptions(page)
 	return githubList(ctx, c, "tags of "+owner+"/"+repo, func() ([]*github.RepositoryTag, *github.Response, error) {
 		return c.gh.Repositories.ListTags(ctx, owner, repo, &opts)
-	}, func(t *github.RepositoryTag) Ref { return Ref{Name: t.GetName(), Commit: t.GetCommit().GetSHA()} })
+	}, func(t *github.RepositoryTag) RefHead {
+		return RefHead{Name: t.GetName(), Commit: t.GetCommit().GetSHA()}
+	})
 }
 
 // githubList runs one page of a go-github list call with the client's retries and maps each

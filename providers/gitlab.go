@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 	"golang.org/x/oauth2"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabRateLimitWait is the wait after a 429 that names no time; older
@@ -252,19 +252,19 @@ func project(owner, repo string) string {
 }
 
 // Branches lists GET /projects/:id/repository/branches.
-func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opt := &gitlab.ListBranchesOptions{ListOptions: c.listOptions(page)}
 	return gitlabList(ctx, c, "branches of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Branch, *gitlab.Response, error) {
 		return c.gl.Branches.ListBranches(project(owner, repo), opt, opts...)
-	}, func(b *gitlab.Branch) Ref { return Ref{Name: b.Name, Commit: commitID(b.Commit)} })
+	}, func(b *gitlab.Branch) RefHead { return RefHead{Name: b.Name, Commit: commitID(b.Commit)} })
 }
 
 // Tags lists GET /projects/:id/repository/tags.
-func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opt := &gitlab.ListTagsOptions{ListOptions: c.listOptions(page)}
 	return gitlabList(ctx, c, "tags of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Tag, *gitlab.Response, error) {
 		return c.gl.Tags.ListTags(project(owner, repo), opt, opts...)
-	}, func(t *gitlab.Tag) Ref { return Ref{Name: t.Name, Commit: commitID(t.Commit)} })
+	}, func(t *gitlab.Tag) RefHead { return RefHead{Name: t.Name, Commit: commitID(t.Commit)} })
 }
 
 // gitlabList runs one page of a client-go list call with the client's retries and maps each

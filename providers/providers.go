@@ -60,8 +60,9 @@ type Repo struct {
 	CloneURL string `json:"clone_url"`
 }
 
-// Ref is a branch or a tag and the commit it points at.
-type Ref struct {
+// RefHead is a branch or a tag as a listing shows it: its name and the commit it points at
+// (the ref a build starts from is build.Ref).
+type RefHead struct {
 	Name string `json:"name"`
 	// Commit is the full SHA of the commit (for an annotated tag, the commit
 	// it tags, not the tag object).
@@ -88,9 +89,9 @@ type Client interface {
 	// Repos lists an owner's repositories that the token can see.
 	Repos(ctx context.Context, owner string, page int) ([]Repo, Page, error)
 	// Branches lists a repository's branches.
-	Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error)
+	Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error)
 	// Tags lists a repository's tags.
-	Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error)
+	Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error)
 	// EnsureHook creates the push and tag webhook (JSON, TLS verification on)
 	// that delivers to url signed with secret, or updates the repository's
 	// existing hook with that URL, so calling it again never duplicates it.

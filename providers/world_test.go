@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
 )
@@ -62,22 +61,22 @@ type statusView struct {
 	State, Context, Description, TargetURL string
 }
 
-func helloBranches() []providers.Ref {
-	return []providers.Ref{
+func helloBranches() []providers.RefHead {
+	return []providers.RefHead{
 		{Name: "main", Commit: providertest.SHA("hello main")},
 		{Name: "dev", Commit: providertest.SHA("hello dev")},
 		{Name: "feature/x", Commit: providertest.SHA("hello feature/x")},
 	}
 }
 
-func helloTags() []providers.Ref {
-	return []providers.Ref{
+func helloTags() []providers.RefHead {
+	return []providers.RefHead{
 		{Name: "v1.0.0", Commit: providertest.SHA("hello v1.0.0")},
 		{Name: "v1.1.0", Commit: providertest.SHA("hello v1.1.0")},
 	}
 }
 
-func fakeRefs(refs []providers.Ref) []providertest.Ref {
+func fakeRefs(refs []providers.RefHead) []providertest.Ref {
 	out := make([]providertest.Ref, 0, len(refs))
 	for _, r := range refs {
 		out = append(out, providertest.Ref{Name: r.Name, Commit: r.Commit})
@@ -264,12 +263,12 @@ func (c checked) Repos(ctx context.Context, owner string, page int) ([]providers
 	return r, p, c.check(err)
 }
 
-func (c checked) Branches(ctx context.Context, owner, repo string, page int) ([]providers.Ref, providers.Page, error) {
+func (c checked) Branches(ctx context.Context, owner, repo string, page int) ([]providers.RefHead, providers.Page, error) {
 	r, p, err := c.Client.Branches(ctx, owner, repo, page)
 	return r, p, c.check(err)
 }
 
-func (c checked) Tags(ctx context.Context, owner, repo string, page int) ([]providers.Ref, providers.Page, error) {
+func (c checked) Tags(ctx context.Context, owner, repo string, page int) ([]providers.RefHead, providers.Page, error) {
 	r, p, err := c.Client.Tags(ctx, owner, repo, page)
 	return r, p, c.check(err)
 }
