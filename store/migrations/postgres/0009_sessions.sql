@@ -1,0 +1,18 @@
+-- Console sign-ins: one row per browser session. The cookie carries a random session id;
+-- only its SHA-256 is kept, so a copy of the database signs nobody in. The CSRF token every
+-- console form carries lives here too, and so does the state of an OAuth authorization in
+-- flight (bound to the session that started it). A disabled or deleted user's sessions stop
+-- working with the user.
+-- Keep in step with ../sqlite/0009_sessions.sql.
+CREATE TABLE sessions (
+	id_hash        TEXT PRIMARY KEY,
+	user_id        BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf_token     TEXT NOT NULL,
+	created_at     TIMESTAMPTZ NOT NULL,
+	expires_at     TIMESTAMPTZ NOT NULL,
+	-- An OAuth authorization in flight: its state, PKCE verifier and what it connects.
+	oauth_state    TEXT NOT NULL DEFAULT '',
+	oauth_verifier TEXT NOT NULL DEFAULT '',
+	oauth_target   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);

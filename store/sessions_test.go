@@ -1,0 +1,72 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/store"
+)
+
+func TestSessions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _, err := s.CreateUser(ctx, "alice", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.CreateSession(ctx, u.ID, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := s.SessionByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sess.User.Name != "alice" || sess.CSRFToken == "" || id == "" || id == sess.CSRFToken {
+			t.Fatalf("session = %+v, id %q", sess, id)
+		}
+		if _, err := s.SessionByID(ctx, id+"x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("wrong id: %v", err)
+		}
+		if err := s.SetSessionOAuth(ctx, id, "st", "ver", "team/github"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.SessionByID(ctx, id); got.OAuthState != "st" || got.OAuthVerifier != "ver" || got.OAuthTarget != "team/github" {
+			t.Fatalf("oauth = %+v", got)
+		}
+
+		t.Run("expired", func(t *testing.T) {
+			old, err := s.CreateSession(ctx, u.ID, time.Now().Add(-time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, old); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("expired session: %v", err)
+			}
+		})
+		t.Run("disabled user", func(t *testing.T) {
+			if _, err := s.SetDisabled(ctx, "alice", true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("disabled user's session: %v", err)
+			}
+			if _, err := s.SetDisabled(ctx, "alice", false); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("sign out", func(t *testing.T) {
+			if err := s.DeleteSession(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("after sign out: %v", err)
+			}
+			if err := s.DeleteSession(ctx, id); err != nil {
+				t.Fatalf("second sign out: %v", err)
+			}
+		})
+	})
+}
