@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/gateway/console"
 	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -19,8 +20,15 @@ const (
 	ctxUserName = "slipway.user_name"
 )
 
-// authenticate resolves the bearer token to a user, or answers 401.
+// authenticate resolves the bearer token to a user, or answers 401. A request the console
+// makes in process carries its signed-in user in the context instead.
 func (a *api) authenticate(c *gin.Context) {
+	if u, ok := console.UserFrom(c.Request.Context()); ok {
+		c.Set(ctxUser, u)
+		c.Set(ctxUserName, u.Name)
+		c.Next()
+		return
+	}
 	token := bearer(c.GetHeader("Authorization"))
 	if token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="slipway"`)

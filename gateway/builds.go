@@ -62,7 +62,8 @@ func failInvalid(c *gin.Context, err error, ruleFields ...string) {
 	if slices.Contains(ruleFields, ie.Field) {
 		msg = "the rule's " + msg
 	}
-	fail(c, http.StatusBadRequest, msg)
+	// The field lets the console show the message next to the input it is about.
+	c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": msg, "field": ie.Field})
 }
 
 // buildRequest is one build to start.

@@ -319,7 +319,8 @@ func (r response) decode(t testing.TB, v any) {
 	}
 }
 
-// errorMessage checks the body is exactly {"error": "..."} and returns the message.
+// errorMessage checks the body is exactly {"error": "..."}, with at most a "field" naming the
+// input it is about, and returns the message.
 func (r response) errorMessage(t testing.TB) string {
 	t.Helper()
 	var m map[string]any
@@ -331,7 +332,11 @@ func (r response) errorMessage(t testing.TB) string {
 		t.Fatalf("error answer %s holds more than one JSON value", r)
 	}
 	msg, ok := m["error"].(string)
-	if !ok || msg == "" || len(m) != 1 {
+	field, hasField := m["field"].(string)
+	if _, sent := m["field"]; sent && (!hasField || field == "") {
+		t.Fatalf(`error answer %s has a "field" that names no field`, r)
+	}
+	if !ok || msg == "" || len(m) != 1 && !(len(m) == 2 && hasField) {
 		t.Fatalf(`error answer %s is not {"error": "..."}`, r)
 	}
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {

@@ -67,7 +67,7 @@ var ginParam = regexp.MustCompile(`[:*]([A-Za-z_][A-Za-z0-9_]*)`)
 func routeKeys() map[string]bool {
 	a := newAPI(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	keys := map[string]bool{}
-	for _, r := range a.router().Routes() {
+	for _, r := range apiRoutes(a.router()) {
 		keys[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	return keys

@@ -124,6 +124,7 @@ func (a *api) router() *gin.Engine {
 
 	r.POST("/webhooks/github/:rule_id", a.githubWebhook)
 	r.POST("/webhooks/gitlab/:rule_id", a.gitlabWebhook)
+	a.console(r).Register(r)
 	return r
 }
 

@@ -1,0 +1,91 @@
+package console
+
+import (
+	"testing"
+)
+
+// TestCatalogComplete keeps every language holding every English key, so no page shows a
+// message in the wrong language.
+func TestCatalogComplete(t *testing.T) {
+	for l, msgs := range catalog {
+		for key := range catalog["en"] {
+			if msgs[key] == "" {
+				t.Errorf("%s lacks %q", l, key)
+			}
+		}
+		for key := range msgs {
+			if _, ok := catalog["en"][key]; !ok {
+				t.Errorf("%s has %q, which English lacks", l, key)
+			}
+		}
+	}
+}
+
+func TestTemplatesParse(t *testing.T) {
+	pages, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"login", "error", "namespaces", "repositories", "rules", "ruleform", "rulecreated", "buildnow", "records", "build", "images", "settings"} {
+		if pages[name] == nil {
+			t.Errorf("no page %q", name)
+		}
+	}
+}
+
+func TestFromAcceptLanguage(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   lang
+	}{
+		{"", "en"},
+		{"zh-CN,zh;q=0.9,en;q=0.8", "zh"},
+		{"en-US,en;q=0.9,zh-CN;q=0.8", "en"},
+		{"fr-FR, zh;q=0.5", "zh"},
+		{"en;q=0.1, zh-TW;q=0.4", "zh"},
+		{"zh;q=0, en", "en"},
+		{"de", "en"},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			if got := fromAcceptLanguage(tc.header); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for _, tc := range []struct{ next, want string }{
+		{"/builds/x?y=1", "/builds/x?y=1"},
+		{"", "/"},
+		{"https://evil.example/", "/"},
+		{"//evil.example/", "/"},
+		{"/\\evil.example/", "/"},
+		{"builds", "/"},
+	} {
+		t.Run(tc.next, func(t *testing.T) {
+			if got := localPath(tc.next); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFieldOf(t *testing.T) {
+	for _, tc := range []struct {
+		e    apiError
+		want string
+	}{
+		{apiError{Field: "build_args", Message: "x"}, "build_args"},
+		{apiError{Message: `source.repository "a b" is not a repository name`}, "repository"},
+		{apiError{Message: `source.owner "a b" is not an organization or group path`}, "owner"},
+		{apiError{Message: "triggers.branches: bad pattern"}, "branches"},
+		{apiError{Message: "something else"}, ""},
+	} {
+		t.Run(tc.e.Message, func(t *testing.T) {
+			if got := fieldOf(&tc.e); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

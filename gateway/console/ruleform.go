@@ -1,0 +1,384 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/store"
+)
+
+// ruleForm is the create/edit form of a build rule, as the browser sends it and as the API
+// takes it.
+type ruleForm struct {
+	Provider, AccountID, Owner, Repository string
+	Branches                               string
+	Tags                                   bool
+	TagTemplate                            string
+	DockerfilePath, ContextPath            string
+	BuildArgs                              string
+	SanitizeRef                            bool
+	Timeout                                string
+}
+
+func formOfRule(r store.Rule) ruleForm {
+	keys := make([]string, 0, len(r.BuildArgs))
+	for k := range r.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var args []string
+	for _, k := range keys {
+		args = append(args, k+"="+r.BuildArgs[k])
+	}
+	return ruleForm{Provider: r.Source.Provider, AccountID: r.AccountID, Owner: r.Source.Owner,
+		Repository: r.Source.Repository, Branches: strings.Join(r.Triggers.Branches, "\n"), Tags: r.Triggers.Tags,
+		TagTemplate: r.TagTemplate, DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath,
+		BuildArgs: strings.Join(args, "\n"), SanitizeRef: r.SanitizeRef, Timeout: r.Timeout}
+}
+
+func formOfPost(c *gin.Context) ruleForm {
+	f := func(k string) string { return strings.TrimSpace(c.PostForm(k)) }
+	return ruleForm{Provider: f("provider"), AccountID: f("account_id"), Owner: f("owner"), Repository: f("repository"),
+		Branches: f("branches"), Tags: c.PostForm("tags") == "on", TagTemplate: f("tag_template"),
+		DockerfilePath: f("dockerfile_path"), ContextPath: f("context_path"), BuildArgs: c.PostForm("build_args"),
+		SanitizeRef: c.PostForm("sanitize_ref") == "on", Timeout: f("timeout")}
+}
+
+// lines splits a textarea into its non-empty lines (or comma-separated items).
+func lines(s string) []string {
+	out := []string{}
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ',' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// parseArgs reads KEY=VALUE lines; a line without "=" is an error naming build_args.
+func parseArgs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, errors.New(l)
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
+}
+
+// body is the API's rule body of f.
+func (f ruleForm) body(args map[string]string) map[string]any {
+	return map[string]any{
+		"source":          map[string]string{"provider": f.Provider, "owner": f.Owner, "repository": f.Repository},
+		"account_id":      f.AccountID,
+		"triggers":        map[string]any{"branches": lines(f.Branches), "tags": f.Tags},
+		"tag_template":    f.TagTemplate,
+		"dockerfile_path": f.DockerfilePath,
+		"context_path":    f.ContextPath,
+		"build_args":      args,
+		"sanitize_ref":    f.SanitizeRef,
+		"timeout":         f.Timeout,
+	}
+}
+
+type account struct {
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	Login    string `json:"login"`
+}
+
+// pick is one choice of a picker, as the browse endpoint lists it.
+type pick map[string]any
+
+func (p pick) Name() string {
+	for _, k := range []string{"full_path", "path", "login", "name"} {
+		if s, ok := p[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+type ruleFormData struct {
+	NS, Repo string
+	ID       string
+	Form     ruleForm
+	Accounts []account
+	Owners   []pick
+	Repos    []pick
+	// Errors maps a field to the API's message about it; "" is a message naming no field.
+	Errors map[string]string
+	// Preview is the tags the rule's template renders for a sample branch and tag.
+	Preview    []previewRow
+	Webhook    *webhookShown
+	Defaults   map[string]string
+	PickerNote string
+}
+
+type previewRow struct {
+	Ref  string
+	Tags string
+	Err  string
+}
+
+type webhookShown struct{ URL, Secret string }
+
+func (cn *Console) ruleFormPage(c *gin.Context) {
+	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
+	r, err := cn.role(c, ns)
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	if !accessOf(r).Write {
+		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+		return
+	}
+	f := ruleForm{Provider: build.ProviderGitHub}
+	if id != "" {
+		var rule store.Rule
+		if err := cn.call(c, http.MethodGet, rulesPath(ns, repo)+"/"+esc(id), nil, nil, &rule); err != nil {
+			cn.fail(c, err)
+			return
+		}
+		f = formOfRule(rule)
+	}
+	cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, false)
+}
+
+func rulesPath(ns, repo string) string {
+	return "/namespaces/" + esc(ns) + "/repositories/" + esc(repo) + "/build-rules"
+}
+
+// showRuleForm renders the form with the account's pickers loaded when load is set.
+func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f ruleForm, errs map[string]string, load bool) {
+	d := ruleFormData{NS: ns, Repo: repo, ID: id, Form: f, Errors: errs,
+		Defaults: map[string]string{"dockerfile_path": build.DefaultDockerfile, "tag_template": build.DefaultTagTemplate}}
+	if d.Errors == nil {
+		d.Errors = map[string]string{}
+	}
+	var accts struct {
+		Accounts []account `json:"accounts"`
+	}
+	if err := cn.call(c, http.MethodGet, "/namespaces/"+esc(ns)+"/accounts", nil, nil, &accts); err != nil {
+		cn.fail(c, err)
+		return
+	}
+	d.Accounts = accts.Accounts
+	if load && f.AccountID != "" {
+		base := "/namespaces/" + esc(ns) + "/accounts/" + esc(f.AccountID)
+		var out struct {
+			Items []pick `json:"items"`
+		}
+		if err := cn.call(c, http.MethodGet, base+"/owners", nil, nil, &out); err != nil {
+			d.Errors["account_id"] = errText(err)
+		}
+		d.Owners = out.Items
+		if f.Owner != "" {
+			out.Items = nil
+			if err := cn.call(c, http.MethodGet, base+"/repositories", url.Values{"owner": {f.Owner}}, nil, &out); err != nil {
+				d.Errors["owner"] = errText(err)
+			}
+			d.Repos = out.Items
+		}
+	}
+	d.Preview = preview(f)
+	crumbs := append(repoCrumbs(ns, repo), crumb{"tab.rules", "/ns/" + esc(ns) + "/repos/" + esc(repo) + "/rules"})
+	title := "rule.new"
+	if id != "" {
+		title = "rule.edit"
+	}
+	cn.render(c, code, "ruleform", page{Title: title, Crumbs: crumbs, Tab: "rules", Data: d})
+}
+
+// preview renders the form's tag template for a sample branch and tag, as a build would.
+func preview(f ruleForm) []previewRow {
+	now := time.Now().UTC()
+	var rows []previewRow
+	for _, ref := range []build.Ref{{Type: build.RefBranch, Name: "feature/login"}, {Type: build.RefTag, Name: "v1.2.0"}} {
+		res, err := build.RenderTags(build.RenderTagInput{TagTemplate: f.TagTemplate, Ref: ref,
+			Commit: "0123456789abcdef0123456789abcdef01234567", Time: now, SanitizeRef: f.SanitizeRef})
+		row := previewRow{Ref: ref.Type + " " + ref.Name, Tags: strings.Join(res.Tags, ", ")}
+		if err != nil {
+			row.Err = err.Error()
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func errText(err error) string {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
+}
+
+// formFields are the form's fields an API message can name, longest first so that
+// "source.repository" is not read as "source".
+var formFields = []struct{ prefix, field string }{
+	{"source.provider", "provider"}, {"source.owner", "owner"}, {"source.repository", "repository"},
+	{"account_id", "account_id"}, {"account", "account_id"}, {"triggers", "branches"},
+	{"tag_template", "tag_template"}, {"dockerfile_path", "dockerfile_path"}, {"context_path", "context_path"},
+	{"build_args", "build_args"}, {"timeout", "timeout"}, {"the rule's tag_template", "tag_template"},
+}
+
+// fieldOf is the form field an API error is about: the answer's "field" when it names one,
+// else the field its message starts with; "" for none.
+func fieldOf(ae *apiError) string {
+	name := ae.Field
+	if name == "" {
+		name = ae.Message
+	}
+	for _, f := range formFields {
+		if strings.HasPrefix(name, f.prefix) {
+			return f.field
+		}
+	}
+	return ""
+}
+
+// saveRule creates or updates the rule, or with action=load fills the pickers from the
+// account, or with action=preview shows the tags the template renders.
+func (cn *Console) saveRule(c *gin.Context) {
+	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
+	f := formOfPost(c)
+	switch c.PostForm("action") {
+	case "load", "preview":
+		cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, true)
+		return
+	}
+	args, err := parseArgs(f.BuildArgs)
+	if err != nil {
+		cn.showRuleForm(c, http.StatusBadRequest, ns, repo, id, f,
+			map[string]string{"build_args": cn.lang(c).T("rule.bad_arg", err.Error())}, false)
+		return
+	}
+	var saved struct {
+		store.Rule
+		Webhook struct {
+			URL    string `json:"url"`
+			Secret string `json:"secret"`
+		} `json:"webhook"`
+	}
+	if id == "" {
+		err = cn.call(c, http.MethodPost, rulesPath(ns, repo), nil, f.body(args), &saved)
+	} else {
+		err = cn.call(c, http.MethodPut, rulesPath(ns, repo)+"/"+esc(id), nil, f.body(args), &saved)
+	}
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		cn.showRuleForm(c, http.StatusBadRequest, ns, repo, id, f, map[string]string{fieldOf(ae): ae.Message}, false)
+		return
+	}
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	if id == "" && saved.AccountID == "" && saved.Webhook.Secret != "" {
+		// A rule without an account has its webhook set up by hand: its secret is shown once.
+		d := ruleFormData{NS: ns, Repo: repo, ID: saved.ID, Form: f,
+			Webhook: &webhookShown{URL: saved.Webhook.URL, Secret: saved.Webhook.Secret}}
+		cn.render(c, http.StatusCreated, "rulecreated", page{Title: "rule.created", Crumbs: repoCrumbs(ns, repo), Tab: "rules", Data: d})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/ns/"+esc(ns)+"/repos/"+esc(repo)+"/rules")
+}
+
+type buildNowData struct {
+	NS, Repo string
+	Rule     store.Rule
+	Branches []pick
+	Tags     []pick
+	Kind     string
+	Ref      string
+	Commit   string
+	Args     string
+	Error    string
+}
+
+func (cn *Console) buildNowPage(c *gin.Context) {
+	cn.showBuildNow(c, http.StatusOK, buildNowData{Kind: build.RefBranch})
+}
+
+func (cn *Console) showBuildNow(c *gin.Context, code int, d buildNowData) {
+	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
+	d.NS, d.Repo = ns, repo
+	if err := cn.call(c, http.MethodGet, rulesPath(ns, repo)+"/"+esc(id), nil, nil, &d.Rule); err != nil {
+		cn.fail(c, err)
+		return
+	}
+	r, err := cn.role(c, ns)
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	if !accessOf(r).Write {
+		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+		return
+	}
+	if d.Rule.AccountID != "" {
+		base := "/namespaces/" + esc(ns) + "/accounts/" + esc(d.Rule.AccountID)
+		q := url.Values{"owner": {d.Rule.Source.Owner}, "repository": {d.Rule.Source.Repository}}
+		var out struct {
+			Items []pick `json:"items"`
+		}
+		// The lists help; without them the ref is typed.
+		if cn.call(c, http.MethodGet, base+"/branches", q, nil, &out) == nil {
+			d.Branches = out.Items
+		}
+		out.Items = nil
+		if cn.call(c, http.MethodGet, base+"/tags", q, nil, &out) == nil {
+			d.Tags = out.Items
+		}
+	}
+	crumbs := append(repoCrumbs(ns, repo), crumb{"tab.rules", "/ns/" + esc(ns) + "/repos/" + esc(repo) + "/rules"})
+	cn.render(c, code, "buildnow", page{Title: "buildnow.title", Crumbs: crumbs, Tab: "rules", Data: d})
+}
+
+func (cn *Console) buildNow(c *gin.Context) {
+	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
+	d := buildNowData{Kind: c.PostForm("kind"), Ref: strings.TrimSpace(c.PostForm("ref")),
+		Commit: strings.TrimSpace(c.PostForm("commit")), Args: c.PostForm("build_args")}
+	args, err := parseArgs(d.Args)
+	if err != nil {
+		d.Error = cn.lang(c).T("rule.bad_arg", err.Error())
+		cn.showBuildNow(c, http.StatusBadRequest, d)
+		return
+	}
+	body := map[string]any{"commit": d.Commit, "build_args": args}
+	if d.Kind == build.RefTag {
+		body["tag"] = d.Ref
+	} else {
+		body["branch"] = d.Ref
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	err = cn.call(c, http.MethodPost, rulesPath(ns, repo)+"/"+esc(id)+"/builds", nil, body, &out)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		d.Error = ae.Message
+		cn.showBuildNow(c, http.StatusBadRequest, d)
+		return
+	}
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/builds/"+esc(out.ID))
+}

@@ -1,0 +1,320 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// apiRoutes are the routes of r but the console's pages, which call the API's routes as the
+// signed-in user (the tests below check they show what the API answers).
+func apiRoutes(r *gin.Engine) gin.RoutesInfo {
+	var out gin.RoutesInfo
+	for _, ri := range r.Routes() {
+		if !strings.HasPrefix(ri.Handler, "github.com/slipway-dev/slipway/gateway/console.") {
+			out = append(out, ri)
+		}
+	}
+	return out
+}
+
+// browser is a person at the console: a cookie jar and no redirects followed, so each answer
+// is seen as sent.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+	lang   string
+}
+
+func (hs *harness) browser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	code     int
+	location string
+	body     string
+}
+
+func (b *browser) send(method, path string, form url.Values) page {
+	b.t.Helper()
+	var rd io.Reader
+	if form != nil {
+		rd = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, h.srv.URL+path, rd)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return page{code: resp.StatusCode, location: resp.Header.Get("Location"), body: string(body)}
+}
+
+func (b *browser) get(path string) page { b.t.Helper(); return b.send(http.MethodGet, path, nil) }
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf is the CSRF token of the forms of p.
+func (b *browser) csrf(p page) string {
+	b.t.Helper()
+	m := csrfInput.FindStringSubmatch(p.body)
+	if m == nil {
+		b.t.Fatalf("no CSRF token in page:\n%s", p.body)
+	}
+	return m[1]
+}
+
+// post sends form from the page at from, with that page's CSRF token.
+func (b *browser) post(from, path string, form url.Values) page {
+	b.t.Helper()
+	form.Set("csrf", b.csrf(b.get(from)))
+	return b.send(http.MethodPost, path, form)
+}
+
+func (b *browser) signIn(token string) {
+	b.t.Helper()
+	p := b.post("/login", "/login", url.Values{"token": {token}, "next": {"/"}})
+	if p.code != http.StatusSeeOther || p.location != "/" {
+		b.t.Fatalf("sign in: %d %q\n%s", p.code, p.location, p.body)
+	}
+}
+
+func wantPage(t *testing.T, p page, code int, contains ...string) {
+	t.Helper()
+	if p.code != code {
+		t.Fatalf("got %d (location %q), want %d:\n%s", p.code, p.location, code, p.body)
+	}
+	for _, s := range contains {
+		if !strings.Contains(p.body, s) {
+			t.Fatalf("page lacks %q:\n%s", s, p.body)
+		}
+	}
+}
+
+func TestConsoleSignIn(t *testing.T) {
+	t.Run("not signed in goes to sign-in and back", func(t *testing.T) {
+		b := h.browser(t)
+		p := b.get("/builds/some-build?x=1")
+		if p.code != http.StatusSeeOther || p.location != "/login?next="+url.QueryEscape("/builds/some-build?x=1") {
+			t.Fatalf("got %d %q", p.code, p.location)
+		}
+		p = b.post(p.location, "/login", url.Values{"token": {h.writer}, "next": {"/builds/some-build?x=1"}})
+		if p.code != http.StatusSeeOther || p.location != "/builds/some-build?x=1" {
+			t.Fatalf("after sign in: %d %q", p.code, p.location)
+		}
+	})
+	t.Run("bad token", func(t *testing.T) {
+		b := h.browser(t)
+		p := b.post("/login", "/login", url.Values{"token": {"slw_nope"}})
+		wantPage(t, p, http.StatusUnauthorized, "That token signs nobody in.")
+	})
+	t.Run("login without CSRF token", func(t *testing.T) {
+		b := h.browser(t)
+		b.get("/login")
+		p := b.send(http.MethodPost, "/login", url.Values{"token": {h.writer}})
+		wantPage(t, p, http.StatusForbidden)
+	})
+	t.Run("next stays on the site", func(t *testing.T) {
+		b := h.browser(t)
+		p := b.post("/login", "/login", url.Values{"token": {h.writer}, "next": {"//evil.example/"}})
+		if p.location != "/" {
+			t.Fatalf("redirected to %q", p.location)
+		}
+	})
+	t.Run("cookie", func(t *testing.T) {
+		b := h.browser(t)
+		p := b.get("/login")
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/login", strings.NewReader(url.Values{
+			"token": {h.writer}, "csrf": {b.csrf(p)}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var set string
+		for _, c := range resp.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(c, "slipway_session=") {
+				set = c
+			}
+		}
+		if !strings.Contains(set, "HttpOnly") || !strings.Contains(set, "SameSite=Lax") || strings.Contains(set, "Secure") {
+			t.Fatalf("session cookie %q", set)
+		}
+	})
+	t.Run("sign out", func(t *testing.T) {
+		b := h.browser(t)
+		b.signIn(h.writer)
+		wantPage(t, b.get("/"), http.StatusOK)
+		p := b.post("/", "/logout", url.Values{})
+		if p.code != http.StatusSeeOther {
+			t.Fatalf("sign out: %d", p.code)
+		}
+		if p := b.get("/"); p.code != http.StatusSeeOther {
+			t.Fatalf("after sign out: %d", p.code)
+		}
+	})
+	t.Run("form without CSRF token", func(t *testing.T) {
+		b := h.browser(t)
+		b.signIn(h.owner)
+		wantPage(t, b.send(http.MethodPost, "/logout", url.Values{}), http.StatusForbidden)
+		wantPage(t, b.send(http.MethodPost, "/logout", url.Values{"csrf": {"forged"}}), http.StatusForbidden)
+	})
+}
+
+func TestConsoleRuleBuildAndRecords(t *testing.T) {
+	tm := h.newTeam(t, "console")
+	b := h.browser(t)
+	b.signIn(h.writer)
+	repo := "/ns/" + tm.ns + "/repos/app"
+
+	wantPage(t, b.get("/"), http.StatusOK, tm.ns)
+	wantPage(t, b.get("/ns/"+tm.ns), http.StatusOK, `href="`+repo+`"`)
+	wantPage(t, b.get(repo+"/rules"), http.StatusOK, "New build rule")
+
+	form := url.Values{"provider": {"github"}, "owner": {"octo"}, "repository": {"hello"},
+		"branches": {"main\nrelease/*"}, "tags": {"on"}, "tag_template": {"{ref}-{short_commit}"},
+		"dockerfile_path": {"build/Dockerfile"}, "build_args": {"GREETING=hi"}, "action": {"save"}}
+
+	t.Run("errors next to their field", func(t *testing.T) {
+		bad := url.Values{}
+		for k, v := range form {
+			bad[k] = v
+		}
+		bad.Set("owner", "a b")
+		p := b.post(repo+"/rules/new", repo+"/rules/new", bad)
+		wantPage(t, p, http.StatusBadRequest, `id="owner-err"`, "source.owner")
+		bad.Set("owner", "octo")
+		bad.Set("timeout", "forever")
+		wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", bad), http.StatusBadRequest, `id="timeout-err"`)
+	})
+	t.Run("preview", func(t *testing.T) {
+		pv := url.Values{"provider": {"github"}, "tag_template": {"{ref}"}, "sanitize_ref": {"on"}, "action": {"preview"}}
+		wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", pv), http.StatusOK, "feature-login", "v1.2.0")
+	})
+
+	p := b.post(repo+"/rules/new", repo+"/rules/new", form)
+	wantPage(t, p, http.StatusCreated, "Webhook secret", "/webhooks/github/")
+	secret := regexp.MustCompile(`<dd><code>([0-9a-f]{64})</code></dd>`).FindStringSubmatch(p.body)
+	if secret == nil {
+		t.Fatalf("no secret shown:\n%s", p.body)
+	}
+	h.addSecret(secret[1])
+	rules := b.get(repo + "/rules")
+	wantPage(t, rules, http.StatusOK, "octo/hello", "{ref}-{short_commit}")
+	ruleID := regexp.MustCompile(`/rules/(r-[a-z0-9]+)/build"`).FindStringSubmatch(rules.body)
+	if ruleID == nil {
+		t.Fatalf("no build now link:\n%s", rules.body)
+	}
+
+	p = b.post(repo+"/rules/"+ruleID[1]+"/build", repo+"/rules/"+ruleID[1]+"/build",
+		url.Values{"kind": {"branch"}, "ref": {"main"}, "commit": {strings.Repeat("a", 40)}})
+	if p.code != http.StatusSeeOther || !strings.HasPrefix(p.location, "/builds/") {
+		t.Fatalf("build now: %d %q\n%s", p.code, p.location, p.body)
+	}
+	buildPage := p.location
+	wantPage(t, b.get(buildPage), http.StatusOK, "running", "main", "aaaaaaaaaa", "build/Dockerfile", "Cancel build", `data-src="`+buildPage+`/log"`)
+
+	recs := b.get(repo + "/builds")
+	wantPage(t, recs, http.StatusOK, `href="`+buildPage+`"`, "aaaaaaa", testUIURL)
+	wantPage(t, b.get(repo+"/builds?status=failed"), http.StatusOK, "No builds match.")
+	wantPage(t, b.get(repo+"/builds?ref=nomatch"), http.StatusOK, "No builds match.")
+
+	t.Run("reader sees no write control and cannot forge one", func(t *testing.T) {
+		r := h.browser(t)
+		r.signIn(h.reader)
+		for _, path := range []string{repo + "/rules", "/ns/" + tm.ns, buildPage} {
+			p := r.get(path)
+			wantPage(t, p, http.StatusOK)
+			for _, control := range []string{"New build rule", "/build\"", "Cancel build", "Create image repository", "/settings"} {
+				if strings.Contains(p.body, control) {
+					t.Errorf("%s shows the reader %q", path, control)
+				}
+			}
+		}
+		wantPage(t, r.get(repo+"/rules/new"), http.StatusForbidden)
+		forged := url.Values{}
+		for k, v := range form {
+			forged[k] = v
+		}
+		wantPage(t, r.post(repo+"/rules", repo+"/rules/new", forged), http.StatusForbidden)
+		wantPage(t, r.post(repo+"/rules", buildPage+"/cancel", url.Values{}), http.StatusForbidden)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		p := b.post(buildPage, buildPage+"/cancel", url.Values{})
+		if p.code != http.StatusSeeOther || p.location != buildPage {
+			t.Fatalf("cancel: %d %q\n%s", p.code, p.location, p.body)
+		}
+	})
+	t.Run("outsider gets 404", func(t *testing.T) {
+		o := h.browser(t)
+		o.signIn(h.outsider)
+		for _, path := range []string{"/ns/" + tm.ns, repo + "/rules", repo + "/builds", repo + "/images", buildPage, "/ns/" + tm.ns + "/settings"} {
+			wantPage(t, o.get(path), http.StatusNotFound)
+		}
+	})
+	t.Run("chinese", func(t *testing.T) {
+		z := h.browser(t)
+		z.lang = "zh-CN,zh;q=0.9,en;q=0.8"
+		z.signIn(h.writer)
+		wantPage(t, z.get(repo+"/rules"), http.StatusOK, `lang="zh-CN"`, "构建规则", "立即构建", "新建构建规则")
+		wantPage(t, z.get(repo+"/builds"), http.StatusOK, "查看构建记录", "构建记录")
+		// The switch overrides the browser's language.
+		p := z.get("/lang/en?next=/")
+		if p.code != http.StatusSeeOther || p.location != "/" {
+			t.Fatalf("switch: %d %q", p.code, p.location)
+		}
+		wantPage(t, z.get(repo+"/rules"), http.StatusOK, `lang="en"`, "Build rules")
+	})
+}
+
+func TestConsoleSettings(t *testing.T) {
+	tm := h.newTeam(t, "console-settings")
+	settings := "/ns/" + tm.ns + "/settings"
+	w := h.browser(t)
+	w.signIn(h.writer)
+	wantPage(t, w.get(settings), http.StatusForbidden)
+
+	a := h.browser(t)
+	a.signIn(h.owner)
+	wantPage(t, a.get("/ns/"+tm.ns), http.StatusOK, `href="`+settings+`"`)
+	wantPage(t, a.get(settings), http.StatusOK, "reader", "writer", "Connect with a personal access token")
+	p := a.post(settings, "/ns/"+tm.ns+"/members", url.Values{"user": {"outsider"}, "role": {"read"}})
+	if p.code != http.StatusSeeOther {
+		t.Fatalf("adding member: %d\n%s", p.code, p.body)
+	}
+	wantPage(t, a.get(settings), http.StatusOK, "outsider")
+	wantPage(t, a.post(settings, "/ns/"+tm.ns+"/members", url.Values{"user": {"outsider"}, "role": {"boss"}}),
+		http.StatusBadRequest, "is not read, write or admin")
+	p = a.post(settings, "/ns/"+tm.ns+"/members/outsider/remove", url.Values{})
+	if p.code != http.StatusSeeOther {
+		t.Fatalf("removing member: %d\n%s", p.code, p.body)
+	}
+}
