@@ -318,3 +318,27 @@ func TestConsoleSettings(t *testing.T) {
 		t.Fatalf("removing member: %d\n%s", p.code, p.body)
 	}
 }
+
+// TestConsoleLinksOpen follows a build's API URLs (the commit status target, logs_url) as a
+// browser does: to the build page, through sign-in and back. A script still gets the 401.
+func TestConsoleLinksOpen(t *testing.T) {
+	for _, path := range []string{"/api/v1/builds/b-1", "/api/v1/builds/b-1/logs"} {
+		t.Run(path, func(t *testing.T) {
+			b := h.browser(t)
+			req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+			req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+			resp, err := b.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/builds/b-1" {
+				t.Fatalf("browser: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if p := b.get("/builds/b-1"); p.location != "/login?next=%2Fbuilds%2Fb-1" {
+				t.Fatalf("build page: %d %q", p.code, p.location)
+			}
+			expect(t, h.do(t, "GET", path, "", nil), http.StatusUnauthorized, "script without token")
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,4 +43,18 @@ func (a *api) imageTags(ctx context.Context, image string) ([]string, error) {
 		return nil, fmt.Errorf("listing tags of %s: %w", image, err)
 	}
 	return tags, nil
+}
+
+// toConsole sends a browser that opens a build's API URL without a token (the commit status
+// "Details" link, a record's logs_url) to the build's console page, which signs it in and
+// brings it back. Scripts, which do not ask for HTML, still get the API's 401.
+func (a *api) toConsole(c *gin.Context) bool {
+	route := c.FullPath()
+	if c.Request.Method != http.MethodGet || !strings.Contains(c.GetHeader("Accept"), "text/html") ||
+		(route != "/api/v1/builds/:id" && route != "/api/v1/builds/:id/logs") {
+		return false
+	}
+	c.Redirect(http.StatusSeeOther, "/builds/"+url.PathEscape(c.Param("id")))
+	c.Abort()
+	return true
 }
