@@ -34,6 +34,15 @@ type Config struct {
 	GitHubURL    string
 	GitHubAPIURL string
 	GitLabURL    string
+	// GitHubOAuth and GitLabOAuth are the OAuth apps the console's "Connect GitHub/GitLab"
+	// authorizes with (SLIPWAY_GITHUB_OAUTH_CLIENT_ID and _SECRET, the same for GITLAB),
+	// against GitHubURL and GitLabURL; a provider without a client id offers token pasting
+	// only.
+	GitHubOAuth, GitLabOAuth OAuthApp
+	// OAuthCallbackURL is where the providers send people back to
+	// (SLIPWAY_OAUTH_CALLBACK_URL); the provider's name is appended. Empty means
+	// GatewayURL/oauth/callback, which is what to register with the OAuth app.
+	OAuthCallbackURL string
 	// MaxConcurrentBuilds bounds the builds one worker runs at once.
 	MaxConcurrentBuilds int
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
@@ -146,6 +155,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		GitLabURL:         strings.TrimSuffix(get("SLIPWAY_GITLAB_URL", "https://gitlab.com"), "/"),
 	}
 	c.GatewayURL = strings.TrimSuffix(get("SLIPWAY_GATEWAY_URL", "http://"+c.GatewayAddr), "/")
+	c.GitHubOAuth = OAuthApp{ClientID: get("SLIPWAY_GITHUB_OAUTH_CLIENT_ID", ""), ClientSecret: get("SLIPWAY_GITHUB_OAUTH_CLIENT_SECRET", "")}
+	c.GitLabOAuth = OAuthApp{ClientID: get("SLIPWAY_GITLAB_OAUTH_CLIENT_ID", ""), ClientSecret: get("SLIPWAY_GITLAB_OAUTH_CLIENT_SECRET", "")}
+	c.OAuthCallbackURL = strings.TrimSuffix(get("SLIPWAY_OAUTH_CALLBACK_URL", ""), "/")
 	n, err := strconv.Atoi(get("SLIPWAY_MAX_CONCURRENT_BUILDS", "2"))
 	if err != nil || n < 1 {
 		return Config{}, fmt.Errorf("SLIPWAY_MAX_CONCURRENT_BUILDS %q is not a positive number", getenv("SLIPWAY_MAX_CONCURRENT_BUILDS"))
@@ -247,6 +259,21 @@ func (c Config) TokenHosts() []string {
 
 // DefaultMaxBuildTimeout is the longest build timeout unless the operator says otherwise.
 const DefaultMaxBuildTimeout = "3h"
+
+// OAuthApp is an OAuth application registered with a provider.
+type OAuthApp struct {
+	ClientID     string
+	ClientSecret string
+}
+
+// OAuthCallback is the callback URL of provider's OAuth app.
+func (c Config) OAuthCallback(provider string) string {
+	base := c.OAuthCallbackURL
+	if base == "" {
+		base = c.GatewayURL + "/oauth/callback"
+	}
+	return base + "/" + provider
+}
 
 // CloneBaseURLs maps each provider to the base its clone URLs are built from.
 func (c Config) CloneBaseURLs() map[string]string {

@@ -18,6 +18,7 @@ type fakeAccounts struct {
 	tokens   map[string]*token
 	requests []Request
 	once     []forced
+	oauth    oauthState
 }
 
 // fakeUser is a user of a fake: its login on GitHub, its username (and namespace) on GitLab.
