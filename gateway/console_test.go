@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -12,6 +15,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
+	"github.com/slipway-dev/slipway/secretbox"
 )
 
 // apiRoutes are the routes of r but the console's pages, which call the API's routes as the
@@ -30,16 +38,20 @@ func apiRoutes(r *gin.Engine) gin.RoutesInfo {
 // is seen as sent.
 type browser struct {
 	t      *testing.T
+	base   string
 	client *http.Client
 	lang   string
 }
 
-func (hs *harness) browser(t *testing.T) *browser {
+func (hs *harness) browser(t *testing.T) *browser { return browserAt(t, hs.srv.URL) }
+
+// browserAt is a browser of the console served at base.
+func browserAt(t *testing.T, base string) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	return &browser{t: t, base: base, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -55,7 +67,7 @@ func (b *browser) send(method, path string, form url.Values) page {
 	if form != nil {
 		rd = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, h.srv.URL+path, rd)
+	req, err := http.NewRequestWithContext(context.Background(), method, b.base+path, rd)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -339,6 +351,97 @@ func TestConsoleLinksOpen(t *testing.T) {
 				t.Fatalf("build page: %d %q", p.code, p.location)
 			}
 			expect(t, h.do(t, "GET", path, "", nil), http.StatusUnauthorized, "script without token")
+		})
+	}
+}
+
+// TestConsoleOAuth connects GitHub and GitLab accounts by OAuth against the provider fakes:
+// the authorization carries the real parameters (PKCE included), the state is bound to the
+// session that started it and good once, and the token is connected through the API.
+func TestConsoleOAuth(t *testing.T) {
+	gh, gl := providertest.NewGitHub(t), providertest.NewGitLab(t)
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := h.cfg
+	cfg.GatewayURL = "http://" + srv.Listener.Addr().String()
+	cfg.GitHubURL, cfg.GitHubAPIURL, cfg.GitLabURL = gh.URL, gh.URL, gl.URL
+	cfg.GitHubOAuth = config.OAuthApp{ClientID: "gh-client", ClientSecret: "gh-secret"}
+	cfg.GitLabOAuth = config.OAuthApp{ClientID: "gl-client", ClientSecret: "gl-secret"}
+	box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAPI(cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.accounts = accounts.New(h.store, box, cfg.ProviderAPIURLs())
+	srv.Config.Handler = a.router()
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	tm := h.newTeam(t, "console-oauth")
+	settings := "/ns/" + tm.ns + "/settings"
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		provider, login, authorize string
+		fake                       interface {
+			AddOAuthApp(string, string, string)
+			SignInWeb(string)
+			AddUser(string, ...string)
+		}
+		client string
+	}{
+		{"github", "octocat", gh.URL + "/login/oauth/authorize", gh, "gh-client"},
+		{"gitlab", "tanuki", gl.URL + "/oauth/authorize", gl, "gl-client"},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			tc.fake.AddUser(tc.login)
+			tc.fake.AddOAuthApp(tc.client, strings.Replace(tc.client, "client", "secret", 1), cfg.OAuthCallback(tc.provider))
+			tc.fake.SignInWeb(tc.login)
+			b := browserAt(t, srv.URL)
+			b.signIn(h.owner)
+			wantPage(t, b.get(settings), http.StatusOK, "Connect GitHub", "Connect GitLab")
+
+			start := func() *url.URL {
+				t.Helper()
+				p := b.post(settings, "/ns/"+tm.ns+"/oauth/"+tc.provider, url.Values{})
+				if p.code != http.StatusSeeOther || !strings.HasPrefix(p.location, tc.authorize+"?") {
+					t.Fatalf("start: %d %q\n%s", p.code, p.location, p.body)
+				}
+				u, _ := url.Parse(p.location)
+				q := u.Query()
+				if q.Get("client_id") != tc.client || q.Get("redirect_uri") != cfg.OAuthCallback(tc.provider) ||
+					q.Get("state") == "" || q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" ||
+					q.Get("response_type") != "code" || q.Get("scope") == "" {
+					t.Fatalf("authorization URL %s", u)
+				}
+				resp, err := noRedirect.Get(u.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				back, _ := url.Parse(resp.Header.Get("Location"))
+				if resp.StatusCode != http.StatusFound || back.Path != "/oauth/callback/"+tc.provider || back.Query().Get("state") != q.Get("state") {
+					t.Fatalf("provider answered %d %s", resp.StatusCode, back)
+				}
+				return back
+			}
+
+			back := start()
+			forged := back.Query()
+			forged.Set("state", "forged")
+			wantPage(t, b.get(back.Path+"?"+forged.Encode()), http.StatusBadRequest)
+			// The forged attempt used up the session's state: this authorization is dead too.
+			wantPage(t, b.get(back.RequestURI()), http.StatusBadRequest)
+
+			back = start()
+			other := browserAt(t, srv.URL)
+			other.signIn(h.owner)
+			wantPage(t, other.get(back.RequestURI()), http.StatusBadRequest)
+
+			p := b.get(back.RequestURI())
+			if p.code != http.StatusSeeOther || p.location != settings {
+				t.Fatalf("callback: %d %q\n%s", p.code, p.location, p.body)
+			}
+			wantPage(t, b.get(settings), http.StatusOK, tc.login)
+			wantPage(t, b.get(back.RequestURI()), http.StatusBadRequest)
 		})
 	}
 }

@@ -156,6 +156,10 @@ var catalog = map[string]map[string]string{
 		"settings.connect":        "Connect",
 		"settings.connect_github": "Connect GitHub",
 		"settings.connect_gitlab": "Connect GitLab",
+
+		"oauth.bad_state":       "This authorization was not started from this browser session, or was already used: start it again from the namespace settings.",
+		"oauth.denied":          "%s did not authorize the account: %s",
+		"oauth.exchange_failed": "%s did not give a token for this authorization",
 	},
 	"zh": {
 		"lang.name":        "简体中文",
@@ -309,5 +313,9 @@ var catalog = map[string]map[string]string{
 		"settings.connect":        "授权",
 		"settings.connect_github": "授权 GitHub",
 		"settings.connect_gitlab": "授权 GitLab",
+
+		"oauth.bad_state":       "此授权不是由当前浏览器会话发起，或已使用过：请从命名空间设置重新发起。",
+		"oauth.denied":          "%s 未授权该账号：%s",
+		"oauth.exchange_failed": "%s 未为此授权颁发令牌",
 	},
 }

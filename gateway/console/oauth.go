@@ -1,40 +1,130 @@
 package console
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/oauth2"
 )
 
-// OAuthConfig is the OAuth apps "Connect GitHub/GitLab" authorizes with.
+// OAuthConfig is the OAuth apps "Connect GitHub/GitLab" (源代码授权) authorizes with.
 type OAuthConfig struct {
 	GitHub, GitLab OAuthApp
 }
 
-// OAuthApp is one provider's OAuth application.
+// OAuthApp is one provider's OAuth application; one without a ClientID is not offered.
 type OAuthApp struct {
 	ClientID, ClientSecret string
-	// BaseURL is the provider's web address (https://github.com, a GitHub Enterprise or a
-	// self-managed GitLab).
+	// BaseURL is the provider's web address: https://github.com, a GitHub Enterprise server,
+	// https://gitlab.com or a self-managed GitLab.
 	BaseURL string
+	// CallbackURL is the redirect URI registered with the app.
+	CallbackURL string
+}
+
+// app is the configured app of provider, or false.
+func (o OAuthConfig) app(provider string) (OAuthApp, bool) {
+	var a OAuthApp
+	switch provider {
+	case "github":
+		a = o.GitHub
+	case "gitlab":
+		a = o.GitLab
+	}
+	return a, a.ClientID != ""
 }
 
 // providers lists the providers with an app configured.
 func (o OAuthConfig) providers() []string {
 	var out []string
-	if o.GitHub.ClientID != "" {
-		out = append(out, "github")
-	}
-	if o.GitLab.ClientID != "" {
-		out = append(out, "gitlab")
+	for _, p := range []string{"github", "gitlab"} {
+		if _, ok := o.app(p); ok {
+			out = append(out, p)
+		}
 	}
 	return out
 }
 
-func (cn *Console) oauthStart(c *gin.Context) {
-	cn.renderError(c, http.StatusNotFound, cn.lang(c).T("error.not_found"))
+// oauth2Config is provider's app as golang.org/x/oauth2 takes it, with the scopes an account
+// needs: private clones, webhooks and commit statuses.
+func oauth2Config(provider string, a OAuthApp) *oauth2.Config {
+	base := strings.TrimSuffix(a.BaseURL, "/")
+	c := &oauth2.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, RedirectURL: a.CallbackURL}
+	if provider == "gitlab" {
+		c.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
+		c.Scopes = []string{"api"}
+	} else {
+		c.Endpoint = oauth2.Endpoint{AuthURL: base + "/login/oauth/authorize", TokenURL: base + "/login/oauth/access_token"}
+		c.Scopes = []string{"repo", "admin:repo_hook"}
+	}
+	return c
 }
 
+// oauthStart (a form's POST, so it carries the CSRF token) sends the browser to the
+// provider's consent page. The state and the PKCE verifier are kept in the session, so only
+// this browser can finish the authorization.
+func (cn *Console) oauthStart(c *gin.Context) {
+	ns, provider := c.Param("ns"), c.Param("provider")
+	app, ok := cn.d.OAuth.app(provider)
+	if !ok {
+		cn.renderError(c, http.StatusNotFound, cn.lang(c).T("error.not_found"))
+		return
+	}
+	r, err := cn.role(c, ns)
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	if !accessOf(r).Write {
+		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+		return
+	}
+	state, verifier := randomToken(), oauth2.GenerateVerifier()
+	if err := cn.d.Store.SetSessionOAuth(c.Request.Context(), current(c).id, state, verifier, ns+"/"+provider); err != nil {
+		cn.fail(c, err)
+		return
+	}
+	// PKCE for both: GitLab requires it, GitHub accepts it.
+	c.Redirect(http.StatusSeeOther, oauth2Config(provider, app).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+}
+
+// oauthCallback is where the provider sends the browser back: the state must be the one
+// this session started, the code becomes a token, and the token is connected through the API
+// as the signed-in user, as a pasted one would be.
 func (cn *Console) oauthCallback(c *gin.Context) {
-	cn.renderError(c, http.StatusNotFound, cn.lang(c).T("error.not_found"))
+	provider := c.Param("provider")
+	sess := current(c)
+	// A state is good for one callback, right or wrong: a guess ends the authorization.
+	if sess.OAuthState != "" {
+		if err := cn.d.Store.SetSessionOAuth(c.Request.Context(), sess.id, "", "", ""); err != nil {
+			cn.fail(c, err)
+			return
+		}
+	}
+	app, ok := cn.d.OAuth.app(provider)
+	ns, target, _ := strings.Cut(sess.OAuthTarget, "/")
+	if !ok || sess.OAuthState == "" || target != provider || !sameToken(c.Query("state"), sess.OAuthState) {
+		cn.renderError(c, http.StatusBadRequest, cn.lang(c).T("oauth.bad_state"))
+		return
+	}
+	c.Params = append(c.Params, gin.Param{Key: "ns", Value: ns})
+	if e := c.Query("error"); e != "" {
+		cn.showSettings(c, http.StatusBadRequest, cn.lang(c).T("oauth.denied", provider, e))
+		return
+	}
+	tok, err := oauth2Config(provider, app).Exchange(c.Request.Context(), c.Query("code"), oauth2.VerifierOption(sess.OAuthVerifier))
+	if err != nil {
+		cn.d.Logger.Warn("oauth exchange", "provider", provider, "error", err)
+		var re *oauth2.RetrieveError
+		msg := cn.lang(c).T("oauth.exchange_failed", provider)
+		if errors.As(err, &re) && re.ErrorCode != "" {
+			msg += " (" + re.ErrorCode + ")"
+		}
+		cn.showSettings(c, http.StatusBadGateway, msg)
+		return
+	}
+	cn.afterSettings(c, cn.call(c, http.MethodPost, "/namespaces/"+esc(ns)+"/accounts", nil,
+		map[string]string{"provider": provider, "token": tok.AccessToken}, nil))
 }
