@@ -18,8 +18,9 @@ BUILDKIT_VERSION=v0.34.2
 TEMPORAL_SERVER_VERSION=v1.29.1
 # The web UI server that temporal CLI $TEMPORAL_VERSION embeds.
 TEMPORAL_UI_VERSION=v2.42.1
+# chromium runs the console's browser tests headless; fonts-wqy-zenhei draws its Chinese pages.
 APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates
-	containernetworking-plugins nftables iproute2)
+	containernetworking-plugins nftables iproute2 chromium fonts-wqy-zenhei)
 
 CLEANUP_DIR=
 trap 'if [[ -n $CLEANUP_DIR ]]; then rm -rf "$CLEANUP_DIR"; fi' EXIT
@@ -37,6 +38,9 @@ have_system_tools() {
 	[[ -x /usr/lib/cni/bridge ]] || return 1
 	command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || return 1
 	command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip || -x /sbin/ip ]] || return 1
+	# The console's browser tests.
+	command -v chromium >/dev/null 2>&1 || return 1
+	compgen -G '/usr/share/fonts/truetype/wqy/wqy-zenhei*' >/dev/null || return 1
 }
 
 install_system_tools() {
@@ -52,7 +56,7 @@ install_system_tools() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
 	if ! have_system_tools; then
-		log "apt-get finished but runc, docker-registry, /bin/busybox, git, initdb, the CNI plugins, nft or ip is still missing"
+		log "apt-get finished but runc, docker-registry, /bin/busybox, git, initdb, the CNI plugins, nft, ip, chromium or its CJK font is still missing"
 		exit 1
 	fi
 }

@@ -1,0 +1,263 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The console in a real browser: headless Chromium (Debian's chromium package, which
+// scripts/tools.sh installs) driven by chromedp against the shared harness's gateway. With
+// SLIPWAY_CONSOLE_SCREENSHOTS set to a folder, the screenshots it takes of the main pages are
+// written there (docs/console/ in the repository holds the ones the README shows).
+
+// chromium finds the browser, or fails the test: the console's browser tests are part of
+// `make test`, whose tools step installs it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the console's browser tests need Chromium: install Debian's chromium package (scripts/tools.sh does)")
+	return ""
+}
+
+// tab is one signed-in person's browser: a browser context of its own (its own cookies).
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newTab(t *testing.T, browser context.Context) *tab {
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first action opens the tab, which lives as long as the context of that action:
+	// the tab's own, not one of the timeouts of the steps after.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
+	return &tab{t: t, ctx: ctx}
+}
+
+func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func run[T any](tb *tab, what string, a chromedp.Action[T]) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		tb.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// text is what the page shows.
+func (tb *tab) text() string {
+	tb.t.Helper()
+	return run(tb, "reading the page", chromedp.Evaluate[string]("document.body.innerText"))
+}
+
+func (tb *tab) location() string {
+	tb.t.Helper()
+	return run(tb, "reading the location", chromedp.Evaluate[string]("location.href"))
+}
+
+// signIn signs in from the sign-in page with the keyboard: the token typed, Enter pressed.
+func (tb *tab) signIn(token string) {
+	tb.t.Helper()
+	tb.do("signing in",
+		chromedp.Navigate(h.srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), token+"\r"),
+		chromedp.WaitVisible(chromedp.CSS("form.logout")),
+	)
+	if loc := tb.location(); loc != h.srv.URL+"/" {
+		tb.t.Fatalf("after sign-in at %s", loc)
+	}
+}
+
+// shoot takes a screenshot of the page and writes it as name.png where
+// SLIPWAY_CONSOLE_SCREENSHOTS says.
+func (tb *tab) shoot(name string) {
+	tb.t.Helper()
+	png := run(tb, "taking a screenshot", chromedp.FullScreenshot(100))
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		tb.t.Fatalf("screenshot %s is not a PNG", name)
+	}
+	if dir := os.Getenv("SLIPWAY_CONSOLE_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+}
+
+// status is the answer to a POST the page sends with fetch: body is a URL-encoded form, and
+// withCSRF adds the page's CSRF token to it.
+func (tb *tab) status(path, body string, withCSRF bool) int {
+	tb.t.Helper()
+	js := `(async () => {
+		const form = new URLSearchParams(` + jsString(body) + `);
+		if (` + map[bool]string{true: "true", false: "false"}[withCSRF] + `) form.set("csrf", document.querySelector("input[name=csrf]").value);
+		const r = await fetch(` + jsString(path) + `, {method: "POST", body: form, redirect: "manual"});
+		return r.status;
+	})()`
+	return run(tb, "posting "+path, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+}
+
+func jsString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("lang", "en-US"))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+
+	tm := h.newTeam(t, "browser")
+	repo := h.srv.URL + "/ns/" + tm.ns + "/repos/app"
+	w := newTab(t, browser)
+	w.signIn(h.writer)
+	w.shoot("namespaces")
+
+	// A rule through the form: the preview first, then save.
+	w.do("opening the rule form",
+		chromedp.Navigate(repo+"/rules/new"),
+		chromedp.WaitVisible(chromedp.ID("owner")),
+		chromedp.SetValue(chromedp.ID("owner"), "octo"),
+		chromedp.SetValue(chromedp.ID("repository"), "hello"),
+		chromedp.SetValue(chromedp.ID("branches"), "main\nrelease/*"),
+		chromedp.SetValue(chromedp.ID("tag_template"), "{ref},{ref}-{short_commit}"),
+		chromedp.Click(chromedp.ID("sanitize_ref")),
+		chromedp.Click(chromedp.CSS(`button[value="preview"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.preview")),
+	)
+	if txt := w.text(); !strings.Contains(txt, "feature-login-0123456") || !strings.Contains(txt, "v1.2.0") {
+		t.Fatalf("preview does not show the sample tags:\n%s", txt)
+	}
+	if v := run(w, "reading owner", chromedp.Value(chromedp.ID("owner"))); v != "octo" {
+		t.Fatalf("the preview lost the form's values: owner %q", v)
+	}
+	w.shoot("rule-form")
+	w.do("saving the rule",
+		chromedp.Click(chromedp.CSS(`button[value="save"]`)),
+		chromedp.WaitVisible(chromedp.CSS("dl")),
+	)
+	txt := w.text()
+	if !strings.Contains(txt, "Webhook secret") {
+		t.Fatalf("after saving:\n%s", txt)
+	}
+	for _, f := range strings.Fields(txt) {
+		if len(f) == 64 {
+			h.addSecret(f)
+		}
+	}
+
+	// 立即构建 from the rules list, then the build page.
+	w.do("build now",
+		chromedp.Navigate(repo+"/rules"),
+		chromedp.WaitVisible(chromedp.CSS("table")),
+	)
+	w.shoot("rules")
+	w.do("build now",
+		chromedp.Click(chromedp.CSS(`a[href$="/build"]`)),
+		chromedp.WaitVisible(chromedp.ID("ref")),
+		chromedp.SetValue(chromedp.ID("ref"), "main"),
+		chromedp.SetValue(chromedp.ID("commit"), strings.Repeat("b", 40)),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("log")),
+	)
+	buildPage := w.location()
+	if !strings.HasPrefix(buildPage, h.srv.URL+"/builds/") {
+		t.Fatalf("build now went to %s", buildPage)
+	}
+	if txt := w.text(); !strings.Contains(txt, "running") || !strings.Contains(txt, "bbbbbbbbbb") || !strings.Contains(txt, "Cancel build") {
+		t.Fatalf("build page:\n%s", txt)
+	}
+	w.shoot("build")
+
+	w.do("build records",
+		chromedp.Navigate(repo+"/builds"),
+		chromedp.WaitVisible(chromedp.CSS("table.records")),
+	)
+	if txt := w.text(); !strings.Contains(txt, "bbbbbbb") || !strings.Contains(txt, "View build history") {
+		t.Fatalf("records:\n%s", txt)
+	}
+	w.shoot("records")
+	w.do("opening the record", chromedp.Click(chromedp.CSS(`table.records a[href^="/builds/"]`)), chromedp.WaitVisible(chromedp.ID("log")))
+	if loc := w.location(); loc != buildPage {
+		t.Fatalf("the record opened %s, want %s", loc, buildPage)
+	}
+
+	t.Run("reader", func(t *testing.T) {
+		r := newTab(t, browser)
+		r.signIn(h.reader)
+		for _, page := range []string{repo + "/rules", buildPage} {
+			r.do("opening "+page, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			txt := r.text()
+			for _, control := range []string{"New build rule", "Build now", "Edit", "Cancel build"} {
+				if strings.Contains(txt, control) {
+					t.Errorf("%s shows the reader %q", page, control)
+				}
+			}
+		}
+		r.do("rules", chromedp.Navigate(repo+"/rules"), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		if code := r.status(repo+"/rules/new", "provider=github&owner=octo&repository=hello&action=save", true); code != 403 {
+			t.Errorf("a reader's forged rule form answered %d, want 403", code)
+		}
+		if code := r.status(buildPage+"/cancel", "", true); code != 403 {
+			t.Errorf("a reader's forged cancel answered %d, want 403", code)
+		}
+	})
+	t.Run("form without CSRF token", func(t *testing.T) {
+		if code := w.status(repo+"/rules/new", "provider=github&owner=octo&repository=hello&action=save", false); code != 403 {
+			t.Errorf("a form without CSRF token answered %d, want 403", code)
+		}
+		if code := w.status(h.srv.URL+"/logout", "", false); code != 403 {
+			t.Errorf("sign-out without CSRF token answered %d, want 403", code)
+		}
+	})
+	t.Run("chinese", func(t *testing.T) {
+		w.do("switching to Chinese",
+			chromedp.Navigate(repo+"/rules"),
+			chromedp.WaitVisible(chromedp.CSS(`a[hreflang="zh"]`)),
+			chromedp.Click(chromedp.CSS(`a[hreflang="zh"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"] main h1`)),
+		)
+		if txt := w.text(); !strings.Contains(txt, "构建规则") || !strings.Contains(txt, "立即构建") || !strings.Contains(txt, "新建构建规则") {
+			t.Fatalf("Chinese rules page:\n%s", txt)
+		}
+		w.shoot("rules-zh")
+		w.do("Chinese records", chromedp.Navigate(repo+"/builds"), chromedp.WaitVisible(chromedp.CSS("table.records")))
+		if txt := w.text(); !strings.Contains(txt, "查看构建记录") {
+			t.Fatalf("Chinese records page:\n%s", txt)
+		}
+		w.shoot("records-zh")
+	})
+}
