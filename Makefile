@@ -22,7 +22,7 @@ build:
 
 ## run: the whole local stack in the foreground; Ctrl-C stops it
 run: tools build
-	$(BIN_DIR)/slipway-dev -tools $(TOOLS_DIR) -worker $(BIN_DIR)/worker -gateway $(BIN_DIR)/gateway
+	$(BIN_DIR)/slipway-dev -tools $(TOOLS_DIR)
 
 vet:
 	$(GO) vet ./...
