@@ -111,12 +111,12 @@ func TestTail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tailFile(path, tt.n); got != tt.want {
-				t.Errorf("tailFile(%d) = %q, want %q", tt.n, got, tt.want)
+			if got := TailFile(path, tt.n); got != tt.want {
+				t.Errorf("TailFile(%d) = %q, want %q", tt.n, got, tt.want)
 			}
 		})
 	}
-	if got := tailFile(path, 1e6); strings.HasPrefix(got, "line 0\n") || !strings.HasPrefix(got, "line ") {
+	if got := TailFile(path, 1e6); strings.HasPrefix(got, "line 0\n") || !strings.HasPrefix(got, "line ") {
 		t.Errorf("a tail over the read limit starts with %q, want a whole line from the file's end", got[:20])
 	}
 }
@@ -213,5 +213,20 @@ func TestModuleRootAndFreeAddr(t *testing.T) {
 	addr, err := FreeAddr()
 	if err != nil || !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Errorf("FreeAddr = %q, %v", addr, err)
+	}
+}
+
+func TestBoundEndsWithTheProcess(t *testing.T) {
+	dir := t.TempDir()
+	p, err := StartProcess(Command{Name: "quitter", Args: []string{"sh", "-c", "echo giving up; sleep 0.2; exit 3"},
+		Log: filepath.Join(dir, "log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := p.Bound(t.Context())
+	defer cancel()
+	err = Poll(ctx, 10*time.Millisecond, time.Minute, func() (bool, error) { return false, nil })
+	if err == nil || !strings.Contains(err.Error(), "quitter exited (exit status 3)") || !strings.Contains(err.Error(), "giving up") {
+		t.Errorf("Poll bound to a process that exits = %v, want its ExitError", err)
 	}
 }
