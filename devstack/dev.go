@@ -101,12 +101,12 @@ func (s *Stack) WriteSummary(w io.Writer, cfg config.Config, toolsDir string) er
 
 	input, err := json.Marshal(build.Input{
 		Namespace: "demo", Repository: "app", RuleID: "r-1",
-		Source: build.Source{Provider: "github", Owner: "octo", Repository: "hello",
+		Source: build.Source{Provider: build.ProviderGitHub, Owner: "octo", Repository: "hello",
 			CloneURL: "https://github.com/octo/hello.git"},
 		Ref:         build.Ref{Type: build.RefBranch, Name: "main"},
 		TagTemplate: "{branch}-{short_commit}",
 		Image:       s.Registry + "/demo/app",
-		Trigger:     "manual",
+		Trigger:     build.TriggerManual,
 	})
 	if err != nil {
 		return err
