@@ -253,7 +253,7 @@ func TestPeopleAndTokens(t *testing.T) {
 		} {
 			cfg := h.cfg
 			cfg.NamespaceCreators = tt.creators
-			a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
+			a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
 			rec := serve(t, a, "POST", "/api/v1/namespaces", tt.token, `{"name":"`+h.name("made")+`"}`)
 			if rec != tt.want {
 				t.Errorf("%s creating with creators=%s: %d, want %d", tt.token[:8], tt.creators, rec, tt.want)
@@ -263,7 +263,7 @@ func TestPeopleAndTokens(t *testing.T) {
 }
 
 // serve sends one request straight to a's router and returns the status.
-func serve(t *testing.T, a *api, method, path, token, body string) int {
+func serve(t *testing.T, a *Server, method, path, token, body string) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, path, strings.NewReader(body))
 	if err != nil {
@@ -271,6 +271,6 @@ func serve(t *testing.T, a *api, method, path, token, body string) int {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
-	a.router().ServeHTTP(rec, req)
+	a.Handler().ServeHTTP(rec, req)
 	return rec.Code
 }

@@ -31,9 +31,10 @@ func newAccountsAPI(t *testing.T) *accountsAPI {
 		t.Fatal(err)
 	}
 	gh, gl := providertest.NewGitHub(t), providertest.NewGitLab(t)
-	a := newAPI(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.accounts = accounts.New(h.store, box, map[string]string{"github": gh.URL, "gitlab": gl.URL})
-	srv := httptest.NewServer(a.router())
+	a := New(Deps{Config: h.cfg, Store: h.store, Temporal: h.temporal, Logs: h.logs,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts: accounts.New(h.store, box, map[string]string{"github": gh.URL, "gitlab": gl.URL})})
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &accountsAPI{url: srv.URL, github: gh, gitlab: gl}
 }

@@ -155,12 +155,12 @@ func TestBuildNow(t *testing.T) {
 	t.Run("Temporal refuses the request", func(t *testing.T) {
 		// An InvalidArgument is the request's fault: 400, not a 503 a client retries forever.
 		refusing := refusingClient{Client: h.temporal}
-		a := newAPI(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		a := testServer(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", path, strings.NewReader(`{"branch":"main"}`))
 		req.Header.Set("Authorization", "Bearer "+h.writer)
 		req.Header.Set("Content-Type", "application/json")
-		a.router().ServeHTTP(rec, req)
+		a.Handler().ServeHTTP(rec, req)
 		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "search attribute value too long") {
 			t.Fatalf("build now refused by Temporal answered %d %s, want 400 with Temporal's reason", rec.Code, rec.Body)
 		}
@@ -589,8 +589,8 @@ func TestBuildLogs(t *testing.T) {
 func TestBuildSteps(t *testing.T) {
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-steps"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	begun := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -678,8 +678,8 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 func TestQueuedBuildRecord(t *testing.T) {
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-queued"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"

@@ -76,20 +76,22 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	}
 	defer tc.Close()
 
-	a := newAPI(cfg, st, tc, logs, logger)
-	a.registry, a.metrics = reg, gm
-	a.accounts = accts
 	// The gateway is the registry's token service and keeps its key; the first process of the
 	// stack to start makes it.
-	if a.registryKey, err = registryauth.LoadOrCreate(cfg.RegistryTokenKey); err != nil {
+	key, err := registryauth.LoadOrCreate(cfg.RegistryTokenKey)
+	if err != nil {
 		return err
 	}
-	// Deleting a repository's images (DELETE .../repositories/{repo}?images=delete) is the
-	// gateway acting as the operator, with a token it mints for that repository.
-	a.registryKeychain = registryauth.OperatorKeychain(a.registryKey, cfg.Registry)
+	a := New(Deps{
+		Config: cfg, Store: st, Temporal: tc, Logs: logs, Logger: logger,
+		Accounts: accts, Registry: reg, Metrics: gm, RegistryKey: key,
+		// Deleting a repository's images (DELETE .../repositories/{repo}?images=delete) is the
+		// gateway acting as the operator, with a token it mints for that repository.
+		RegistryKeychain: registryauth.OperatorKeychain(key, cfg.Registry),
+	})
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,
-		Handler:           a.router(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		// No write timeout: a followed log streams for as long as its build runs. Handlers

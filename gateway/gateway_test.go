@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -50,6 +51,8 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// As cmd/gateway sets it: gin's debug mode prints every route of every server built.
+	gin.SetMode(gin.ReleaseMode)
 	bin, err := temporalBinary()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gateway tests: %v\n", err)
@@ -153,7 +156,7 @@ type harness struct {
 	store    *store.Store
 	logs     *logstore.Store
 	temporal client.Client
-	api      *api
+	api      *Server
 	srv      *httptest.Server
 	// logBuf receives everything the gateway logs.
 	logBuf *syncBuffer
@@ -212,8 +215,8 @@ func newHarness(ctx context.Context, dir, temporalAddr string, tc client.Client)
 	}
 	buf := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := newAPI(cfg, st, tc, logs, logger)
-	srv.Config.Handler = a.router()
+	a := testServer(cfg, st, tc, logs, logger)
+	srv.Config.Handler = a.Handler()
 	srv.Start()
 	hs := &harness{cfg: cfg, store: st, logs: logs, temporal: tc, api: a, srv: srv, logBuf: buf,
 		admin: strings.TrimSpace(string(tok))}
@@ -574,4 +577,9 @@ func (hs *harness) expectBuilds(t testing.TB, query string, want int64) {
 
 func ruleQuery(ruleID string) string {
 	return fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID)
+}
+
+// testServer is the server New builds from these deps and no others.
+func testServer(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *Server {
+	return New(Deps{Config: cfg, Store: st, Temporal: tc, Logs: logs, Logger: logger})
 }

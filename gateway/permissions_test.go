@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
@@ -326,8 +327,8 @@ func storeAccount(t testing.TB, ns string) store.Account {
 func startBuild(t testing.TB, r store.Rule) string {
 	t.Helper()
 	id := "build-" + r.ID + "-test-" + randomHex(6)
-	_, _, err := h.api.startOrExisting(context.Background(), buildRequest{
-		id: id, rule: r, ref: activities.Ref{Type: activities.RefBranch, Name: "main"}, trigger: workflows.TriggerManual,
+	_, _, _, err := h.api.builds.Start(context.Background(), builds.Request{
+		ID: id, Rule: r, Ref: activities.Ref{Type: activities.RefBranch, Name: "main"}, Trigger: workflows.TriggerManual,
 	})
 	if err != nil {
 		t.Fatalf("starting build: %v", err)
@@ -449,7 +450,7 @@ func TestPermissionMatrix(t *testing.T) {
 		rows[e.method+" "+e.route] = true
 	}
 	routes := map[string]bool{}
-	for _, r := range newAPI(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).router().Routes() {
+	for _, r := range testServer(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).engine.Routes() {
 		routes[r.Method+" "+r.Path] = true
 		if !rows[r.Method+" "+r.Path] {
 			t.Errorf("route %s %s has no row in the permission matrix", r.Method, r.Path)

@@ -22,7 +22,7 @@ import (
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
 // maxTimeout is the longest timeout the operator allows a build (SLIPWAY_MAX_BUILD_TIMEOUT).
-func (a *api) maxTimeout() time.Duration {
+func (a *Server) maxTimeout() time.Duration {
 	if a.cfg.MaxBuildTimeout > 0 {
 		return a.cfg.MaxBuildTimeout
 	}
@@ -64,7 +64,7 @@ func validRepository(repo string) bool {
 	return validOwner(repo) && !strings.Contains(repo, "/")
 }
 
-// ruleBody is a build rule as callers send it (DESIGN.md §4).
+// ruleBody is a build rule as callers send it.
 type ruleBody struct {
 	Source         store.Source      `json:"source"`
 	Triggers       store.Triggers    `json:"triggers"`
@@ -94,7 +94,7 @@ type webhookView struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
+func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
 	if withSecret {
 		v.Webhook.Secret = r.WebhookSecret
@@ -170,7 +170,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 }
 
 // checkAccount refuses an account of another namespace or provider than the rule's.
-func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
+func (a *Server) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 	if b.AccountID == "" {
 		return true
 	}
@@ -190,7 +190,7 @@ func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 // account: created or updated while it has triggers, removed when it has none. A hook that
 // cannot be managed (no admin right on the repository, say) leaves the rule saved, with
 // manual builds, and its state says why.
-func (a *api) syncHook(ctx context.Context, r store.Rule) store.Rule {
+func (a *Server) syncHook(ctx context.Context, r store.Rule) store.Rule {
 	if r.AccountID == "" || a.accounts == nil {
 		return r
 	}
@@ -235,7 +235,7 @@ func hookProblem(err error) string {
 
 // repoRule loads rule :id and checks it belongs to the repository in the URL, so a rule id
 // from another namespace reads as missing.
-func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
+func (a *Server) repoRule(c *gin.Context) (store.Rule, bool) {
 	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
 	r, err := a.store.GetRule(c.Request.Context(), id)
 	if err == nil && (r.Namespace != ns || r.Repository != repo) {
@@ -248,11 +248,8 @@ func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
 	return r, true
 }
 
-func (a *api) createRule(c *gin.Context) {
+func (a *Server) createRule(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleWrite) {
-		return
-	}
 	var body ruleBody
 	if !bindJSON(c, &body) {
 		return
@@ -273,11 +270,8 @@ func (a *api) createRule(c *gin.Context) {
 	c.JSON(http.StatusCreated, a.ruleView(r, true))
 }
 
-func (a *api) listRules(c *gin.Context) {
+func (a *Server) listRules(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleRead) {
-		return
-	}
 	rs, err := a.store.ListRules(c.Request.Context(), ns, repo)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
@@ -290,19 +284,13 @@ func (a *api) listRules(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"build_rules": out})
 }
 
-func (a *api) getRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleRead) {
-		return
-	}
+func (a *Server) getRule(c *gin.Context) {
 	if r, ok := a.repoRule(c); ok {
 		c.JSON(http.StatusOK, a.ruleView(r, false))
 	}
 }
 
-func (a *api) updateRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) updateRule(c *gin.Context) {
 	old, ok := a.repoRule(c)
 	if !ok {
 		return
@@ -330,10 +318,7 @@ func (a *api) updateRule(c *gin.Context) {
 	c.JSON(http.StatusOK, a.ruleView(r, false))
 }
 
-func (a *api) deleteRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) deleteRule(c *gin.Context) {
 	r, ok := a.repoRule(c)
 	if !ok {
 		return

@@ -1,0 +1,99 @@
+package builds
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/store"
+	"github.com/slipway-dev/slipway/workflows"
+)
+
+// Request is one build to start: a rule's build of a ref, by a trigger.
+type Request struct {
+	// ID is the workflow id; the same id starts nothing new (a redelivery, a repeated event,
+	// a repeated Idempotency-Key).
+	ID      string
+	Rule    store.Rule
+	Ref     activities.Ref
+	Commit  string
+	Trigger string
+	// BuildArgs go over the rule's own.
+	BuildArgs map[string]string
+}
+
+// Start starts workflow_docker_builder for req, or finds the build already started under the
+// same id, running or finished: then started is false and id and runID are that build's. A
+// finished build is not built again by a late redelivery of its event.
+func (s *Service) Start(ctx context.Context, req Request) (id, runID string, started bool, err error) {
+	opts, in := s.startOptions(req)
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &dup) {
+		return req.ID, dup.RunId, false, nil
+	}
+	if err != nil {
+		return "", "", false, err
+	}
+	// With USE_EXISTING the client hides whether the server made a new run: a running build
+	// under the same id answers with its own run. Only the server's answer tells (metrics
+	// counts it there), so a start that was no error counts as started here.
+	return run.GetID(), run.GetRunID(), true, nil
+}
+
+// startOptions are how req starts: its input, id policies, backstop timeout, search
+// attributes and memo.
+func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, workflows.BuildInput) {
+	r := req.Rule
+	args := map[string]string{}
+	maps.Copy(args, r.BuildArgs)
+	maps.Copy(args, req.BuildArgs)
+	in := workflows.BuildInput{
+		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
+		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
+		Ref:            req.Ref,
+		Commit:         req.Commit,
+		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
+		BuildArgs: args, Image: s.Image(r.Namespace, r.Repository), Trigger: req.Trigger,
+		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
+	}
+	timeout := workflows.DefaultTimeout
+	if r.Timeout != "" {
+		if d, err := time.ParseDuration(r.Timeout); err == nil {
+			timeout = d
+		}
+	}
+	attrs := []temporal.SearchAttributeUpdate{
+		workflows.AttrNamespace.ValueSet(r.Namespace),
+		workflows.AttrRepository.ValueSet(r.Repository),
+		workflows.AttrRule.ValueSet(r.ID),
+		workflows.AttrRef.ValueSet(req.Ref.Name),
+		workflows.AttrTrigger.ValueSet(req.Trigger),
+	}
+	if req.Commit != "" {
+		attrs = append(attrs, workflows.AttrCommit.ValueSet(req.Commit))
+	}
+	return client.StartWorkflowOptions{
+		ID:        req.ID,
+		TaskQueue: s.set.TaskQueue,
+		// The workflow ends itself cleanly at its timeout; this is the backstop.
+		WorkflowExecutionTimeout: timeout + 5*time.Minute,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// A finished build is not built again by a late redelivery of its event.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		Memo: map[string]any{
+			workflows.MemoImage:  in.Image,
+			workflows.MemoLogURL: s.LogsURL(req.ID),
+		},
+	}, in
+}
