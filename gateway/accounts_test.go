@@ -24,7 +24,7 @@ type accountsAPI struct {
 	tokens []string
 }
 
-func newAccountsAPI(t *testing.T) *accountsAPI {
+func newAccountsAPI(t *testing.T, h *harness) *accountsAPI {
 	t.Helper()
 	box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize))
 	if err != nil {
@@ -69,7 +69,9 @@ func (x *accountsAPI) call(t *testing.T, method, path, token string, body any, o
 }
 
 func TestConnectedAccounts(t *testing.T) {
-	x := newAccountsAPI(t)
+	t.Parallel()
+	h := mockStack(t)
+	x := newAccountsAPI(t, h)
 	const admin, reader, revoked = "ghp_adminTOKEN000000000000000000", "ghp_readerTOKEN00000000000000000", "ghp_revokedTOKEN0000000000000000"
 	x.tokens = []string{admin, reader, revoked}
 	x.github.AddUser("octo", admin)

@@ -33,6 +33,8 @@ type started struct {
 }
 
 func TestBuildNow(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "now")
 	rule := h.createRule(t, tm, githubRule())
 	path := tm.rule(rule.ID) + "/builds"
@@ -234,6 +236,7 @@ func listBuilds(t *testing.T, path, token string, want int) buildList {
 }
 
 func TestBuildRecords(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "rec")
 	ruleA := h.createRule(t, tm, githubRule())
 	ruleB := h.createRule(t, tm, with(map[string]any{"tag_template": "", "dockerfile_path": "", "build_args": map[string]string{}}))
@@ -409,6 +412,7 @@ func historyHas(t *testing.T, id string, want enumspb.EventType) bool {
 }
 
 func TestCancel(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "cancel")
 	rule := h.createRule(t, tm, githubRule())
 	id, runID := h.buildNow(t, tm, rule.ID)
@@ -457,6 +461,8 @@ func TestCancel(t *testing.T) {
 }
 
 func TestBuildLogs(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "logs")
 	rule := h.createRule(t, tm, githubRule())
 
@@ -587,6 +593,7 @@ func TestBuildLogs(t *testing.T) {
 // TestBuildSteps checks a build a worker has taken up shows the steps its status query
 // answers. A stand-in workflow of the same name answers the query on a queue of its own.
 func TestBuildSteps(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-steps"
 	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
@@ -676,6 +683,7 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 // with the reason, in its record and in the list, and as running once it has its slot. A
 // stand-in workflow of the same name sets the memo as the real one does.
 func TestQueuedBuildRecord(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-queued"
 	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)

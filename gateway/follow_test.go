@@ -29,6 +29,8 @@ func (c *countingClient) DescribeWorkflow(ctx context.Context, id, runID string)
 // them), each user follows at most LogFollowersPerUser logs (429 beyond), and a stream with no
 // new bytes for LogFollowIdle ends with a note.
 func TestFollowHub(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "follow")
 	rule := h.createRule(t, tm, githubRule())
 	id, _ := h.buildNow(t, tm, rule.ID)

@@ -69,6 +69,8 @@ func (countingBody) Close() error { return nil }
 // TestWebhookBodyNotRead: what the headers can refuse is refused before one byte of the body
 // is read, and a full gate answers 503 with Retry-After, also without reading.
 func TestWebhookBodyNotRead(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "unread")
 	gh := h.createRule(t, tm, githubRule())
 	gl := h.createRule(t, tm, map[string]any{

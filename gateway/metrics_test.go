@@ -22,6 +22,7 @@ import (
 // build from a repeated one.
 func metricsHarness(t *testing.T) *harness {
 	t.Helper()
+	h := devStack(t)
 	reg := metrics.NewRegistry()
 	gm := metrics.NewGateway(reg)
 	opts, err := h.cfg.TemporalClientOptions(nil)

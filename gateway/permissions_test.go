@@ -8,11 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // access is who may call an endpoint.
@@ -322,18 +319,10 @@ func storeAccount(t testing.TB, ns string) store.Account {
 	return a
 }
 
-// startBuild starts a build of branch main of rule r straight through the API's starter, for
-// tests that need many builds.
+// startBuild starts a build of branch main of rule r on the dev server's stack.
 func startBuild(t testing.TB, r store.Rule) string {
 	t.Helper()
-	id := "build-" + r.ID + "-test-" + randomHex(6)
-	_, _, _, err := h.api.builds.Start(context.Background(), builds.Request{
-		ID: id, Rule: r, Ref: activities.Ref{Type: activities.RefBranch, Name: "main"}, Trigger: workflows.TriggerManual,
-	})
-	if err != nil {
-		t.Fatalf("starting build: %v", err)
-	}
-	return id
+	return h.startBuild(t, r)
 }
 
 type caller struct {
@@ -368,18 +357,7 @@ func freshUser(t testing.TB, ns string, role store.Role) string {
 
 func freshUserToken(t testing.TB, ns string, role store.Role) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	u, token, err := h.store.CreateUser(ctx, h.name("fresh"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addToken(token)
-	if ns != "" && role != "" {
-		if err := h.store.SetMember(ctx, ns, u.Name, role); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return u.Name, token
+	return h.freshUserToken(t, ns, role)
 }
 
 // want is the answer c must get from e in scope sc (DESIGN.md §4): 401 without a valid
@@ -442,6 +420,7 @@ func (e endpoint) scopes() []scope {
 // TestPermissionMatrix calls every route as every kind of caller, on its own namespace's
 // resources and on another's.
 func TestPermissionMatrix(t *testing.T) {
+	h := devStack(t)
 	eps := endpoints()
 
 	// Every route has a row, and every row a route.

@@ -20,6 +20,8 @@ import (
 )
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	r := h.do(t, "GET", "/healthz", "", nil)
 	expect(t, r, 200, "healthz")
 	var v map[string]string
@@ -67,6 +69,8 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	for _, tc := range []struct {
 		method, path string
 		want         int
@@ -88,6 +92,8 @@ func TestUnknownRoutes(t *testing.T) {
 // TestPanic checks a handler's panic becomes a 500 in the API's error shape, with a request id
 // the log names, and that the server goes on serving.
 func TestPanic(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	buf := &syncBuffer{}
 	a := testServer(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, nil)))
 	r := a.engine
@@ -129,6 +135,8 @@ func TestPanic(t *testing.T) {
 // TestRequestLogHoldsNoSecrets sends tokens and webhook secrets everywhere a request can carry
 // them and checks the gateway's log shows none of them, but does log the requests.
 func TestRequestLogHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	buf := &syncBuffer{}
 	a := testServer(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv := httptest.NewServer(a.Handler())
