@@ -60,7 +60,7 @@ func TestStart(t *testing.T) {
 		commit      string
 		wantTimeout time.Duration
 	}{
-		{"default timeout, no commit", "", "", workflows.DefaultTimeout + 5*time.Minute},
+		{"default timeout, no commit", "", "", build.DefaultTimeout + 5*time.Minute},
 		{"own timeout and a commit", "30m", strings.Repeat("ab", 20), 35 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,18 +69,18 @@ func TestStart(t *testing.T) {
 			run.On("GetID").Return("build-1")
 			run.On("GetRunID").Return("run-1")
 			var opts client.StartWorkflowOptions
-			var in workflows.BuildInput
-			tc0.On("ExecuteWorkflow", mock.Anything, mock.Anything, workflows.WorkflowName, mock.Anything).
+			var in build.Input
+			tc0.On("ExecuteWorkflow", mock.Anything, mock.Anything, build.WorkflowName, mock.Anything).
 				Run(func(args mock.Arguments) {
 					opts = args.Get(1).(client.StartWorkflowOptions)
-					in = args.Get(3).(workflows.BuildInput)
+					in = args.Get(3).(build.Input)
 				}).Return(run, nil).Once()
 			s := New(tc0, testSettings)
 			rule := testRule()
 			rule.Timeout = tc.timeout
 			id, runID, started, err := s.Start(context.Background(), Request{
-				ID: "build-1", Rule: rule, Ref: activities.Ref{Type: activities.RefBranch, Name: "main"},
-				Commit: tc.commit, Trigger: workflows.TriggerManual, BuildArgs: map[string]string{"B": "req", "C": "req"},
+				ID: "build-1", Rule: rule, Ref: build.Ref{Type: build.RefBranch, Name: "main"},
+				Commit: tc.commit, Trigger: build.TriggerManual, BuildArgs: map[string]string{"B": "req", "C": "req"},
 			})
 			if err != nil || id != "build-1" || runID != "run-1" || !started {
 				t.Fatalf("Start = %q, %q, %v, %v", id, runID, started, err)
@@ -93,11 +93,11 @@ func TestStart(t *testing.T) {
 				t.Errorf("id policies %v, %v: a repeated id must find the build it started", opts.WorkflowIDConflictPolicy, opts.WorkflowIDReusePolicy)
 			}
 			want := map[temporal.SearchAttributeKeyKeyword]string{
-				workflows.AttrNamespace: "team", workflows.AttrRepository: "app", workflows.AttrRule: "r1",
-				workflows.AttrRef: "main", workflows.AttrTrigger: workflows.TriggerManual,
+				build.AttrNamespace: "team", build.AttrRepository: "app", build.AttrRule: "r1",
+				build.AttrRef: "main", build.AttrTrigger: build.TriggerManual,
 			}
 			if tc.commit != "" {
-				want[workflows.AttrCommit] = tc.commit
+				want[build.AttrCommit] = tc.commit
 			}
 			if n := opts.TypedSearchAttributes.Size(); n != len(want) {
 				t.Errorf("%d search attributes, want %d", n, len(want))
@@ -107,17 +107,17 @@ func TestStart(t *testing.T) {
 					t.Errorf("search attribute %s = %q, want %q", k.GetName(), got, v)
 				}
 			}
-			wantMemo := map[string]any{workflows.MemoImage: "registry.test:5000/team/app", workflows.MemoLogURL: "http://gw.test/api/v1/builds/build-1/logs"}
+			wantMemo := map[string]any{build.MemoImage: "registry.test:5000/team/app", build.MemoLogURL: "http://gw.test/api/v1/builds/build-1/logs"}
 			if !reflect.DeepEqual(opts.Memo, wantMemo) {
 				t.Errorf("memo %v, want %v", opts.Memo, wantMemo)
 			}
-			wantIn := workflows.BuildInput{
+			wantIn := build.Input{
 				Namespace: "team", Repository: "app", RuleID: "r1",
-				Source: activities.Source{Provider: "github", Owner: "octo", Repository: "hello", AccountID: "acct"},
-				Ref:    activities.Ref{Type: activities.RefBranch, Name: "main"}, Commit: tc.commit,
+				Source: build.Source{Provider: "github", Owner: "octo", Repository: "hello", AccountID: "acct"},
+				Ref:    build.Ref{Type: build.RefBranch, Name: "main"}, Commit: tc.commit,
 				DockerfilePath: "build/Dockerfile", ContextPath: "src", TagTemplate: "{ref}",
 				BuildArgs: map[string]string{"A": "rule", "B": "req", "C": "req"},
-				Image:     "registry.test:5000/team/app", Trigger: workflows.TriggerManual,
+				Image:     "registry.test:5000/team/app", Trigger: build.TriggerManual,
 				SanitizeRef: true, Timeout: tc.timeout, Cache: "off",
 			}
 			if !reflect.DeepEqual(in, wantIn) {
@@ -140,7 +140,7 @@ func TestStartFindsExisting(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mocks.NewClient(t)
-			c.On("ExecuteWorkflow", mock.Anything, mock.Anything, workflows.WorkflowName, mock.Anything).Return(nil, tc.err).Once()
+			c.On("ExecuteWorkflow", mock.Anything, mock.Anything, build.WorkflowName, mock.Anything).Return(nil, tc.err).Once()
 			id, runID, started, err := New(c, testSettings).Start(context.Background(), Request{ID: "build-1", Rule: testRule()})
 			if (err != nil) != tc.wantErr || runID != tc.wantRun || started != tc.wantStarted {
 				t.Fatalf("Start = %q, %q, %v, %v", id, runID, started, err)
@@ -196,17 +196,17 @@ func execution(t *testing.T, id string, status enumspb.WorkflowExecutionStatus, 
 	}
 	info := &workflowpb.WorkflowExecutionInfo{
 		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "run-" + id},
-		Type:      &commonpb.WorkflowType{Name: workflows.WorkflowName},
+		Type:      &commonpb.WorkflowType{Name: build.WorkflowName},
 		Status:    status,
 		StartTime: timestamppb.New(started),
 		Memo:      &commonpb.Memo{Fields: fields},
 		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{
-			workflows.AttrNamespace.GetName():  payload(t, "team"),
-			workflows.AttrRepository.GetName(): payload(t, "app"),
-			workflows.AttrRule.GetName():       payload(t, "r1"),
-			workflows.AttrRef.GetName():        payload(t, "main"),
-			workflows.AttrTrigger.GetName():    payload(t, "push"),
-			workflows.AttrCommit.GetName():     payload(t, "c0ffee"),
+			build.AttrNamespace.GetName():  payload(t, "team"),
+			build.AttrRepository.GetName(): payload(t, "app"),
+			build.AttrRule.GetName():       payload(t, "r1"),
+			build.AttrRef.GetName():        payload(t, "main"),
+			build.AttrTrigger.GetName():    payload(t, "push"),
+			build.AttrCommit.GetName():     payload(t, "c0ffee"),
 		}},
 	}
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -227,11 +227,11 @@ func TestRecord(t *testing.T) {
 		wantError  string
 	}{
 		{"running", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil, "running", "", ""},
-		{"queued", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, map[string]any{workflows.MemoQueued: "waiting for a slot"}, "queued", "waiting for a slot", ""},
+		{"queued", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, map[string]any{build.MemoQueued: "waiting for a slot"}, "queued", "waiting for a slot", ""},
 		{"succeeded", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, nil, "succeeded", "", ""},
-		{"superseded", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, map[string]any{workflows.MemoOutcome: workflows.OutcomeSuperseded, workflows.MemoReason: "left main"}, "superseded", "left main", ""},
-		{"failed", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, map[string]any{workflows.MemoError: "boom"}, "failed", "", "boom"},
-		{"failed at its timeout", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, map[string]any{workflows.MemoErrorType: workflows.ErrTypeTimedOut, workflows.MemoError: "too slow"}, "timed_out", "", "too slow"},
+		{"superseded", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, map[string]any{build.MemoOutcome: build.OutcomeSuperseded, build.MemoReason: "left main"}, "superseded", "left main", ""},
+		{"failed", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, map[string]any{build.MemoError: "boom"}, "failed", "", "boom"},
+		{"failed at its timeout", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, map[string]any{build.MemoErrorType: build.ErrTypeTimedOut, build.MemoError: "too slow"}, "timed_out", "", "too slow"},
 		{"canceled", enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, nil, "canceled", "", "canceled"},
 		{"terminated", enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, nil, "terminated", "", ""},
 	} {
@@ -260,11 +260,11 @@ func TestRecord(t *testing.T) {
 	}
 	t.Run("memo of a pushed build", func(t *testing.T) {
 		rec := s.record(execution(t, "b2", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, t0, map[string]any{
-			workflows.MemoTags: []string{"main", "main-abc"}, workflows.MemoDigest: "sha256:1", workflows.MemoImage: "reg/team/app",
-			workflows.MemoCommit: "abc", workflows.MemoHeldTags: []activities.HeldTag{{Tag: "latest", Reason: "newer"}},
+			build.MemoTags: []string{"main", "main-abc"}, build.MemoDigest: "sha256:1", build.MemoImage: "reg/team/app",
+			build.MemoCommit: "abc", build.MemoHeldTags: []build.HeldTag{{Tag: "latest", Reason: "newer"}},
 		}))
 		if !reflect.DeepEqual(rec.Tags, []string{"main", "main-abc"}) || rec.Digest != "sha256:1" || rec.Image != "reg/team/app" ||
-			rec.Commit != "abc" || !reflect.DeepEqual(rec.HeldTags, []activities.HeldTag{{Tag: "latest", Reason: "newer"}}) {
+			rec.Commit != "abc" || !reflect.DeepEqual(rec.HeldTags, []build.HeldTag{{Tag: "latest", Reason: "newer"}}) {
 			t.Errorf("record %+v does not carry the memo", rec)
 		}
 	})
@@ -279,7 +279,7 @@ func TestList(t *testing.T) {
 	}).Return(&workflowservice.ListWorkflowExecutionsResponse{
 		Executions: []*workflowpb.WorkflowExecutionInfo{
 			execution(t, "old", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, t0, nil),
-			execution(t, "superseded", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, t0.Add(time.Hour), map[string]any{workflows.MemoOutcome: workflows.OutcomeSuperseded}),
+			execution(t, "superseded", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, t0.Add(time.Hour), map[string]any{build.MemoOutcome: build.OutcomeSuperseded}),
 			execution(t, "new", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, t0.Add(2*time.Hour), nil),
 		},
 		NextPageToken: []byte("next"),
@@ -326,7 +326,7 @@ func TestGet(t *testing.T) {
 	foreign := execution(t, "foreign", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, t0, nil)
 	foreign.Type.Name = "other_workflow"
 	bare := execution(t, "bare", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, t0, nil)
-	delete(bare.SearchAttributes.IndexedFields, workflows.AttrNamespace.GetName())
+	delete(bare.SearchAttributes.IndexedFields, build.AttrNamespace.GetName())
 	c := mocks.NewClient(t)
 	describing(c, "b1", execution(t, "b1", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, t0, nil), nil)
 	describing(c, "gone", nil, serviceerror.NewNotFound("no such workflow"))
@@ -383,8 +383,8 @@ func event(typ enumspb.EventType) *historypb.HistoryEvent {
 }
 
 func TestInput(t *testing.T) {
-	in := workflows.BuildInput{Namespace: "team", Repository: "app", RuleID: "r1", Commit: "abc",
-		Ref: activities.Ref{Type: activities.RefTag, Name: "v1"}, BuildArgs: map[string]string{"A": "1"}}
+	in := build.Input{Namespace: "team", Repository: "app", RuleID: "r1", Commit: "abc",
+		Ref: build.Ref{Type: build.RefTag, Name: "v1"}, BuildArgs: map[string]string{"A": "1"}}
 	for _, tc := range []struct {
 		name        string
 		events      func(t *testing.T) []*historypb.HistoryEvent
@@ -425,22 +425,22 @@ func TestInput(t *testing.T) {
 }
 
 func TestDetails(t *testing.T) {
-	in := workflows.BuildInput{Namespace: "team", Repository: "app", Image: "reg/team/app"}
-	steps := []workflows.StepStatus{{Name: "clone", HostAttempt: 1}}
+	in := build.Input{Namespace: "team", Repository: "app", Image: "reg/team/app"}
+	steps := []build.StepStatus{{Name: "clone", HostAttempt: 1}}
 	c := mocks.NewClient(t)
 	c.On("GetWorkflowHistory", mock.Anything, "b1", "run-b1", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT).
 		Return(history(t, startedEvent(payload(t, in)), event(enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))).Once()
 	v := mocks.NewEncodedValue(t)
 	v.On("Get", mock.Anything).Run(func(args mock.Arguments) {
-		*args.Get(0).(*workflows.Status) = workflows.Status{Steps: steps}
+		*args.Get(0).(*build.Status) = build.Status{Steps: steps}
 	}).Return(nil).Once()
-	c.On("QueryWorkflow", mock.Anything, "b1", "run-b1", workflows.StatusQuery).Return(v, nil).Once()
+	c.On("QueryWorkflow", mock.Anything, "b1", "run-b1", build.StatusQuery).Return(v, nil).Once()
 	rec, err := New(c, testSettings).Details(context.Background(), Record{ID: "b1", RunID: "run-b1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The defaults the workflow applies are shown, not left empty.
-	want := &Params{Image: "reg/team/app", DockerfilePath: activities.DefaultDockerfile, TagTemplate: activities.DefaultTagTemplate}
+	want := &Params{Image: "reg/team/app", DockerfilePath: build.DefaultDockerfile, TagTemplate: build.DefaultTagTemplate}
 	if !reflect.DeepEqual(rec.Params, want) || !reflect.DeepEqual(rec.Steps, steps) {
 		t.Errorf("params %+v steps %+v, want %+v %+v", rec.Params, rec.Steps, want, steps)
 	}

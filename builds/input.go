@@ -30,7 +30,7 @@ func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 		return Record{}, fmt.Errorf("describing build %q: %w", id, err)
 	}
 	info := desc.RawResponse.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.WorkflowName {
+	if info.GetType().GetName() != build.WorkflowName {
 		return Record{}, ErrNotFound
 	}
 	rec := s.record(info)
@@ -55,8 +55,8 @@ func (s *Service) Details(ctx context.Context, rec Record) (Record, error) {
 	if takenUp {
 		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
 		defer qcancel()
-		if v, qerr := s.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, workflows.StatusQuery); qerr == nil {
-			var st workflows.Status
+		if v, qerr := s.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, build.StatusQuery); qerr == nil {
+			var st build.Status
 			if v.Get(&st) == nil {
 				rec.Steps = st.Steps
 			}
@@ -72,8 +72,8 @@ const historyScan = 64
 // Input reads the input a build started with from the first event of its history, and
 // reports whether a worker has taken the build up (completed a workflow task), which the
 // first few events show.
-func (s *Service) Input(ctx context.Context, id, runID string) (workflows.BuildInput, bool, error) {
-	var in workflows.BuildInput
+func (s *Service) Input(ctx context.Context, id, runID string) (build.Input, bool, error) {
+	var in build.Input
 	it := s.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !it.HasNext() {
 		return in, false, errors.New("empty history")

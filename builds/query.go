@@ -35,7 +35,7 @@ var visibilityStatus = map[string]string{
 	"running": "Running", "succeeded": "Completed", "failed": "Failed",
 	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
 	// A superseded build completed without building; the record tells it from its memo.
-	workflows.OutcomeSuperseded: "Completed",
+	build.OutcomeSuperseded: "Completed",
 }
 
 // literal quotes v as a visibility string. Names reach it validated (by the store, or as
@@ -66,12 +66,12 @@ func (q Query) text() (string, error) {
 	}
 	vs := visibilityStatus[q.Status]
 	terms := [][2]string{
-		{"WorkflowType", workflows.WorkflowName},
-		{workflows.AttrNamespace.GetName(), q.Namespace},
-		{workflows.AttrRepository.GetName(), q.Repository},
+		{"WorkflowType", build.WorkflowName},
+		{build.AttrNamespace.GetName(), q.Namespace},
+		{build.AttrRepository.GetName(), q.Repository},
 	}
 	if q.Rule != "" {
-		terms = append(terms, [2]string{workflows.AttrRule.GetName(), q.Rule})
+		terms = append(terms, [2]string{build.AttrRule.GetName(), q.Rule})
 	}
 	if vs != "" {
 		terms = append(terms, [2]string{"ExecutionStatus", vs})
@@ -111,7 +111,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, []byte, error) {
 		rec := s.record(info)
 		// succeeded and superseded share Temporal's Completed: a page may hold fewer records
 		// than the limit, and the next page token goes on.
-		if (q.Status == "succeeded" || q.Status == workflows.OutcomeSuperseded) && rec.Status != q.Status {
+		if (q.Status == "succeeded" || q.Status == build.OutcomeSuperseded) && rec.Status != q.Status {
 			continue
 		}
 		out = append(out, rec)

@@ -34,12 +34,12 @@ type Record struct {
 	Reason string `json:"reason,omitempty"`
 	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
 	// lists only the tags it wrote.
-	HeldTags []activities.HeldTag `json:"held_tags,omitempty"`
+	HeldTags []build.HeldTag `json:"held_tags,omitempty"`
 	UIURL    string               `json:"ui_url"`
 	LogsURL  string               `json:"logs_url"`
 	// Params and Steps are filled for one build only (Details).
 	Params *Params                `json:"params,omitempty"`
-	Steps  []workflows.StepStatus `json:"steps,omitempty"`
+	Steps  []build.StepStatus `json:"steps,omitempty"`
 
 	// Execution is Temporal's status of the run, by the names records use; a queued build's
 	// is "running", a superseded one's "succeeded", a build ended at its timeout "failed".
@@ -52,8 +52,8 @@ func (r Record) Running() bool { return r.Execution == "running" }
 
 // Params is everything a build ran with. Nothing in it is secret.
 type Params struct {
-	Source         activities.Source `json:"source"`
-	Ref            activities.Ref    `json:"ref"`
+	Source         build.Source `json:"source"`
+	Ref            build.Ref    `json:"ref"`
 	Commit         string            `json:"commit"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`
@@ -65,17 +65,17 @@ type Params struct {
 }
 
 // paramsOf is what in shows of a build, with the defaults the workflow applies filled in.
-func paramsOf(in workflows.BuildInput) *Params {
+func paramsOf(in build.Input) *Params {
 	p := &Params{
 		Source: in.Source, Ref: in.Ref, Commit: in.Commit, DockerfilePath: in.DockerfilePath,
 		ContextPath: in.ContextPath, TagTemplate: in.TagTemplate, BuildArgs: in.BuildArgs,
 		SanitizeRef: in.SanitizeRef, Timeout: in.Timeout, Image: in.Image,
 	}
 	if p.DockerfilePath == "" {
-		p.DockerfilePath = activities.DefaultDockerfile
+		p.DockerfilePath = build.DefaultDockerfile
 	}
 	if p.TagTemplate == "" {
-		p.TagTemplate = activities.DefaultTagTemplate
+		p.TagTemplate = build.DefaultTagTemplate
 	}
 	return p
 }
@@ -106,43 +106,43 @@ func (s *Service) record(info *workflowpb.WorkflowExecutionInfo) Record {
 	rec := Record{
 		ID:         info.GetExecution().GetWorkflowId(),
 		RunID:      info.GetExecution().GetRunId(),
-		Namespace:  str(sa[workflows.AttrNamespace.GetName()]),
-		Repository: str(sa[workflows.AttrRepository.GetName()]),
-		RuleID:     str(sa[workflows.AttrRule.GetName()]),
+		Namespace:  str(sa[build.AttrNamespace.GetName()]),
+		Repository: str(sa[build.AttrRepository.GetName()]),
+		RuleID:     str(sa[build.AttrRule.GetName()]),
 		Status:     statusNames[info.GetStatus()],
-		Trigger:    str(sa[workflows.AttrTrigger.GetName()]),
-		Ref:        str(sa[workflows.AttrRef.GetName()]),
-		Commit:     str(sa[workflows.AttrCommit.GetName()]),
-		Image:      str(memo[workflows.MemoImage]),
-		Digest:     str(memo[workflows.MemoDigest]),
-		Error:      str(memo[workflows.MemoError]),
+		Trigger:    str(sa[build.AttrTrigger.GetName()]),
+		Ref:        str(sa[build.AttrRef.GetName()]),
+		Commit:     str(sa[build.AttrCommit.GetName()]),
+		Image:      str(memo[build.MemoImage]),
+		Digest:     str(memo[build.MemoDigest]),
+		Error:      str(memo[build.MemoError]),
 		StartedAt:  info.GetStartTime().AsTime(),
 		Tags:       []string{},
 		Execution:  statusNames[info.GetStatus()],
 	}
-	if p := memo[workflows.MemoTags]; p != nil {
+	if p := memo[build.MemoTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.Tags)
 	}
 	if rec.Tags == nil {
 		rec.Tags = []string{}
 	}
-	if p := memo[workflows.MemoHeldTags]; p != nil {
+	if p := memo[build.MemoHeldTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.HeldTags)
 	}
 	// A push build whose commit had left its branch completed without building.
-	if rec.Status == "succeeded" && str(memo[workflows.MemoOutcome]) == workflows.OutcomeSuperseded {
-		rec.Status, rec.Reason = workflows.OutcomeSuperseded, str(memo[workflows.MemoReason])
+	if rec.Status == "succeeded" && str(memo[build.MemoOutcome]) == build.OutcomeSuperseded {
+		rec.Status, rec.Reason = build.OutcomeSuperseded, str(memo[build.MemoReason])
 	}
-	if c := str(memo[workflows.MemoCommit]); c != "" {
+	if c := str(memo[build.MemoCommit]); c != "" {
 		rec.Commit = c
 	}
 	// The workflow ends itself at its timeout, cleanly, so it closes as failed; the record
 	// says what happened.
-	if rec.Status == "failed" && str(memo[workflows.MemoErrorType]) == workflows.ErrTypeTimedOut {
+	if rec.Status == "failed" && str(memo[build.MemoErrorType]) == build.ErrTypeTimedOut {
 		rec.Status = "timed_out"
 	}
 	// A running build that waits for one of its namespace's build slots is queued.
-	if q := str(memo[workflows.MemoQueued]); rec.Status == "running" && q != "" {
+	if q := str(memo[build.MemoQueued]); rec.Status == "running" && q != "" {
 		rec.Status, rec.Reason = "queued", q
 	}
 	if rec.Status == "canceled" && rec.Error == "" {

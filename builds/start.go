@@ -22,7 +22,7 @@ type Request struct {
 	// a repeated Idempotency-Key).
 	ID      string
 	Rule    store.Rule
-	Ref     activities.Ref
+	Ref     build.Ref
 	Commit  string
 	Trigger string
 	// BuildArgs go over the rule's own.
@@ -36,7 +36,7 @@ func (s *Service) Start(ctx context.Context, req Request) (id, runID string, sta
 	opts, in := s.startOptions(req)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, in)
+	run, err := s.temporal.ExecuteWorkflow(ctx, opts, build.WorkflowName, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &dup) {
 		return req.ID, dup.RunId, false, nil
@@ -52,35 +52,35 @@ func (s *Service) Start(ctx context.Context, req Request) (id, runID string, sta
 
 // startOptions are how req starts: its input, id policies, backstop timeout, search
 // attributes and memo.
-func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, workflows.BuildInput) {
+func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, build.Input) {
 	r := req.Rule
 	args := map[string]string{}
 	maps.Copy(args, r.BuildArgs)
 	maps.Copy(args, req.BuildArgs)
-	in := workflows.BuildInput{
+	in := build.Input{
 		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
-		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
+		Source:         build.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
 		Ref:            req.Ref,
 		Commit:         req.Commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: s.Image(r.Namespace, r.Repository), Trigger: req.Trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 	}
-	timeout := workflows.DefaultTimeout
+	timeout := build.DefaultTimeout
 	if r.Timeout != "" {
 		if d, err := time.ParseDuration(r.Timeout); err == nil {
 			timeout = d
 		}
 	}
 	attrs := []temporal.SearchAttributeUpdate{
-		workflows.AttrNamespace.ValueSet(r.Namespace),
-		workflows.AttrRepository.ValueSet(r.Repository),
-		workflows.AttrRule.ValueSet(r.ID),
-		workflows.AttrRef.ValueSet(req.Ref.Name),
-		workflows.AttrTrigger.ValueSet(req.Trigger),
+		build.AttrNamespace.ValueSet(r.Namespace),
+		build.AttrRepository.ValueSet(r.Repository),
+		build.AttrRule.ValueSet(r.ID),
+		build.AttrRef.ValueSet(req.Ref.Name),
+		build.AttrTrigger.ValueSet(req.Trigger),
 	}
 	if req.Commit != "" {
-		attrs = append(attrs, workflows.AttrCommit.ValueSet(req.Commit))
+		attrs = append(attrs, build.AttrCommit.ValueSet(req.Commit))
 	}
 	return client.StartWorkflowOptions{
 		ID:        req.ID,
@@ -92,8 +92,8 @@ func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, workfl
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 		Memo: map[string]any{
-			workflows.MemoImage:  in.Image,
-			workflows.MemoLogURL: s.LogsURL(req.ID),
+			build.MemoImage:  in.Image,
+			build.MemoLogURL: s.LogsURL(req.ID),
 		},
 	}, in
 }

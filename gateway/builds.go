@@ -54,24 +54,24 @@ func (a *Server) buildNow(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	var ref activities.Ref
+	var ref build.Ref
 	switch {
 	case body.Branch != "" && body.Tag != "":
 		fail(c, http.StatusBadRequest, "give a branch or a tag, not both")
 		return
 	case body.Branch != "":
-		ref = activities.Ref{Type: activities.RefBranch, Name: body.Branch}
+		ref = build.Ref{Type: build.RefBranch, Name: body.Branch}
 	case body.Tag != "":
-		ref = activities.Ref{Type: activities.RefTag, Name: body.Tag}
+		ref = build.Ref{Type: build.RefTag, Name: body.Tag}
 	default:
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
-	if err := activities.CheckRefName(ref.Name); err != nil {
+	if err := build.CheckRefName(ref.Name); err != nil {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
 		return
 	}
-	if body.Commit != "" && !commitPattern.MatchString(body.Commit) {
+	if body.Commit != "" && !build.ValidCommit(body.Commit) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
 		return
 	}
@@ -83,12 +83,12 @@ func (a *Server) buildNow(c *gin.Context) {
 	for k, v := range body.BuildArgs {
 		args[k] = v
 	}
-	if err := workflows.CheckBuildArgs(args); err != nil {
+	if err := build.CheckBuildArgs(args); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
 	// A rule saved before the operator's limits (or written by hand) meets them now.
-	if err := workflows.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
+	if err := build.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
 		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
 		return
 	}
@@ -97,7 +97,7 @@ func (a *Server) buildNow(c *gin.Context) {
 		return
 	}
 	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
-	if _, err := activities.RenderTags(activities.RenderTagInput{
+	if _, err := build.RenderTags(build.RenderTagInput{
 		TagTemplate: rule.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), SanitizeRef: rule.SanitizeRef,
 	}); err != nil {
 		fail(c, http.StatusBadRequest, errorText(err))
@@ -108,7 +108,7 @@ func (a *Server) buildNow(c *gin.Context) {
 		id = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
 	}
 	id, runID, _, err := a.builds.Start(c.Request.Context(), builds.Request{
-		ID: id, Rule: rule, Ref: ref, Commit: body.Commit, Trigger: workflows.TriggerManual, BuildArgs: body.BuildArgs,
+		ID: id, Rule: rule, Ref: ref, Commit: body.Commit, Trigger: build.TriggerManual, BuildArgs: body.BuildArgs,
 	})
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {

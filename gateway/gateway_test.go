@@ -106,8 +106,8 @@ func startDev() (*harness, error) {
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	devOut := &syncBuffer{}
 	var extra []string
-	for _, a := range []temporalAttr{workflows.AttrNamespace, workflows.AttrRepository, workflows.AttrRule,
-		workflows.AttrRef, workflows.AttrCommit, workflows.AttrTrigger} {
+	for _, a := range []temporalAttr{build.AttrNamespace, build.AttrRepository, build.AttrRule,
+		build.AttrRef, build.AttrCommit, build.AttrTrigger} {
 		extra = append(extra, "--search-attribute", a.GetName()+"=Keyword")
 	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
@@ -538,7 +538,7 @@ func (hs *harness) storeRule(t testing.TB, ns, provider string) store.Rule {
 	r, err := hs.store.CreateRule(context.Background(), store.Rule{
 		Namespace: ns, Repository: "app",
 		Source:   store.Source{Provider: provider, Owner: "octo", Repository: "hello"},
-		Triggers: store.Triggers{Branches: []string{"main"}},
+		Triggers: build.Triggers{Branches: []string{"main"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -618,7 +618,7 @@ func (hs *harness) expectBuilds(t testing.TB, query string, want int64) {
 }
 
 func ruleQuery(ruleID string) string {
-	return fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID)
+	return fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID)
 }
 
 // testServer is the server New builds from these deps and no others.
@@ -632,7 +632,7 @@ func (hs *harness) startBuild(t testing.TB, r store.Rule) string {
 	t.Helper()
 	id := "build-" + r.ID + "-test-" + randomHex(6)
 	_, _, _, err := hs.api.builds.Start(context.Background(), builds.Request{
-		ID: id, Rule: r, Ref: activities.Ref{Type: activities.RefBranch, Name: "main"}, Trigger: workflows.TriggerManual,
+		ID: id, Rule: r, Ref: build.Ref{Type: build.RefBranch, Name: "main"}, Trigger: build.TriggerManual,
 	})
 	if err != nil {
 		t.Fatalf("starting build: %v", err)

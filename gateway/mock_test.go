@@ -70,7 +70,7 @@ type fakeRun struct {
 
 func newFakeTemporal(t *testing.T) *fakeTemporal {
 	f := &fakeTemporal{Client: mocks.NewClient(t), runs: map[string]*fakeRun{}}
-	f.On("ExecuteWorkflow", mock.Anything, mock.Anything, workflows.WorkflowName, mock.Anything).Maybe().
+	f.On("ExecuteWorkflow", mock.Anything, mock.Anything, build.WorkflowName, mock.Anything).Maybe().
 		Return(func(_ context.Context, opts client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
 			return f.start(t, opts, args)
 		})
@@ -160,7 +160,7 @@ func (r *fakeRun) info(t *testing.T, id string) *workflowpb.WorkflowExecutionInf
 	}
 	info := &workflowpb.WorkflowExecutionInfo{
 		Execution:        &commonpb.WorkflowExecution{WorkflowId: id, RunId: r.runID},
-		Type:             &commonpb.WorkflowType{Name: workflows.WorkflowName},
+		Type:             &commonpb.WorkflowType{Name: build.WorkflowName},
 		TaskQueue:        r.opts.TaskQueue,
 		Status:           r.status,
 		StartTime:        timestamppb.New(r.started),
@@ -236,7 +236,7 @@ func (f *fakeTemporal) count(t testing.TB, query string) int64 {
 	var n int64
 	for _, r := range f.runs {
 		attrs := r.attributes()
-		attrs["WorkflowType"] = workflows.WorkflowName
+		attrs["WorkflowType"] = build.WorkflowName
 		match := true
 		for k, v := range want {
 			if attrs[k] != v {
