@@ -24,9 +24,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 var testSettings = Settings{

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Get reads build id's record from its execution. ErrNotFound covers an id that is no

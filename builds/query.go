@@ -8,7 +8,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Query selects the builds of one image repository, a page at a time.

@@ -8,8 +8,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/slipway-dev/slipway/activities"
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Record is one build as a person reads it, made from what Temporal keeps of its execution:
@@ -35,10 +34,10 @@ type Record struct {
 	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
 	// lists only the tags it wrote.
 	HeldTags []build.HeldTag `json:"held_tags,omitempty"`
-	UIURL    string               `json:"ui_url"`
-	LogsURL  string               `json:"logs_url"`
+	UIURL    string          `json:"ui_url"`
+	LogsURL  string          `json:"logs_url"`
 	// Params and Steps are filled for one build only (Details).
-	Params *Params                `json:"params,omitempty"`
+	Params *Params            `json:"params,omitempty"`
 	Steps  []build.StepStatus `json:"steps,omitempty"`
 
 	// Execution is Temporal's status of the run, by the names records use; a queued build's
@@ -52,8 +51,8 @@ func (r Record) Running() bool { return r.Execution == "running" }
 
 // Params is everything a build ran with. Nothing in it is secret.
 type Params struct {
-	Source         build.Source `json:"source"`
-	Ref            build.Ref    `json:"ref"`
+	Source         build.Source      `json:"source"`
+	Ref            build.Ref         `json:"ref"`
 	Commit         string            `json:"commit"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`

@@ -11,9 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // Request is one build to start: a rule's build of a ref, by a trigger.
@@ -50,47 +49,35 @@ func (s *Service) Start(ctx context.Context, req Request) (id, runID string, sta
 	return run.GetID(), run.GetRunID(), true, nil
 }
 
-// startOptions are how req starts: its input, id policies, backstop timeout, search
-// attributes and memo.
-func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, build.Input) {
+// InputOf is the input req starts its build with: the rule's parameters, with the request's
+// build args over the rule's. Its Validate is what the workflow checks first.
+func (s *Service) InputOf(req Request) build.Input {
 	r := req.Rule
 	args := map[string]string{}
 	maps.Copy(args, r.BuildArgs)
 	maps.Copy(args, req.BuildArgs)
-	in := build.Input{
+	return build.Input{
 		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
-		Source:         build.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
-		Ref:            req.Ref,
-		Commit:         req.Commit,
+		Source: r.BuildSource(), Ref: req.Ref, Commit: req.Commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: s.Image(r.Namespace, r.Repository), Trigger: req.Trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 	}
-	timeout := build.DefaultTimeout
-	if r.Timeout != "" {
-		if d, err := time.ParseDuration(r.Timeout); err == nil {
-			timeout = d
-		}
-	}
-	attrs := []temporal.SearchAttributeUpdate{
-		build.AttrNamespace.ValueSet(r.Namespace),
-		build.AttrRepository.ValueSet(r.Repository),
-		build.AttrRule.ValueSet(r.ID),
-		build.AttrRef.ValueSet(req.Ref.Name),
-		build.AttrTrigger.ValueSet(req.Trigger),
-	}
-	if req.Commit != "" {
-		attrs = append(attrs, build.AttrCommit.ValueSet(req.Commit))
-	}
+}
+
+// startOptions are how req starts: its input, id policies, backstop timeout, search
+// attributes and memo.
+func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, build.Input) {
+	in := s.InputOf(req)
 	return client.StartWorkflowOptions{
 		ID:        req.ID,
 		TaskQueue: s.set.TaskQueue,
 		// The workflow ends itself cleanly at its timeout; this is the backstop.
-		WorkflowExecutionTimeout: timeout + 5*time.Minute,
+		WorkflowExecutionTimeout: in.TimeoutOrDefault() + 5*time.Minute,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A finished build is not built again by a late redelivery of its event.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes: temporal.NewSearchAttributes(build.SearchAttributes(in)...),
 		Memo: map[string]any{
 			build.MemoImage:  in.Image,
 			build.MemoLogURL: s.LogsURL(req.ID),

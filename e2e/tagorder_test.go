@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -26,8 +28,8 @@ import (
 // orderRecord is a build record with the fields of the tag-order checks.
 type orderRecord struct {
 	record
-	Reason   string               `json:"reason"`
-	HeldTags []activities.HeldTag `json:"held_tags"`
+	Reason   string          `json:"reason"`
+	HeldTags []build.HeldTag `json:"held_tags"`
 }
 
 // orderRule makes a namespace, repository and GitHub rule on owner/hello building branch

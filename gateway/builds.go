@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -17,15 +16,12 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
-
-var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // ctxBuild is where requireBuild leaves the build record of :id.
 const ctxBuild = "slipway.build"
@@ -37,6 +33,21 @@ func errorText(err error) string {
 		return appErr.Message()
 	}
 	return err.Error()
+}
+
+// failInvalid answers 400 with what a *build.InvalidError says, and 500 for any other error.
+// A message about one of ruleFields, which the rule holds and the caller did not send, says so.
+func failInvalid(c *gin.Context, err error, ruleFields ...string) {
+	var ie *build.InvalidError
+	if !errors.As(err, &ie) {
+		fail(c, http.StatusInternalServerError, "checking the build")
+		return
+	}
+	msg := ie.Msg
+	if slices.Contains(ruleFields, ie.Field) {
+		msg = "the rule's " + msg
+	}
+	fail(c, http.StatusBadRequest, msg)
 }
 
 // buildNow starts a build of a branch or tag of the rule's source by hand.
@@ -67,49 +78,22 @@ func (a *Server) buildNow(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
-	if err := build.CheckRefName(ref.Name); err != nil {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
-		return
-	}
-	if body.Commit != "" && !build.ValidCommit(body.Commit) {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
-		return
-	}
-	// The build runs with the rule's args and these over them; the caps hold for the whole.
-	args := map[string]string{}
-	for k, v := range rule.BuildArgs {
-		args[k] = v
-	}
-	for k, v := range body.BuildArgs {
-		args[k] = v
-	}
-	if err := build.CheckBuildArgs(args); err != nil {
-		fail(c, http.StatusBadRequest, err.Error())
-		return
-	}
-	// A rule saved before the operator's limits (or written by hand) meets them now.
-	if err := build.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
-		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
+	req := builds.Request{Rule: rule, Ref: ref, Commit: body.Commit, Trigger: build.TriggerManual, BuildArgs: body.BuildArgs}
+	// The checks the workflow makes first, so a bad request is a 400, not a failed build. A
+	// rule saved before the operator's limits (or written by hand) meets them now.
+	if err := a.builds.InputOf(req).Validate(); err != nil {
+		failInvalid(c, err, "cache", "timeout", "dockerfile_path", "context_path")
 		return
 	}
 	if err := checkTimeout(rule.Timeout, a.maxTimeout()); err != nil {
 		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
 		return
 	}
-	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
-	if _, err := build.RenderTags(build.RenderTagInput{
-		TagTemplate: rule.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), SanitizeRef: rule.SanitizeRef,
-	}); err != nil {
-		fail(c, http.StatusBadRequest, errorText(err))
-		return
-	}
-	id := "build-" + rule.ID + "-manual-" + randomHex(8)
+	req.ID = "build-" + rule.ID + "-manual-" + randomHex(8)
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
-		id = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
+		req.ID = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
 	}
-	id, runID, _, err := a.builds.Start(c.Request.Context(), builds.Request{
-		ID: id, Rule: rule, Ref: ref, Commit: body.Commit, Trigger: build.TriggerManual, BuildArgs: body.BuildArgs,
-	})
+	id, runID, _, err := a.builds.Start(c.Request.Context(), req)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {
 		// Temporal refuses the request itself (a value over its limits): trying again cannot
@@ -179,7 +163,7 @@ func (a *Server) listBuilds(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"builds": out, "next_page_token": base64.RawURLEncoding.EncodeToString(next)})
 }
 
-// requireBuild loads build :id for the handler (build) and lets the request on only when its
+// requireBuild loads build :id for the handler (buildOf) and lets the request on only when its
 // caller holds need in the build's namespace. A build the caller may not see reads as
 // missing, and the answer says "build", not the namespace's name.
 func (a *Server) requireBuild(need store.Role) gin.HandlerFunc {
@@ -207,15 +191,15 @@ func (a *Server) requireBuild(need store.Role) gin.HandlerFunc {
 	}
 }
 
-// build is the record requireBuild loaded.
-func build(c *gin.Context) builds.Record {
+// buildOf is the record requireBuild loaded.
+func buildOf(c *gin.Context) builds.Record {
 	v, _ := c.Get(ctxBuild)
 	return v.(builds.Record)
 }
 
 // getBuild answers one build record with its parameters and steps.
 func (a *Server) getBuild(c *gin.Context) {
-	rec, err := a.builds.Details(c.Request.Context(), build(c))
+	rec, err := a.builds.Details(c.Request.Context(), buildOf(c))
 	if err != nil {
 		a.logger.Warn("reading build input", "id", rec.ID, "error", err)
 	}
@@ -225,7 +209,7 @@ func (a *Server) getBuild(c *gin.Context) {
 // buildLogs answers the stored log, or with ?follow=1 the log as it grows until the build
 // ends.
 func (a *Server) buildLogs(c *gin.Context) {
-	rec := build(c)
+	rec := buildOf(c)
 	id, runID := rec.ID, rec.RunID
 	c.Header("Content-Type", "text/plain; charset=utf-8")
 	c.Header("X-Content-Type-Options", "nosniff")
@@ -272,7 +256,7 @@ func (a *Server) buildLogs(c *gin.Context) {
 
 // cancelBuild asks a running build to stop.
 func (a *Server) cancelBuild(c *gin.Context) {
-	rec := build(c)
+	rec := buildOf(c)
 	if !rec.Running() {
 		fail(c, http.StatusConflict, fmt.Sprintf("build %q already ended: %s", rec.ID, rec.Execution))
 		return

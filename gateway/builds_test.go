@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -21,7 +23,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // started is the answer to a build now.
@@ -602,14 +603,14 @@ func TestBuildSteps(t *testing.T) {
 
 	begun := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		st := workflows.Status{Step: workflows.StepClone, HostAttempts: 1,
-			Steps: []workflows.StepStatus{{Name: workflows.StepClone, HostAttempt: 1, StartedAt: begun}}}
-		if err := workflow.SetQueryHandler(ctx, workflows.StatusQuery, func() (workflows.Status, error) { return st, nil }); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		st := build.Status{Step: build.StepClone, HostAttempts: 1,
+			Steps: []build.StepStatus{{Name: build.StepClone, HostAttempt: 1, StartedAt: begun}}}
+		if err := workflow.SetQueryHandler(ctx, build.StatusQuery, func() (build.Status, error) { return st, nil }); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -637,10 +638,10 @@ func TestBuildSteps(t *testing.T) {
 		r := h.do(t, "GET", "/api/v1/builds/"+s.ID, h.reader, nil)
 		expect(t, r, 200, "getting the build")
 		var rec struct {
-			Steps []workflows.StepStatus `json:"steps"`
+			Steps []build.StepStatus `json:"steps"`
 		}
 		r.decode(t, &rec)
-		if len(rec.Steps) == 1 && rec.Steps[0].Name == workflows.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
+		if len(rec.Steps) == 1 && rec.Steps[0].Name == build.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -668,7 +669,7 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 	r := store.Rule{
 		Namespace: tm.ns, Repository: "app",
 		Source:   store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-		Triggers: store.Triggers{Branches: []string{"main"}},
+		Triggers: build.Triggers{Branches: []string{"main"}},
 	}
 	change(&r)
 	r, err := hs.store.CreateRule(context.Background(), r)
@@ -692,16 +693,16 @@ func TestQueuedBuildRecord(t *testing.T) {
 
 	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: reason}); err != nil {
 			return err
 		}
 		workflow.GetSignalChannel(ctx, "granted").Receive(ctx, nil)
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: ""}); err != nil {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: ""}); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,18 +28,18 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/slipway-dev/slipway/build"
+
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // testUIURL is the Temporal UI the gateway under test links to; it need not answer.

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/mocks"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // mockStack returns a stack of its own for t: the gateway over a SQLite database in t's

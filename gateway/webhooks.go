@@ -8,14 +8,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // readBody reads a body of declared length n (-1: unknown) into one buffer of that size, so a
@@ -34,11 +34,11 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 }
 
 func (a *Server) githubWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitHub)
+	a.deliver(c, build.ProviderGitHub)
 }
 
 func (a *Server) gitlabWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitLab)
+	a.deliver(c, build.ProviderGitLab)
 }
 
 // webhookRetryAfter is what a delivery refused for load is told to wait, in seconds.
@@ -67,13 +67,13 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 	}
 	var mac *webhook.GitHubMAC
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		// The signature is checked as the body streams in; its form is checked now.
 		if mac, err = webhook.NewGitHubMAC(rule.WebhookSecret, c.GetHeader("X-Hub-Signature-256")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		// GitLab's token is a header: a delivery without it costs no read of its body.
 		if err := webhook.VerifyGitLab(rule.WebhookSecret, c.GetHeader("X-Gitlab-Token")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
@@ -110,14 +110,14 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 
 	var ev webhook.Event
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		if err := mac.Verify(); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
 		ev, err = webhook.ParseGitHub(c.GetHeader("X-GitHub-Event"), body)
 		ev.Delivery = c.GetHeader("X-GitHub-Delivery")
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		ev, err = webhook.ParseGitLab(c.GetHeader("X-Gitlab-Event"), body)
 		ev.Delivery = c.GetHeader("X-Gitlab-Event-UUID")
 	}
@@ -133,18 +133,16 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusOK, gin.H{"ok": true, "rule_id": rule.ID})
 		return
 	}
-	d := webhook.Match(
-		webhook.Source{Provider: rule.Source.Provider, Owner: rule.Source.Owner, Repository: rule.Source.Repository},
-		webhook.Triggers{Branches: rule.Triggers.Branches, Tags: rule.Triggers.Tags}, ev)
+	d := webhook.Match(rule.BuildSource(), rule.Triggers, ev)
 	if !d.Build {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
 	}
 	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit}
 	if ev.Kind == webhook.KindTag {
-		req.Ref, req.Trigger = activities.Ref{Type: activities.RefTag, Name: ev.Ref}, workflows.TriggerTag
+		req.Ref, req.Trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
-		req.Ref, req.Trigger = activities.Ref{Type: activities.RefBranch, Name: ev.Ref}, workflows.TriggerPush
+		req.Ref, req.Trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.

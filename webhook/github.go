@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/google/go-github/v62/github"
 )
 
@@ -64,7 +66,7 @@ func ParseGitHub(eventType string, body []byte) (Event, error) {
 	if !json.Valid(body) {
 		return Event{}, fmt.Errorf("github %s payload is not JSON: %w", quote(eventType), ErrMalformed)
 	}
-	ev := Event{Provider: ProviderGitHub}
+	ev := Event{Provider: build.ProviderGitHub}
 	switch eventType {
 	case githubPush, githubCreate, githubPing:
 	default:

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,7 +125,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		MaxHeartbeatThrottleInterval: 2 * time.Second,
 		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
-	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	// The registry key lets the worker mint each build's tokens itself: the worker is the
 	// operator's, trusted as the gateway is. Without it, the Docker config's credentials serve.
 	var registryKey *registryauth.Key

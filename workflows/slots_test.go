@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
+
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -65,10 +67,10 @@ func TestDockerBuilderWaitsForASlot(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(activities.SignalSlotQueued, activities.SlotQueued{Namespace: "demo", Running: 4, Limit: 4, Position: 1})
 	}, time.Minute)
-	var queued Status
+	var queued build.Status
 	var ranWhileQueued string
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(StatusQuery)
+		v, err := env.QueryWorkflow(build.StatusQuery)
 		if err != nil {
 			t.Errorf("query: %v", err)
 			return
@@ -108,7 +110,7 @@ func TestDockerBuilderLeavesTheQueue(t *testing.T) {
 		}},
 		{"timed out", "10m", false, func(err error) bool {
 			var appErr *temporal.ApplicationError
-			return errors.As(err, &appErr) && appErr.Type() == ErrTypeTimedOut && strings.Contains(appErr.Message(), "waiting for a build slot")
+			return errors.As(err, &appErr) && appErr.Type() == build.ErrTypeTimedOut && strings.Contains(appErr.Message(), "waiting for a build slot")
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
