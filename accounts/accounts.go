@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"

@@ -17,8 +17,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
@@ -26,6 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"

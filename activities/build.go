@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	dockerconfig "github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -31,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/registryauth/buildauth"
 )
 

@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // checkoutDir is the folder of the checkout inside a build's workspace.

@@ -7,11 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
 )

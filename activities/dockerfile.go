@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // ResolveInput names the paths to check inside a build's checkout.

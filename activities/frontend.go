@@ -6,11 +6,11 @@ import (
 	"path"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // DefaultFrontends are the frontend images a `# syntax=` may name unless the operator says

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func TestCheckFrontend(t *testing.T) {

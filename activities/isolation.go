@@ -6,10 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 )
 

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // StatusInput asks for one commit status.

@@ -15,13 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	bkclient "github.com/moby/buildkit/client"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )

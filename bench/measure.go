@@ -14,12 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )

@@ -14,11 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
 )
 

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // throughputBatchSize is how many builds one batch submits at once.

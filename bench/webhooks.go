@@ -27,13 +27,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
 )

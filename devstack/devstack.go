@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/registryauth"

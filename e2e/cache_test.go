@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 

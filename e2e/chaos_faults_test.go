@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	controlapi "github.com/moby/buildkit/api/services/control"
 	bkclient "github.com/moby/buildkit/client"
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // slowFixture adds a Dockerfile whose RUN sleeps for secs and then writes /survived, unique to

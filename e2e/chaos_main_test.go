@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func init() {

@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -32,6 +30,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 )

@@ -18,11 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/webhook"
 )
 

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestWorkerKilledMidBuild kills the worker with SIGKILL while a RUN step runs: the build

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 

@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )

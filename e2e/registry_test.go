@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -22,6 +20,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 

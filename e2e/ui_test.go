@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestTemporalUIReadOnly asks the stack's running web UI server for its settings, as the UI

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 )

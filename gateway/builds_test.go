@@ -14,14 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
 )
 
@@ -83,6 +82,7 @@ func TestBuildNow(t *testing.T) {
 		// Rules saved before the checks (or by hand in the database) meet them at build time.
 		foreign := h.storedRule(t, tm, func(r *store.Rule) { r.Cache = "127.0.0.1:5000/victim/app:latest" })
 		long := h.storedRule(t, tm, func(r *store.Rule) { r.Timeout = "24h" })
+		absolute := h.storedRule(t, tm, func(r *store.Rule) { r.DockerfilePath = "/etc/Dockerfile" })
 		for _, tc := range []struct {
 			name string
 			path string
@@ -100,6 +100,7 @@ func TestBuildNow(t *testing.T) {
 			{"build arg value too long", path, map[string]any{"branch": "main", "build_args": map[string]string{"V": strings.Repeat("v", 5000)}}, "5000 bytes"},
 			{"rule with a foreign cache", tm.rule(foreign.ID) + "/builds", map[string]any{"branch": "main"}, "outside the image repository"},
 			{"rule with a timeout over the longest", tm.rule(long.ID) + "/builds", map[string]any{"branch": "main"}, "longest this service allows"},
+			{"rule with an absolute dockerfile_path", tm.rule(absolute.ID) + "/builds", map[string]any{"branch": "main"}, `the rule's dockerfile_path "/etc/Dockerfile" is absolute`},
 			{"slash without sanitize_ref", path, map[string]any{"branch": "feature/login"}, "'/'"},
 			{"dollar without sanitize_ref", path, map[string]any{"tag": "v$1"}, "'$'"},
 			{"tag on a branch template", tm.rule(branchOnly.ID) + "/builds", map[string]any{"tag": "v1"}, `template "{branch}"`},
@@ -114,7 +115,7 @@ func TestBuildNow(t *testing.T) {
 				}
 			})
 		}
-		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
+		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID, absolute.ID} {
 			h.expectBuilds(t, ruleQuery(id), 0)
 		}
 	})

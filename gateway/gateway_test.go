@@ -28,13 +28,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"

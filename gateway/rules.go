@@ -9,10 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/providers"

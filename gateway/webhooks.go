@@ -8,10 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"

@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // fixture reads a delivery of webhook/testdata, lets edit change its JSON, and returns

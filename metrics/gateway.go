@@ -9,14 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/prometheus/client_golang/prometheus"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Webhook delivery outcomes, the values of slipway_webhook_deliveries_total's outcome label.

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-github/v62/github"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // githubSecondaryWait is how long GitHub asks to wait after a secondary rate

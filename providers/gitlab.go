@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabRateLimitWait is the wait after a 429 that names no time; older

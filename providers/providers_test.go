@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
 )

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
-
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-github/v62/github"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // GitHub event names (X-GitHub-Event) that can mean something to a build rule.

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/slipway-dev/slipway/build"
-
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabHook describes one X-Gitlab-Event that can start a build: the

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-github/v62/github"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func fixture(t testing.TB, name string) []byte {

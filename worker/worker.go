@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/google/go-containerregistry/pkg/authn"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // maxHosts bounds how many hosts one build starts over on after losing one.
@@ -84,20 +83,11 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 	}); err != nil {
 		return nil, fmt.Errorf("registering status query: %w", err)
 	}
-	attrs := []temporal.SearchAttributeUpdate{
-		build.AttrNamespace.ValueSet(in.Namespace),
-		build.AttrRepository.ValueSet(in.Repository),
-		build.AttrRule.ValueSet(in.RuleID),
-		build.AttrRef.ValueSet(in.Ref.Name),
-		build.AttrTrigger.ValueSet(in.Trigger),
-	}
-	if in.Commit != "" {
-		attrs = append(attrs, build.AttrCommit.ValueSet(in.Commit))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
+	// The search attributes and the image memo are set by the gateway at start too; they are
+	// set here for builds started with the CLI.
+	if err := workflow.UpsertTypedSearchAttributes(ctx, build.SearchAttributes(in)...); err != nil {
 		return nil, fmt.Errorf("setting search attributes: %w", err)
 	}
-	// Set by the gateway at start too; set here for builds started with the CLI.
 	if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoImage: in.Image}); err != nil {
 		return nil, fmt.Errorf("setting image memo: %w", err)
 	}

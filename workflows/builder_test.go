@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -19,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 const commit = "0123456789abcdef0123456789abcdef01234567"

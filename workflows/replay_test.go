@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestReplayRecordedHistories replays histories recorded from real executions against the

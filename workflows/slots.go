@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // slotsCheckEvery is how often a namespace's slots workflow looks for holders that ended

@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-dev/slipway/build"
-
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // signals records the signals a workflow under test sent to other workflows.
