@@ -28,6 +28,7 @@ type Query struct {
 // QueryError is a query List refuses: the caller's mistake, which Error says.
 type QueryError struct{ msg string }
 
+// Error says what is wrong with the query, in words for the caller.
 func (e *QueryError) Error() string { return e.msg }
 
 // visibilityStatus maps a record's status to the ExecutionStatus visibility filters on.
