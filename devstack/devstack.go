@@ -127,7 +127,7 @@ type Stack struct {
 }
 
 // SearchAttributes lists the Keyword search attributes the stack registers in
-// the "default" namespace; every build sets them (DESIGN.md §3).
+// the "default" namespace; every build sets them.
 func SearchAttributes() []string {
 	return build.AttributeNames()
 }

@@ -255,7 +255,7 @@ func TestChaosGatewayKilledDuringWebhooks(t *testing.T) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, r.accepted[0], "")
+		_, err := env.temporal.DescribeWorkflow(ctx, r.accepted[0], "")
 		cancel()
 		if err != nil {
 			t.Errorf("event %d: accepted build %s is not in Temporal: %v", i, r.accepted[0], err)

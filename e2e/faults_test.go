@@ -154,11 +154,11 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 // identity Temporal records for it ("PID@HOST@..."), or 0 while none holds it.
 func buildHolder(ctx context.Context, t *testing.T, id string) int {
 	t.Helper()
-	desc, err := env.temporal.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := env.temporal.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range desc.GetPendingActivities() {
+	for _, a := range desc.RawResponse.GetPendingActivities() {
 		if a.GetActivityType().GetName() == "Build" && a.GetLastWorkerIdentity() != "" {
 			return identityPID(t, a.GetLastWorkerIdentity())
 		}

@@ -192,7 +192,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 		t.Fatalf("deleting A's execution: %v", err)
 	}
 	gone := func() bool {
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, idA, "")
+		_, err := env.temporal.DescribeWorkflow(ctx, idA, "")
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf)
 	}

@@ -360,7 +360,7 @@ func freshUserToken(t testing.TB, ns string, role store.Role) (string, string) {
 	return h.freshUserToken(t, ns, role)
 }
 
-// want is the answer c must get from e in scope sc (DESIGN.md §4): 401 without a valid
+// want is the answer c must get from e in scope sc: 401 without a valid
 // token, 404 where the caller has no role (names do not leak), 403 where the role is too weak.
 func (e endpoint) want(c caller, sc scope) int {
 	switch e.access {
