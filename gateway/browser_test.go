@@ -35,9 +35,11 @@ func chromium(t *testing.T) string {
 type tab struct {
 	t   *testing.T
 	ctx context.Context
+	// base is the console's URL.
+	base string
 }
 
-func newTab(t *testing.T, browser context.Context) *tab {
+func newTab(t *testing.T, browser context.Context, base string) *tab {
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	// The first action opens the tab, which lives as long as the context of that action:
@@ -45,7 +47,7 @@ func newTab(t *testing.T, browser context.Context) *tab {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("opening a tab: %v", err)
 	}
-	return &tab{t: t, ctx: ctx}
+	return &tab{t: t, ctx: ctx, base: base}
 }
 
 func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -83,12 +85,12 @@ func (tb *tab) location() string {
 func (tb *tab) signIn(token string) {
 	tb.t.Helper()
 	tb.do("signing in",
-		chromedp.Navigate(h.srv.URL+"/"),
+		chromedp.Navigate(tb.base+"/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), token+"\r"),
 		chromedp.WaitVisible(chromedp.CSS("form.logout")),
 	)
-	if loc := tb.location(); loc != h.srv.URL+"/" {
+	if loc := tb.location(); loc != tb.base+"/" {
 		tb.t.Fatalf("after sign-in at %s", loc)
 	}
 }
@@ -129,6 +131,7 @@ func jsString(s string) string {
 }
 
 func TestConsoleInBrowser(t *testing.T) {
+	hs := devStack(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)),
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
 		chromedp.Flag("lang", "en-US"))
@@ -140,10 +143,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("starting Chromium: %v", err)
 	}
 
-	tm := h.newTeam(t, "browser")
-	repo := h.srv.URL + "/ns/" + tm.ns + "/repos/app"
-	w := newTab(t, browser)
-	w.signIn(h.writer)
+	tm := hs.newTeam(t, "browser")
+	repo := hs.srv.URL + "/ns/" + tm.ns + "/repos/app"
+	w := newTab(t, browser, hs.srv.URL)
+	w.signIn(hs.writer)
 	w.shoot("namespaces")
 
 	// A rule through the form: the preview first, then save.
@@ -175,7 +178,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	for _, f := range strings.Fields(txt) {
 		if len(f) == 64 {
-			h.addSecret(f)
+			hs.addSecret(f)
 		}
 	}
 
@@ -194,7 +197,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("log")),
 	)
 	buildPage := w.location()
-	if !strings.HasPrefix(buildPage, h.srv.URL+"/builds/") {
+	if !strings.HasPrefix(buildPage, hs.srv.URL+"/builds/") {
 		t.Fatalf("build now went to %s", buildPage)
 	}
 	if txt := w.text(); !strings.Contains(txt, "running") || !strings.Contains(txt, "bbbbbbbbbb") || !strings.Contains(txt, "Cancel build") {
@@ -216,8 +219,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	t.Run("reader", func(t *testing.T) {
-		r := newTab(t, browser)
-		r.signIn(h.reader)
+		r := newTab(t, browser, hs.srv.URL)
+		r.signIn(hs.reader)
 		for _, page := range []string{repo + "/rules", buildPage} {
 			r.do("opening "+page, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			txt := r.text()
@@ -239,7 +242,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if code := w.status(repo+"/rules/new", "provider=github&owner=octo&repository=hello&action=save", false); code != 403 {
 			t.Errorf("a form without CSRF token answered %d, want 403", code)
 		}
-		if code := w.status(h.srv.URL+"/logout", "", false); code != 403 {
+		if code := w.status(hs.srv.URL+"/logout", "", false); code != 403 {
 			t.Errorf("sign-out without CSRF token answered %d, want 403", code)
 		}
 	})

@@ -131,40 +131,41 @@ func wantPage(t *testing.T, p page, code int, contains ...string) {
 }
 
 func TestConsoleSignIn(t *testing.T) {
+	hs := devStack(t)
 	t.Run("not signed in goes to sign-in and back", func(t *testing.T) {
-		b := h.browser(t)
+		b := hs.browser(t)
 		p := b.get("/builds/some-build?x=1")
 		if p.code != http.StatusSeeOther || p.location != "/login?next="+url.QueryEscape("/builds/some-build?x=1") {
 			t.Fatalf("got %d %q", p.code, p.location)
 		}
-		p = b.post(p.location, "/login", url.Values{"token": {h.writer}, "next": {"/builds/some-build?x=1"}})
+		p = b.post(p.location, "/login", url.Values{"token": {hs.writer}, "next": {"/builds/some-build?x=1"}})
 		if p.code != http.StatusSeeOther || p.location != "/builds/some-build?x=1" {
 			t.Fatalf("after sign in: %d %q", p.code, p.location)
 		}
 	})
 	t.Run("bad token", func(t *testing.T) {
-		b := h.browser(t)
+		b := hs.browser(t)
 		p := b.post("/login", "/login", url.Values{"token": {"slw_nope"}})
 		wantPage(t, p, http.StatusUnauthorized, "That token signs nobody in.")
 	})
 	t.Run("login without CSRF token", func(t *testing.T) {
-		b := h.browser(t)
+		b := hs.browser(t)
 		b.get("/login")
-		p := b.send(http.MethodPost, "/login", url.Values{"token": {h.writer}})
+		p := b.send(http.MethodPost, "/login", url.Values{"token": {hs.writer}})
 		wantPage(t, p, http.StatusForbidden)
 	})
 	t.Run("next stays on the site", func(t *testing.T) {
-		b := h.browser(t)
-		p := b.post("/login", "/login", url.Values{"token": {h.writer}, "next": {"//evil.example/"}})
+		b := hs.browser(t)
+		p := b.post("/login", "/login", url.Values{"token": {hs.writer}, "next": {"//evil.example/"}})
 		if p.location != "/" {
 			t.Fatalf("redirected to %q", p.location)
 		}
 	})
 	t.Run("cookie", func(t *testing.T) {
-		b := h.browser(t)
+		b := hs.browser(t)
 		p := b.get("/login")
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/login", strings.NewReader(url.Values{
-			"token": {h.writer}, "csrf": {b.csrf(p)}}.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, hs.srv.URL+"/login", strings.NewReader(url.Values{
+			"token": {hs.writer}, "csrf": {b.csrf(p)}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := b.client.Do(req)
 		if err != nil {
@@ -182,8 +183,8 @@ func TestConsoleSignIn(t *testing.T) {
 		}
 	})
 	t.Run("sign out", func(t *testing.T) {
-		b := h.browser(t)
-		b.signIn(h.writer)
+		b := hs.browser(t)
+		b.signIn(hs.writer)
 		wantPage(t, b.get("/"), http.StatusOK)
 		p := b.post("/", "/logout", url.Values{})
 		if p.code != http.StatusSeeOther {
@@ -194,17 +195,18 @@ func TestConsoleSignIn(t *testing.T) {
 		}
 	})
 	t.Run("form without CSRF token", func(t *testing.T) {
-		b := h.browser(t)
-		b.signIn(h.owner)
+		b := hs.browser(t)
+		b.signIn(hs.owner)
 		wantPage(t, b.send(http.MethodPost, "/logout", url.Values{}), http.StatusForbidden)
 		wantPage(t, b.send(http.MethodPost, "/logout", url.Values{"csrf": {"forged"}}), http.StatusForbidden)
 	})
 }
 
 func TestConsoleRuleBuildAndRecords(t *testing.T) {
-	tm := h.newTeam(t, "console")
-	b := h.browser(t)
-	b.signIn(h.writer)
+	hs := devStack(t)
+	tm := hs.newTeam(t, "console")
+	b := hs.browser(t)
+	b.signIn(hs.writer)
 	repo := "/ns/" + tm.ns + "/repos/app"
 
 	wantPage(t, b.get("/"), http.StatusOK, tm.ns)
@@ -238,7 +240,7 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 	if secret == nil {
 		t.Fatalf("no secret shown:\n%s", p.body)
 	}
-	h.addSecret(secret[1])
+	hs.addSecret(secret[1])
 	rules := b.get(repo + "/rules")
 	wantPage(t, rules, http.StatusOK, "octo/hello", "{ref}-{short_commit}")
 	ruleID := regexp.MustCompile(`/rules/(r-[a-z0-9]+)/build"`).FindStringSubmatch(rules.body)
@@ -260,8 +262,8 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 	wantPage(t, b.get(repo+"/builds?ref=nomatch"), http.StatusOK, "No builds match.")
 
 	t.Run("reader sees no write control and cannot forge one", func(t *testing.T) {
-		r := h.browser(t)
-		r.signIn(h.reader)
+		r := hs.browser(t)
+		r.signIn(hs.reader)
 		for _, path := range []string{repo + "/rules", "/ns/" + tm.ns, buildPage} {
 			p := r.get(path)
 			wantPage(t, p, http.StatusOK)
@@ -286,16 +288,16 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 		}
 	})
 	t.Run("outsider gets 404", func(t *testing.T) {
-		o := h.browser(t)
-		o.signIn(h.outsider)
+		o := hs.browser(t)
+		o.signIn(hs.outsider)
 		for _, path := range []string{"/ns/" + tm.ns, repo + "/rules", repo + "/builds", repo + "/images", buildPage, "/ns/" + tm.ns + "/settings"} {
 			wantPage(t, o.get(path), http.StatusNotFound)
 		}
 	})
 	t.Run("chinese", func(t *testing.T) {
-		z := h.browser(t)
+		z := hs.browser(t)
 		z.lang = "zh-CN,zh;q=0.9,en;q=0.8"
-		z.signIn(h.writer)
+		z.signIn(hs.writer)
 		wantPage(t, z.get(repo+"/rules"), http.StatusOK, `lang="zh-CN"`, "构建规则", "立即构建", "新建构建规则")
 		wantPage(t, z.get(repo+"/builds"), http.StatusOK, "查看构建记录", "构建记录")
 		// The switch overrides the browser's language.
@@ -308,14 +310,15 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 }
 
 func TestConsoleSettings(t *testing.T) {
-	tm := h.newTeam(t, "console-settings")
+	hs := devStack(t)
+	tm := hs.newTeam(t, "console-settings")
 	settings := "/ns/" + tm.ns + "/settings"
-	w := h.browser(t)
-	w.signIn(h.writer)
+	w := hs.browser(t)
+	w.signIn(hs.writer)
 	wantPage(t, w.get(settings), http.StatusForbidden)
 
-	a := h.browser(t)
-	a.signIn(h.owner)
+	a := hs.browser(t)
+	a.signIn(hs.owner)
 	wantPage(t, a.get("/ns/"+tm.ns), http.StatusOK, `href="`+settings+`"`)
 	wantPage(t, a.get(settings), http.StatusOK, "reader", "writer", "Connect with a personal access token")
 	p := a.post(settings, "/ns/"+tm.ns+"/members", url.Values{"user": {"outsider"}, "role": {"read"}})
@@ -334,10 +337,11 @@ func TestConsoleSettings(t *testing.T) {
 // TestConsoleLinksOpen follows a build's API URLs (the commit status target, logs_url) as a
 // browser does: to the build page, through sign-in and back. A script still gets the 401.
 func TestConsoleLinksOpen(t *testing.T) {
+	hs := devStack(t)
 	for _, path := range []string{"/api/v1/builds/b-1", "/api/v1/builds/b-1/logs"} {
 		t.Run(path, func(t *testing.T) {
-			b := h.browser(t)
-			req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+			b := hs.browser(t)
+			req, _ := http.NewRequest(http.MethodGet, hs.srv.URL+path, nil)
 			req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 			resp, err := b.client.Do(req)
 			if err != nil {
@@ -350,7 +354,7 @@ func TestConsoleLinksOpen(t *testing.T) {
 			if p := b.get("/builds/b-1"); p.location != "/login?next=%2Fbuilds%2Fb-1" {
 				t.Fatalf("build page: %d %q", p.code, p.location)
 			}
-			expect(t, h.do(t, "GET", path, "", nil), http.StatusUnauthorized, "script without token")
+			expect(t, hs.do(t, "GET", path, "", nil), http.StatusUnauthorized, "script without token")
 		})
 	}
 }
@@ -359,9 +363,10 @@ func TestConsoleLinksOpen(t *testing.T) {
 // the authorization carries the real parameters (PKCE included), the state is bound to the
 // session that started it and good once, and the token is connected through the API.
 func TestConsoleOAuth(t *testing.T) {
+	hs := devStack(t)
 	gh, gl := providertest.NewGitHub(t), providertest.NewGitLab(t)
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := h.cfg
+	cfg := hs.cfg
 	cfg.GatewayURL = "http://" + srv.Listener.Addr().String()
 	cfg.GitHubURL, cfg.GitHubAPIURL, cfg.GitLabURL = gh.URL, gh.URL, gl.URL
 	cfg.GitHubOAuth = config.OAuthApp{ClientID: "gh-client", ClientSecret: "gh-secret"}
@@ -370,13 +375,13 @@ func TestConsoleOAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAPI(cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.accounts = accounts.New(h.store, box, cfg.ProviderAPIURLs())
-	srv.Config.Handler = a.router()
+	a := New(Deps{Config: cfg, Store: hs.store, Temporal: hs.temporal, Logs: hs.logs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts: accounts.New(hs.store, box, cfg.ProviderAPIURLs())})
+	srv.Config.Handler = a.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	tm := h.newTeam(t, "console-oauth")
+	tm := hs.newTeam(t, "console-oauth")
 	settings := "/ns/" + tm.ns + "/settings"
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
@@ -396,7 +401,7 @@ func TestConsoleOAuth(t *testing.T) {
 			tc.fake.AddOAuthApp(tc.client, strings.Replace(tc.client, "client", "secret", 1), cfg.OAuthCallback(tc.provider))
 			tc.fake.SignInWeb(tc.login)
 			b := browserAt(t, srv.URL)
-			b.signIn(h.owner)
+			b.signIn(hs.owner)
 			wantPage(t, b.get(settings), http.StatusOK, "Connect GitHub", "Connect GitLab")
 
 			start := func() *url.URL {
@@ -433,7 +438,7 @@ func TestConsoleOAuth(t *testing.T) {
 
 			back = start()
 			other := browserAt(t, srv.URL)
-			other.signIn(h.owner)
+			other.signIn(hs.owner)
 			wantPage(t, other.get(back.RequestURI()), http.StatusBadRequest)
 
 			p := b.get(back.RequestURI())

@@ -17,7 +17,7 @@ import (
 )
 
 // console is the web console over api, which it calls in process through r.
-func (a *api) console(r *gin.Engine) *console.Console {
+func (a *Server) console(r *gin.Engine) *console.Console {
 	cn, err := console.New(console.Deps{
 		API: r, Store: a.store, GatewayURL: a.cfg.GatewayURL, Logger: a.logger, Tags: a.imageTags,
 		OAuth: console.OAuthConfig{
@@ -35,7 +35,7 @@ func (a *api) console(r *gin.Engine) *console.Console {
 
 // imageTags lists image's tags in the registry with the operator's credentials; the console
 // asks only after the API let the caller read the image's namespace.
-func (a *api) imageTags(ctx context.Context, image string) ([]string, error) {
+func (a *Server) imageTags(ctx context.Context, image string) ([]string, error) {
 	repo, err := name.NewRepository(image, name.Insecure)
 	if err != nil {
 		return nil, fmt.Errorf("parsing image %q: %w", image, err)
@@ -54,7 +54,7 @@ func (a *api) imageTags(ctx context.Context, image string) ([]string, error) {
 // toConsole sends a browser that opens a build's API URL without a token (the commit status
 // "Details" link, a record's logs_url) to the build's console page, which signs it in and
 // brings it back. Scripts, which do not ask for HTML, still get the API's 401.
-func (a *api) toConsole(c *gin.Context) bool {
+func (a *Server) toConsole(c *gin.Context) bool {
 	route := c.FullPath()
 	if c.Request.Method != http.MethodGet || !strings.Contains(c.GetHeader("Accept"), "text/html") ||
 		(route != "/api/v1/builds/:id" && route != "/api/v1/builds/:id/logs") {

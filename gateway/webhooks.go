@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
@@ -31,11 +32,11 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 	return body, nil
 }
 
-func (a *api) githubWebhook(c *gin.Context) {
+func (a *Server) githubWebhook(c *gin.Context) {
 	a.deliver(c, build.ProviderGitHub)
 }
 
-func (a *api) gitlabWebhook(c *gin.Context) {
+func (a *Server) gitlabWebhook(c *gin.Context) {
 	a.deliver(c, build.ProviderGitLab)
 }
 
@@ -48,7 +49,7 @@ const webhookRetryAfter = "2"
 // match against the rule, start the build, answer. The answer comes once the start is
 // recorded in Temporal, so a 202 is never given for a build that was not started, and a 503
 // makes the provider deliver again.
-func (a *api) deliver(c *gin.Context, provider string) {
+func (a *Server) deliver(c *gin.Context, provider string) {
 	ctx := c.Request.Context()
 	rule, err := a.store.GetRule(ctx, c.Param("rule_id"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && rule.Source.Provider != provider) {
@@ -136,11 +137,11 @@ func (a *api) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
 	}
-	req := buildRequest{id: webhook.BuildID(rule.ID, ev), rule: rule, commit: ev.Commit}
+	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit}
 	if ev.Kind == webhook.KindTag {
-		req.ref, req.trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
+		req.Ref, req.Trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
-		req.ref, req.trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
+		req.Ref, req.Trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.
@@ -148,7 +149,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	remember := a.cfg.DeliveryRetention > 0
 	since := time.Now().Add(-a.cfg.DeliveryRetention)
 	if remember {
-		d, err := a.store.FindDelivery(ctx, rule.ID, req.id, since)
+		d, err := a.store.FindDelivery(ctx, rule.ID, req.ID, since)
 		if err == nil {
 			metrics.AddDuplicate(ctx)
 			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
@@ -160,7 +161,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 			return
 		}
 	}
-	id, _, err := a.startOrExisting(ctx, req)
+	id, _, _, err := a.builds.Start(ctx, req)
 	if err != nil {
 		a.logger.Error("starting build from webhook", "rule", rule.ID, "delivery", ev.Delivery, "error", err)
 		fail(c, http.StatusServiceUnavailable, "build not started: Temporal is unavailable; deliver again")
@@ -169,7 +170,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	// Recorded after the start: a failure here leaves only Temporal's own deduplication, and a
 	// record is never there for a build that did not start.
 	if remember {
-		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.id, BuildID: id}, since); err != nil {
+		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.ID, BuildID: id}, since); err != nil {
 			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
 		}
 	}
