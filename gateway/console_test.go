@@ -256,6 +256,11 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 	buildPage := p.location
 	wantPage(t, b.get(buildPage), http.StatusOK, "running", "main", "aaaaaaaaaa", "build/Dockerfile", "Cancel build", `data-src="`+buildPage+`/log"`)
 
+	again := regexp.MustCompile(`(?s)<form method="post" action="([^"]+/build)">.*?name="ref" value="([^"]*)".*?name="commit" value="([^"]*)"`).FindStringSubmatch(b.get(buildPage).body)
+	if again == nil || again[2] != "main" || again[3] != strings.Repeat("a", 40) {
+		t.Fatalf("no build-again form for the same ref and commit: %q", again)
+	}
+
 	recs := b.get(repo + "/builds")
 	wantPage(t, recs, http.StatusOK, `href="`+buildPage+`"`, "aaaaaaa", testUIURL)
 	wantPage(t, b.get(repo+"/builds?status=failed"), http.StatusOK, "No builds match.")
@@ -267,7 +272,7 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 		for _, path := range []string{repo + "/rules", "/ns/" + tm.ns, buildPage} {
 			p := r.get(path)
 			wantPage(t, p, http.StatusOK)
-			for _, control := range []string{"New build rule", "/build\"", "Cancel build", "Create image repository", "/settings"} {
+			for _, control := range []string{"New build rule", "/build\"", "Cancel build", "Build again", "Create image repository", "/settings"} {
 				if strings.Contains(p.body, control) {
 					t.Errorf("%s shows the reader %q", path, control)
 				}
@@ -445,8 +450,40 @@ func TestConsoleOAuth(t *testing.T) {
 			if p.code != http.StatusSeeOther || p.location != settings {
 				t.Fatalf("callback: %d %q\n%s", p.code, p.location, p.body)
 			}
-			wantPage(t, b.get(settings), http.StatusOK, tc.login)
+			sp := b.get(settings)
+			wantPage(t, sp, http.StatusOK, tc.login)
 			wantPage(t, b.get(back.RequestURI()), http.StatusBadRequest)
+			if tc.provider != "github" {
+				return
+			}
+
+			// The account's pickers: organizations, then their repositories, then a rule
+			// reading the source through the account, and its branches to build.
+			acct := regexp.MustCompile(`/accounts/(a-[^/"]+)/remove`).FindStringSubmatch(sp.body)
+			if acct == nil {
+				t.Fatalf("no account on the settings page:\n%s", sp.body)
+			}
+			gh.AddOrg("acme", tc.login)
+			gh.AddRepo(providertest.Repo{Owner: "acme", Name: "web", Private: true, Admins: []string{tc.login},
+				Branches: []providertest.Ref{{Name: "main", Commit: strings.Repeat("c", 40)}, {Name: "next", Commit: strings.Repeat("d", 40)}}})
+			repo := "/ns/" + tm.ns + "/repos/app"
+			form := url.Values{"provider": {"github"}, "account_id": {acct[1]}, "action": {"load"}}
+			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `<select id="owner"`, "<option >acme</option>")
+			form.Set("owner", "acme")
+			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `<select id="repository"`, "<option >web</option>")
+			form.Set("repository", "web")
+			form.Set("branches", "main")
+			form.Set("action", "save")
+			p = b.post(repo+"/rules/new", repo+"/rules/new", form)
+			if p.code != http.StatusSeeOther || p.location != repo+"/rules" {
+				t.Fatalf("saving a rule with an account: %d %q\n%s", p.code, p.location, p.body)
+			}
+			rules := b.get(repo + "/rules")
+			id := regexp.MustCompile(`/rules/(r-[a-z0-9]+)/build"`).FindStringSubmatch(rules.body)
+			if id == nil {
+				t.Fatalf("no rule:\n%s", rules.body)
+			}
+			wantPage(t, b.get(repo+"/rules/"+id[1]+"/build"), http.StatusOK, `<option value="main">`, `<option value="next">`)
 		})
 	}
 }

@@ -118,6 +118,7 @@ var catalog = map[string]map[string]string{
 
 		"build.title":    "Build",
 		"build.cancel":   "Cancel build",
+		"build.rebuild":  "Build again",
 		"build.digest":   "Digest",
 		"build.temporal": "Execution history in Temporal",
 		"build.steps":    "Steps",
@@ -275,6 +276,7 @@ var catalog = map[string]map[string]string{
 
 		"build.title":    "构建",
 		"build.cancel":   "取消构建",
+		"build.rebuild":  "重新构建",
 		"build.digest":   "镜像摘要",
 		"build.temporal": "Temporal 中的执行历史",
 		"build.steps":    "构建步骤",

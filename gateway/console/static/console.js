@@ -16,7 +16,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (atEnd) log.scrollTop = log.scrollHeight;
     }
     log.dataset.ended = "1";
-    const status = document.getElementById("build-status");
-    if (log.dataset.follow && status) status.dataset.stale = "1";
+    // The stream ends with the build: show its final status, steps and tags.
+    if (log.dataset.follow) setTimeout(() => location.reload(), 1000);
   }).catch((err) => { log.append("\n[" + err + "]"); });
 });
