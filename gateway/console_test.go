@@ -261,6 +261,9 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 		t.Fatalf("no build-again form for the same ref and commit: %q", again)
 	}
 
+	// The harness's registry does not answer: the tab says so and still gives the pull line.
+	wantPage(t, b.get(repo+"/images"), http.StatusOK, "docker pull 127.0.0.1:5000/"+tm.ns+"/app:latest", "The registry did not answer")
+
 	recs := b.get(repo + "/builds")
 	wantPage(t, recs, http.StatusOK, `href="`+buildPage+`"`, "aaaaaaa", testUIURL)
 	wantPage(t, b.get(repo+"/builds?status=failed"), http.StatusOK, "No builds match.")

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-dev/slipway/gateway/console"
 )
@@ -33,14 +34,20 @@ func (a *Server) console(r *gin.Engine) *console.Console {
 	return cn
 }
 
-// imageTags lists image's tags in the registry with the operator's credentials; the console
-// asks only after the API let the caller read the image's namespace.
-func (a *Server) imageTags(ctx context.Context, image string) ([]string, error) {
+// maxImageTags bounds the tags the Images tab describes: each costs the registry a manifest
+// and a config read.
+const maxImageTags = 100
+
+// imageTags lists image's tags in the registry with the operator's credentials, each with its
+// digest, size and creation time; the console asks only after the API let the caller read
+// the image's namespace.
+func (a *Server) imageTags(ctx context.Context, image string) ([]console.ImageTag, error) {
 	repo, err := name.NewRepository(image, name.Insecure)
 	if err != nil {
 		return nil, fmt.Errorf("parsing image %q: %w", image, err)
 	}
-	tags, err := remote.List(repo, remote.WithContext(ctx), remote.WithAuthFromKeychain(a.registryKeychain))
+	auth := remote.WithAuthFromKeychain(a.registryKeychain)
+	tags, err := remote.List(repo, remote.WithContext(ctx), auth)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return nil, nil // nothing pushed yet
@@ -48,7 +55,43 @@ func (a *Server) imageTags(ctx context.Context, image string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("listing tags of %s: %w", image, err)
 	}
-	return tags, nil
+	if len(tags) > maxImageTags {
+		tags = tags[:maxImageTags]
+	}
+	out := make([]console.ImageTag, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, tag := range tags {
+		g.Go(func() error {
+			out[i] = console.ImageTag{Tag: tag}
+			img, err := remote.Image(repo.Tag(tag), remote.WithContext(gctx), auth)
+			if err != nil {
+				return fmt.Errorf("reading %s:%s: %w", image, tag, err)
+			}
+			d, err := img.Digest()
+			if err != nil {
+				return fmt.Errorf("reading %s:%s: %w", image, tag, err)
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				return fmt.Errorf("reading %s:%s: %w", image, tag, err)
+			}
+			size := m.Config.Size
+			for _, l := range m.Layers {
+				size += l.Size
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return fmt.Errorf("reading %s:%s: %w", image, tag, err)
+			}
+			out[i].Digest, out[i].Size, out[i].Created = d.String(), size, cf.Created.Time
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // toConsole sends a browser that opens a build's API URL without a token (the commit status

@@ -142,6 +142,9 @@ var catalog = map[string]map[string]string{
 
 		"images.pull":        "Pull command",
 		"images.tag":         "Tag",
+		"images.size":        "Size",
+		"images.pushed":      "Created",
+		"images.build":       "Build",
 		"images.none":        "No tags in the registry yet.",
 		"images.unavailable": "The registry did not answer; try again later.",
 
@@ -300,6 +303,9 @@ var catalog = map[string]map[string]string{
 
 		"images.pull":        "拉取命令",
 		"images.tag":         "镜像 Tag",
+		"images.size":        "大小",
+		"images.pushed":      "创建时间",
+		"images.build":       "构建",
 		"images.none":        "镜像仓库中还没有 Tag。",
 		"images.unavailable": "镜像仓库没有响应，请稍后重试。",
 
