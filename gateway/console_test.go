@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -469,11 +470,15 @@ func TestConsoleOAuth(t *testing.T) {
 			gh.AddOrg("acme", tc.login)
 			gh.AddRepo(providertest.Repo{Owner: "acme", Name: "web", Private: true, Admins: []string{tc.login},
 				Branches: []providertest.Ref{{Name: "main", Commit: strings.Repeat("c", 40)}, {Name: "next", Commit: strings.Repeat("d", 40)}}})
+			// More than one page of the provider's (30 a page): the picker loads them all.
+			for i := range 34 {
+				gh.AddRepo(providertest.Repo{Owner: "acme", Name: fmt.Sprintf("svc-%02d", i)})
+			}
 			repo := "/ns/" + tm.ns + "/repos/app"
 			form := url.Values{"provider": {"github"}, "account_id": {acct[1]}, "action": {"load"}}
-			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `<select id="owner"`, "<option >acme</option>")
+			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `list="owner-choices"`, `<option value="acme">`)
 			form.Set("owner", "acme")
-			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `<select id="repository"`, "<option >web</option>")
+			wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", form), http.StatusOK, `list="repository-choices"`, `<option value="web">`, `<option value="svc-33">`, "35 repositories loaded")
 			form.Set("repository", "web")
 			form.Set("branches", "main")
 			form.Set("action", "save")

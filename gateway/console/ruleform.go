@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,19 +181,14 @@ func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f
 	d.Accounts = accts.Accounts
 	if load && f.AccountID != "" {
 		base := "/namespaces/" + esc(ns) + "/accounts/" + esc(f.AccountID)
-		var out struct {
-			Items []pick `json:"items"`
-		}
-		if err := cn.call(c, http.MethodGet, base+"/owners", nil, nil, &out); err != nil {
+		var err error
+		if d.Owners, err = cn.browse(c, base+"/owners", url.Values{}); err != nil {
 			d.Errors["account_id"] = errText(err)
 		}
-		d.Owners = out.Items
 		if f.Owner != "" {
-			out.Items = nil
-			if err := cn.call(c, http.MethodGet, base+"/repositories", url.Values{"owner": {f.Owner}}, nil, &out); err != nil {
+			if d.Repos, err = cn.browse(c, base+"/repositories", url.Values{"owner": {f.Owner}}); err != nil {
 				d.Errors["owner"] = errText(err)
 			}
-			d.Repos = out.Items
 		}
 	}
 	d.Preview = preview(f)
@@ -202,6 +198,30 @@ func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f
 		title = "rule.edit"
 	}
 	cn.render(c, code, "ruleform", page{Title: title, Crumbs: crumbs, Tab: "rules", Data: d})
+}
+
+// maxPickPages bounds the pages of choices a picker loads from the provider (30 to 100 a
+// page): a large organization's repositories are then searched by typing, from the list.
+const maxPickPages = 10
+
+// browse loads the choices of a picker from the account, page after page.
+func (cn *Console) browse(c *gin.Context, path string, q url.Values) ([]pick, error) {
+	var all []pick
+	for page := 1; page <= maxPickPages; page++ {
+		q.Set("page", strconv.Itoa(page))
+		var out struct {
+			Items []pick `json:"items"`
+			Next  int    `json:"next_page"`
+		}
+		if err := cn.call(c, http.MethodGet, path, q, nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Items...)
+		if out.Next == 0 {
+			break
+		}
+	}
+	return all, nil
 }
 
 // preview renders the form's tag template for a sample branch and tag, as a build would.
