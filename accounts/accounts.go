@@ -96,6 +96,29 @@ func (r *Resolver) Connect(ctx context.Context, ns, provider, token, createdBy s
 	})
 }
 
+// Reconnect gives the account a new token, checked against its provider and sealed as
+// Connect seals one, and keeps its id: the rules naming it keep working, with the new
+// token. It returns the account as it is now.
+func (r *Resolver) Reconnect(ctx context.Context, a store.Account, token string) (store.Account, error) {
+	c, err := r.client(a.Provider, token)
+	if err != nil {
+		return store.Account{}, err
+	}
+	login, err := c.Whoami(ctx)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("checking the token with %s: %w", a.Provider, err)
+	}
+	sealed, err := r.box.Seal([]byte(token), a.ID)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("sealing token: %w", err)
+	}
+	if err := r.store.ReplaceAccountToken(ctx, a.ID, login, sealed); err != nil {
+		return store.Account{}, err
+	}
+	a.Login, a.TokenSealed = login, sealed
+	return a, nil
+}
+
 // Token opens the token of the account ref names, for a build of ref's namespace and provider.
 // A missing account wraps build.ErrUnknownAccount; one of another namespace or provider
 // wraps build.ErrAccountNotBound, and its token is not even opened.

@@ -81,6 +81,35 @@ func (a *Server) connectAccount(c *gin.Context) {
 	c.JSON(http.StatusCreated, acct)
 }
 
+// reconnectAccount replaces a connected account's token (an expired or revoked one, or a new
+// OAuth authorization), keeping its id so the rules naming it keep working.
+func (a *Server) reconnectAccount(c *gin.Context) {
+	acct, ok := a.nsAccount(c)
+	if !ok || !a.needAccounts(c) {
+		return
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Token == "" {
+		fail(c, http.StatusBadRequest, "token is required")
+		return
+	}
+	acct, err := a.accounts.Reconnect(c.Request.Context(), acct, body.Token)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			a.storeError(c, "account", err)
+			return
+		}
+		a.providerError(c, "reconnecting the "+acct.Provider+" account", err)
+		return
+	}
+	c.JSON(http.StatusOK, acct)
+}
+
 func (a *Server) listAccounts(c *gin.Context) {
 	ns := c.Param("ns")
 	list, err := a.store.ListAccounts(c.Request.Context(), ns)

@@ -289,3 +289,53 @@ func TestConnectedAccounts(t *testing.T) {
 		}
 	})
 }
+
+// TestReconnectAccount replaces an account's token: the id stays (rules keep naming it), the
+// login follows the new token, a refused token changes nothing, and only admins reconnect.
+func TestReconnectAccount(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
+	x := newAccountsAPI(t, h)
+	const first, second, revoked = "ghp_firstTOKEN00000000000000000000", "ghp_secondTOKEN0000000000000000000", "ghp_revokedTOKEN000000000000000000"
+	x.tokens = []string{first, second, revoked}
+	x.github.AddUser("octo", first)
+	x.github.AddUser("hubot", second)
+	x.github.AddUser("gone", revoked)
+	x.github.RevokeToken(revoked)
+	tm := h.newTeam(t, "reconnect")
+	base := "/api/v1/namespaces/" + tm.ns + "/accounts"
+	var acct struct{ ID, Login string }
+	if code := x.call(t, "POST", base, h.writer, map[string]string{"provider": "github", "token": first}, &acct); code != http.StatusCreated {
+		t.Fatalf("connect: %d", code)
+	}
+	before, err := h.store.GetAccount(t.Context(), acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, user, token string
+		want              int
+	}{
+		{"a writer may not", h.writer, second, http.StatusForbidden},
+		{"a refused token", h.owner, revoked, http.StatusBadRequest},
+		{"no token", h.owner, "", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := x.call(t, "PUT", base+"/"+acct.ID, tc.user, map[string]string{"token": tc.token}, nil); code != tc.want {
+				t.Fatalf("reconnect: %d, want %d", code, tc.want)
+			}
+			if now, _ := h.store.GetAccount(t.Context(), acct.ID); now.TokenSealed != before.TokenSealed || now.Login != "octo" {
+				t.Fatalf("the account changed: %+v", now)
+			}
+		})
+	}
+	var got struct{ ID, Login string }
+	if code := x.call(t, "PUT", base+"/"+acct.ID, h.owner, map[string]string{"token": second}, &got); code != http.StatusOK {
+		t.Fatalf("reconnect: %d", code)
+	}
+	after, err := h.store.GetAccount(t.Context(), acct.ID)
+	if err != nil || got.ID != acct.ID || got.Login != "hubot" || after.Login != "hubot" || after.TokenSealed == before.TokenSealed ||
+		strings.Contains(after.TokenSealed, second) {
+		t.Fatalf("after reconnecting: answer %+v, stored %+v, %v", got, after, err)
+	}
+}

@@ -492,6 +492,32 @@ func TestConsoleOAuth(t *testing.T) {
 				t.Fatalf("no rule:\n%s", rules.body)
 			}
 			wantPage(t, b.get(repo+"/rules/"+id[1]+"/build"), http.StatusOK, `<option value="main">`, `<option value="next">`)
+
+			// Reconnecting by OAuth keeps the account's id: the rule naming it goes on, with a
+			// new token.
+			before, err := hs.store.GetAccount(t.Context(), acct[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = b.post(settings, "/ns/"+tm.ns+"/oauth/github", url.Values{"account": {acct[1]}})
+			u, _ := url.Parse(p.location)
+			resp, err := noRedirect.Get(u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cb, _ := url.Parse(resp.Header.Get("Location"))
+			if p := b.get(cb.RequestURI()); p.code != http.StatusSeeOther {
+				t.Fatalf("reconnect callback: %d\n%s", p.code, p.body)
+			}
+			sp = b.get(settings)
+			if n := strings.Count(sp.body, "/reconnect\""); n != 1 {
+				t.Fatalf("%d accounts after reconnecting, want the one", n)
+			}
+			after, err := hs.store.GetAccount(t.Context(), acct[1])
+			if err != nil || after.Login != tc.login || after.TokenSealed == before.TokenSealed {
+				t.Fatalf("account after reconnecting: %+v, %v", after, err)
+			}
 		})
 	}
 }

@@ -224,6 +224,16 @@ func endpoints() []endpoint {
 				}
 				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/accounts/" + acct.ID, hidden: hidden}
 			}},
+		{method: "PUT", route: "/api/v1/namespaces/:ns/accounts/:account", access: inNamespace, need: store.RoleAdmin, ok: 503, cross: true,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				acct := mx.accounts[mx.resourceScope(sc)]
+				hidden := nsHidden(mx, sc)
+				if sc == cross {
+					hidden = acct.ID
+				}
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/accounts/" + acct.ID,
+					body: map[string]string{"token": providerToken}, hidden: hidden}
+			}},
 		{method: "GET", route: "/api/v1/namespaces/:ns/accounts/:account/:what", access: inNamespace, need: store.RoleWrite, ok: 503, cross: true,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				acct := mx.accounts[mx.resourceScope(sc)]

@@ -157,6 +157,7 @@ func (a *Server) router() *gin.Engine {
 	write.POST("/accounts", a.connectAccount)
 	read.GET("/accounts", a.listAccounts)
 	admin.DELETE("/accounts/:account", a.deleteAccount)
+	admin.PUT("/accounts/:account", a.reconnectAccount)
 	// Browsing shows the account's private repositories: it needs write, the role that
 	// creates rules.
 	write.GET("/accounts/:account/:what", a.browse)

@@ -103,6 +103,20 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	return nil
 }
 
+// ReplaceAccountToken gives account id a new token and the login it acts as, keeping its id,
+// so the rules that name it keep working. The error wraps ErrNotFound when there is no such
+// account.
+func (s *Store) ReplaceAccountToken(ctx context.Context, id, login, sealed string) error {
+	res, err := s.exec(ctx, s.db, "UPDATE accounts SET login = ?, token_sealed = ? WHERE id = ?", login, sealed, id)
+	if err != nil {
+		return fmt.Errorf("replacing the token of account %q: %w", id, classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("replacing the token of account %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // SetRuleHook records the webhook a rule manages on its source repository.
 func (s *Store) SetRuleHook(ctx context.Context, ruleID string, h RuleHook) error {
 	res, err := s.exec(ctx, s.db, "UPDATE rules SET hook_id = ?, hook_state = ? WHERE id = ?", h.ID, h.State, ruleID)

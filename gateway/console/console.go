@@ -118,6 +118,7 @@ func (cn *Console) Register(r gin.IRouter) {
 	s.POST("/ns/:ns/members/:user/remove", cn.removeMember)
 	s.POST("/ns/:ns/accounts", cn.connectAccount)
 	s.POST("/ns/:ns/accounts/:account/remove", cn.removeAccount)
+	s.POST("/ns/:ns/accounts/:account/reconnect", cn.reconnectAccount)
 	s.POST("/ns/:ns/oauth/:provider", cn.oauthStart)
 	s.GET("/oauth/callback/:provider", cn.oauthCallback)
 	repo := s.Group("/ns/:ns/repos/:repo")

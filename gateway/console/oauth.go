@@ -3,11 +3,15 @@ package console
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/oauth2"
 )
+
+// accountID is the shape of a connected account's id.
+var accountID = regexp.MustCompile(`^a-[a-z0-9]{1,40}$`)
 
 // OAuthConfig is the OAuth apps "Connect GitHub/GitLab" (源代码授权) authorizes with.
 type OAuthConfig struct {
@@ -81,8 +85,17 @@ func (cn *Console) oauthStart(c *gin.Context) {
 		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
 		return
 	}
+	// Reconnecting names the account whose token the authorization replaces.
+	target := ns + "/" + provider
+	if acct := c.PostForm("account"); acct != "" {
+		if !accountID.MatchString(acct) {
+			cn.renderError(c, http.StatusBadRequest, cn.lang(c).T("error.not_found"))
+			return
+		}
+		target += "/" + acct
+	}
 	state, verifier := randomToken(), oauth2.GenerateVerifier()
-	if err := cn.d.Store.SetSessionOAuth(c.Request.Context(), current(c).id, state, verifier, ns+"/"+provider); err != nil {
+	if err := cn.d.Store.SetSessionOAuth(c.Request.Context(), current(c).id, state, verifier, target); err != nil {
 		cn.fail(c, err)
 		return
 	}
@@ -104,7 +117,11 @@ func (cn *Console) oauthCallback(c *gin.Context) {
 		}
 	}
 	app, ok := cn.d.OAuth.app(provider)
-	ns, target, _ := strings.Cut(sess.OAuthTarget, "/")
+	parts := strings.SplitN(sess.OAuthTarget, "/", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	ns, target, acct := parts[0], parts[1], parts[2]
 	if !ok || sess.OAuthState == "" || target != provider || !sameToken(c.Query("state"), sess.OAuthState) {
 		cn.renderError(c, http.StatusBadRequest, cn.lang(c).T("oauth.bad_state"))
 		return
@@ -123,6 +140,11 @@ func (cn *Console) oauthCallback(c *gin.Context) {
 			msg += " (" + re.ErrorCode + ")"
 		}
 		cn.showSettings(c, http.StatusBadGateway, msg)
+		return
+	}
+	if acct != "" {
+		cn.afterSettings(c, cn.call(c, http.MethodPut, "/namespaces/"+esc(ns)+"/accounts/"+esc(acct), nil,
+			map[string]string{"token": tok.AccessToken}, nil))
 		return
 	}
 	cn.afterSettings(c, cn.call(c, http.MethodPost, "/namespaces/"+esc(ns)+"/accounts", nil,

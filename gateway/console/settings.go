@@ -20,6 +20,16 @@ type settingsData struct {
 	OAuth    []string
 }
 
+// CanOAuth reports whether provider has an OAuth app, for a Reconnect by OAuth.
+func (d settingsData) CanOAuth(provider string) bool {
+	for _, p := range d.OAuth {
+		if p == provider {
+			return true
+		}
+	}
+	return false
+}
+
 func (cn *Console) settingsPage(c *gin.Context) { cn.showSettings(c, http.StatusOK, "") }
 
 // showSettings is the namespace's members and connected accounts, for its admins.
@@ -85,6 +95,12 @@ func (cn *Console) removeMember(c *gin.Context) {
 func (cn *Console) connectAccount(c *gin.Context) {
 	cn.afterSettings(c, cn.call(c, http.MethodPost, "/namespaces/"+esc(c.Param("ns"))+"/accounts", nil,
 		map[string]string{"provider": c.PostForm("provider"), "token": strings.TrimSpace(c.PostForm("token"))}, nil))
+}
+
+// reconnectAccount gives an account a new pasted token, keeping its id.
+func (cn *Console) reconnectAccount(c *gin.Context) {
+	cn.afterSettings(c, cn.call(c, http.MethodPut, "/namespaces/"+esc(c.Param("ns"))+"/accounts/"+esc(c.Param("account")), nil,
+		map[string]string{"token": strings.TrimSpace(c.PostForm("token"))}, nil))
 }
 
 func (cn *Console) removeAccount(c *gin.Context) {
