@@ -76,6 +76,36 @@ func (tb *tab) text() string {
 	return run(tb, "reading the page", chromedp.Evaluate[string]("document.body.innerText"))
 }
 
+// checkLabels fails the test for a visible form field of the page without a label.
+func (tb *tab) checkLabels(page string) {
+	tb.t.Helper()
+	unlabeled := run(tb, "checking labels", chromedp.Evaluate[[]string](`Array.from(
+		document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+		.filter(e => e.labels.length === 0 && !e.getAttribute("aria-label"))
+		.map(e => e.outerHTML)`))
+	if len(unlabeled) > 0 {
+		tb.t.Errorf("%s: fields without a label: %v", page, unlabeled)
+	}
+}
+
+// waitText waits until the page shows want.
+func (tb *tab) waitText(want string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+		cancel()
+		if err == nil && strings.Contains(txt, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("the page never showed %q:\n%s", want, txt)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (tb *tab) location() string {
 	tb.t.Helper()
 	return run(tb, "reading the location", chromedp.Evaluate[string]("location.href"))
@@ -159,14 +189,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("tag_template"), "{ref},{ref}-{short_commit}"),
 		chromedp.Click(chromedp.ID("sanitize_ref")),
 		chromedp.Click(chromedp.CSS(`button[value="preview"]`)),
-		chromedp.WaitVisible(chromedp.CSS("table.preview")),
 	)
-	if txt := w.text(); !strings.Contains(txt, "feature-login-0123456") || !strings.Contains(txt, "v1.2.0") {
+	// The form had a preview before the click: wait for the one of the new template.
+	w.waitText("feature-login-0123456")
+	if txt := w.text(); !strings.Contains(txt, "v1.2.0-0123456") {
 		t.Fatalf("preview does not show the sample tags:\n%s", txt)
 	}
 	if v := run(w, "reading owner", chromedp.Value(chromedp.ID("owner"))); v != "octo" {
 		t.Fatalf("the preview lost the form's values: owner %q", v)
 	}
+	w.checkLabels("rule form")
 	w.shoot("rule-form")
 	w.do("saving the rule",
 		chromedp.Click(chromedp.CSS(`button[value="save"]`)),
@@ -191,6 +223,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	w.do("build now",
 		chromedp.Click(chromedp.CSS(`a[href$="/build"]`)),
 		chromedp.WaitVisible(chromedp.ID("ref")),
+	)
+	w.checkLabels("build now")
+	w.do("build now",
 		chromedp.SetValue(chromedp.ID("ref"), "main"),
 		chromedp.SetValue(chromedp.ID("commit"), strings.Repeat("b", 40)),
 		chromedp.Click(chromedp.CSS("button.primary")),
@@ -203,7 +238,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if txt := w.text(); !strings.Contains(txt, "running") || !strings.Contains(txt, "bbbbbbbbbb") || !strings.Contains(txt, "Cancel build") {
 		t.Fatalf("build page:\n%s", txt)
 	}
-	w.shoot("build")
 
 	w.do("build records",
 		chromedp.Navigate(repo+"/builds"),
@@ -212,12 +246,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	if txt := w.text(); !strings.Contains(txt, "bbbbbbb") || !strings.Contains(txt, "View build history") {
 		t.Fatalf("records:\n%s", txt)
 	}
+	w.checkLabels("build records")
 	w.shoot("records")
 	w.do("opening the record", chromedp.Click(chromedp.CSS(`table.records a[href^="/builds/"]`)), chromedp.WaitVisible(chromedp.ID("log")))
 	if loc := w.location(); loc != buildPage {
 		t.Fatalf("the record opened %s, want %s", loc, buildPage)
 	}
 
+	w.do("images", chromedp.Navigate(repo+"/images"), chromedp.WaitVisible(chromedp.ID("pull")))
+	w.checkLabels("images")
+	w.do("build page", chromedp.Navigate(buildPage), chromedp.WaitVisible(chromedp.ID("log")))
+	w.shoot("build")
+
+	t.Run("keyboard", func(t *testing.T) {
+		// The first Tab reaches the skip link, which leads to the page's content.
+		w.do("tab", chromedp.Navigate(repo+"/rules"), chromedp.WaitVisible(chromedp.CSS("main h1")),
+			chromedp.KeyEvent("\t"))
+		if got := run(w, "focus", chromedp.Evaluate[string]("document.activeElement.getAttribute('href')")); got != "#main" {
+			t.Fatalf("the first Tab focuses %q, want the skip link", got)
+		}
+	})
+	t.Run("settings", func(t *testing.T) {
+		o := newTab(t, browser, hs.srv.URL)
+		o.signIn(hs.owner)
+		o.do("settings", chromedp.Navigate(hs.srv.URL+"/ns/"+tm.ns+"/settings"), chromedp.WaitVisible(chromedp.ID("m-user")))
+		o.checkLabels("settings")
+		o.shoot("settings")
+	})
 	t.Run("reader", func(t *testing.T) {
 		r := newTab(t, browser, hs.srv.URL)
 		r.signIn(hs.reader)
