@@ -164,6 +164,8 @@ func TestQueryText(t *testing.T) {
 		{"status", Query{Namespace: "team", Repository: "app", Status: "timed_out"}, base + " AND ExecutionStatus = 'TimedOut'", ""},
 		{"superseded is completed", Query{Namespace: "team", Repository: "app", Status: "superseded"}, base + " AND ExecutionStatus = 'Completed'", ""},
 		{"rule and status", Query{Namespace: "team", Repository: "app", Rule: "r", Status: "running"}, base + " AND SlipwayRule = 'r' AND ExecutionStatus = 'Running'", ""},
+		{"ref", Query{Namespace: "team", Repository: "app", Ref: "release/1.2"}, base + " AND GitRef = 'release/1.2'", ""},
+		{"quote in a ref", Query{Namespace: "team", Repository: "app", Ref: "v1' OR 'a' = 'a"}, "", "cannot be searched for"},
 		{"quote in a rule", Query{Namespace: "team", Repository: "app", Rule: "r' OR 'a' = 'a"}, "", "is not a rule id"},
 		{"unknown status", Query{Namespace: "team", Repository: "app", Status: "done"}, "", `status "done" is not one of`},
 		{"quote in a namespace", Query{Namespace: "te'am", Repository: "app"}, "", "cannot be searched for"},

@@ -19,6 +19,8 @@ type Query struct {
 	Rule string
 	// Status, when set, keeps the builds with this record status.
 	Status string
+	// Ref, when set, keeps the builds of this branch or tag name (exactly).
+	Ref string
 	// Limit is the page size; 0 means 20.
 	Limit int
 	// PageToken continues where the page that gave it ended.
@@ -73,6 +75,9 @@ func (q Query) text() (string, error) {
 	}
 	if q.Rule != "" {
 		terms = append(terms, [2]string{build.AttrRule.GetName(), q.Rule})
+	}
+	if q.Ref != "" {
+		terms = append(terms, [2]string{build.AttrRef.GetName(), q.Ref})
 	}
 	if vs != "" {
 		terms = append(terms, [2]string{"ExecutionStatus", vs})

@@ -130,7 +130,8 @@ func (a *Server) listBuilds(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
 		return
 	}
-	q := builds.Query{Namespace: ns, Repository: repo, Rule: c.Query("rule"), Status: c.Query("status"), Limit: 20}
+	q := builds.Query{Namespace: ns, Repository: repo, Rule: c.Query("rule"), Status: c.Query("status"),
+		Ref: c.Query("ref"), Limit: 20}
 	if err := q.Check(); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return

@@ -269,6 +269,7 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 	wantPage(t, recs, http.StatusOK, `href="`+buildPage+`"`, "aaaaaaa", testUIURL)
 	wantPage(t, b.get(repo+"/builds?status=failed"), http.StatusOK, "No builds match.")
 	wantPage(t, b.get(repo+"/builds?ref=nomatch"), http.StatusOK, "No builds match.")
+	wantPage(t, b.get(repo+"/builds?ref=main"), http.StatusOK, `href="`+buildPage+`"`)
 
 	t.Run("reader sees no write control and cannot forge one", func(t *testing.T) {
 		r := hs.browser(t)

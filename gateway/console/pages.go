@@ -258,7 +258,7 @@ func (cn *Console) recordsPage(c *gin.Context) {
 	}
 	d.Rules = rules.Rules
 	q := url.Values{"limit": {"20"}}
-	for _, k := range []string{"rule", "status", "page_token"} {
+	for _, k := range []string{"rule", "status", "ref", "page_token"} {
 		if v := c.Query(k); v != "" {
 			q.Set(k, v)
 		}
@@ -276,12 +276,7 @@ func (cn *Console) recordsPage(c *gin.Context) {
 		cn.fail(c, err)
 		return
 	}
-	for _, b := range out.Builds {
-		// The API filters by rule and status; the ref is matched here, on the page shown.
-		if d.Ref == "" || strings.Contains(b.Ref, d.Ref) {
-			d.Builds = append(d.Builds, b)
-		}
-	}
+	d.Builds = out.Builds
 	if out.Next != "" {
 		nq := url.Values{}
 		for _, k := range []string{"rule", "status", "ref"} {
