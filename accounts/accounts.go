@@ -12,6 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/providers"
@@ -27,7 +30,31 @@ type Resolver struct {
 	// have their own).
 	apiURLs map[string]string
 	opts    []providers.Option
+	// oauth are the OAuth apps, by provider, that refresh expiring tokens (WithOAuth).
+	oauth map[string]*oauth2.Config
 }
+
+// Grant is a provider token as an OAuth token endpoint answers: the token, and for an expiring
+// one (GitLab's) the refresh token and when it expires. A pasted token is a Grant with Token
+// only.
+type Grant struct {
+	Token        string
+	RefreshToken string
+	// Expiry is zero for a token that does not expire.
+	Expiry time.Time
+}
+
+// WithOAuth has r refresh the expiring tokens of the providers in apps (ClientID,
+// ClientSecret and Endpoint.TokenURL are what a refresh needs) before it hands them out, and
+// seal and store the new ones. Both the gateway and the worker set it, from the same
+// configuration.
+func (r *Resolver) WithOAuth(apps map[string]*oauth2.Config) *Resolver {
+	r.oauth = apps
+	return r
+}
+
+// refreshAAD binds a sealed refresh token to its account, apart from the token.
+func refreshAAD(id string) string { return id + "/refresh" }
 
 // New returns a Resolver over the accounts in st, sealed with box.
 func New(st *store.Store, box *secretbox.Box, apiURLs map[string]string, opts ...providers.Option) *Resolver {
@@ -75,7 +102,12 @@ func (r *Resolver) client(provider, token string) (providers.Client, error) {
 // Connect checks token against the provider (a revoked or mistyped token is refused here,
 // not at the first build), seals it and stores the account in namespace ns.
 func (r *Resolver) Connect(ctx context.Context, ns, provider, token, createdBy string) (store.Account, error) {
-	c, err := r.client(provider, token)
+	return r.ConnectGrant(ctx, ns, provider, Grant{Token: token}, createdBy)
+}
+
+// ConnectGrant is Connect with an OAuth grant: its refresh token is sealed and kept too.
+func (r *Resolver) ConnectGrant(ctx context.Context, ns, provider string, g Grant, createdBy string) (store.Account, error) {
+	c, err := r.client(provider, g.Token)
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -87,20 +119,37 @@ func (r *Resolver) Connect(ctx context.Context, ns, provider, token, createdBy s
 	if err != nil {
 		return store.Account{}, err
 	}
-	sealed, err := r.box.Seal([]byte(token), id)
-	if err != nil {
-		return store.Account{}, fmt.Errorf("sealing token: %w", err)
+	a := store.Account{ID: id, Namespace: ns, Provider: provider, Login: login, CreatedBy: createdBy}
+	if err := r.seal(&a, g); err != nil {
+		return store.Account{}, err
 	}
-	return r.store.CreateAccount(ctx, store.Account{
-		ID: id, Namespace: ns, Provider: provider, Login: login, CreatedBy: createdBy, TokenSealed: sealed,
-	})
+	return r.store.CreateAccount(ctx, a)
+}
+
+// seal puts g, sealed, in a.
+func (r *Resolver) seal(a *store.Account, g Grant) error {
+	sealed, err := r.box.Seal([]byte(g.Token), a.ID)
+	if err != nil {
+		return fmt.Errorf("sealing token: %w", err)
+	}
+	a.TokenSealed, a.RefreshSealed, a.TokenExpiresAt = sealed, "", nil
+	if g.RefreshToken != "" {
+		if a.RefreshSealed, err = r.box.Seal([]byte(g.RefreshToken), refreshAAD(a.ID)); err != nil {
+			return fmt.Errorf("sealing refresh token: %w", err)
+		}
+	}
+	if !g.Expiry.IsZero() {
+		e := g.Expiry.UTC()
+		a.TokenExpiresAt = &e
+	}
+	return nil
 }
 
 // Reconnect gives the account a new token, checked against its provider and sealed as
 // Connect seals one, and keeps its id: the rules naming it keep working, with the new
 // token. It returns the account as it is now.
-func (r *Resolver) Reconnect(ctx context.Context, a store.Account, token string) (store.Account, error) {
-	c, err := r.client(a.Provider, token)
+func (r *Resolver) Reconnect(ctx context.Context, a store.Account, g Grant) (store.Account, error) {
+	c, err := r.client(a.Provider, g.Token)
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -108,14 +157,13 @@ func (r *Resolver) Reconnect(ctx context.Context, a store.Account, token string)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("checking the token with %s: %w", a.Provider, err)
 	}
-	sealed, err := r.box.Seal([]byte(token), a.ID)
-	if err != nil {
-		return store.Account{}, fmt.Errorf("sealing token: %w", err)
-	}
-	if err := r.store.ReplaceAccountToken(ctx, a.ID, login, sealed); err != nil {
+	a.Login = login
+	if err := r.seal(&a, g); err != nil {
 		return store.Account{}, err
 	}
-	a.Login, a.TokenSealed = login, sealed
+	if _, err := r.store.ReplaceAccountToken(ctx, a, ""); err != nil {
+		return store.Account{}, err
+	}
 	return a, nil
 }
 
@@ -150,11 +198,61 @@ func (r *Resolver) open(ctx context.Context, id string) (store.Account, string, 
 	if err != nil {
 		return store.Account{}, "", err
 	}
+	if r.expiring(a) {
+		if a, err = r.refresh(ctx, a); err != nil {
+			return store.Account{}, "", err
+		}
+	}
 	token, err := r.box.Open(a.TokenSealed, a.ID)
 	if err != nil {
 		return store.Account{}, "", fmt.Errorf("opening the token of account %s (was SLIPWAY_SECRET_KEY changed?): %w", id, err)
 	}
 	return a, string(token), nil
+}
+
+// refreshMargin is how long before its expiry a token is refreshed: a clone or an API call
+// that starts with it has that long to use it.
+const refreshMargin = 5 * time.Minute
+
+// expiring reports whether a's token expires soon and can be refreshed.
+func (r *Resolver) expiring(a store.Account) bool {
+	return a.TokenExpiresAt != nil && a.RefreshSealed != "" && r.oauth[a.Provider] != nil &&
+		time.Until(*a.TokenExpiresAt) < refreshMargin
+}
+
+// refresh trades a's refresh token for a new token (and, on GitLab, a new refresh token),
+// seals both and stores them, and returns a as it is now. Two processes refreshing at once
+// both ask; the store keeps the first answer (the refresh token it replaced is the one both
+// read) and the other process reads it back.
+func (r *Resolver) refresh(ctx context.Context, a store.Account) (store.Account, error) {
+	refresh, err := r.box.Open(a.RefreshSealed, refreshAAD(a.ID))
+	if err != nil {
+		return store.Account{}, fmt.Errorf("opening the refresh token of account %s: %w", a.ID, err)
+	}
+	// An expired token makes the source refresh at once.
+	tok, err := r.oauth[a.Provider].TokenSource(ctx, &oauth2.Token{RefreshToken: string(refresh), Expiry: time.Unix(1, 0)}).Token()
+	if err != nil {
+		if now, gerr := r.store.GetAccount(ctx, a.ID); gerr == nil && now.RefreshSealed != a.RefreshSealed {
+			return now, nil // another process refreshed it, and its refresh token is spent
+		}
+		return store.Account{}, fmt.Errorf("refreshing the token of account %s with %s (reconnect the account): %w", a.ID, a.Provider, err)
+	}
+	old := a.RefreshSealed
+	g := Grant{Token: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	if g.RefreshToken == "" {
+		g.RefreshToken = string(refresh)
+	}
+	if err := r.seal(&a, g); err != nil {
+		return store.Account{}, err
+	}
+	won, err := r.store.ReplaceAccountToken(ctx, a, old)
+	if err != nil {
+		return store.Account{}, err
+	}
+	if !won {
+		return r.store.GetAccount(ctx, a.ID)
+	}
+	return a, nil
 }
 
 // Client returns account id and a client acting as it.

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"golang.org/x/oauth2"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -273,6 +275,41 @@ func (c Config) OAuthCallback(provider string) string {
 		base = c.GatewayURL + "/oauth/callback"
 	}
 	return base + "/" + provider
+}
+
+// OAuth2 is provider's OAuth app as golang.org/x/oauth2 takes it, on the provider's web host
+// (GitHubURL, GitLabURL), with the scopes a connected account needs (private clones, webhooks,
+// commit statuses) and the callback URL; nil when the app is not configured. The console
+// authorizes with it; the gateway and the worker refresh expiring tokens with it.
+func (c Config) OAuth2(provider string) *oauth2.Config {
+	switch provider {
+	case "github":
+		if c.GitHubOAuth.ClientID == "" {
+			return nil
+		}
+		return &oauth2.Config{ClientID: c.GitHubOAuth.ClientID, ClientSecret: c.GitHubOAuth.ClientSecret,
+			Endpoint:    oauth2.Endpoint{AuthURL: c.GitHubURL + "/login/oauth/authorize", TokenURL: c.GitHubURL + "/login/oauth/access_token"},
+			RedirectURL: c.OAuthCallback(provider), Scopes: []string{"repo", "admin:repo_hook"}}
+	case "gitlab":
+		if c.GitLabOAuth.ClientID == "" {
+			return nil
+		}
+		return &oauth2.Config{ClientID: c.GitLabOAuth.ClientID, ClientSecret: c.GitLabOAuth.ClientSecret,
+			Endpoint:    oauth2.Endpoint{AuthURL: c.GitLabURL + "/oauth/authorize", TokenURL: c.GitLabURL + "/oauth/token"},
+			RedirectURL: c.OAuthCallback(provider), Scopes: []string{"api"}}
+	}
+	return nil
+}
+
+// OAuthApps are the configured OAuth apps by provider (see OAuth2).
+func (c Config) OAuthApps() map[string]*oauth2.Config {
+	out := map[string]*oauth2.Config{}
+	for _, p := range []string{"github", "gitlab"} {
+		if conf := c.OAuth2(p); conf != nil {
+			out[p] = conf
+		}
+	}
+	return out
 }
 
 // CloneBaseURLs maps each provider to the base its clone URLs are built from.

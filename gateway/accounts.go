@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
@@ -56,7 +57,7 @@ func (a *Server) connectAccount(c *gin.Context) {
 	}
 	var body struct {
 		Provider string `json:"provider"`
-		Token    string `json:"token"`
+		grantBody
 	}
 	if !bindJSON(c, &body) {
 		return
@@ -69,7 +70,7 @@ func (a *Server) connectAccount(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "token is required")
 		return
 	}
-	acct, err := a.accounts.Connect(c.Request.Context(), ns, body.Provider, body.Token, user(c).Name)
+	acct, err := a.accounts.ConnectGrant(c.Request.Context(), ns, body.Provider, body.grant(), user(c).Name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 			a.storeError(c, "account", err)
@@ -81,6 +82,23 @@ func (a *Server) connectAccount(c *gin.Context) {
 	c.JSON(http.StatusCreated, acct)
 }
 
+// grantBody is a token as callers send it: pasted, or from an OAuth authorization with the
+// refresh token and lifetime of an expiring one.
+type grantBody struct {
+	Token        string `json:"token"`
+	RefreshToken string `json:"refresh_token"`
+	// ExpiresIn is the token's lifetime in seconds, as the token endpoint said; 0 for none.
+	ExpiresIn int64 `json:"expires_in"`
+}
+
+func (b grantBody) grant() accounts.Grant {
+	g := accounts.Grant{Token: b.Token, RefreshToken: b.RefreshToken}
+	if b.ExpiresIn > 0 {
+		g.Expiry = time.Now().Add(time.Duration(b.ExpiresIn) * time.Second)
+	}
+	return g
+}
+
 // reconnectAccount replaces a connected account's token (an expired or revoked one, or a new
 // OAuth authorization), keeping its id so the rules naming it keep working.
 func (a *Server) reconnectAccount(c *gin.Context) {
@@ -88,9 +106,7 @@ func (a *Server) reconnectAccount(c *gin.Context) {
 	if !ok || !a.needAccounts(c) {
 		return
 	}
-	var body struct {
-		Token string `json:"token"`
-	}
+	var body grantBody
 	if !bindJSON(c, &body) {
 		return
 	}
@@ -98,7 +114,7 @@ func (a *Server) reconnectAccount(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "token is required")
 		return
 	}
-	acct, err := a.accounts.Reconnect(c.Request.Context(), acct, body.Token)
+	acct, err := a.accounts.Reconnect(c.Request.Context(), acct, body.grant())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			a.storeError(c, "account", err)

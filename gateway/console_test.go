@@ -386,7 +386,7 @@ func TestConsoleOAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := New(Deps{Config: cfg, Store: hs.store, Temporal: hs.temporal, Logs: hs.logs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Accounts: accounts.New(hs.store, box, cfg.ProviderAPIURLs())})
+		Accounts: accounts.New(hs.store, box, cfg.ProviderAPIURLs()).WithOAuth(cfg.OAuthApps())})
 	srv.Config.Handler = a.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -458,6 +458,16 @@ func TestConsoleOAuth(t *testing.T) {
 			sp := b.get(settings)
 			wantPage(t, sp, http.StatusOK, tc.login)
 			wantPage(t, b.get(back.RequestURI()), http.StatusBadRequest)
+			// GitLab's token expires: its refresh token and expiry are kept, for refreshing.
+			accts, err := hs.store.ListAccounts(t.Context(), tm.ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range accts {
+				if a.Login == tc.login && (a.RefreshSealed != "") != (tc.provider == "gitlab") || (a.TokenExpiresAt != nil) != (a.RefreshSealed != "") {
+					t.Errorf("account %s: refresh token sealed %t, expires %v", a.Login, a.RefreshSealed != "", a.TokenExpiresAt)
+				}
+			}
 			if tc.provider != "github" {
 				return
 			}

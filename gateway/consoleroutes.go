@@ -21,12 +21,7 @@ import (
 func (a *Server) console(r *gin.Engine) *console.Console {
 	cn, err := console.New(console.Deps{
 		API: r, Store: a.store, GatewayURL: a.cfg.GatewayURL, Logger: a.logger, Tags: a.imageTags,
-		OAuth: console.OAuthConfig{
-			GitHub: console.OAuthApp{ClientID: a.cfg.GitHubOAuth.ClientID, ClientSecret: a.cfg.GitHubOAuth.ClientSecret,
-				BaseURL: a.cfg.GitHubURL, CallbackURL: a.cfg.OAuthCallback("github")},
-			GitLab: console.OAuthApp{ClientID: a.cfg.GitLabOAuth.ClientID, ClientSecret: a.cfg.GitLabOAuth.ClientSecret,
-				BaseURL: a.cfg.GitLabURL, CallbackURL: a.cfg.OAuthCallback("gitlab")},
-		},
+		OAuth: a.cfg.OAuthApps(),
 	})
 	if err != nil {
 		panic(err) // the templates are embedded: an error is a bug caught by every test

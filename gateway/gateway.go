@@ -51,7 +51,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	accts := accounts.New(st, box, cfg.ProviderAPIURLs())
+	accts := accounts.New(st, box, cfg.ProviderAPIURLs()).WithOAuth(cfg.OAuthApps())
 	logs, err := logstore.New(cfg.LogsDir())
 	if err != nil {
 		return err

@@ -22,6 +22,11 @@ type Account struct {
 	// TokenSealed is the token encrypted by the caller (package secretbox), bound to ID. The
 	// store never sees the token itself.
 	TokenSealed string `json:"-"`
+	// RefreshSealed is the OAuth refresh token, sealed like TokenSealed (bound to ID +
+	// "/refresh"); empty for a pasted token.
+	RefreshSealed string `json:"-"`
+	// TokenExpiresAt is when the token expires (GitLab's OAuth tokens do); nil for never.
+	TokenExpiresAt *time.Time `json:"token_expires_at,omitempty"`
 }
 
 // NewAccountID returns a fresh account id. The caller makes it before CreateAccount so the
@@ -34,12 +39,18 @@ func NewAccountID() (string, error) {
 	return "a-" + ruleIDEncoding.EncodeToString(b)[:12], nil
 }
 
-const accountColumns = `a.id, n.name, a.provider, a.login, a.created_by, a.created_at, a.token_sealed
+const accountColumns = `a.id, n.name, a.provider, a.login, a.created_by, a.created_at, a.token_sealed,
+	a.refresh_sealed, a.token_expires_at
 FROM accounts a JOIN namespaces n ON n.id = a.namespace_id`
 
 func scanAccount(row rowScanner) (Account, error) {
-	var a Account
-	err := row.Scan(&a.ID, &a.Namespace, &a.Provider, &a.Login, &a.CreatedBy, timeColumn{&a.CreatedAt}, &a.TokenSealed)
+	var (
+		a       Account
+		expires nullTime
+	)
+	err := row.Scan(&a.ID, &a.Namespace, &a.Provider, &a.Login, &a.CreatedBy, timeColumn{&a.CreatedAt}, &a.TokenSealed,
+		&a.RefreshSealed, &expires)
+	a.TokenExpiresAt = expires.ptr()
 	return a, classify(err)
 }
 
@@ -52,8 +63,10 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
 		if err != nil {
 			return fmt.Errorf("namespace %s: %w", a.Namespace, err)
 		}
-		_, err = s.exec(ctx, tx, `INSERT INTO accounts (id, namespace_id, provider, login, token_sealed, created_by, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, ns.ID, a.Provider, a.Login, a.TokenSealed, a.CreatedBy, a.CreatedAt)
+		_, err = s.exec(ctx, tx, `INSERT INTO accounts (id, namespace_id, provider, login, token_sealed, refresh_sealed,
+	token_expires_at, created_by, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, ns.ID, a.Provider, a.Login, a.TokenSealed, a.RefreshSealed, utcPtr(a.TokenExpiresAt),
+			a.CreatedBy, a.CreatedAt)
 		return classify(err)
 	})
 	if err != nil {
@@ -103,18 +116,40 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	return nil
 }
 
-// ReplaceAccountToken gives account id a new token and the login it acts as, keeping its id,
-// so the rules that name it keep working. The error wraps ErrNotFound when there is no such
-// account.
-func (s *Store) ReplaceAccountToken(ctx context.Context, id, login, sealed string) error {
-	res, err := s.exec(ctx, s.db, "UPDATE accounts SET login = ?, token_sealed = ? WHERE id = ?", login, sealed, id)
+// ReplaceAccountToken gives account a.ID a new token: a.Login, a.TokenSealed, a.RefreshSealed
+// and a.TokenExpiresAt replace the stored ones, and the id stays, so the rules that name it
+// keep working. With ifRefresh set, it replaces them only while the stored refresh token is
+// still ifRefresh, and reports false when another process refreshed it first. The error wraps
+// ErrNotFound when there is no such account.
+func (s *Store) ReplaceAccountToken(ctx context.Context, a Account, ifRefresh string) (bool, error) {
+	q := "UPDATE accounts SET login = ?, token_sealed = ?, refresh_sealed = ?, token_expires_at = ? WHERE id = ?"
+	args := []any{a.Login, a.TokenSealed, a.RefreshSealed, utcPtr(a.TokenExpiresAt), a.ID}
+	if ifRefresh != "" {
+		q += " AND refresh_sealed = ?"
+		args = append(args, ifRefresh)
+	}
+	res, err := s.exec(ctx, s.db, q, args...)
 	if err != nil {
-		return fmt.Errorf("replacing the token of account %q: %w", id, classify(err))
+		return false, fmt.Errorf("replacing the token of account %q: %w", a.ID, classify(err))
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("replacing the token of account %q: %w", id, ErrNotFound)
+		if ifRefresh != "" {
+			if _, err := s.GetAccount(ctx, a.ID); err != nil {
+				return false, err
+			}
+			return false, nil
+		}
+		return false, fmt.Errorf("replacing the token of account %q: %w", a.ID, ErrNotFound)
 	}
-	return nil
+	return true, nil
+}
+
+// utcPtr is t in UTC for a nullable timestamp column, or nil.
+func utcPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
 }
 
 // SetRuleHook records the webhook a rule manages on its source repository.

@@ -202,7 +202,7 @@ func openAccounts(ctx context.Context, getenv func(string) string, cfg config.Co
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the accounts database: %w", err)
 	}
-	return accounts.New(st, box, cfg.ProviderAPIURLs()), func() { st.Close() }, nil
+	return accounts.New(st, box, cfg.ProviderAPIURLs()).WithOAuth(cfg.OAuthApps()), func() { st.Close() }, nil
 }
 
 // serveOps serves /metrics, /healthz and /readyz on addr until the returned function is

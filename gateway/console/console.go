@@ -47,8 +47,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Tags lists an image's tags in the registry for the Images tab; nil shows none.
 	Tags TagLister
-	// OAuth configures "Connect GitHub/GitLab"; a provider without a client id shows none.
-	OAuth OAuthConfig
+	// OAuth configures "Connect GitHub/GitLab"; a provider without an app shows none.
+	OAuth OAuthApps
 }
 
 // DefaultSessionTTL is how long a sign-in lasts when Deps does not say: a working day.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/oauth2"
@@ -13,57 +14,20 @@ import (
 // accountID is the shape of a connected account's id.
 var accountID = regexp.MustCompile(`^a-[a-z0-9]{1,40}$`)
 
-// OAuthConfig is the OAuth apps "Connect GitHub/GitLab" (源代码授权) authorizes with.
-type OAuthConfig struct {
-	GitHub, GitLab OAuthApp
-}
-
-// OAuthApp is one provider's OAuth application; one without a ClientID is not offered.
-type OAuthApp struct {
-	ClientID, ClientSecret string
-	// BaseURL is the provider's web address: https://github.com, a GitHub Enterprise server,
-	// https://gitlab.com or a self-managed GitLab.
-	BaseURL string
-	// CallbackURL is the redirect URI registered with the app.
-	CallbackURL string
-}
-
-// app is the configured app of provider, or false.
-func (o OAuthConfig) app(provider string) (OAuthApp, bool) {
-	var a OAuthApp
-	switch provider {
-	case "github":
-		a = o.GitHub
-	case "gitlab":
-		a = o.GitLab
-	}
-	return a, a.ClientID != ""
-}
+// OAuthApps are the OAuth apps "Connect GitHub/GitLab" (源代码授权) authorizes with, by
+// provider, with their endpoints, scopes and callback URL; a provider without one offers token
+// pasting only.
+type OAuthApps map[string]*oauth2.Config
 
 // providers lists the providers with an app configured.
-func (o OAuthConfig) providers() []string {
+func (o OAuthApps) providers() []string {
 	var out []string
 	for _, p := range []string{"github", "gitlab"} {
-		if _, ok := o.app(p); ok {
+		if o[p] != nil {
 			out = append(out, p)
 		}
 	}
 	return out
-}
-
-// oauth2Config is provider's app as golang.org/x/oauth2 takes it, with the scopes an account
-// needs: private clones, webhooks and commit statuses.
-func oauth2Config(provider string, a OAuthApp) *oauth2.Config {
-	base := strings.TrimSuffix(a.BaseURL, "/")
-	c := &oauth2.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, RedirectURL: a.CallbackURL}
-	if provider == "gitlab" {
-		c.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
-		c.Scopes = []string{"api"}
-	} else {
-		c.Endpoint = oauth2.Endpoint{AuthURL: base + "/login/oauth/authorize", TokenURL: base + "/login/oauth/access_token"}
-		c.Scopes = []string{"repo", "admin:repo_hook"}
-	}
-	return c
 }
 
 // oauthStart (a form's POST, so it carries the CSRF token) sends the browser to the
@@ -71,8 +35,8 @@ func oauth2Config(provider string, a OAuthApp) *oauth2.Config {
 // this browser can finish the authorization.
 func (cn *Console) oauthStart(c *gin.Context) {
 	ns, provider := c.Param("ns"), c.Param("provider")
-	app, ok := cn.d.OAuth.app(provider)
-	if !ok {
+	app := cn.d.OAuth[provider]
+	if app == nil {
 		cn.renderError(c, http.StatusNotFound, cn.lang(c).T("error.not_found"))
 		return
 	}
@@ -100,7 +64,7 @@ func (cn *Console) oauthStart(c *gin.Context) {
 		return
 	}
 	// PKCE for both: GitLab requires it, GitHub accepts it.
-	c.Redirect(http.StatusSeeOther, oauth2Config(provider, app).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	c.Redirect(http.StatusSeeOther, app.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
 }
 
 // oauthCallback is where the provider sends the browser back: the state must be the one
@@ -116,13 +80,13 @@ func (cn *Console) oauthCallback(c *gin.Context) {
 			return
 		}
 	}
-	app, ok := cn.d.OAuth.app(provider)
+	app := cn.d.OAuth[provider]
 	parts := strings.SplitN(sess.OAuthTarget, "/", 3)
 	for len(parts) < 3 {
 		parts = append(parts, "")
 	}
 	ns, target, acct := parts[0], parts[1], parts[2]
-	if !ok || sess.OAuthState == "" || target != provider || !sameToken(c.Query("state"), sess.OAuthState) {
+	if app == nil || sess.OAuthState == "" || target != provider || !sameToken(c.Query("state"), sess.OAuthState) {
 		cn.renderError(c, http.StatusBadRequest, cn.lang(c).T("oauth.bad_state"))
 		return
 	}
@@ -131,7 +95,7 @@ func (cn *Console) oauthCallback(c *gin.Context) {
 		cn.showSettings(c, http.StatusBadRequest, cn.lang(c).T("oauth.denied", provider, e))
 		return
 	}
-	tok, err := oauth2Config(provider, app).Exchange(c.Request.Context(), c.Query("code"), oauth2.VerifierOption(sess.OAuthVerifier))
+	tok, err := app.Exchange(c.Request.Context(), c.Query("code"), oauth2.VerifierOption(sess.OAuthVerifier))
 	if err != nil {
 		cn.d.Logger.Warn("oauth exchange", "provider", provider, "error", err)
 		var re *oauth2.RetrieveError
@@ -142,11 +106,18 @@ func (cn *Console) oauthCallback(c *gin.Context) {
 		cn.showSettings(c, http.StatusBadGateway, msg)
 		return
 	}
+	// An expiring token (GitLab's) goes with its refresh token, so it is refreshed before use.
+	body := map[string]any{"token": tok.AccessToken}
+	if tok.RefreshToken != "" {
+		body["refresh_token"] = tok.RefreshToken
+	}
+	if !tok.Expiry.IsZero() {
+		body["expires_in"] = max(1, int64(time.Until(tok.Expiry).Seconds()))
+	}
 	if acct != "" {
-		cn.afterSettings(c, cn.call(c, http.MethodPut, "/namespaces/"+esc(ns)+"/accounts/"+esc(acct), nil,
-			map[string]string{"token": tok.AccessToken}, nil))
+		cn.afterSettings(c, cn.call(c, http.MethodPut, "/namespaces/"+esc(ns)+"/accounts/"+esc(acct), nil, body, nil))
 		return
 	}
-	cn.afterSettings(c, cn.call(c, http.MethodPost, "/namespaces/"+esc(ns)+"/accounts", nil,
-		map[string]string{"provider": provider, "token": tok.AccessToken}, nil))
+	body["provider"] = provider
+	cn.afterSettings(c, cn.call(c, http.MethodPost, "/namespaces/"+esc(ns)+"/accounts", nil, body, nil))
 }

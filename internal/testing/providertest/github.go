@@ -255,7 +255,7 @@ func ghPage[T any](w http.ResponseWriter, r *http.Request, items []T) {
 func (f *GitHub) routes(mux *http.ServeMux) {
 	// OAuth apps, on the web host (github.com or a GitHub Enterprise server).
 	mux.HandleFunc("GET /login/oauth/authorize", func(w http.ResponseWriter, r *http.Request) { f.oauthAuthorize(w, r, false) })
-	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) { f.oauthToken(w, r, "gho_", nil) })
+	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) { f.oauthToken(w, r, "gho_", false) })
 	mux.HandleFunc("GET /user", f.getUser)
 	mux.HandleFunc("GET /user/orgs", f.listUserOrgs)
 	mux.HandleFunc("GET /user/repos", f.listUserRepos)

@@ -238,10 +238,7 @@ func glPage[T any](w http.ResponseWriter, r *http.Request, items []T) {
 func (f *GitLab) routes(mux *http.ServeMux) {
 	// OAuth applications: GitLab's authorization code flow with PKCE, its tokens expire.
 	mux.HandleFunc("GET /oauth/authorize", func(w http.ResponseWriter, r *http.Request) { f.oauthAuthorize(w, r, true) })
-	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
-		f.oauthToken(w, r, "gl-", map[string]any{"token_type": "Bearer", "expires_in": 7200,
-			"refresh_token": fmt.Sprintf("refresh-%d", f.oauth.issued+1), "created_at": 1700000000})
-	})
+	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) { f.oauthToken(w, r, "gl-", true) })
 	api := func(pattern string, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.HandleFunc(method+" "+gitlabAPI+path, h)

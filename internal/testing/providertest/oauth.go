@@ -28,6 +28,8 @@ type oauthState struct {
 	grants map[string]oauthGrant
 	// approver is the user signed in at the fake's web pages, who approves every request.
 	approver string
+	// refresh maps the refresh tokens handed out and not yet used to their user and app.
+	refresh map[string]oauthGrant
 	// Tokens are handed out as "<prefix>oauth-<n>".
 	issued int
 }
@@ -38,7 +40,7 @@ func (a *fakeAccounts) AddOAuthApp(clientID, secret, redirect string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.oauth.apps == nil {
-		a.oauth.apps, a.oauth.grants = map[string]oauthApp{}, map[string]oauthGrant{}
+		a.oauth.apps, a.oauth.grants, a.oauth.refresh = map[string]oauthApp{}, map[string]oauthGrant{}, map[string]oauthGrant{}
 	}
 	a.oauth.apps[clientID] = oauthApp{secret: secret, redirect: redirect}
 }
@@ -95,9 +97,9 @@ func (a *fakeAccounts) oauthAuthorize(w http.ResponseWriter, r *http.Request, ne
 
 // oauthToken is the token endpoint: a code, with the app's credentials (in the form or in
 // basic auth) and the PKCE verifier where the authorization had a challenge, becomes a token
-// acting as the user who approved. extra adds to the answer (GitLab's expires_in and
-// refresh_token). a.mu is held.
-func (a *fakeAccounts) oauthToken(w http.ResponseWriter, r *http.Request, prefix string, extra map[string]any) {
+// acting as the user who approved. An expiring token (GitLab's) comes with expires_in and a
+// refresh token, which grant_type=refresh_token trades, once, for a new pair. a.mu is held.
+func (a *fakeAccounts) oauthToken(w http.ResponseWriter, r *http.Request, prefix string, expiring bool) {
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request"})
 		return
@@ -111,32 +113,45 @@ func (a *fakeAccounts) oauthToken(w http.ResponseWriter, r *http.Request, prefix
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client"})
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "" && gt != "authorization_code" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type"})
-		return
-	}
-	code := r.PostForm.Get("code")
-	g, ok := a.oauth.grants[code]
-	delete(a.oauth.grants, code) // a code is good once
-	if !ok || g.clientID != id || r.PostForm.Get("redirect_uri") != "" && r.PostForm.Get("redirect_uri") != g.redirect {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "The provided authorization grant is invalid, expired, revoked or does not match the redirection URI."})
-		return
-	}
-	if g.challenge != "" {
-		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-		if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "code_verifier does not match"})
+	var g oauthGrant
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code", "":
+		code := r.PostForm.Get("code")
+		g, ok = a.oauth.grants[code]
+		delete(a.oauth.grants, code) // a code is good once
+		if !ok || g.clientID != id || r.PostForm.Get("redirect_uri") != "" && r.PostForm.Get("redirect_uri") != g.redirect {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "The provided authorization grant is invalid, expired, revoked or does not match the redirection URI."})
 			return
 		}
+		if g.challenge != "" {
+			sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+			if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "code_verifier does not match"})
+				return
+			}
+		}
+	case "refresh_token":
+		rt := r.PostForm.Get("refresh_token")
+		g, ok = a.oauth.refresh[rt]
+		delete(a.oauth.refresh, rt) // refresh tokens rotate
+		if !ok || g.clientID != id {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "The provided authorization grant is invalid, expired, revoked or does not match the redirection URI."})
+			return
+		}
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type"})
+		return
 	}
 	a.oauth.issued++
 	tok := fmt.Sprintf("%soauth-%d", prefix, a.oauth.issued)
 	a.tokens[tok] = &token{user: g.user}
 	out := map[string]any{"access_token": tok, "token_type": "bearer", "scope": r.PostForm.Get("scope")}
-	for k, v := range extra {
-		out[k] = v
+	if expiring {
+		rt := fmt.Sprintf("refresh-%d", a.oauth.issued)
+		a.oauth.refresh[rt] = oauthGrant{user: g.user, clientID: id}
+		out["token_type"], out["expires_in"], out["refresh_token"], out["created_at"] = "Bearer", 7200, rt, 1700000000
 	}
-	if strings.Contains(r.Header.Get("Accept"), "application/json") || prefix != "gho_" {
+	if strings.Contains(r.Header.Get("Accept"), "application/json") || expiring {
 		writeJSON(w, http.StatusOK, out)
 		return
 	}

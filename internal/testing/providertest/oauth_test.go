@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -91,6 +92,17 @@ func TestOAuth(t *testing.T) {
 			}
 			if _, err := cfg.Exchange(ctx, code, exOpts...); err == nil {
 				t.Error("a code was exchanged twice")
+			}
+			if tc.pkce {
+				// GitLab's refresh tokens rotate: one trade each.
+				old := &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}
+				fresh, err := cfg.TokenSource(ctx, old).Token()
+				if err != nil || fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == tok.RefreshToken {
+					t.Fatalf("refresh: %+v, %v", fresh, err)
+				}
+				if _, err := cfg.TokenSource(ctx, old).Token(); err == nil {
+					t.Error("a refresh token was used twice")
+				}
 			}
 			resp, obj, _ := call(t, "GET", tc.whoami, tok.AccessToken, "")
 			if resp.StatusCode != http.StatusOK {

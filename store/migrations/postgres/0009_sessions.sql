@@ -1,3 +1,5 @@
+-- Console sign-ins, and OAuth refresh of connected accounts.
+--
 -- Console sign-ins: one row per browser session. The cookie carries a random session id;
 -- only its SHA-256 is kept, so a copy of the database signs nobody in. The CSRF token every
 -- console form carries lives here too, and so does the state of an OAuth authorization in
@@ -16,3 +18,9 @@ CREATE TABLE sessions (
 	oauth_target   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+-- An account connected by OAuth keeps its refresh token (sealed like the token, bound to the
+-- account) and when its token expires (GitLab's last two hours), so it is refreshed and
+-- sealed again before use. Accounts with a pasted token have neither.
+ALTER TABLE accounts ADD COLUMN refresh_sealed TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN token_expires_at TIMESTAMPTZ;
