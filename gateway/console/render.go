@@ -11,9 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// timeNow is the clock of session expiry.
-var timeNow = time.Now
-
 // page is what every template gets: the layout's parts and the page's own Data.
 type page struct {
 	// Title is a catalog key.

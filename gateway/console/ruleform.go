@@ -104,6 +104,8 @@ type account struct {
 // pick is one choice of a picker, as the browse endpoint lists it.
 type pick map[string]any
 
+// Name is what a rule's field takes from the choice: a GitLab group's full path, a GitHub
+// login, a repository's name.
 func (p pick) Name() string {
 	for _, k := range []string{"full_path", "path", "login", "name"} {
 		if s, ok := p[k].(string); ok && s != "" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,7 +65,7 @@ func (cn *Console) session(c *gin.Context) {
 		sess, err = cn.d.Store.SessionByID(c.Request.Context(), ck)
 	}
 	if err != nil {
-		if err != nil && !errors.Is(err, http.ErrNoCookie) && !errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, http.ErrNoCookie) && !errors.Is(err, store.ErrNotFound) {
 			cn.d.Logger.Error("reading session", "error", err)
 			c.AbortWithStatus(http.StatusInternalServerError)
 			return
@@ -141,7 +142,7 @@ func (cn *Console) login(c *gin.Context) {
 		cn.fail(c, err)
 		return
 	}
-	id, err := cn.d.Store.CreateSession(c.Request.Context(), u.ID, timeNow().Add(cn.d.SessionTTL))
+	id, err := cn.d.Store.CreateSession(c.Request.Context(), u.ID, time.Now().Add(cn.d.SessionTTL))
 	if err != nil {
 		cn.fail(c, err)
 		return
