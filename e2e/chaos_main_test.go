@@ -17,7 +17,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -236,12 +235,6 @@ func procMemory(t *testing.T, pid int) (rss, peak int64) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// kill ends the gateway at once, as a crash or an OOM kill would.
-func (g *gateway) kill() {
-	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
-	<-g.done
-}
 
 // restart starts a gateway again on the same home, database and address.
 func (g *gateway) restart(t *testing.T) *gateway {

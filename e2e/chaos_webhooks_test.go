@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/webhook"
 	"github.com/slipway-dev/slipway/workflows"
 )
@@ -51,7 +52,7 @@ func newPushEvent(t *testing.T, owner, secret string) pushEvent {
 		r["owner"].(map[string]any)["name"] = owner
 	})
 	rand.Read(b[:16])
-	return pushEvent{commit: commit, delivery: hex.EncodeToString(b[:16]), body: body, sig: sign(secret, body)}
+	return pushEvent{commit: commit, delivery: hex.EncodeToString(b[:16]), body: body, sig: devstack.SignGitHub(secret, body)}
 }
 
 // wantID is the build id the gateway must answer for ev under rule: the one derived from
@@ -238,7 +239,7 @@ func TestChaosGatewayKilledDuringWebhooks(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	g.kill()
+	g.Kill()
 	killed := time.Now()
 	time.Sleep(time.Second)
 	g = g.restart(t)
@@ -315,7 +316,7 @@ func TestChaosWebhookFlood(t *testing.T) {
 		"triggers": map[string]any{"branches": []string{"main"}},
 	})
 	t.Cleanup(func() { terminateRule(t, rule.ID) })
-	pid := g.cmd.Process.Pid
+	pid := g.Pid()
 	before, _ := procMemory(t, pid)
 
 	events := make([]pushEvent, distinct)

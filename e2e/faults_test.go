@@ -36,7 +36,7 @@ func TestWorkerKilledMidBuild(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	first.kill()
+	first.Kill()
 	killed := time.Now()
 	second := startWorker(t)
 	t.Cleanup(second.stop)
@@ -82,7 +82,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	workers := map[int]*worker{}
 	for range 2 {
 		w := startWorker(t)
-		workers[w.cmd.Process.Pid] = w
+		workers[w.Pid()] = w
 	}
 	t.Cleanup(func() {
 		for _, w := range workers {
@@ -114,7 +114,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		t.Fatalf("the Build activity runs on pid %d, which is neither worker %v", holder, workers)
 	}
 	deadID := dead.id(t)
-	dead.kill()
+	dead.Kill()
 	delete(workers, holder)
 	var survivor int
 	for pid := range workers {

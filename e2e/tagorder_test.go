@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
@@ -68,7 +69,7 @@ func deliverPush(t *testing.T, g *gateway, ruleID, secret, owner, commit, delive
 		r["owner"].(map[string]any)["login"] = owner
 	})
 	code, builds, _ := g.deliver(t, "/webhooks/github/"+ruleID, body, map[string]string{
-		"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(secret, body)})
+		"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": devstack.SignGitHub(secret, body)})
 	return code, builds
 }
 
