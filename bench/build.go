@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,7 +50,7 @@ func (b buildRun) total() time.Duration { return b.end.Sub(b.start) }
 
 // runBuild starts one build and waits for its result, giving up when one of watch exits or
 // after the bench's build timeout. Reading the history is left to inspect, outside the timing.
-func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInput, watch ...*process) (buildRun, error) {
+func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInput, watch ...*devstack.Process) (buildRun, error) {
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, fmt.Errorf("build %s took longer than %s", id, e.timeout))
 	defer cancel()
@@ -60,8 +59,8 @@ func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInpu
 	for _, w := range watch {
 		go func() {
 			select {
-			case <-w.done:
-				cancelCause(fmt.Errorf("worker exited (%v); log:\n%s", w.err, w.tail()))
+			case <-w.Exited():
+				cancelCause(w.ExitError())
 			case <-ctx.Done():
 			}
 		}()
@@ -75,7 +74,7 @@ func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInpu
 	err = run.Get(ctx, &out)
 	b.end, b.runID = time.Now(), run.GetRunID()
 	if err != nil {
-		return b, fmt.Errorf("build %s: %w; build log:\n%s", id, withCause(ctx, err), tailFile(e.logPath(id, b.runID), 0))
+		return b, fmt.Errorf("build %s: %w; build log:\n%s", id, withCause(ctx, err), lastBytes(e.readLog(id, b.runID), 4096))
 	}
 	if out.Commit != in.Commit {
 		return b, fmt.Errorf("build %s built commit %s, want %s", id, out.Commit, in.Commit)
@@ -98,18 +97,18 @@ func (e *env) inspect(ctx context.Context, b *buildRun) error {
 	if b.tl, err = e.timeline(ctx, b.id, b.runID); err != nil {
 		return err
 	}
-	raw, _ := os.ReadFile(e.logPath(b.id, b.runID))
-	b.log = string(raw)
+	b.log = string(e.readLog(b.id, b.runID))
 	return nil
 }
 
-// logPath is where the worker keeps a build's log.
-func (e *env) logPath(id, runID string) string {
+// readLog is the build's log as the worker keeps it.
+func (e *env) readLog(id, runID string) []byte {
 	s, err := logstore.New(filepath.Join(e.home, "logs"))
 	if err != nil {
-		return ""
+		return nil
 	}
-	return s.Path(id, runID)
+	b, _ := os.ReadFile(s.Path(id, runID))
+	return b
 }
 
 // withCause names why ctx ended, when it did: "context canceled" alone says nothing.
@@ -128,48 +127,38 @@ type rawRun struct {
 }
 
 // raw clones commit into a folder and runs buildctl with buildArgs on it, output to the registry
-// with push; it checks the clone holds commit and removes it afterwards (untimed).
+// with push, timed as one pair; it checks the clone holds commit and removes it (untimed).
 func (e *env) raw(ctx context.Context, r *repo, label, commit, image string, buildArgs ...string) (rawRun, error) {
 	dir := filepath.Join(e.home, "raw", label)
-	cmds := [][]string{
-		{"git", "clone", "--depth", "1", "--branch", "main", r.cloneURL, dir},
-		append(append([]string{e.buildctl, "--addr", e.stack.BuildkitAddr, "build", "--progress", "plain", "--frontend", "dockerfile.v0",
-			"--local", "context=" + dir, "--local", "dockerfile=" + dir}, buildArgs...),
-			"--output", "type=image,name="+image+":"+label+",push=true"),
-	}
 	auth, err := e.dockerConfig("raw", []*devstack.Stack{e.stack}, image)
 	if err != nil {
 		return rawRun{}, err
 	}
-	logPath := filepath.Join(e.stack.LogDir(), "raw.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return rawRun{}, fmt.Errorf("opening raw log: %w", err)
+	cmds := [][]string{
+		{"git", "clone", "--depth", "1", "--branch", "main", r.CloneURL, dir},
+		append(append([]string{e.buildctl, "--addr", e.stack.BuildkitAddr, "build", "--progress", "plain", "--frontend", "dockerfile.v0",
+			"--local", "context=" + dir, "--local", "dockerfile=" + dir}, buildArgs...),
+			"--output", "type=image,name="+image+":"+label+",push=true"),
 	}
-	defer logf.Close()
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	var took [2]time.Duration
-	var output strings.Builder
+	var out [2][]byte
 	start := time.Now()
 	for i, args := range cmds {
-		off, _ := logf.Seek(0, io.SeekEnd)
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Env = append(gitEnv(), "DOCKER_CONFIG="+auth)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if i == 1 {
-			cmd.Stdout = io.MultiWriter(logf, &output)
-			cmd.Stderr = cmd.Stdout
-		}
+		// The machine's git configuration stays out, as on the worker's side.
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "DOCKER_CONFIG="+auth)
 		cmd.WaitDelay = 5 * time.Second
-		err := cmd.Run()
+		out[i], err = cmd.CombinedOutput()
 		took[i] = time.Since(start) - took[0]
 		if err != nil {
-			return rawRun{}, fmt.Errorf("raw %s of %s: %w; output:\n%s", filepath.Base(args[0]), label, err, tailFile(logPath, off))
+			return rawRun{}, fmt.Errorf("raw %s of %s: %w; output:\n%s", filepath.Base(args[0]), label, err, lastBytes(out[i], 4096))
 		}
 	}
-	run := rawRun{total: time.Since(start), clone: took[0], build: took[1], output: output.String()}
-	if got, err := git(ctx, "-C", dir, "rev-parse", "HEAD"); err != nil || got != commit {
+	run := rawRun{total: time.Since(start), clone: took[0], build: took[1], output: string(out[1])}
+	got, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil || strings.TrimSpace(string(got)) != commit {
 		return rawRun{}, fmt.Errorf("raw clone of %s checked out %s (%v), want %s", label, got, err, commit)
 	}
 	return run, os.RemoveAll(dir)

@@ -25,7 +25,7 @@ type scenarioRuns struct {
 func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 	var all []*scenarioRuns
 	for _, fx := range []fixture{smallFixture("small"), largeFixture(o.largeFiles, o.largeMiB)} {
-		r, err := e.createRepo(ctx, fx)
+		r, err := e.createRepo(fx)
 		if err != nil {
 			return result{}, err
 		}
@@ -40,7 +40,7 @@ func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 				// again would be a cache hit and flatter the raw tools.
 				next := func() (string, error) {
 					if changed {
-						return r.change(ctx)
+						return r.change()
 					}
 					return r.head, nil
 				}

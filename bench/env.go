@@ -3,19 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	bkclient "github.com/moby/buildkit/client"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -36,13 +36,10 @@ type env struct {
 	keep     bool
 	timeout  time.Duration
 	cache    string
-	toolsDir string
 	buildctl string
 	stack    *devstack.Stack
-	gitRoot  string
-	gitURL   string
-	gitSrv   *http.Server
-	worker   *process
+	git      *gitserver.Server
+	worker   *devstack.Process
 	temporal client.Client
 	// loads are the 1-minute load averages seen after each measured e2e pair.
 	loads []float64
@@ -50,20 +47,20 @@ type env struct {
 
 // startEnv builds the binaries, starts the stack, the Git server and the worker, and waits
 // until the worker polls. On error it stops what it had started.
-func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) (_ *env, err error) {
+func startEnv(ctx context.Context, logger *slog.Logger, o options) (_ *env, err error) {
 	// Short: buildkitd's socket lives under it and unix socket paths are short.
 	home, err := os.MkdirTemp("/tmp", "slw-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("creating home: %w", err)
 	}
 	e := &env{logger: logger, home: home, bin: filepath.Join(home, "bin"), keep: o.keep, timeout: o.buildTimeout,
-		cache: o.cache, toolsDir: o.toolsDir, buildctl: filepath.Join(o.toolsDir, "buildctl"), gitRoot: filepath.Join(home, "git")}
+		cache: o.cache, buildctl: filepath.Join(o.toolsDir, "buildctl")}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	if err := buildBinaries(ctx, root, e.bin, "worker", "gateway"); err != nil {
+	if err := devstack.BuildBinaries(ctx, e.bin, "./cmd/worker", "./cmd/gateway"); err != nil {
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -71,7 +68,7 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 	if e.stack, err = devstack.Start(startCtx, devstack.Options{Home: home, ToolsDir: o.toolsDir, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", o.toolsDir, err)
 	}
-	if err := e.serveGit(); err != nil {
+	if e.git, err = gitserver.New(filepath.Join(home, "git"), "", ""); err != nil {
 		return nil, err
 	}
 	if e.temporal, err = dialTemporal(e.stack.TemporalAddress); err != nil {
@@ -80,7 +77,7 @@ func startEnv(ctx context.Context, logger *slog.Logger, root string, o options) 
 	if e.worker, err = e.startWorker(ctx, "worker"); err != nil {
 		return nil, err
 	}
-	logger.Info("environment ready", "home", home, "temporal", e.stack.TemporalAddress, "git", e.gitURL)
+	logger.Info("environment ready", "home", home, "temporal", e.stack.TemporalAddress, "git", e.git.URL)
 	return e, nil
 }
 
@@ -94,55 +91,27 @@ func dialTemporal(addr string) (client.Client, error) {
 	return c, nil
 }
 
-// serveGit serves the bare repositories under gitRoot over smart HTTP.
-func (e *env) serveGit() error {
-	if err := os.MkdirAll(e.gitRoot, 0o755); err != nil {
-		return fmt.Errorf("creating git root: %w", err)
-	}
-	h, err := gitserver.Handler(e.gitRoot, "", "")
-	if err != nil {
-		return fmt.Errorf("git server: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listening for git: %w", err)
-	}
-	e.gitURL = "http://" + ln.Addr().String()
-	e.gitSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := e.gitSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.logger.Error("git server stopped", "error", err)
-		}
-	}()
-	return nil
-}
-
-// workerEnv is the environment of a worker on the bench's stack, with extra settings.
-func (e *env) workerEnv(extra ...string) []string {
-	return append(append(os.Environ(),
-		"SLIPWAY_HOME="+e.home,
-		"SLIPWAY_TEMPORAL_ADDRESS="+e.stack.TemporalAddress,
-		"SLIPWAY_TEMPORAL_UI_URL="+e.stack.TemporalUIURL,
-		"SLIPWAY_BUILDKIT_ADDR="+e.stack.BuildkitAddr,
-		"SLIPWAY_BUILD_CGROUP="+e.stack.BuildCgroup,
-		"SLIPWAY_REGISTRY="+e.stack.Registry,
-		"SLIPWAY_GITHUB_URL="+e.gitURL,
-		"SLIPWAY_GITLAB_URL="+e.gitURL,
-		// The bench's builds are all of one namespace: the per-namespace limit would measure
-		// itself instead of the workers.
-		"SLIPWAY_NAMESPACE_MAX_RUNNING=1000",
-	), extra...)
-}
-
-// startWorker starts a worker with extra settings and waits until it polls.
-func (e *env) startWorker(ctx context.Context, name string, extra ...string) (*process, error) {
-	w, err := startProcess(filepath.Join(e.bin, "worker"), filepath.Join(e.stack.LogDir(), name+".log"), e.workerEnv(extra...))
+// startWorker starts a worker binary on the stack with extra settings and waits until it
+// polls under its own identity ("PID@host@"): pollers of a stopped worker stay listed for
+// minutes, so any poller would not do.
+func (e *env) startWorker(ctx context.Context, name string, extra ...string) (*devstack.Process, error) {
+	w, err := devstack.StartProcess(devstack.Command{Args: []string{filepath.Join(e.bin, "worker")}, Log: filepath.Join(e.stack.LogDir(), name+".log"),
+		Env: e.stack.WorkerEnv(append([]string{"SLIPWAY_GITHUB_URL=" + e.git.URL, "SLIPWAY_GITLAB_URL=" + e.git.URL,
+			// The bench's builds are all of one namespace: the per-namespace limit would
+			// measure itself instead of the workers.
+			"SLIPWAY_NAMESPACE_MAX_RUNNING=1000"}, extra...)...)})
 	if err != nil {
 		return nil, err
 	}
-	if err := waitPoller(ctx, e.temporal, workflows.DefaultTaskQueue, w); err != nil {
-		w.stop(workerStopGrace)
-		return nil, err
+	prefix := strconv.Itoa(w.Pid()) + "@"
+	err = devstack.Poll(ctx, 100*time.Millisecond, time.Minute, func() (bool, error) {
+		resp, err := e.temporal.DescribeTaskQueue(ctx, workflows.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		ok := err == nil && slices.ContainsFunc(resp.GetPollers(), func(p *taskqueuepb.PollerInfo) bool { return strings.HasPrefix(p.GetIdentity(), prefix) })
+		return ok, w.ExitError()
+	})
+	if err != nil {
+		_ = w.Stop(workerStopGrace)
+		return nil, fmt.Errorf("worker %s: %w; log:\n%s", name, err, w.Tail(20))
 	}
 	return w, nil
 }
@@ -150,12 +119,14 @@ func (e *env) startWorker(ctx context.Context, name string, extra ...string) (*p
 // close stops the worker, the Git server and the stack, and removes the home unless asked to
 // keep it. It is safe on a partly started environment.
 func (e *env) close() {
-	e.worker.stop(workerStopGrace)
+	if e.worker != nil {
+		_ = e.worker.Stop(workerStopGrace)
+	}
 	if e.temporal != nil {
 		e.temporal.Close()
 	}
-	if e.gitSrv != nil {
-		_ = e.gitSrv.Close()
+	if e.git != nil {
+		e.git.Close()
 	}
 	if e.stack != nil {
 		e.stack.Close()

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
 // benchOwner is the Git owner of the fixture repositories and the gateway namespace of the
@@ -74,82 +72,39 @@ func heavyFixture(name string) fixture {
 	}}
 }
 
-// repo is a fixture's working repository, pushed to the bare one the Git server serves.
+// repo is a fixture's repository on the Git server and the head of its main branch.
 type repo struct {
-	fixture  fixture
-	dir      string
-	cloneURL string
-	head     string
-	changes  int
+	*gitserver.Repository
+	fixture fixture
+	head    string
+	changes int
 }
 
 // createRepo creates bench/NAME on the Git server with the fixture as its first commit on main.
-func (e *env) createRepo(ctx context.Context, fx fixture) (*repo, error) {
-	bare := filepath.Join(e.gitRoot, benchOwner, fx.name+".git")
-	r := &repo{fixture: fx, dir: filepath.Join(e.home, "work", fx.name), cloneURL: e.gitURL + "/" + benchOwner + "/" + fx.name + ".git"}
+func (e *env) createRepo(fx fixture) (*repo, error) {
+	gr, err := e.git.CreateRepository(benchOwner, fx.name, filepath.Join(e.home, "work", fx.name))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
 	for p, b := range fx.files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(r.dir, p)), 0o755); err != nil {
-			return nil, fmt.Errorf("creating fixture folder: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(r.dir, p), b, 0o644); err != nil {
-			return nil, fmt.Errorf("writing fixture file: %w", err)
-		}
+		files[p] = string(b)
 	}
-	if err := os.MkdirAll(bare, 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", bare, err)
-	}
-	for _, args := range [][]string{{"-C", bare, "init", "-q", "--bare", "--initial-branch=main"},
-		{"-C", r.dir, "init", "-q", "--initial-branch=main"}, {"-C", r.dir, "remote", "add", "origin", bare}} {
-		if _, err := git(ctx, args...); err != nil {
-			return nil, err
-		}
-	}
-	var err error
-	r.head, err = r.commit(ctx, "main", "fixture "+fx.name)
+	r := &repo{Repository: gr, fixture: fx}
+	r.head, err = gr.Commit("main", files)
 	return r, err
 }
 
-// change rewrites the change file, commits and pushes it to main; the new head is a commit no
-// build has seen.
-func (r *repo) change(ctx context.Context) (string, error) {
+// change commits a new content of the change file to main; the new head is a commit no build
+// has seen.
+func (r *repo) change() (string, error) {
 	var err error
-	r.head, err = r.pushBranch(ctx, "main")
+	r.head, err = r.pushBranch("main")
 	return r.head, err
 }
 
-// pushBranch commits a new content of the change file and pushes it to branch.
-func (r *repo) pushBranch(ctx context.Context, branch string) (string, error) {
+// pushBranch commits a new content of the change file to branch and returns the commit.
+func (r *repo) pushBranch(branch string) (string, error) {
 	r.changes++
-	if err := os.WriteFile(filepath.Join(r.dir, r.fixture.changePath), fmt.Appendf(nil, "change %d\n", r.changes), 0o644); err != nil {
-		return "", fmt.Errorf("writing change: %w", err)
-	}
-	return r.commit(ctx, branch, fmt.Sprintf("change %d", r.changes))
-}
-
-// commit commits the working tree and pushes it to branch; it returns the commit.
-func (r *repo) commit(ctx context.Context, branch, msg string) (string, error) {
-	for _, args := range [][]string{{"add", "-A"}, {"-c", "user.name=Slipway Bench", "-c", "user.email=bench@slipway.invalid",
-		"commit", "-q", "-m", msg}, {"push", "-q", "origin", "HEAD:refs/heads/" + branch}} {
-		if _, err := git(ctx, append([]string{"-C", r.dir}, args...)...); err != nil {
-			return "", err
-		}
-	}
-	return git(ctx, "-C", r.dir, "rev-parse", "HEAD")
-}
-
-// gitEnv keeps the machine's git configuration out of the bench, on both sides.
-func gitEnv() []string {
-	return append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
-}
-
-// git runs git and returns its trimmed stdout.
-func git(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = gitEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(stdout.String()), nil
+	return r.Commit(branch, map[string]string{r.fixture.changePath: fmt.Sprintf("change %d\n", r.changes)})
 }

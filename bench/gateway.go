@@ -5,16 +5,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,16 +25,16 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/workflows"
 )
 
 // gateway is a gateway binary the bench started, and an HTTP client to it.
 type gateway struct {
 	url, admin string
-	proc       *process
+	proc       *devstack.Process
 	client     *http.Client
 }
 
@@ -52,45 +49,39 @@ func (e *env) launchGateway(ctx context.Context, name, admin, taskQueue, tempora
 	if err := os.MkdirAll(e.gatewayHome(name), 0o755); err != nil {
 		return nil, fmt.Errorf("creating gateway home: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := devstack.FreeAddr()
 	if err != nil {
-		return nil, fmt.Errorf("picking a gateway port: %w", err)
+		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	environ := append(os.Environ(), "SLIPWAY_HOME="+e.gatewayHome(name), "SLIPWAY_GATEWAY_ADDR="+addr,
-		"SLIPWAY_TEMPORAL_ADDRESS="+cmp.Or(temporal, e.stack.TemporalAddress), "SLIPWAY_TEMPORAL_UI_URL="+e.stack.TemporalUIURL,
-		"SLIPWAY_REGISTRY="+e.stack.Registry, "SLIPWAY_DATABASE_URL="+filepath.Join(e.gatewayHome(name), "slipway.db"),
-		"SLIPWAY_ADMIN_TOKEN="+admin, "SLIPWAY_GITHUB_URL="+e.gitURL, "SLIPWAY_GITLAB_URL="+e.gitURL,
-		"SLIPWAY_TASK_QUEUE="+cmp.Or(taskQueue, workflows.DefaultTaskQueue))
-	proc, err := startProcess(filepath.Join(e.bin, "gateway"), filepath.Join(e.stack.LogDir(), "gateway-"+name+".log"), environ)
+	proc, err := devstack.StartProcess(devstack.Command{Args: []string{filepath.Join(e.bin, "gateway")},
+		Log: filepath.Join(e.stack.LogDir(), "gateway-"+name+".log"), Env: e.stack.GatewayEnv("SLIPWAY_HOME="+e.gatewayHome(name),
+			"SLIPWAY_GATEWAY_ADDR="+addr, "SLIPWAY_TEMPORAL_ADDRESS="+cmp.Or(temporal, e.stack.TemporalAddress),
+			"SLIPWAY_DATABASE_URL="+filepath.Join(e.gatewayHome(name), "slipway.db"), "SLIPWAY_ADMIN_TOKEN="+admin,
+			"SLIPWAY_GITHUB_URL="+e.git.URL, "SLIPWAY_GITLAB_URL="+e.git.URL, "SLIPWAY_TASK_QUEUE="+cmp.Or(taskQueue, workflows.DefaultTaskQueue))})
 	if err != nil {
 		return nil, err
 	}
 	g := &gateway{url: "http://" + addr, admin: admin, proc: proc, client: &http.Client{Timeout: time.Minute,
 		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}}}
-	err = poll(ctx, 100*time.Millisecond, 30*time.Second, func() (bool, error) {
-		if proc.exited() {
-			return false, fmt.Errorf("gateway exited at start (%v)", proc.err)
-		}
+	err = devstack.Poll(ctx, 100*time.Millisecond, 30*time.Second, func() (bool, error) {
 		resp, err := g.client.Get(g.url + "/healthz")
 		if err != nil {
-			return false, nil
+			return false, proc.ExitError()
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
 		g.stop()
-		return nil, fmt.Errorf("gateway %s: %w; log:\n%s", name, err, proc.tail())
+		return nil, fmt.Errorf("gateway %s: %w; log:\n%s", name, err, proc.Tail(20))
 	}
 	return g, nil
 }
 
 // stop stops the gateway; calling it again does nothing.
 func (g *gateway) stop() {
-	if g != nil && !g.proc.exited() {
-		g.proc.stop(workerStopGrace)
+	if g != nil && g.proc.ExitError() == nil {
+		_ = g.proc.Stop(workerStopGrace)
 		g.client.CloseIdleConnections()
 	}
 }
@@ -168,10 +159,8 @@ func pushDelivery(tmpl []byte, path, secret, owner, repository, branch, commit s
 	if err != nil {
 		return delivery{}, fmt.Errorf("encoding a push payload: %w", err)
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
 	return delivery{path: path, body: body, headers: map[string]string{"X-GitHub-Event": "push",
-		"X-GitHub-Delivery": randomHex(16), "X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil))}}, nil
+		"X-GitHub-Delivery": randomHex(16), "X-Hub-Signature-256": devstack.SignGitHub(secret, body)}}, nil
 }
 
 // answer is one delivery's answer as the sender saw it.
@@ -258,7 +247,7 @@ func tookOf(res []answer) []time.Duration {
 
 // logSize is the size of the gateway's log, where the next lines start.
 func (g *gateway) logSize() int64 {
-	st, err := os.Stat(g.proc.log)
+	st, err := os.Stat(g.proc.LogPath())
 	if err != nil {
 		return 0
 	}
@@ -267,7 +256,7 @@ func (g *gateway) logSize() int64 {
 
 // webhookTimes are the duration_ms of the webhook requests the gateway logged after offset off.
 func (g *gateway) webhookTimes(off int64) ([]time.Duration, error) {
-	f, err := os.Open(g.proc.log)
+	f, err := os.Open(g.proc.LogPath())
 	if err != nil {
 		return nil, fmt.Errorf("opening gateway log: %w", err)
 	}
@@ -384,25 +373,6 @@ func terminateAll(ctx context.Context, tc client.Client, ids []string, reason st
 	close(work)
 	wg.Wait()
 	return first
-}
-
-// countBuilds counts the builds matching a visibility query, waiting (up to 30 s) for
-// visibility to reach want, since it is written after the start returns.
-func countBuilds(ctx context.Context, tc client.Client, query string, want int64) (int64, error) {
-	var n int64
-	err := poll(ctx, 200*time.Millisecond, 30*time.Second, func() (bool, error) {
-		resp, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowType = '%s' AND %s", workflows.WorkflowName, query)})
-		if err != nil {
-			return false, fmt.Errorf("counting builds (%s): %w", query, err)
-		}
-		n = resp.GetCount()
-		return n >= want, nil
-	})
-	if err != nil && n == 0 {
-		return 0, err
-	}
-	return n, nil
 }
 
 // randomHex is n random bytes in hex: admin tokens, delivery ids, commit ids no repository holds.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 // options are the command-line settings of one bench run.
@@ -71,14 +73,14 @@ func main() {
 
 // bench starts the environment, measures every part asked for and writes the results.
 func bench(ctx context.Context, logger *slog.Logger, o options) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
 	if o.toolsDir == "" {
+		root, err := devstack.ModuleRoot()
+		if err != nil {
+			return err
+		}
 		o.toolsDir = filepath.Join(root, ".tools", "bin")
 	}
-	e, err := startEnv(ctx, logger, root, o)
+	e, err := startEnv(ctx, logger, o)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func measureRebuilds(ctx context.Context, e *env, o options) (result, error) {
 	restarts := table{title: "buildkitd restart with an empty root (not part of any build's time)", header: []string{"fixture", "restarts", "min / median / max"}}
 	for _, fx := range []fixture{smallFixture("rebuilds-small"), heavyFixture("rebuilds-heavy")} {
 		label := strings.TrimPrefix(fx.name, "rebuilds-")
-		r, err := e.createRepo(ctx, fx)
+		r, err := e.createRepo(fx)
 		if err != nil {
 			return res, err
 		}
@@ -51,7 +51,7 @@ func measureRebuilds(ctx context.Context, e *env, o options) (result, error) {
 		for i := range o.runs {
 			for _, side := range []string{"slipway", "raw"} {
 				image := fmt.Sprintf("%s/bench/rebuilds-%s-%s-%d", e.stack.Registry, label, side, i)
-				commit, err := r.change(ctx)
+				commit, err := r.change()
 				if err != nil {
 					return res, err
 				}
@@ -64,7 +64,7 @@ func measureRebuilds(ctx context.Context, e *env, o options) (result, error) {
 						}
 						restartTimes = append(restartTimes, took)
 					case "one-file-change":
-						if commit, err = r.change(ctx); err != nil {
+						if commit, err = r.change(); err != nil {
 							return res, err
 						}
 					}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
@@ -217,7 +218,7 @@ func seedBuilds(ctx context.Context, e *env, n int) (starts, closed time.Duratio
 		r, err := e.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: listQuery() + " AND " + q})
 		return r.GetCount(), err
 	}
-	err = poll(ctx, time.Second, 15*time.Minute, func() (bool, error) {
+	err = devstack.Poll(ctx, time.Second, 15*time.Minute, func() (bool, error) {
 		running, err := count("ExecutionStatus = 'Running'")
 		if err != nil {
 			return false, fmt.Errorf("counting running seeded builds: %w", err)

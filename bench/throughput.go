@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 // batchSize is how many builds one throughput batch submits at once.
@@ -40,11 +42,11 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 	if out, err := exec.CommandContext(ctx, "getconf", "CLK_TCK").Output(); err == nil {
 		clk, _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	}
-	r, err := e.createRepo(ctx, smallFixture("throughput"))
+	r, err := e.createRepo(smallFixture("throughput"))
 	if err != nil {
 		return res, err
 	}
-	e.worker.stop(workerStopGrace)
+	_ = e.worker.Stop(workerStopGrace)
 	defer func() {
 		var rerr error
 		if e.worker, rerr = e.startWorker(ctx, "worker-after-throughput"); rerr != nil && err == nil {
@@ -59,14 +61,14 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 	workers := table{title: "Workers", header: []string{"setting", "worker", "measured builds run", "CPU s (measured batches)", "peak RSS (VmHWM)"}}
 	for _, set := range [][2]int{{1, 1}, {1, 2}, {1, 4}, {2, 2}} {
 		name := fmt.Sprintf("%dx%d", set[0], set[1])
-		var procs []*process
+		var procs []*devstack.Process
 		for i := range set[0] {
 			w, err := e.startWorker(ctx, fmt.Sprintf("worker-%s-%d", name, i+1), "SLIPWAY_MAX_CONCURRENT_BUILDS="+strconv.Itoa(set[1]),
 				"SLIPWAY_WORKER_METRICS_ADDR=off") // several workers on one host: no fight over the port
 			if err != nil {
 				return res, err
 			}
-			defer w.stop(workerStopGrace)
+			defer func() { _ = w.Stop(workerStopGrace) }()
 			procs = append(procs, w)
 		}
 		var batches []batch
@@ -112,16 +114,16 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 			var builds int
 			var used time.Duration
 			for _, bt := range batches {
-				builds += bt.perWorker[w.pid()]
+				builds += bt.perWorker[w.Pid()]
 			}
 			for _, bt := range batches {
-				used += bt.cpu["worker "+strconv.Itoa(w.pid())]
+				used += bt.cpu["worker "+strconv.Itoa(w.Pid())]
 			}
 			workers.rows = append(workers.rows, []string{name, fmt.Sprintf("worker %d", i+1), strconv.Itoa(builds),
-				fmt.Sprintf("%.2f s", used.Seconds()), procField(fmt.Sprintf("/proc/%d/status", w.pid()), "VmHWM")})
+				fmt.Sprintf("%.2f s", used.Seconds()), procField(fmt.Sprintf("/proc/%d/status", w.Pid()), "VmHWM")})
 		}
 		for _, w := range procs {
-			w.stop(workerStopGrace)
+			_ = w.Stop(workerStopGrace)
 		}
 	}
 	res.tables = []table{rates, cpu, workers}
@@ -130,12 +132,12 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 
 // batch pushes n branches with a new commit each (untimed), submits their builds at once and
 // waits for all of them, reading CPU times before and after.
-func (e *env) batch(ctx context.Context, r *repo, workers []*process, label string, n int, clk int64) (batch, error) {
+func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, label string, n int, clk int64) (batch, error) {
 	branches, commits := make([]string, n), make([]string, n)
 	for i := range n {
 		branches[i] = fmt.Sprintf("%s-%02d", label, i)
 		var err error
-		if commits[i], err = r.pushBranch(ctx, branches[i]); err != nil {
+		if commits[i], err = r.pushBranch(branches[i]); err != nil {
 			return batch{}, err
 		}
 	}
@@ -195,10 +197,10 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*process, label stri
 
 // followedProcs are the processes whose CPU time a batch records, pid to group: the workers,
 // the stack's processes (their command lines name the bench's home) and the bench itself.
-func (e *env) followedProcs(workers []*process) map[int]string {
+func (e *env) followedProcs(workers []*devstack.Process) map[int]string {
 	out := map[int]string{os.Getpid(): "bench (client, git server)"}
 	for _, w := range workers {
-		out[w.pid()] = "workers"
+		out[w.Pid()] = "workers"
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, d := range entries {
