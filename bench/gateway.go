@@ -224,16 +224,18 @@ func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answe
 	return res, time.Since(start)
 }
 
-// unexpected counts the answers without code or, when builds is set, not naming one build; it
-// also returns the builds they name, to terminate.
-func unexpected(res []answer, code int, builds bool) (bad int, ids []string) {
+// unexpected counts the answers without code or, when builds is set, not naming one build,
+// and describes the first; it also returns the builds they name, to terminate.
+func unexpected(res []answer, code int, builds bool) (bad int, ids []string, first string) {
 	for _, a := range res {
 		ids = append(ids, a.builds...)
 		if a.code != code || builds != (len(a.builds) == 1) {
-			bad++
+			if bad++; first == "" {
+				first = fmt.Sprintf("answered %d: %.200s", a.code, a.err)
+			}
 		}
 	}
-	return bad, ids
+	return bad, ids, first
 }
 
 // tookOf are the answers' times.

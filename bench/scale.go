@@ -354,7 +354,7 @@ func measureRules(ctx context.Context, e *env, g *gateway, rules []scaleRule, tm
 		return err
 	}
 	answers, _ := g.send(ctx, warm, 1)
-	_, started := unexpected(answers, http.StatusAccepted, true)
+	_, started, _ := unexpected(answers, http.StatusAccepted, true)
 	for _, k := range kinds {
 		ds, err := mk(scaleDeliveries, k.branch, k.unknown)
 		if err != nil {
@@ -366,7 +366,7 @@ func measureRules(ctx context.Context, e *env, g *gateway, rules []scaleRule, tm
 		if err != nil {
 			return err
 		}
-		bad, ids := unexpected(answers, k.code, k.key == "match")
+		bad, ids, _ := unexpected(answers, k.code, k.key == "match")
 		started = append(started, ids...)
 		took := tookOf(answers)
 		t.rows = append(t.rows, []string{strconv.Itoa(len(rules)), k.name, ms(summarize(took).min), ranks(took), ranks(server), strconv.Itoa(bad)})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -214,8 +215,8 @@ func webhookLevels(ctx context.Context, tc client.Client, g *gateway, rule pushR
 		return err
 	}
 	answers, _ := g.send(ctx, warm, 1)
-	if bad, ids := unexpected(answers, http.StatusAccepted, true); bad > 0 {
-		return fmt.Errorf("warm-up: %d deliveries not answered 202 with a build", bad)
+	if bad, ids, first := unexpected(answers, http.StatusAccepted, true); bad > 0 {
+		return fmt.Errorf("warm-up: %d deliveries not answered 202 with a build, first %s", bad, first)
 	} else if err := terminateAll(ctx, tc, ids, "bench: warm-up"); err != nil {
 		return err
 	}
@@ -240,7 +241,10 @@ func webhookLevels(ctx context.Context, tc client.Client, g *gateway, rule pushR
 		}
 		// A 202 may name a build that already existed (conflict policy use-existing); each
 		// delivery is a new commit, so each should name a build of its own.
-		bad, ids := unexpected(answers, http.StatusAccepted, true)
+		bad, ids, first := unexpected(answers, http.StatusAccepted, true)
+		if bad > 0 {
+			slog.Warn("unexpected answers", "temporal", backend, "senders", senders, "count", bad, "first", first)
+		}
 		took := tookOf(answers)
 		s := summarize(took)
 		t.rows = append(t.rows, []string{backend, strconv.Itoa(senders), ranks(took), ms(s.min), ms(s.mean),
