@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/workflows"
@@ -333,15 +335,8 @@ func (h histogram) since(earlier histogram) string {
 		return "–"
 	}
 	mean := time.Duration((h.sum - earlier.sum) / n * float64(time.Second))
-	bounds := slices.Sorted(func(yield func(float64) bool) {
-		for le := range h.buckets {
-			if !yield(le) {
-				return
-			}
-		}
-	})
 	p99 := "> largest bucket"
-	for _, le := range bounds {
+	for _, le := range slices.Sorted(maps.Keys(h.buckets)) {
 		if h.buckets[le]-earlier.buckets[le] >= 0.99*n && !math.IsInf(le, 1) {
 			p99 = "≤ " + ms(time.Duration(le*float64(time.Second)))
 			break
@@ -352,29 +347,18 @@ func (h histogram) since(earlier histogram) string {
 
 // terminateAll terminates the executions ids name, 16 at a time; one already ended is done.
 func terminateAll(ctx context.Context, tc client.Client, ids []string, reason string) error {
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	work := make(chan string)
-	for range 16 {
-		wg.Go(func() {
-			for id := range work {
-				err := tc.TerminateWorkflow(ctx, id, "", reason)
-				var nf *serviceerror.NotFound
-				if err != nil && !errors.As(err, &nf) {
-					mu.Lock()
-					first = cmp.Or(first, fmt.Errorf("terminating build %s: %w", id, err))
-					mu.Unlock()
-				}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, id := range ids {
+		g.Go(func() error {
+			var nf *serviceerror.NotFound
+			if err := tc.TerminateWorkflow(gctx, id, "", reason); err != nil && !errors.As(err, &nf) {
+				return fmt.Errorf("terminating build %s: %w", id, err)
 			}
+			return nil
 		})
 	}
-	for _, id := range ids {
-		work <- id
-	}
-	close(work)
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // randomHex is n random bytes in hex: admin tokens, delivery ids, commit ids no repository holds.
