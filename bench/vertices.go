@@ -1,7 +1,7 @@
 package main
 
 import (
-	"strconv"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -83,25 +83,14 @@ func vertexGroup(name string) string {
 	}
 }
 
+// stepName matches a Dockerfile step's vertex name: "[2/5] COPY app/ /app", "[stage 2/5] COPY …".
+var stepName = regexp.MustCompile(`^\[(?:\S+ )?\d+/\d+\] (\S+)`)
+
 // dockerfileInstruction is the instruction of a Dockerfile step's vertex name, "COPY" of
-// "[2/5] COPY app/ /app" (or "[stage 2/5] COPY ..."); ok is false for other vertices.
+// "[2/5] COPY app/ /app"; ok is false for other vertices.
 func dockerfileInstruction(name string) (inst string, ok bool) {
-	rest, ok := strings.CutPrefix(name, "[")
-	if !ok {
-		return "", false
+	if m := stepName.FindStringSubmatch(name); m != nil {
+		return m[1], true
 	}
-	pos, rest, ok := strings.Cut(rest, "] ")
-	fields := strings.Fields(pos)
-	if !ok || len(fields) == 0 {
-		return "", false
-	}
-	n, m, ok := strings.Cut(fields[len(fields)-1], "/")
-	if _, err := strconv.Atoi(n); !ok || err != nil {
-		return "", false
-	}
-	if _, err := strconv.Atoi(m); err != nil {
-		return "", false
-	}
-	inst, _, _ = strings.Cut(rest, " ")
-	return inst, inst != ""
+	return "", false
 }

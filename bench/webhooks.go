@@ -106,7 +106,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := webhookLevels(ctx, e.temporal, g, rule, "dev", &res, &levels); err != nil {
+	if err := webhookLevels(ctx, e.logger, e.temporal, g, rule, "dev", &res, &levels); err != nil {
 		return res, err
 	}
 
@@ -145,7 +145,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := webhookLevels(ctx, tc, pg, pgRule, "postgres", &res, &levels); err != nil {
+	if err := webhookLevels(ctx, e.logger, tc, pg, pgRule, "postgres", &res, &levels); err != nil {
 		return res, err
 	}
 
@@ -199,7 +199,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 // webhookLevels delivers the warm-up and then each sender count's pushes through g, whose
 // builds go to a queue no worker polls on tc's server; it adds a row per level and terminates
 // what each level started.
-func webhookLevels(ctx context.Context, tc client.Client, g *gateway, rule pushRule, backend string, res *result, t *table) error {
+func webhookLevels(ctx context.Context, logger *slog.Logger, tc client.Client, g *gateway, rule pushRule, backend string, res *result, t *table) error {
 	next := func(n int) ([]delivery, error) {
 		ds := make([]delivery, n)
 		for i := range ds {
@@ -243,7 +243,7 @@ func webhookLevels(ctx context.Context, tc client.Client, g *gateway, rule pushR
 		// delivery is a new commit, so each should name a build of its own.
 		bad, ids, first := unexpected(answers, http.StatusAccepted, true)
 		if bad > 0 {
-			slog.Warn("unexpected answers", "temporal", backend, "senders", senders, "count", bad, "first", first)
+			logger.Warn("unexpected answers", "temporal", backend, "senders", senders, "count", bad, "first", first)
 		}
 		took := tookOf(answers)
 		s := summarize(took)
