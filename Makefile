@@ -37,7 +37,7 @@ test: tools fmt-check vet
 
 ## unit: tests that need no stack
 unit:
-	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/...
+	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/... ./builds/...
 
 ## e2e: only the end-to-end tests
 e2e: tools

@@ -16,23 +16,22 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // buildInput is the input of a bench build of branch at commit into image, tagged after label.
-func buildInput(r *repo, branch, label, commit, image, cache string) workflows.BuildInput {
-	return workflows.BuildInput{
+func buildInput(r *repo, branch, label, commit, image, cache string) build.Input {
+	return build.Input{
 		Namespace: benchOwner, Repository: r.fixture.name, RuleID: "bench",
-		Source:      activities.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
-		Ref:         activities.Ref{Type: activities.RefBranch, Name: branch},
+		Source:      build.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
+		Ref:         build.Ref{Type: build.RefBranch, Name: branch},
 		Commit:      commit,
 		TagTemplate: label + "-{short_commit}",
 		Image:       image,
-		Trigger:     workflows.TriggerManual,
+		Trigger:     build.TriggerManual,
 		Cache:       cache,
 	}
 }
@@ -50,7 +49,7 @@ func (b buildRun) total() time.Duration { return b.end.Sub(b.start) }
 
 // runBuild starts one build and waits for its result, giving up when one of watch exits or
 // after the bench's build timeout. Reading the history is left to inspect, outside the timing.
-func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInput, watch ...*devstack.Process) (buildRun, error) {
+func (e *env) runBuild(ctx context.Context, label string, in build.Input, watch ...*devstack.Process) (buildRun, error) {
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, fmt.Errorf("build %s took longer than %s", id, e.timeout))
 	defer cancel()
@@ -66,11 +65,11 @@ func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInpu
 		}()
 	}
 	b := buildRun{id: id, start: time.Now()}
-	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.DefaultTaskQueue}, workflows.WorkflowName, in)
+	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: build.DefaultTaskQueue}, build.WorkflowName, in)
 	if err != nil {
 		return b, fmt.Errorf("starting build %s: %w", id, withCause(ctx, err))
 	}
-	var out workflows.BuildResult
+	var out build.Result
 	err = run.Get(ctx, &out)
 	b.end, b.runID = time.Now(), run.GetRunID()
 	if err != nil {
@@ -83,7 +82,7 @@ func (e *env) runBuild(ctx context.Context, label string, in workflows.BuildInpu
 }
 
 // build runs one build and reads its history and log.
-func (e *env) build(ctx context.Context, label string, in workflows.BuildInput) (buildRun, error) {
+func (e *env) build(ctx context.Context, label string, in build.Input) (buildRun, error) {
 	b, err := e.runBuild(ctx, label, in, e.worker)
 	if err == nil {
 		err = e.inspect(ctx, &b)

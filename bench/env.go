@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // workerStopGrace is how long a worker or gateway gets to shut down on SIGTERM.
@@ -105,7 +105,7 @@ func (e *env) startWorker(ctx context.Context, name string, extra ...string) (*d
 	}
 	prefix := strconv.Itoa(w.Pid()) + "@"
 	err = devstack.Poll(ctx, 100*time.Millisecond, time.Minute, func() (bool, error) {
-		resp, err := e.temporal.DescribeTaskQueue(ctx, workflows.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		resp, err := e.temporal.DescribeTaskQueue(ctx, build.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		ok := err == nil && slices.ContainsFunc(resp.GetPollers(), func(p *taskqueuepb.PollerInfo) bool { return strings.HasPrefix(p.GetIdentity(), prefix) })
 		return ok, w.ExitError()
 	})

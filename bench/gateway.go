@@ -29,8 +29,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // gateway is a gateway binary the bench started, and an HTTP client to it.
@@ -59,7 +59,7 @@ func (e *env) launchGateway(ctx context.Context, name, admin, taskQueue, tempora
 		Log: filepath.Join(e.stack.LogDir(), "gateway-"+name+".log"), Env: e.stack.GatewayEnv("SLIPWAY_HOME="+e.gatewayHome(name),
 			"SLIPWAY_GATEWAY_ADDR="+addr, "SLIPWAY_TEMPORAL_ADDRESS="+cmp.Or(temporal, e.stack.TemporalAddress),
 			"SLIPWAY_DATABASE_URL="+filepath.Join(e.gatewayHome(name), "slipway.db"), "SLIPWAY_ADMIN_TOKEN="+admin,
-			"SLIPWAY_GITHUB_URL="+e.git.URL, "SLIPWAY_GITLAB_URL="+e.git.URL, "SLIPWAY_TASK_QUEUE="+cmp.Or(taskQueue, workflows.DefaultTaskQueue))})
+			"SLIPWAY_GITHUB_URL="+e.git.URL, "SLIPWAY_GITLAB_URL="+e.git.URL, "SLIPWAY_TASK_QUEUE="+cmp.Or(taskQueue, build.DefaultTaskQueue))})
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-dev/slipway/accounts"
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
@@ -163,7 +163,7 @@ func createScaleRule(ctx context.Context, st *store.Store, i int) (scaleRule, er
 	r, err := st.CreateRule(ctx, store.Rule{
 		Namespace: scaleNamespace, Repository: fmt.Sprintf("r%03d", i%scaleRuleRepos),
 		Source:      store.Source{Provider: "github", Owner: fmt.Sprintf("org-%02d", i%50), Repository: fmt.Sprintf("app-%05d", i)},
-		Triggers:    store.Triggers{Branches: []string{"main", "release/*"}, Tags: true},
+		Triggers:    build.Triggers{Branches: []string{"main", "release/*"}, Tags: true},
 		TagTemplate: "{ref}-{short_commit}",
 	})
 	if err != nil {
@@ -174,8 +174,8 @@ func createScaleRule(ctx context.Context, st *store.Store, i int) (scaleRule, er
 
 // listQuery is the visibility query of the gateway's build list of the list repository.
 func listQuery() string {
-	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", workflows.WorkflowName,
-		workflows.AttrNamespace.GetName(), scaleNamespace, workflows.AttrRepository.GetName(), scaleListRepo)
+	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", build.WorkflowName,
+		build.AttrNamespace.GetName(), scaleNamespace, build.AttrRepository.GetName(), scaleListRepo)
 }
 
 // seedBuilds starts n builds of the list repository with the six search attributes a build
@@ -184,7 +184,7 @@ func listQuery() string {
 // them all closed.
 func seedBuilds(ctx context.Context, e *env, n int) (starts, closed time.Duration, err error) {
 	w := worker.New(e.temporal, scaleSeedQueue, worker.Options{MaxConcurrentWorkflowTaskExecutionSize: 2 * scaleStarters})
-	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		return 0, 0, fmt.Errorf("starting the seeding worker: %w", err)
 	}
@@ -195,17 +195,17 @@ func seedBuilds(ctx context.Context, e *env, n int) (starts, closed time.Duratio
 	g.SetLimit(scaleStarters)
 	for i := range n {
 		g.Go(func() error {
-			in := workflows.BuildInput{Namespace: scaleNamespace, Repository: scaleListRepo, RuleID: fmt.Sprintf("r-scalelist%d", i%scaleListRules),
-				Source: activities.Source{Provider: "github", Owner: "org-list", Repository: "app-list"},
-				Ref:    activities.Ref{Type: activities.RefBranch, Name: "main"}, Commit: randomHex(20), TagTemplate: "{ref}-{short_commit}",
-				Image: e.stack.Registry + "/scale/list", Trigger: workflows.TriggerPush, Timeout: "refused-by-the-bench"}
+			in := build.Input{Namespace: scaleNamespace, Repository: scaleListRepo, RuleID: fmt.Sprintf("r-scalelist%d", i%scaleListRules),
+				Source: build.Source{Provider: "github", Owner: "org-list", Repository: "app-list"},
+				Ref:    build.Ref{Type: build.RefBranch, Name: "main"}, Commit: randomHex(20), TagTemplate: "{ref}-{short_commit}",
+				Image: e.stack.Registry + "/scale/list", Trigger: build.TriggerPush, Timeout: "refused-by-the-bench"}
 			_, err := e.temporal.ExecuteWorkflow(gctx, client.StartWorkflowOptions{
 				ID: fmt.Sprintf("bench-scale-%s-%05d", tag, i), TaskQueue: scaleSeedQueue, EnableEagerStart: true, WorkflowExecutionTimeout: time.Hour,
-				TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrNamespace.ValueSet(in.Namespace),
-					workflows.AttrRepository.ValueSet(in.Repository), workflows.AttrRule.ValueSet(in.RuleID), workflows.AttrRef.ValueSet(in.Ref.Name),
-					workflows.AttrCommit.ValueSet(in.Commit), workflows.AttrTrigger.ValueSet(in.Trigger)),
-				Memo: map[string]any{workflows.MemoImage: in.Image},
-			}, workflows.WorkflowName, in)
+				TypedSearchAttributes: temporal.NewSearchAttributes(build.AttrNamespace.ValueSet(in.Namespace),
+					build.AttrRepository.ValueSet(in.Repository), build.AttrRule.ValueSet(in.RuleID), build.AttrRef.ValueSet(in.Ref.Name),
+					build.AttrCommit.ValueSet(in.Commit), build.AttrTrigger.ValueSet(in.Trigger)),
+				Memo: map[string]any{build.MemoImage: in.Image},
+			}, build.WorkflowName, in)
 			return err
 		})
 	}

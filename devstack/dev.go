@@ -9,11 +9,10 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/registryauth"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // Ports of `make run`: those the README, the temporal CLI and config's defaults expect.
@@ -100,14 +99,14 @@ func (s *Stack) WriteSummary(w io.Writer, cfg config.Config, toolsDir string) er
 		return err
 	}
 
-	input, err := json.Marshal(workflows.BuildInput{
+	input, err := json.Marshal(build.Input{
 		Namespace: "demo", Repository: "app", RuleID: "r-1",
-		Source: activities.Source{Provider: "github", Owner: "octo", Repository: "hello",
+		Source: build.Source{Provider: build.ProviderGitHub, Owner: "octo", Repository: "hello",
 			CloneURL: "https://github.com/octo/hello.git"},
-		Ref:         activities.Ref{Type: activities.RefBranch, Name: "main"},
+		Ref:         build.Ref{Type: build.RefBranch, Name: "main"},
 		TagTemplate: "{branch}-{short_commit}",
 		Image:       s.Registry + "/demo/app",
-		Trigger:     "manual",
+		Trigger:     build.TriggerManual,
 	})
 	if err != nil {
 		return err
@@ -121,7 +120,7 @@ func (s *Stack) WriteSummary(w io.Writer, cfg config.Config, toolsDir string) er
 		"    --workflow-id demo-build-1 --input '%s'\n\n"+
 		"Log in to the registry with a Slipway user and its API token (the site admin is \"admin\"):\n"+
 		"  crane auth login %s -u admin -p \"$(cat %s)\"    # or: docker login %s -u admin\n\n",
-		temporal, s.TemporalAddress, workflows.WorkflowName, cfg.TaskQueue, input,
+		temporal, s.TemporalAddress, build.WorkflowName, cfg.TaskQueue, input,
 		s.Registry, filepath.Join(cfg.Home, "admin-token"), s.Registry)
 	return err
 }

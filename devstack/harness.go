@@ -119,8 +119,8 @@ func FreeAddr() (string, error) {
 	return loopback(port), nil
 }
 
-// Poll calls check every interval until it reports done, returns an error (which Poll
-// returns at once), ctx ends or timeout passes. A check that is not done yet and wants its
+// Poll calls check at every tick of every until it reports done, returns an error (which Poll
+// returns at once), ctx ends (Poll returns its cause, see Process.Bound) or timeout passes. A check that is not done yet and wants its
 // reason in the timeout's error returns false with nil and keeps the reason itself.
 func Poll(ctx context.Context, every, timeout time.Duration, check func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -140,14 +140,15 @@ func Poll(ctx context.Context, every, timeout time.Duration, check func() (bool,
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("not done after %s: %w", timeout, ctx.Err())
 			}
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-tick.C:
 		}
 	}
 }
 
 // WaitPoller waits until a worker polls the workflow task queue queue, so that what runs next
-// does not pay for a worker's start. It waits as long as ctx allows; the error then names the
+// does not pay for a worker's start. It waits as long as ctx allows (bound it to the worker's
+// Process with Bound to stop when the worker dies); the error then names ctx's cause and the
 // last failure to describe the queue.
 func WaitPoller(ctx context.Context, c client.Client, queue string) error {
 	var last error
@@ -161,7 +162,7 @@ func WaitPoller(ctx context.Context, c client.Client, queue string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no worker polls %s (last error: %v): %w", queue, last, ctx.Err())
+			return fmt.Errorf("no worker polls %s (last error: %v): %w", queue, last, context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

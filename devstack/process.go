@@ -145,12 +145,28 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Bound returns a context that ends when ctx does or when the process exits, with the
+// process's ExitError as its cause (context.Cause): a wait for something the process should
+// bring about (a poller, a healthy endpoint, a build) then ends at once, saying why.
+func (p *Process) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-p.done:
+			cancel(p.ExitError())
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
 // Tail returns the last n lines of the process's log (from its last 64 KiB at most), for
 // error messages.
-func (p *Process) Tail(n int) string { return tailFile(p.logPath, n) }
+func (p *Process) Tail(n int) string { return TailFile(p.logPath, n) }
 
-// tailFile returns the last n lines of the file at path, read from its last 64 KiB.
-func tailFile(path string, n int) string {
+// TailFile returns the last n lines of the file at path (a log), read from its last 64 KiB,
+// for error messages; "" when it cannot be read.
+func TailFile(path string, n int) string {
 	const maxBytes = 64 << 10
 	f, err := os.Open(path)
 	if err != nil {

@@ -356,7 +356,7 @@ func (t *TemporalServer) runScript(ctx context.Context, name, script string, env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s: %w; see %s:\n%s", script, err, logPath, tailFile(logPath, 20))
+		return fmt.Errorf("running %s: %w; see %s:\n%s", script, err, logPath, TailFile(logPath, 20))
 	}
 	return nil
 }

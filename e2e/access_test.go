@@ -63,7 +63,7 @@ func TestAccessEndToEnd(t *testing.T) {
 			t.Fatalf("remove member: %d", code)
 		}
 		// Shut out at the next call: a non-member is answered as if the namespace did not
-		// exist (404, DESIGN.md §4), so its name does not leak.
+		// exist (404), so its name does not leak.
 		if code := g.call(t, "GET", "/api/v1/namespaces/acc/repositories", bob.Token, nil, nil); code != http.StatusNotFound {
 			t.Fatalf("removed member lists repositories: %d, want 404", code)
 		}

@@ -21,9 +21,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // noWorkerQueue is the task queue of the webhook tests' gateways: no worker polls it, so their
@@ -58,7 +58,7 @@ func newPushEvent(t *testing.T, owner, secret string) pushEvent {
 // wantID is the build id the gateway must answer for ev under rule: the one derived from
 // the event, whichever delivery of it got through.
 func (ev pushEvent) wantID(ruleID string) string {
-	return webhook.BuildID(ruleID, webhook.Event{Provider: webhook.ProviderGitHub, Kind: webhook.KindBranch, Ref: "main", Commit: ev.commit})
+	return webhook.BuildID(ruleID, webhook.Event{Provider: build.ProviderGitHub, Kind: webhook.KindBranch, Ref: "main", Commit: ev.commit})
 }
 
 // hookClient posts deliveries without keeping connections to a gateway that may die.
@@ -96,7 +96,7 @@ func ruleBuilds(t *testing.T, ruleID string) map[string][]string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		resp, err := env.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			PageSize: 200, NextPageToken: token,
-			Query: fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID),
+			Query: fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID),
 		})
 		cancel()
 		if err != nil {
@@ -104,7 +104,7 @@ func ruleBuilds(t *testing.T, ruleID string) map[string][]string {
 		}
 		for _, info := range resp.GetExecutions() {
 			var commit string
-			if p := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrCommit.GetName()]; p != nil {
+			if p := info.GetSearchAttributes().GetIndexedFields()[build.AttrCommit.GetName()]; p != nil {
 				_ = converter.GetDefaultDataConverter().FromPayload(p, &commit)
 			}
 			out[commit] = append(out[commit], info.GetExecution().GetWorkflowId()+"/"+info.GetExecution().GetRunId())
@@ -255,7 +255,7 @@ func TestChaosGatewayKilledDuringWebhooks(t *testing.T) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, r.accepted[0], "")
+		_, err := env.temporal.DescribeWorkflow(ctx, r.accepted[0], "")
 		cancel()
 		if err != nil {
 			t.Errorf("event %d: accepted build %s is not in Temporal: %v", i, r.accepted[0], err)

@@ -23,9 +23,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // ops is the stack the commands run against.
@@ -69,8 +69,8 @@ func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within
 	if err := devstack.Poll(o.t.Context(), 250*time.Millisecond, within, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
 		defer cancel()
-		if d, err := o.tc.DescribeWorkflowExecution(ctx, id, ""); err == nil {
-			last = d.GetWorkflowExecutionInfo().GetStatus()
+		if d, err := o.tc.DescribeWorkflow(ctx, id, ""); err == nil {
+			last = d.Status
 		}
 		return last == want, nil
 	}); err != nil {
@@ -81,11 +81,11 @@ func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within
 // waitStep waits until the status query of id names step.
 func (o *ops) waitStep(id, step string, within time.Duration) {
 	o.t.Helper()
-	var st workflows.Status
+	var st build.Status
 	if err := devstack.Poll(o.t.Context(), 250*time.Millisecond, within, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
 		defer cancel()
-		v, err := o.tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+		v, err := o.tc.QueryWorkflow(ctx, id, "", build.StatusQuery)
 		return err == nil && v.Get(&st) == nil && st.Step == step, nil
 	}); err != nil {
 		o.t.Fatalf("%s is at step %q, want %q: %v", id, st.Step, step, err)
@@ -161,7 +161,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 	app := fmt.Sprintf("app%d", time.Now().UnixNano()%1e9)
 	start := func(id, branch string) {
 		t.Helper()
-		out := o.cli("workflow", "start", "--type", workflows.WorkflowName, "--task-queue", workflows.DefaultTaskQueue,
+		out := o.cli("workflow", "start", "--type", build.WorkflowName, "--task-queue", build.DefaultTaskQueue,
 			"--workflow-id", id, "--input", buildInput(app, branch, repo.CloneURL, stack.Registry))
 		if !strings.Contains(out, id) {
 			t.Fatalf("workflow start answered:\n%s", out)
@@ -202,7 +202,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 		if !strings.Contains(strings.ToLower(out), "completed") || !strings.Contains(out, "SlipwayRepository") {
 			t.Errorf("workflow describe:\n%s", out)
 		}
-		out = o.cli("workflow", "query", "--workflow-id", okID, "--type", workflows.StatusQuery)
+		out = o.cli("workflow", "query", "--workflow-id", okID, "--type", build.StatusQuery)
 		if !strings.Contains(out, `"done"`) {
 			t.Errorf("status query:\n%s", out)
 		}
@@ -214,14 +214,14 @@ func TestTemporalCLIOperations(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		o := o.with(t)
 		start(cancelID, "slow")
-		o.waitStep(cancelID, workflows.StepBuild, 2*time.Minute)
+		o.waitStep(cancelID, build.StepBuild, 2*time.Minute)
 		o.cli("workflow", "cancel", "--workflow-id", cancelID)
 		o.waitStatus(cancelID, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, time.Minute)
 	})
 	t.Run("terminate", func(t *testing.T) {
 		o := o.with(t)
 		start(termID, "slow")
-		o.waitStep(termID, workflows.StepBuild, 2*time.Minute)
+		o.waitStep(termID, build.StepBuild, 2*time.Minute)
 		o.cli("workflow", "terminate", "--workflow-id", termID, "--reason", "ops check")
 		o.waitStatus(termID, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, time.Minute)
 	})

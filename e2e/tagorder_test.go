@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
@@ -27,8 +28,8 @@ import (
 // orderRecord is a build record with the fields of the tag-order checks.
 type orderRecord struct {
 	record
-	Reason   string               `json:"reason"`
-	HeldTags []activities.HeldTag `json:"held_tags"`
+	Reason   string          `json:"reason"`
+	HeldTags []build.HeldTag `json:"held_tags"`
 }
 
 // orderRule makes a namespace, repository and GitHub rule on owner/hello building branch
@@ -191,7 +192,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 		t.Fatalf("deleting A's execution: %v", err)
 	}
 	gone := func() bool {
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, idA, "")
+		_, err := env.temporal.DescribeWorkflow(ctx, idA, "")
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf)
 	}

@@ -13,7 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestTemporalUIReadOnly asks the stack's running web UI server for its settings, as the UI
@@ -57,7 +57,7 @@ func TestTemporalUIReadOnly(t *testing.T) {
 	defer cancel()
 	id := fmt.Sprintf("e2e-ui-readonly-%d", time.Now().UnixNano())
 	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "e2e-ui-no-worker"},
-		workflows.WorkflowName, workflows.BuildInput{})
+		build.WorkflowName, build.Input{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +82,11 @@ func TestTemporalUIReadOnly(t *testing.T) {
 	if code, body := call("POST", wf+"/terminate"); code != http.StatusMethodNotAllowed {
 		t.Fatalf("terminate through the UI answered %d, want 405: %s", code, body)
 	}
-	desc, err := env.temporal.DescribeWorkflowExecution(ctx, id, run.GetRunID())
+	desc, err := env.temporal.DescribeWorkflow(ctx, id, run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if st := desc.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("after the refused terminate the workflow is %s, want running", st)
 	}
 	t.Logf("web UI %s (version %s): write actions off, terminate refused with 405", ui, settings.Version)

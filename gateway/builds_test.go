@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // started is the answer to a build now.
@@ -33,6 +33,8 @@ type started struct {
 }
 
 func TestBuildNow(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "now")
 	rule := h.createRule(t, tm, githubRule())
 	path := tm.rule(rule.ID) + "/builds"
@@ -80,6 +82,7 @@ func TestBuildNow(t *testing.T) {
 		// Rules saved before the checks (or by hand in the database) meet them at build time.
 		foreign := h.storedRule(t, tm, func(r *store.Rule) { r.Cache = "127.0.0.1:5000/victim/app:latest" })
 		long := h.storedRule(t, tm, func(r *store.Rule) { r.Timeout = "24h" })
+		absolute := h.storedRule(t, tm, func(r *store.Rule) { r.DockerfilePath = "/etc/Dockerfile" })
 		for _, tc := range []struct {
 			name string
 			path string
@@ -97,6 +100,7 @@ func TestBuildNow(t *testing.T) {
 			{"build arg value too long", path, map[string]any{"branch": "main", "build_args": map[string]string{"V": strings.Repeat("v", 5000)}}, "5000 bytes"},
 			{"rule with a foreign cache", tm.rule(foreign.ID) + "/builds", map[string]any{"branch": "main"}, "outside the image repository"},
 			{"rule with a timeout over the longest", tm.rule(long.ID) + "/builds", map[string]any{"branch": "main"}, "longest this service allows"},
+			{"rule with an absolute dockerfile_path", tm.rule(absolute.ID) + "/builds", map[string]any{"branch": "main"}, `the rule's dockerfile_path "/etc/Dockerfile" is absolute`},
 			{"slash without sanitize_ref", path, map[string]any{"branch": "feature/login"}, "'/'"},
 			{"dollar without sanitize_ref", path, map[string]any{"tag": "v$1"}, "'$'"},
 			{"tag on a branch template", tm.rule(branchOnly.ID) + "/builds", map[string]any{"tag": "v1"}, `template "{branch}"`},
@@ -111,7 +115,7 @@ func TestBuildNow(t *testing.T) {
 				}
 			})
 		}
-		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
+		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID, absolute.ID} {
 			h.expectBuilds(t, ruleQuery(id), 0)
 		}
 	})
@@ -155,12 +159,12 @@ func TestBuildNow(t *testing.T) {
 	t.Run("Temporal refuses the request", func(t *testing.T) {
 		// An InvalidArgument is the request's fault: 400, not a 503 a client retries forever.
 		refusing := refusingClient{Client: h.temporal}
-		a := newAPI(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		a := testServer(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", path, strings.NewReader(`{"branch":"main"}`))
 		req.Header.Set("Authorization", "Bearer "+h.writer)
 		req.Header.Set("Content-Type", "application/json")
-		a.router().ServeHTTP(rec, req)
+		a.Handler().ServeHTTP(rec, req)
 		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "search attribute value too long") {
 			t.Fatalf("build now refused by Temporal answered %d %s, want 400 with Temporal's reason", rec.Code, rec.Body)
 		}
@@ -234,6 +238,7 @@ func listBuilds(t *testing.T, path, token string, want int) buildList {
 }
 
 func TestBuildRecords(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "rec")
 	ruleA := h.createRule(t, tm, githubRule())
 	ruleB := h.createRule(t, tm, with(map[string]any{"tag_template": "", "dockerfile_path": "", "build_args": map[string]string{}}))
@@ -409,6 +414,7 @@ func historyHas(t *testing.T, id string, want enumspb.EventType) bool {
 }
 
 func TestCancel(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "cancel")
 	rule := h.createRule(t, tm, githubRule())
 	id, runID := h.buildNow(t, tm, rule.ID)
@@ -457,6 +463,8 @@ func TestCancel(t *testing.T) {
 }
 
 func TestBuildLogs(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "logs")
 	rule := h.createRule(t, tm, githubRule())
 
@@ -587,22 +595,23 @@ func TestBuildLogs(t *testing.T) {
 // TestBuildSteps checks a build a worker has taken up shows the steps its status query
 // answers. A stand-in workflow of the same name answers the query on a queue of its own.
 func TestBuildSteps(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-steps"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	begun := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		st := workflows.Status{Step: workflows.StepClone, HostAttempts: 1,
-			Steps: []workflows.StepStatus{{Name: workflows.StepClone, HostAttempt: 1, StartedAt: begun}}}
-		if err := workflow.SetQueryHandler(ctx, workflows.StatusQuery, func() (workflows.Status, error) { return st, nil }); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		st := build.Status{Step: build.StepClone, HostAttempts: 1,
+			Steps: []build.StepStatus{{Name: build.StepClone, HostAttempt: 1, StartedAt: begun}}}
+		if err := workflow.SetQueryHandler(ctx, build.StatusQuery, func() (build.Status, error) { return st, nil }); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -630,10 +639,10 @@ func TestBuildSteps(t *testing.T) {
 		r := h.do(t, "GET", "/api/v1/builds/"+s.ID, h.reader, nil)
 		expect(t, r, 200, "getting the build")
 		var rec struct {
-			Steps []workflows.StepStatus `json:"steps"`
+			Steps []build.StepStatus `json:"steps"`
 		}
 		r.decode(t, &rec)
-		if len(rec.Steps) == 1 && rec.Steps[0].Name == workflows.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
+		if len(rec.Steps) == 1 && rec.Steps[0].Name == build.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -661,7 +670,7 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 	r := store.Rule{
 		Namespace: tm.ns, Repository: "app",
 		Source:   store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-		Triggers: store.Triggers{Branches: []string{"main"}},
+		Triggers: build.Triggers{Branches: []string{"main"}},
 	}
 	change(&r)
 	r, err := hs.store.CreateRule(context.Background(), r)
@@ -676,24 +685,25 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 // with the reason, in its record and in the list, and as running once it has its slot. A
 // stand-in workflow of the same name sets the memo as the real one does.
 func TestQueuedBuildRecord(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-queued"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: reason}); err != nil {
 			return err
 		}
 		workflow.GetSignalChannel(ctx, "granted").Receive(ctx, nil)
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: ""}); err != nil {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: ""}); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,18 +11,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
 // maxTimeout is the longest timeout the operator allows a build (SLIPWAY_MAX_BUILD_TIMEOUT).
-func (a *api) maxTimeout() time.Duration {
+func (a *Server) maxTimeout() time.Duration {
 	if a.cfg.MaxBuildTimeout > 0 {
 		return a.cfg.MaxBuildTimeout
 	}
@@ -64,10 +64,10 @@ func validRepository(repo string) bool {
 	return validOwner(repo) && !strings.Contains(repo, "/")
 }
 
-// ruleBody is a build rule as callers send it (DESIGN.md §4).
+// ruleBody is a build rule as callers send it.
 type ruleBody struct {
 	Source         store.Source      `json:"source"`
-	Triggers       store.Triggers    `json:"triggers"`
+	Triggers       build.Triggers    `json:"triggers"`
 	TagTemplate    string            `json:"tag_template"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`
@@ -94,7 +94,7 @@ type webhookView struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
+func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
 	if withSecret {
 		v.Webhook.Secret = r.WebhookSecret
@@ -102,11 +102,12 @@ func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
 	return v
 }
 
-// validate refuses at save time what would fail every build, naming the field; image is the
-// rule's image repository, maxTimeout the longest timeout allowed.
-func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
+// validateRule refuses at save time what would fail every build of rule b of image repository
+// ns/repo, naming the field: the source and triggers here, the rest as the workflow checks a
+// build of the rule (build.Input.Validate).
+func (a *Server) validateRule(b *ruleBody, ns, repo string) error {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
-	if b.Source.Provider != webhook.ProviderGitHub && b.Source.Provider != webhook.ProviderGitLab {
+	if b.Source.Provider != build.ProviderGitHub && b.Source.Provider != build.ProviderGitLab {
 		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
 	}
 	if b.Source.Owner == "" || b.Source.Repository == "" {
@@ -123,42 +124,32 @@ func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 			return fmt.Errorf("triggers.branches: %w", err)
 		}
 	}
+	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
+		return err
+	}
 	// The template must render for every kind of ref the rule can build: a rule with no
 	// trigger is built by hand, from a branch or a tag.
-	var samples []activities.Ref
+	var samples []build.Ref
 	if len(b.Triggers.Branches) > 0 {
-		samples = append(samples, activities.Ref{Type: activities.RefBranch, Name: "main"})
+		samples = append(samples, build.Ref{Type: build.RefBranch, Name: "main"})
 	}
 	if b.Triggers.Tags {
-		samples = append(samples, activities.Ref{Type: activities.RefTag, Name: "v1.0.0"})
+		samples = append(samples, build.Ref{Type: build.RefTag, Name: "v1.0.0"})
 	}
 	if len(samples) == 0 {
-		samples = []activities.Ref{{Type: activities.RefBranch, Name: "main"}, {Type: activities.RefTag, Name: "v1.0.0"}}
+		samples = []build.Ref{{Type: build.RefBranch, Name: "main"}, {Type: build.RefTag, Name: "v1.0.0"}}
 	}
 	for _, ref := range samples {
-		if _, err := activities.RenderTags(activities.RenderTagInput{
-			TagTemplate: b.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), Time: time.Now(), SanitizeRef: true,
-		}); err != nil {
-			return fmt.Errorf("tag_template for a %s build: %s", ref.Type, errorText(err))
+		err := a.builds.InputOf(builds.Request{Rule: b.rule(ns, repo), Ref: ref, Trigger: build.TriggerManual}).Validate()
+		var ie *build.InvalidError
+		if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
+			return fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if b.DockerfilePath != "" {
-		if err := activities.CheckPath(b.DockerfilePath, "dockerfile_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if b.ContextPath != "" {
-		if err := activities.CheckPath(b.ContextPath, "context_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if err := workflows.CheckBuildArgs(b.BuildArgs); err != nil {
-		return err
-	}
-	if err := workflows.CheckCache(image, b.Cache); err != nil {
-		return err
-	}
-	return checkTimeout(b.Timeout, maxTimeout)
+	return nil
 }
 
 func (b ruleBody) rule(ns, repo string) store.Rule {
@@ -170,7 +161,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 }
 
 // checkAccount refuses an account of another namespace or provider than the rule's.
-func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
+func (a *Server) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 	if b.AccountID == "" {
 		return true
 	}
@@ -190,7 +181,7 @@ func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 // account: created or updated while it has triggers, removed when it has none. A hook that
 // cannot be managed (no admin right on the repository, say) leaves the rule saved, with
 // manual builds, and its state says why.
-func (a *api) syncHook(ctx context.Context, r store.Rule) store.Rule {
+func (a *Server) syncHook(ctx context.Context, r store.Rule) store.Rule {
 	if r.AccountID == "" || a.accounts == nil {
 		return r
 	}
@@ -235,7 +226,7 @@ func hookProblem(err error) string {
 
 // repoRule loads rule :id and checks it belongs to the repository in the URL, so a rule id
 // from another namespace reads as missing.
-func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
+func (a *Server) repoRule(c *gin.Context) (store.Rule, bool) {
 	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
 	r, err := a.store.GetRule(c.Request.Context(), id)
 	if err == nil && (r.Namespace != ns || r.Repository != repo) {
@@ -248,16 +239,13 @@ func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
 	return r, true
 }
 
-func (a *api) createRule(c *gin.Context) {
+func (a *Server) createRule(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleWrite) {
-		return
-	}
 	var body ruleBody
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(ns, repo), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, ns, repo); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -273,11 +261,8 @@ func (a *api) createRule(c *gin.Context) {
 	c.JSON(http.StatusCreated, a.ruleView(r, true))
 }
 
-func (a *api) listRules(c *gin.Context) {
+func (a *Server) listRules(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleRead) {
-		return
-	}
 	rs, err := a.store.ListRules(c.Request.Context(), ns, repo)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
@@ -290,19 +275,13 @@ func (a *api) listRules(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"build_rules": out})
 }
 
-func (a *api) getRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleRead) {
-		return
-	}
+func (a *Server) getRule(c *gin.Context) {
 	if r, ok := a.repoRule(c); ok {
 		c.JSON(http.StatusOK, a.ruleView(r, false))
 	}
 }
 
-func (a *api) updateRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) updateRule(c *gin.Context) {
 	old, ok := a.repoRule(c)
 	if !ok {
 		return
@@ -311,7 +290,7 @@ func (a *api) updateRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(old.Namespace, old.Repository), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, old.Namespace, old.Repository); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -330,17 +309,14 @@ func (a *api) updateRule(c *gin.Context) {
 	c.JSON(http.StatusOK, a.ruleView(r, false))
 }
 
-func (a *api) deleteRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) deleteRule(c *gin.Context) {
 	r, ok := a.repoRule(c)
 	if !ok {
 		return
 	}
 	// The rule goes whatever the provider says; its hooks would only deliver to a 404. Hooks
 	// left on its former sources get one more try.
-	r.Triggers = store.Triggers{}
+	r.Triggers = build.Triggers{}
 	a.syncHook(c.Request.Context(), r)
 	if left := a.removeHooks(c.Request.Context(), r.OrphanedHooks); len(left) > 0 {
 		a.logger.Warn("hooks left on providers", "rule", r.ID, "count", len(left))

@@ -10,11 +10,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // readBody reads a body of declared length n (-1: unknown) into one buffer of that size, so a
@@ -32,12 +32,12 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 	return body, nil
 }
 
-func (a *api) githubWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitHub)
+func (a *Server) githubWebhook(c *gin.Context) {
+	a.deliver(c, build.ProviderGitHub)
 }
 
-func (a *api) gitlabWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitLab)
+func (a *Server) gitlabWebhook(c *gin.Context) {
+	a.deliver(c, build.ProviderGitLab)
 }
 
 // webhookRetryAfter is what a delivery refused for load is told to wait, in seconds.
@@ -49,7 +49,7 @@ const webhookRetryAfter = "2"
 // match against the rule, start the build, answer. The answer comes once the start is
 // recorded in Temporal, so a 202 is never given for a build that was not started, and a 503
 // makes the provider deliver again.
-func (a *api) deliver(c *gin.Context, provider string) {
+func (a *Server) deliver(c *gin.Context, provider string) {
 	ctx := c.Request.Context()
 	rule, err := a.store.GetRule(ctx, c.Param("rule_id"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && rule.Source.Provider != provider) {
@@ -66,13 +66,13 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	}
 	var mac *webhook.GitHubMAC
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		// The signature is checked as the body streams in; its form is checked now.
 		if mac, err = webhook.NewGitHubMAC(rule.WebhookSecret, c.GetHeader("X-Hub-Signature-256")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		// GitLab's token is a header: a delivery without it costs no read of its body.
 		if err := webhook.VerifyGitLab(rule.WebhookSecret, c.GetHeader("X-Gitlab-Token")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
@@ -109,14 +109,14 @@ func (a *api) deliver(c *gin.Context, provider string) {
 
 	var ev webhook.Event
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		if err := mac.Verify(); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
 		ev, err = webhook.ParseGitHub(c.GetHeader("X-GitHub-Event"), body)
 		ev.Delivery = c.GetHeader("X-GitHub-Delivery")
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		ev, err = webhook.ParseGitLab(c.GetHeader("X-Gitlab-Event"), body)
 		ev.Delivery = c.GetHeader("X-Gitlab-Event-UUID")
 	}
@@ -132,18 +132,16 @@ func (a *api) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusOK, gin.H{"ok": true, "rule_id": rule.ID})
 		return
 	}
-	d := webhook.Match(
-		webhook.Source{Provider: rule.Source.Provider, Owner: rule.Source.Owner, Repository: rule.Source.Repository},
-		webhook.Triggers{Branches: rule.Triggers.Branches, Tags: rule.Triggers.Tags}, ev)
+	d := webhook.Match(rule.BuildSource(), rule.Triggers, ev)
 	if !d.Build {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
 	}
-	req := buildRequest{id: webhook.BuildID(rule.ID, ev), rule: rule, commit: ev.Commit}
+	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit}
 	if ev.Kind == webhook.KindTag {
-		req.ref, req.trigger = activities.Ref{Type: activities.RefTag, Name: ev.Ref}, workflows.TriggerTag
+		req.Ref, req.Trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
-		req.ref, req.trigger = activities.Ref{Type: activities.RefBranch, Name: ev.Ref}, workflows.TriggerPush
+		req.Ref, req.Trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.
@@ -151,7 +149,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	remember := a.cfg.DeliveryRetention > 0
 	since := time.Now().Add(-a.cfg.DeliveryRetention)
 	if remember {
-		d, err := a.store.FindDelivery(ctx, rule.ID, req.id, since)
+		d, err := a.store.FindDelivery(ctx, rule.ID, req.ID, since)
 		if err == nil {
 			metrics.AddDuplicate(ctx)
 			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
@@ -163,7 +161,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 			return
 		}
 	}
-	id, _, err := a.startOrExisting(ctx, req)
+	id, _, _, err := a.builds.Start(ctx, req)
 	if err != nil {
 		a.logger.Error("starting build from webhook", "rule", rule.ID, "delivery", ev.Delivery, "error", err)
 		fail(c, http.StatusServiceUnavailable, "build not started: Temporal is unavailable; deliver again")
@@ -172,7 +170,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	// Recorded after the start: a failure here leaves only Temporal's own deduplication, and a
 	// record is never there for a build that did not start.
 	if remember {
-		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.id, BuildID: id}, since); err != nil {
+		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.ID, BuildID: id}, since); err != nil {
 			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
 		}
 	}

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/oauth2"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabRateLimitWait is the wait after a 429 that names no time; older
@@ -36,7 +39,8 @@ type gitlabClient struct {
 }
 
 func newGitLab(base *url.URL, token string, cfg config) (*gitlabClient, error) {
-	gl, err := gitlab.NewOAuthClient(token,
+	gl, err := gitlab.NewAuthSourceClient(
+		gitlab.OAuthTokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})},
 		gitlab.WithBaseURL(base.String()),
 		gitlab.WithHTTPClient(cfg.httpClient),
 		// Rate limits and outages are retried by this package, the same way
@@ -104,7 +108,7 @@ func (c *gitlabClient) classify(resp *gitlab.Response, err error) error {
 		}
 		return &RateLimitError{RetryAfter: gitlabRateLimitWait}
 	}
-	return newAPIError(GitLab, code, msg, c.token)
+	return newAPIError(build.ProviderGitLab, code, msg, c.token)
 }
 
 // gitlabMessage reads GitLab's error bodies: {"message": "..."}, {"message":
@@ -188,18 +192,13 @@ func (c *gitlabClient) Owners(ctx context.Context, page int) ([]Owner, Page, err
 		MinAccessLevel: gitlab.Ptr(gitlabMinAccess),
 		OrderBy:        gitlab.Ptr("path"),
 	}
-	var groups []*gitlab.Group
-	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		groups, resp, err = c.gl.Groups.ListGroups(opt, opts...)
-		return resp, err
-	})
+	groups, next, err := gitlabList(ctx, c, "gitlab groups", func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Group, *gitlab.Response, error) {
+		return c.gl.Groups.ListGroups(opt, opts...)
+	}, func(g *gitlab.Group) Owner { return Owner{Name: g.FullPath, Kind: KindGroup} })
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing gitlab groups")
+		return nil, Page{}, err
 	}
-	for _, g := range groups {
-		owners = append(owners, Owner{Name: g.FullPath, Kind: KindGroup})
-	}
-	return owners, nextPage(resp), nil
+	return append(owners, groups...), next, nil
 }
 
 // Repos lists a group's own projects (not its subgroups', which are owners of
@@ -253,41 +252,34 @@ func project(owner, repo string) string {
 }
 
 // Branches lists GET /projects/:id/repository/branches.
-func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
-	var branches []*gitlab.Branch
-	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		branches, resp, err = c.gl.Branches.ListBranches(project(owner, repo), &gitlab.ListBranchesOptions{
-			ListOptions: c.listOptions(page),
-		}, opts...)
-		return resp, err
-	})
-	if err != nil {
-		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
-	}
-	refs := make([]Ref, 0, len(branches))
-	for _, b := range branches {
-		refs = append(refs, Ref{Name: b.Name, Commit: commitID(b.Commit)})
-	}
-	return refs, nextPage(resp), nil
+func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
+	opt := &gitlab.ListBranchesOptions{ListOptions: c.listOptions(page)}
+	return gitlabList(ctx, c, "branches of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Branch, *gitlab.Response, error) {
+		return c.gl.Branches.ListBranches(project(owner, repo), opt, opts...)
+	}, func(b *gitlab.Branch) RefHead { return RefHead{Name: b.Name, Commit: commitID(b.Commit)} })
 }
 
 // Tags lists GET /projects/:id/repository/tags.
-func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
-	var tags []*gitlab.Tag
+func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
+	opt := &gitlab.ListTagsOptions{ListOptions: c.listOptions(page)}
+	return gitlabList(ctx, c, "tags of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Tag, *gitlab.Response, error) {
+		return c.gl.Tags.ListTags(project(owner, repo), opt, opts...)
+	}, func(t *gitlab.Tag) RefHead { return RefHead{Name: t.Name, Commit: commitID(t.Commit)} })
+}
+
+// gitlabList runs one page of a client-go list call with the client's retries and maps each
+// item it returned; a failure says "listing WHAT".
+func gitlabList[T, R any](ctx context.Context, c *gitlabClient, what string,
+	list func(opts ...gitlab.RequestOptionFunc) ([]T, *gitlab.Response, error), item func(T) R) ([]R, Page, error) {
+	var items []T
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		tags, resp, err = c.gl.Tags.ListTags(project(owner, repo), &gitlab.ListTagsOptions{
-			ListOptions: c.listOptions(page),
-		}, opts...)
+		items, resp, err = list(opts...)
 		return resp, err
 	})
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
+		return nil, Page{}, c.fail(err, "listing %s", what)
 	}
-	refs := make([]Ref, 0, len(tags))
-	for _, t := range tags {
-		refs = append(refs, Ref{Name: t.Name, Commit: commitID(t.Commit)})
-	}
-	return refs, nextPage(resp), nil
+	return mapItems(items, item), nextPage(resp), nil
 }
 
 func commitID(c *gitlab.Commit) string {
@@ -394,13 +386,13 @@ func (c *gitlabClient) DeleteHook(ctx context.Context, owner, repo string, id in
 // an error is "failed" and the description tells which.
 func gitlabState(state string) (gitlab.BuildStateValue, error) {
 	switch state {
-	case StatePending:
+	case build.StatePending:
 		return gitlab.Pending, nil
-	case StateSuccess:
+	case build.StateSuccess:
 		return gitlab.Success, nil
-	case StateFailure, StateError:
+	case build.StateFailure, build.StateError:
 		return gitlab.Failed, nil
-	case StateCanceled:
+	case build.StateCanceled:
 		return gitlab.Canceled, nil
 	}
 	return "", fmt.Errorf("unknown status state %q", state)
@@ -409,7 +401,7 @@ func gitlabState(state string) (gitlab.BuildStateValue, error) {
 // SetStatus treats GitLab's 400 "Cannot transition status via :enqueue from
 // :pending" as success: it is how GitLab answers a repeat of the state a
 // status already has, as after a retried activity.
-func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st Status) error {
+func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	state, err := gitlabState(st.State)
 	if err != nil {
 		return fmt.Errorf("setting the status of %s/%s@%s: %w", owner, repo, sha, err)

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/devstack"
@@ -29,6 +31,8 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	// gin's debug mode prints every route at start; the gateway logs its own requests.
+	gin.SetMode(gin.ReleaseMode)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
