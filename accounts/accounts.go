@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"
@@ -97,18 +97,18 @@ func (r *Resolver) Connect(ctx context.Context, ns, provider, token, createdBy s
 }
 
 // Token opens the token of the account ref names, for a build of ref's namespace and provider.
-// A missing account wraps activities.ErrUnknownAccount; one of another namespace or provider
-// wraps activities.ErrAccountNotBound, and its token is not even opened.
-func (r *Resolver) Token(ctx context.Context, ref activities.AccountRef) (string, error) {
+// A missing account wraps build.ErrUnknownAccount; one of another namespace or provider
+// wraps build.ErrAccountNotBound, and its token is not even opened.
+func (r *Resolver) Token(ctx context.Context, ref build.AccountRef) (string, error) {
 	_, token, err := r.openFor(ctx, ref)
 	return token, err
 }
 
 // openFor opens the account ref names once ref.Check allows it.
-func (r *Resolver) openFor(ctx context.Context, ref activities.AccountRef) (store.Account, string, error) {
+func (r *Resolver) openFor(ctx context.Context, ref build.AccountRef) (store.Account, string, error) {
 	a, err := r.store.GetAccount(ctx, ref.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, "", fmt.Errorf("account %s: %w", ref.ID, activities.ErrUnknownAccount)
+		return store.Account{}, "", fmt.Errorf("account %s: %w", ref.ID, build.ErrUnknownAccount)
 	}
 	if err != nil {
 		return store.Account{}, "", err
@@ -122,7 +122,7 @@ func (r *Resolver) openFor(ctx context.Context, ref activities.AccountRef) (stor
 func (r *Resolver) open(ctx context.Context, id string) (store.Account, string, error) {
 	a, err := r.store.GetAccount(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, "", fmt.Errorf("account %s: %w", id, activities.ErrUnknownAccount)
+		return store.Account{}, "", fmt.Errorf("account %s: %w", id, build.ErrUnknownAccount)
 	}
 	if err != nil {
 		return store.Account{}, "", err
@@ -147,9 +147,9 @@ func (r *Resolver) Client(ctx context.Context, id string) (store.Account, provid
 // PostStatus sets a commit status on src through the account ref names, under the same
 // binding as Token: the account belongs to ref's namespace and to src's provider, and the
 // status goes to that provider's configured API host, the only one a client is made for.
-func (r *Resolver) PostStatus(ctx context.Context, ref activities.AccountRef, src activities.Source, commit string, st activities.CommitStatus) error {
+func (r *Resolver) PostStatus(ctx context.Context, ref build.AccountRef, src build.Source, commit string, st build.CommitStatus) error {
 	if src.Provider != ref.Provider {
-		return fmt.Errorf("account %s: the status is for a source on %q, not %q: %w", ref.ID, src.Provider, ref.Provider, activities.ErrAccountNotBound)
+		return fmt.Errorf("account %s: the status is for a source on %q, not %q: %w", ref.ID, src.Provider, ref.Provider, build.ErrAccountNotBound)
 	}
 	a, token, err := r.openFor(ctx, ref)
 	if err != nil {
@@ -159,7 +159,5 @@ func (r *Resolver) PostStatus(ctx context.Context, ref activities.AccountRef, sr
 	if err != nil {
 		return err
 	}
-	return c.SetStatus(ctx, src.Owner, src.Repository, commit, providers.Status{
-		State: st.State, TargetURL: st.TargetURL, Description: st.Description, Context: st.Context,
-	})
+	return c.SetStatus(ctx, src.Owner, src.Repository, commit, st)
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/accounts"
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"
@@ -50,32 +50,32 @@ func TestResolverKeepsAccountsBound(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := activities.Source{Provider: "github", Owner: "octo", Repository: "app", AccountID: acct.ID}
+	src := build.Source{Provider: "github", Owner: "octo", Repository: "app", AccountID: acct.ID}
 	tests := []struct {
 		name string
-		ref  activities.AccountRef
-		src  activities.Source
+		ref  build.AccountRef
+		src  build.Source
 		// wantToken and wantStatus are the errors Token and PostStatus wrap; nil means the
 		// token is handed out or the status posted.
 		wantToken, wantStatus error
 	}{
-		{"the account's own namespace and provider", activities.AccountRef{ID: acct.ID, Namespace: "team", Provider: "github"}, src, nil, nil},
-		{"a build of another namespace", activities.AccountRef{ID: acct.ID, Namespace: "other", Provider: "github"}, src,
-			activities.ErrAccountNotBound, activities.ErrAccountNotBound},
-		{"a build without a namespace", activities.AccountRef{ID: acct.ID, Provider: "github"}, src,
-			activities.ErrAccountNotBound, activities.ErrAccountNotBound},
-		{"a source on another provider", activities.AccountRef{ID: acct.ID, Namespace: "team", Provider: "gitlab"},
-			activities.Source{Provider: "gitlab", Owner: "octo", Repository: "app"}, activities.ErrAccountNotBound, activities.ErrAccountNotBound},
-		{"a status for another provider's source", activities.AccountRef{ID: acct.ID, Namespace: "team", Provider: "github"},
-			activities.Source{Provider: "gitlab", Owner: "octo", Repository: "app"}, nil, activities.ErrAccountNotBound},
-		{"an unknown account", activities.AccountRef{ID: "a-gone", Namespace: "team", Provider: "github"}, src,
-			activities.ErrUnknownAccount, activities.ErrUnknownAccount},
+		{"the account's own namespace and provider", build.AccountRef{ID: acct.ID, Namespace: "team", Provider: "github"}, src, nil, nil},
+		{"a build of another namespace", build.AccountRef{ID: acct.ID, Namespace: "other", Provider: "github"}, src,
+			build.ErrAccountNotBound, build.ErrAccountNotBound},
+		{"a build without a namespace", build.AccountRef{ID: acct.ID, Provider: "github"}, src,
+			build.ErrAccountNotBound, build.ErrAccountNotBound},
+		{"a source on another provider", build.AccountRef{ID: acct.ID, Namespace: "team", Provider: "gitlab"},
+			build.Source{Provider: "gitlab", Owner: "octo", Repository: "app"}, build.ErrAccountNotBound, build.ErrAccountNotBound},
+		{"a status for another provider's source", build.AccountRef{ID: acct.ID, Namespace: "team", Provider: "github"},
+			build.Source{Provider: "gitlab", Owner: "octo", Repository: "app"}, nil, build.ErrAccountNotBound},
+		{"an unknown account", build.AccountRef{ID: "a-gone", Namespace: "team", Provider: "github"}, src,
+			build.ErrUnknownAccount, build.ErrUnknownAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(api.Statuses("octo", "app", sha))
 			got, terr := r.Token(ctx, tt.ref)
-			serr := r.PostStatus(ctx, tt.ref, tt.src, sha, activities.CommitStatus{State: "success", Context: "slipway"})
+			serr := r.PostStatus(ctx, tt.ref, tt.src, sha, build.CommitStatus{State: "success", Context: "slipway"})
 			after := len(api.Statuses("octo", "app", sha))
 			if tt.wantToken == nil && (terr != nil || got != token) {
 				t.Fatalf("Token: %v", terr)

@@ -1,7 +1,8 @@
 // Package activities holds the steps of a Slipway build: clone, resolve the Dockerfile,
 // render the tag, build with BuildKit and push with go-containerregistry. One Activities
-// value carries the clients every step needs; the pure logic of each step (tag rendering,
-// path resolution) sits beside it so it can be tested without a stack.
+// value carries the clients every step needs. The checks that need no checkout (tag rendering,
+// paths, the input as a whole) are package build's, shared with the gateway; the steps keep
+// the ones that need the checkout or the image.
 package activities
 
 import (
@@ -23,70 +24,22 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )
 
-// Error types of non-retryable failures: bad input that no retry can mend. Workflows and
-// the gateway match on them, so they are part of the contract.
-const (
-	ErrTypeRefNotFound        = "RefNotFound"
-	ErrTypeCommitNotOnRef     = "CommitNotOnRef"
-	ErrTypeInvalidSource      = "InvalidSource"
-	ErrTypeInvalidPath        = "InvalidPath"
-	ErrTypeDockerfileNotFound = "DockerfileNotFound"
-	ErrTypeInvalidTag         = "InvalidTag"
-	ErrTypeInvalidImage       = "InvalidImage"
-	ErrTypeBuildFailed        = "BuildFailed"
-	// ErrTypeWorkspaceLost says a step found no checkout where its session's clone put one:
-	// the session's host is not the one that cloned (a reset of the workflow to a later step,
-	// or a host replaced under the same queue). The workflow starts over on a new session.
-	ErrTypeWorkspaceLost = "WorkspaceLost"
-)
-
-// RefBranch and RefTag are the kinds of Git ref a build starts from.
-const (
-	RefBranch = "branch"
-	RefTag    = "tag"
-)
-
-// Ref names the branch or tag a build starts from.
-type Ref struct {
-	Type string `json:"type"`
-	Name string `json:"name"`
-}
-
-// FullName is the ref as Git spells it on the remote.
-func (r Ref) FullName() string {
-	if r.Type == RefTag {
-		return "refs/tags/" + r.Name
-	}
-	return "refs/heads/" + r.Name
-}
-
-// Source is the repository a build clones. CloneURL is not a secret: credentials are looked
-// up by the worker, never carried in the URL.
-type Source struct {
-	Provider   string `json:"provider"`
-	Owner      string `json:"owner"`
-	Repository string `json:"repository"`
-	CloneURL   string `json:"clone_url,omitempty"`
-	// AccountID names the connected account whose token reads the repository. It is a
-	// reference: the token itself never enters a workflow.
-	AccountID string `json:"account_id,omitempty"`
-}
-
 // Accounts resolves connected accounts for the steps that talk to a Git provider. The
 // worker's implementation reads sealed tokens from the gateway's database.
-// Both refuse, wrapping ErrAccountNotBound, an account that belongs to another namespace or
-// provider than ref says (AccountRef.Check).
+// Both refuse, wrapping build.ErrAccountNotBound, an account that belongs to another namespace or
+// provider than ref says (build.AccountRef.Check).
 type Accounts interface {
 	// Token returns the account's provider token.
-	Token(ctx context.Context, ref AccountRef) (string, error)
+	Token(ctx context.Context, ref build.AccountRef) (string, error)
 	// PostStatus sets a commit status on the source repository through the account, on the
 	// provider's configured API host only.
-	PostStatus(ctx context.Context, ref AccountRef, src Source, commit string, st CommitStatus) error
+	PostStatus(ctx context.Context, ref build.AccountRef, src build.Source, commit string, st build.CommitStatus) error
 }
 
 // Activities holds the clients and settings the build steps share. Workflows call its methods
@@ -109,7 +62,7 @@ type Activities struct {
 	RegistryKey   *registryauth.Key
 	RegistryHosts []string
 	// CloneBaseURLs maps a provider ("github", "gitlab") to the base URL clone URLs are built
-	// from when a Source carries none.
+	// from when a build.Source carries none.
 	CloneBaseURLs map[string]string
 	// Accounts resolves account references; nil means only public sources can be built.
 	Accounts Accounts
@@ -144,12 +97,12 @@ type Activities struct {
 func (a *Activities) workspace(key string) (string, error) {
 	if !workspaceKey.MatchString(key) {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("workspace key %q is not a plain name", key), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("workspace key %q is not a plain name", key), build.ErrTypeInvalidPath, nil)
 	}
 	return filepath.Join(a.WorkspaceRoot, key), nil
 }
 
-// checkout is the checkout of a workspace that a clone filled, or ErrTypeWorkspaceLost.
+// checkout is the checkout of a workspace that a clone filled, or build.ErrTypeWorkspaceLost.
 func (a *Activities) checkout(key string) (string, error) {
 	ws, err := a.workspace(key)
 	if err != nil {
@@ -158,7 +111,7 @@ func (a *Activities) checkout(key string) (string, error) {
 	dir := filepath.Join(ws, checkoutDir)
 	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("workspace %s holds no checkout on this host", key), ErrTypeWorkspaceLost, nil)
+			fmt.Sprintf("workspace %s holds no checkout on this host", key), build.ErrTypeWorkspaceLost, nil)
 	}
 	return dir, nil
 }
@@ -173,7 +126,7 @@ func (a *Activities) logger() *slog.Logger {
 }
 
 func invalidTag(msg string) error {
-	return temporal.NewNonRetryableApplicationError(msg, ErrTypeInvalidTag, nil)
+	return temporal.NewNonRetryableApplicationError(msg, build.ErrTypeInvalidTag, nil)
 }
 
 // openLog opens the log of the build this activity belongs to; the build ID is the workflow

@@ -9,22 +9,23 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
 )
 
 func TestAccountRefCheck(t *testing.T) {
-	ref := AccountRef{ID: "a-1", Namespace: "team", Provider: "github"}
+	ref := build.AccountRef{ID: "a-1", Namespace: "team", Provider: "github"}
 	tests := []struct {
 		name         string
-		ref          AccountRef
+		ref          build.AccountRef
 		ns, provider string // the account's own
 		want         string // "" means allowed
 	}{
 		{"same namespace and provider", ref, "team", "github", ""},
 		{"another namespace", ref, "other", "github", `not an account of namespace "team"`},
 		{"another provider", ref, "team", "gitlab", "is a gitlab account"},
-		{"build without a namespace", AccountRef{ID: "a-1", Provider: "github"}, "team", "github", "not an account of namespace"},
+		{"build without a namespace", build.AccountRef{ID: "a-1", Provider: "github"}, "team", "github", "not an account of namespace"},
 		{"namespace differs in case", ref, "Team", "github", "not an account of namespace"},
 	}
 	for _, tt := range tests {
@@ -36,8 +37,8 @@ func TestAccountRefCheck(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrAccountNotBound) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error = %v, want ErrAccountNotBound containing %q", err, tt.want)
+			if !errors.Is(err, build.ErrAccountNotBound) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want build.ErrAccountNotBound containing %q", err, tt.want)
 			}
 			if tt.ns != tt.ref.Namespace && strings.Contains(err.Error(), `"`+tt.ns+`"`) {
 				t.Fatalf("error names the account's own namespace: %v", err)
@@ -101,28 +102,28 @@ func TestCloneTokenStaysBound(t *testing.T) {
 	tests := []struct {
 		name string
 		ns   string
-		src  Source
+		src  build.Source
 		want string // a message of the InvalidSource error; "" means the clone succeeds
 	}{
-		{"account with the built URL", "team", Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-team"}, ""},
-		{"clone_url with account_id", "team", Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-team",
+		{"account with the built URL", "team", build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-team"}, ""},
+		{"clone_url with account_id", "team", build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-team",
 			CloneURL: foreign.URL + "/octo/moved.git"}, "both clone_url and account_id"},
-		{"clone_url of the configured host with account_id", "team", Source{Provider: "github", Owner: "octo", Repository: "private",
+		{"clone_url of the configured host with account_id", "team", build.Source{Provider: "github", Owner: "octo", Repository: "private",
 			AccountID: "a-team", CloneURL: home.URL + "/octo/private.git"}, "both clone_url and account_id"},
-		{"account of another namespace", "team", Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-other"},
+		{"account of another namespace", "team", build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: "a-other"},
 			`not an account of namespace "team"`},
-		{"account for a source on another provider", "team", Source{Provider: "gitlab", Owner: "octo", Repository: "private", AccountID: "a-team"},
+		{"account for a source on another provider", "team", build.Source{Provider: "gitlab", Owner: "octo", Repository: "private", AccountID: "a-team"},
 			"is a github account"},
-		{"redirect to another host with a token", "team", Source{Provider: "github", Owner: "octo", Repository: "moved", AccountID: "a-team"},
+		{"redirect to another host with a token", "team", build.Source{Provider: "github", Owner: "octo", Repository: "moved", AccountID: "a-team"},
 			"never follows a redirect"},
-		{"redirect of a public source", "team", Source{Provider: "github", Owner: "octo", Repository: "public"}, ""},
+		{"redirect of a public source", "team", build.Source{Provider: "github", Owner: "octo", Repository: "public"}, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := suite.NewTestActivityEnvironment()
 			env.RegisterActivity(act)
 			_, err := env.ExecuteActivity(act.Clone, CloneInput{
-				Workspace: fmt.Sprintf("b%d", i), Namespace: tt.ns, Source: tt.src, Ref: Ref{RefBranch, "main"},
+				Workspace: fmt.Sprintf("b%d", i), Namespace: tt.ns, Source: tt.src, Ref: build.Ref{Type: build.RefBranch, Name: "main"},
 			})
 			if tt.want == "" {
 				if err != nil {
@@ -131,9 +132,9 @@ func TestCloneTokenStaysBound(t *testing.T) {
 				return
 			}
 			var appErr *temporal.ApplicationError
-			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeInvalidSource || !appErr.NonRetryable() ||
+			if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeInvalidSource || !appErr.NonRetryable() ||
 				!strings.Contains(appErr.Message(), tt.want) {
-				t.Fatalf("error = %v, want non-retryable %s containing %q", err, ErrTypeInvalidSource, tt.want)
+				t.Fatalf("error = %v, want non-retryable %s containing %q", err, build.ErrTypeInvalidSource, tt.want)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Fatalf("error shows the token: %v", err)

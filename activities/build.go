@@ -16,7 +16,6 @@ import (
 	"time"
 
 	dockerconfig "github.com/docker/cli/cli/config"
-	"github.com/google/go-containerregistry/pkg/name"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -24,12 +23,14 @@ import (
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/slipway-dev/slipway/registryauth/buildauth"
 	"github.com/tonistiigi/fsutil"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
+
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/registryauth/buildauth"
 )
 
 // imageDir is the OCI image layout a build writes inside its workspace and push reads.
@@ -54,12 +55,6 @@ type BuildInput struct {
 	// later push can tell which commit a tag carries.
 	Revision string `json:"revision,omitempty"`
 }
-
-// reservedArgPrefix starts the build args BuildKit reads as its own settings.
-const reservedArgPrefix = "BUILDKIT_"
-
-// ErrTypeInvalidBuildArg says a build arg may not be passed to BuildKit.
-const ErrTypeInvalidBuildArg = "InvalidBuildArg"
 
 // BuildResult names the image BuildKit wrote into the workspace.
 type BuildResult struct {
@@ -132,10 +127,10 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	for _, k := range keys {
 		// Refused by the gateway and the workflow already; a BUILDKIT_ arg reaching here
 		// would choose BuildKit's settings, so it is refused again.
-		if strings.HasPrefix(strings.ToUpper(k), reservedArgPrefix) {
+		if strings.HasPrefix(strings.ToUpper(k), build.ReservedArgPrefix) {
 			err := temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, reservedArgPrefix),
-				ErrTypeInvalidBuildArg, nil)
+				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, build.ReservedArgPrefix),
+				build.ErrTypeInvalidBuildArg, nil)
 			fmt.Fprintf(log, "==> %v\n", err)
 			return BuildResult{}, err
 		}
@@ -223,9 +218,8 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		opt.Session = []session.Attachable{p}
 	}
 	if in.CacheRef != "" {
-		if _, err := name.ParseReference(in.CacheRef, name.StrictValidation); err != nil {
-			return BuildResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("cache_ref %q is not an image reference: %v", in.CacheRef, err), ErrTypeInvalidImage, nil)
+		if err := build.CheckCache(in.Image, in.CacheRef); err != nil {
+			return BuildResult{}, build.ApplicationError(err)
 		}
 		// A fresh buildkitd, or another host, starts from what the last build left in the
 		// registry. A cache that cannot be read or written never fails the build.
@@ -322,5 +316,5 @@ func classifyBuild(ctx context.Context, err error) error {
 		return fmt.Errorf("buildkit: %w", err)
 	}
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("build failed: %v", err), ErrTypeBuildFailed, nil)
+		fmt.Sprintf("build failed: %v", err), build.ErrTypeBuildFailed, nil)
 }

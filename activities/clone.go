@@ -14,10 +14,11 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // checkoutDir is the folder of the checkout inside a build's workspace.
@@ -26,15 +27,13 @@ const checkoutDir = "src"
 // maxDeepen bounds how far back a given commit is looked for on its ref.
 const maxDeepen = 4096
 
-var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
 // CloneInput says what to fetch into a workspace.
 type CloneInput struct {
 	Workspace string `json:"workspace"`
 	// Namespace is the build's namespace: a source's account must belong to it.
-	Namespace string `json:"namespace"`
-	Source    Source `json:"source"`
-	Ref       Ref    `json:"ref"`
+	Namespace string       `json:"namespace"`
+	Source    build.Source `json:"source"`
+	Ref       build.Ref    `json:"ref"`
 	// Commit, when set, must be on Ref; empty means the ref's head.
 	Commit string `json:"commit,omitempty"`
 }
@@ -53,12 +52,12 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err != nil {
 		return CloneResult{}, err
 	}
-	if err := checkRef(in.Ref); err != nil {
-		return CloneResult{}, err
+	// The workflow checked both; they reach a command line, so they are checked again here.
+	if err := in.Ref.Check(); err != nil {
+		return CloneResult{}, build.ApplicationError(err)
 	}
-	if in.Commit != "" && !commitPattern.MatchString(in.Commit) {
-		return CloneResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("commit %q is not a full 40-hex commit id", in.Commit), ErrTypeCommitNotOnRef, nil)
+	if err := build.CheckCommit(in.Commit); err != nil {
+		return CloneResult{}, build.ApplicationError(err)
 	}
 	remote, err := a.cloneURL(in.Source)
 	if err != nil {
@@ -105,7 +104,7 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 			if errors.Is(err, errNotOnRef) {
 				return CloneResult{}, temporal.NewNonRetryableApplicationError(
 					fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
-					ErrTypeCommitNotOnRef, nil)
+					build.ErrTypeCommitNotOnRef, nil)
 			}
 			return CloneResult{}, err
 		}
@@ -123,7 +122,7 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 
 // cloneURL is the source's clone URL, or one built from the provider's base URL. Only http and
 // https are allowed, and never with credentials in the URL: they would end up in history.
-func (a *Activities) cloneURL(src Source) (string, error) {
+func (a *Activities) cloneURL(src build.Source) (string, error) {
 	raw := src.CloneURL
 	if raw != "" && src.AccountID != "" {
 		// The account's token would go wherever the URL points: an account only ever reads
@@ -131,96 +130,34 @@ func (a *Activities) cloneURL(src Source) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError(
 			"source names both clone_url and account_id: a connected account is only used with the URL built from "+
 				"its provider's configured host (SLIPWAY_GITHUB_URL, SLIPWAY_GITLAB_URL); drop clone_url",
-			ErrTypeInvalidSource, nil)
+			build.ErrTypeInvalidSource, nil)
 	}
 	if raw == "" {
 		base, ok := a.CloneBaseURLs[src.Provider]
 		if !ok {
 			return "", temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), ErrTypeInvalidSource, nil)
+				fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), build.ErrTypeInvalidSource, nil)
 		}
 		if src.Owner == "" || src.Repository == "" {
 			return "", temporal.NewNonRetryableApplicationError(
-				"source needs an owner and a repository", ErrTypeInvalidSource, nil)
+				"source needs an owner and a repository", build.ErrTypeInvalidSource, nil)
 		}
 		raw = strings.TrimSuffix(base, "/") + "/" + src.Owner + "/" + src.Repository + ".git"
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("clone_url is not a URL: %v", err), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("clone_url is not a URL: %v", err), build.ErrTypeInvalidSource, nil)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("clone_url scheme %q is not http or https", u.Scheme), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("clone_url scheme %q is not http or https", u.Scheme), build.ErrTypeInvalidSource, nil)
 	}
 	if u.User != nil {
 		return "", temporal.NewNonRetryableApplicationError(
-			"clone_url carries credentials; connect an account instead", ErrTypeInvalidSource, nil)
+			"clone_url carries credentials; connect an account instead", build.ErrTypeInvalidSource, nil)
 	}
 	return u.String(), nil
-}
-
-// MaxRefNameLen bounds a branch or tag name. Git itself has no limit, but names go into
-// search attributes, workflow ids and image tags; no real branch comes near it.
-const MaxRefNameLen = 255
-
-// CheckRefName applies git check-ref-format's rules to a branch or tag name (without its
-// refs/heads/ or refs/tags/ prefix) and MaxRefNameLen, and says which rule a name breaks.
-// A leading "-" is refused too: git would read it as an option.
-func CheckRefName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("is empty")
-	case len(name) > MaxRefNameLen:
-		return fmt.Errorf("is %d bytes long, more than %d", len(name), MaxRefNameLen)
-	case !utf8.ValidString(name):
-		return errors.New("is not valid UTF-8")
-	case name == "@":
-		return errors.New(`is "@"`)
-	case strings.HasPrefix(name, "-"):
-		return errors.New(`starts with "-"`)
-	case strings.HasPrefix(name, "/"), strings.HasSuffix(name, "/"):
-		return errors.New(`starts or ends with "/"`)
-	case strings.HasSuffix(name, "."):
-		return errors.New(`ends with "."`)
-	case strings.Contains(name, ".."):
-		return errors.New(`holds ".."`)
-	case strings.Contains(name, "//"):
-		return errors.New(`holds "//"`)
-	case strings.Contains(name, "@{"):
-		return errors.New(`holds "@{"`)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("holds the control character %U", r)
-		}
-		if strings.ContainsRune(" ~^:?*[\\", r) {
-			return fmt.Errorf("holds %q, which git does not allow in a ref name", r)
-		}
-	}
-	for _, part := range strings.Split(name, "/") {
-		if strings.HasPrefix(part, ".") {
-			return fmt.Errorf("has a component %q starting with \".\"", part)
-		}
-		if strings.HasSuffix(part, ".lock") {
-			return fmt.Errorf("has a component %q ending with \".lock\"", part)
-		}
-	}
-	return nil
-}
-
-// checkRef refuses ref names git would refuse, before they reach a command line.
-func checkRef(r Ref) error {
-	if r.Type != RefBranch && r.Type != RefTag {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("ref type %q is not branch or tag", r.Type), ErrTypeRefNotFound, nil)
-	}
-	if err := CheckRefName(r.Name); err != nil {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s name %q is not a valid git ref name: it %v", r.Type, r.Name, err), ErrTypeRefNotFound, nil)
-	}
-	return nil
 }
 
 var errNotOnRef = errors.New("commit not on ref")
@@ -228,41 +165,37 @@ var errNotOnRef = errors.New("commit not on ref")
 // redirectAnswer is how git reports a redirect it was told not to follow.
 var redirectAnswer = regexp.MustCompile(`returned error: 30[1278]\b`)
 
-// ErrUnknownAccount is what an Accounts implementation wraps when an account reference names
-// no account (it was removed, say): no retry brings it back.
-var ErrUnknownAccount = errors.New("account not found")
-
 // gitAuth returns the environment that makes git send the account's token to remote, and to
 // remote only: an http.<url>.extraHeader set through GIT_CONFIG_COUNT, so the token is in no
 // URL, argument, input or log. The token is lent only to a build of the account's namespace, for
 // a source on the account's provider, and only when remote is on that provider's configured
 // scheme, host and port; redirects are not followed, since git would send the header on to the
 // host a redirect names. Public sources get none.
-func (a *Activities) gitAuth(ctx context.Context, ns string, src Source, remote string) ([]string, error) {
+func (a *Activities) gitAuth(ctx context.Context, ns string, src build.Source, remote string) ([]string, error) {
 	if src.AccountID == "" {
 		return nil, nil
 	}
 	if a.Accounts == nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("source uses account %s, but this worker cannot read accounts (is SLIPWAY_SECRET_KEY set?)", src.AccountID),
-			ErrTypeInvalidSource, nil)
+			build.ErrTypeInvalidSource, nil)
 	}
 	base, ok := a.CloneBaseURLs[src.Provider]
 	if !ok {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("source provider %q is not one of github, gitlab", src.Provider), build.ErrTypeInvalidSource, nil)
 	}
 	if err := checkOrigin(remote, base); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("account %s is not used here: %v", src.AccountID, err), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("account %s is not used here: %v", src.AccountID, err), build.ErrTypeInvalidSource, nil)
 	}
-	token, err := a.Accounts.Token(ctx, AccountRef{ID: src.AccountID, Namespace: ns, Provider: src.Provider})
-	if errors.Is(err, ErrUnknownAccount) {
+	token, err := a.Accounts.Token(ctx, build.AccountRef{ID: src.AccountID, Namespace: ns, Provider: src.Provider})
+	if errors.Is(err, build.ErrUnknownAccount) {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("account %s of this source no longer exists; connect one again", src.AccountID), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("account %s of this source no longer exists; connect one again", src.AccountID), build.ErrTypeInvalidSource, nil)
 	}
-	if errors.Is(err, ErrAccountNotBound) {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidSource, nil)
+	if errors.Is(err, build.ErrAccountNotBound) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), build.ErrTypeInvalidSource, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading account %s: %w", src.AccountID, err)
@@ -289,19 +222,19 @@ func classifyFetch(err error, in CloneInput, authed bool) error {
 			fmt.Sprintf("the git server redirected the fetch of %s/%s: a fetch with an account's token never follows "+
 				"a redirect, which could take the token to another host; set the provider's URL (SLIPWAY_GITHUB_URL, "+
 				"SLIPWAY_GITLAB_URL) to the host that serves the repository", in.Source.Owner, in.Source.Repository),
-			ErrTypeInvalidSource, nil)
+			build.ErrTypeInvalidSource, nil)
 	case strings.Contains(msg, "couldn't find remote ref"):
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s %q does not exist in %s/%s", in.Ref.Type, in.Ref.Name, in.Source.Owner, in.Source.Repository),
-			ErrTypeRefNotFound, nil)
+			build.ErrTypeRefNotFound, nil)
 	case strings.Contains(msg, "not found") || strings.Contains(msg, "returned error: 404"):
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("repository %s/%s not found", in.Source.Owner, in.Source.Repository), ErrTypeInvalidSource, nil)
+			fmt.Sprintf("repository %s/%s not found", in.Source.Owner, in.Source.Repository), build.ErrTypeInvalidSource, nil)
 	case strings.Contains(msg, "Authentication failed") || strings.Contains(msg, "could not read Username") ||
 		strings.Contains(msg, "returned error: 401") || strings.Contains(msg, "returned error: 403"):
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("repository %s/%s refused access: is it private without a connected account?",
-				in.Source.Owner, in.Source.Repository), ErrTypeInvalidSource, nil)
+				in.Source.Owner, in.Source.Repository), build.ErrTypeInvalidSource, nil)
 	}
 	return err
 }
@@ -312,7 +245,7 @@ func classifyFetch(err error, in CloneInput, authed bool) error {
 func classifyCheckout(err error) error {
 	if strings.Contains(err.Error(), "invalid path") {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the commit holds a path git refuses to check out: %v", err), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("the commit holds a path git refuses to check out: %v", err), build.ErrTypeInvalidPath, nil)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
 )
@@ -38,28 +39,28 @@ func TestClone(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	tests := []struct {
 		name       string
-		src        Source
-		ref        Ref
+		src        build.Source
+		ref        build.Ref
 		commit     string
 		wantCommit string
 		wantType   string
 	}{
-		{"branch head", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, "", head, ""},
-		{"explicit clone url", Source{Provider: "github", CloneURL: repo.CloneURL}, Ref{RefBranch, "main"}, "", head, ""},
-		{"branch with slash", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "feature/login"}, "", feature, ""},
-		{"annotated tag peels to commit", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefTag, "v1.0.0"}, "", head, ""},
-		{"older commit on the ref", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, first, first, ""},
-		{"commit on another branch", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, other, "", ErrTypeCommitNotOnRef},
-		{"short commit", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "main"}, head[:7], "", ErrTypeCommitNotOnRef},
-		{"missing branch", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "nope"}, "", "", ErrTypeRefNotFound},
-		{"missing tag", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefTag, "v9"}, "", "", ErrTypeRefNotFound},
-		{"bad ref name", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "--upload-pack=x"}, "", "", ErrTypeRefNotFound},
-		{"missing repository", Source{Provider: "github", Owner: "octo", Repository: "nope"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
-		{"file url refused", Source{Provider: "github", CloneURL: "file://" + repo.Bare}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
-		{"credentials in url refused", Source{Provider: "github", CloneURL: "http://u:p@127.0.0.1/x.git"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
-		{"unknown provider", Source{Provider: "bitbucket", Owner: "o", Repository: "r"}, Ref{RefBranch, "main"}, "", "", ErrTypeInvalidSource},
-		{"tree with a .. entry", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "dotdot"}, "", "", ErrTypeInvalidPath},
-		{"tree with a .GIT entry", Source{Provider: "github", Owner: "octo", Repository: "hello"}, Ref{RefBranch, "dotgit"}, "", "", ErrTypeInvalidPath},
+		{"branch head", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "main"}, "", head, ""},
+		{"explicit clone url", build.Source{Provider: "github", CloneURL: repo.CloneURL}, build.Ref{Type: build.RefBranch, Name: "main"}, "", head, ""},
+		{"branch with slash", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "feature/login"}, "", feature, ""},
+		{"annotated tag peels to commit", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefTag, Name: "v1.0.0"}, "", head, ""},
+		{"older commit on the ref", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "main"}, first, first, ""},
+		{"commit on another branch", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "main"}, other, "", build.ErrTypeCommitNotOnRef},
+		{"short commit", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "main"}, head[:7], "", build.ErrTypeCommitNotOnRef},
+		{"missing branch", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "nope"}, "", "", build.ErrTypeRefNotFound},
+		{"missing tag", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefTag, Name: "v9"}, "", "", build.ErrTypeRefNotFound},
+		{"bad ref name", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "--upload-pack=x"}, "", "", build.ErrTypeRefNotFound},
+		{"missing repository", build.Source{Provider: "github", Owner: "octo", Repository: "nope"}, build.Ref{Type: build.RefBranch, Name: "main"}, "", "", build.ErrTypeInvalidSource},
+		{"file url refused", build.Source{Provider: "github", CloneURL: "file://" + repo.Bare}, build.Ref{Type: build.RefBranch, Name: "main"}, "", "", build.ErrTypeInvalidSource},
+		{"credentials in url refused", build.Source{Provider: "github", CloneURL: "http://u:p@127.0.0.1/x.git"}, build.Ref{Type: build.RefBranch, Name: "main"}, "", "", build.ErrTypeInvalidSource},
+		{"unknown provider", build.Source{Provider: "bitbucket", Owner: "o", Repository: "r"}, build.Ref{Type: build.RefBranch, Name: "main"}, "", "", build.ErrTypeInvalidSource},
+		{"tree with a .. entry", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "dotdot"}, "", "", build.ErrTypeInvalidPath},
+		{"tree with a .GIT entry", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "dotgit"}, "", "", build.ErrTypeInvalidPath},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,11 +10,9 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-)
 
-// DefaultDockerfile is the Dockerfile used when a build names none: at the repository root,
-// spelled exactly so (paths are case-sensitive).
-const DefaultDockerfile = "Dockerfile"
+	"github.com/slipway-dev/slipway/build"
+)
 
 // ResolveInput names the paths to check inside a build's checkout.
 type ResolveInput struct {
@@ -48,7 +46,7 @@ func (a *Activities) ResolveDockerfile(ctx context.Context, in ResolveInput) (Re
 // leads out, a path into .git, or a missing file is refused with the offending path named.
 func ResolvePaths(root, dockerfile, contextPath string) (ResolveResult, error) {
 	if dockerfile == "" {
-		dockerfile = DefaultDockerfile
+		dockerfile = build.DefaultDockerfile
 	}
 	if contextPath == "" {
 		contextPath = "."
@@ -66,60 +64,32 @@ func ResolvePaths(root, dockerfile, contextPath string) (ResolveResult, error) {
 	case errors.Is(err, os.ErrNotExist):
 		return ResolveResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("dockerfile_path %q: no such file in the repository%s", dockerfile, caseHint(root, df)),
-			ErrTypeDockerfileNotFound, nil)
+			build.ErrTypeDockerfileNotFound, nil)
 	case err != nil:
 		return ResolveResult{}, fmt.Errorf("checking dockerfile_path %q: %w", dockerfile, err)
 	case !fi.Mode().IsRegular():
 		return ResolveResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("dockerfile_path %q is not a regular file", dockerfile), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("dockerfile_path %q is not a regular file", dockerfile), build.ErrTypeInvalidPath, nil)
 	}
 	fi, err = os.Stat(filepath.Join(root, cx))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return ResolveResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("context_path %q: no such folder in the repository", contextPath), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("context_path %q: no such folder in the repository", contextPath), build.ErrTypeInvalidPath, nil)
 	case err != nil:
 		return ResolveResult{}, fmt.Errorf("checking context_path %q: %w", contextPath, err)
 	case !fi.IsDir():
 		return ResolveResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("context_path %q is not a folder", contextPath), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("context_path %q is not a folder", contextPath), build.ErrTypeInvalidPath, nil)
 	}
 	return ResolveResult{DockerfilePath: df, ContextPath: cx}, nil
 }
 
-// CheckPath is the part of path resolution that needs no checkout; the gateway uses it when a
-// rule is saved.
-func CheckPath(p, field string) error {
-	_, err := cleanRelative(p, field)
-	return err
-}
-
-func cleanRelative(p, field string) (string, error) {
-	bad := func(why string) error {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s %q %s", field, p, why), ErrTypeInvalidPath, nil)
-	}
-	switch {
-	case strings.ContainsRune(p, 0):
-		return "", bad("holds a NUL byte")
-	case filepath.IsAbs(p) || strings.HasPrefix(p, "/"):
-		return "", bad("is absolute; give it relative to the repository root")
-	}
-	c := filepath.Clean(p)
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", bad("leaves the repository")
-	}
-	if c == ".git" || strings.HasPrefix(c, ".git/") {
-		return "", bad("points into .git")
-	}
-	return c, nil
-}
-
 // resolveInside cleans p and follows its symlinks, refusing any that lead out of root.
 func resolveInside(root, p, field string) (string, error) {
-	c, err := cleanRelative(p, field)
+	c, err := build.CleanPath(p, field)
 	if err != nil {
-		return "", err
+		return "", build.ApplicationError(err)
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
@@ -131,17 +101,17 @@ func resolveInside(root, p, field string) (string, error) {
 	}
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s %q cannot be resolved: %v", field, p, err), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("%s %q cannot be resolved: %v", field, p, err), build.ErrTypeInvalidPath, nil)
 	}
 	rel, err := filepath.Rel(realRoot, real)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s %q is a symlink that leads out of the repository", field, p), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("%s %q is a symlink that leads out of the repository", field, p), build.ErrTypeInvalidPath, nil)
 	}
-	// cleanRelative saw only the path as given; a symlink can still lead into .git.
+	// CleanPath saw only the path as given; a symlink can still lead into .git.
 	if rel == ".git" || strings.HasPrefix(rel, ".git/") {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s %q is a symlink that points into .git", field, p), ErrTypeInvalidPath, nil)
+			fmt.Sprintf("%s %q is a symlink that points into .git", field, p), build.ErrTypeInvalidPath, nil)
 	}
 	return rel, nil
 }

@@ -9,11 +9,9 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"go.temporal.io/sdk/temporal"
-)
 
-// ErrTypeFrontendRefused says a Dockerfile's `# syntax=` names a frontend outside the
-// operator's allow-list.
-const ErrTypeFrontendRefused = "FrontendRefused"
+	"github.com/slipway-dev/slipway/build"
+)
 
 // DefaultFrontends are the frontend images a `# syntax=` may name unless the operator says
 // otherwise: Docker's own Dockerfile frontend, at any tag or digest. The built-in frontend
@@ -38,7 +36,7 @@ func CheckFrontend(dockerfile string, allowed []string) error {
 	}
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("frontend %q of the Dockerfile's syntax directive is not allowed on this service (allowed: %s)",
-			ref, strings.Join(allowed, ", ")), ErrTypeFrontendRefused, nil)
+			ref, strings.Join(allowed, ", ")), build.ErrTypeFrontendRefused, nil)
 }
 
 // FrontendAllowed reports whether the frontend image ref matches one of patterns. Both are

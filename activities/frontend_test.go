@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func TestCheckFrontend(t *testing.T) {
@@ -46,9 +48,9 @@ func TestCheckFrontend(t *testing.T) {
 				return
 			}
 			var appErr *temporal.ApplicationError
-			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeFrontendRefused || !appErr.NonRetryable() ||
+			if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeFrontendRefused || !appErr.NonRetryable() ||
 				!strings.Contains(appErr.Message(), `"`+tt.refused+`"`) {
-				t.Fatalf("error = %v, want a non-retryable %s naming %q", err, ErrTypeFrontendRefused, tt.refused)
+				t.Fatalf("error = %v, want a non-retryable %s naming %q", err, build.ErrTypeFrontendRefused, tt.refused)
 			}
 		})
 	}

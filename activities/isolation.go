@@ -8,13 +8,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 )
-
-// ErrTypeIsolationMissing says the worker refused a build because RUN steps would not run
-// isolated from the service: buildkitd networks them on the host, or the build network's
-// bridge or egress filter is missing.
-const ErrTypeIsolationMissing = "BuildIsolationMissing"
 
 // networkLabel is the label buildkitd's workers carry with their network mode ("cni" when
 // RUN steps get network namespaces of their own, "host" when they share buildkitd's).
@@ -53,7 +49,7 @@ func (a *Activities) checkIsolation(ctx context.Context) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"build refused: %s; RUN steps would reach the service and other teams' builds "+
 				"(the operator sets up the build network, see docs/security.md, or opts out with SLIPWAY_BUILD_ISOLATION=off)",
-			what), ErrTypeIsolationMissing, nil)
+			what), build.ErrTypeIsolationMissing, nil)
 	}
 	workers, err := a.Buildkit.ListWorkers(ctx)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
 )
@@ -23,10 +24,10 @@ type account struct{ namespace, provider, token string }
 // tokens is an Accounts over fixed accounts; it keeps the binding as the real one does.
 type tokens map[string]account
 
-func (t tokens) Token(_ context.Context, ref AccountRef) (string, error) {
+func (t tokens) Token(_ context.Context, ref build.AccountRef) (string, error) {
 	a, ok := t[ref.ID]
 	if !ok {
-		return "", fmt.Errorf("account %s: %w", ref.ID, ErrUnknownAccount)
+		return "", fmt.Errorf("account %s: %w", ref.ID, build.ErrUnknownAccount)
 	}
 	if err := ref.Check(a.namespace, a.provider); err != nil {
 		return "", err
@@ -34,7 +35,7 @@ func (t tokens) Token(_ context.Context, ref AccountRef) (string, error) {
 	return a.token, nil
 }
 
-func (t tokens) PostStatus(context.Context, AccountRef, Source, string, CommitStatus) error {
+func (t tokens) PostStatus(context.Context, build.AccountRef, build.Source, string, build.CommitStatus) error {
 	return nil
 }
 
@@ -62,12 +63,12 @@ func TestClonePrivate(t *testing.T) {
 		wantMsg       string
 	}{
 		{"with the account's token", "a-good", true, "", ""},
-		{"no account", "", true, ErrTypeInvalidSource, "refused access"},
-		{"revoked token", "a-revoked", true, ErrTypeInvalidSource, "refused access"},
-		{"removed account", "a-gone", true, ErrTypeInvalidSource, "no longer exists"},
-		{"worker without accounts", "a-good", false, ErrTypeInvalidSource, "SLIPWAY_SECRET_KEY"},
-		{"account of another namespace", "a-other", true, ErrTypeInvalidSource, `not an account of namespace "team"`},
-		{"account of another provider", "a-lab", true, ErrTypeInvalidSource, "is a gitlab account"},
+		{"no account", "", true, build.ErrTypeInvalidSource, "refused access"},
+		{"revoked token", "a-revoked", true, build.ErrTypeInvalidSource, "refused access"},
+		{"removed account", "a-gone", true, build.ErrTypeInvalidSource, "no longer exists"},
+		{"worker without accounts", "a-good", false, build.ErrTypeInvalidSource, "SLIPWAY_SECRET_KEY"},
+		{"account of another namespace", "a-other", true, build.ErrTypeInvalidSource, `not an account of namespace "team"`},
+		{"account of another provider", "a-lab", true, build.ErrTypeInvalidSource, "is a gitlab account"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,8 +80,8 @@ func TestClonePrivate(t *testing.T) {
 			env.RegisterActivity(&a)
 			val, err := env.ExecuteActivity(a.Clone, CloneInput{
 				Workspace: fmt.Sprintf("p%d", i), Namespace: "team",
-				Source: Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
-				Ref:    Ref{RefBranch, "main"},
+				Source: build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
+				Ref:    build.Ref{Type: build.RefBranch, Name: "main"},
 			})
 			if err != nil && strings.Contains(err.Error(), secret) {
 				t.Fatalf("error shows the token: %v", err)

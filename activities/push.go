@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/registryauth"
 )
 
@@ -32,11 +33,11 @@ type PushInput struct {
 	// is not older than the commit its current image records (see MoveTag); the ancestry is
 	// read from the checkout, fetching more of Ref from Source as needed. An empty Commit
 	// (a build scheduled before this check) pushes every tag as it is.
-	Mutable   []string `json:"mutable,omitempty"`
-	Commit    string   `json:"commit,omitempty"`
-	Namespace string   `json:"namespace,omitempty"`
-	Source    Source   `json:"source,omitempty"`
-	Ref       Ref      `json:"ref,omitempty"`
+	Mutable   []string     `json:"mutable,omitempty"`
+	Commit    string       `json:"commit,omitempty"`
+	Namespace string       `json:"namespace,omitempty"`
+	Source    build.Source `json:"source,omitempty"`
+	Ref       build.Ref    `json:"ref,omitempty"`
 }
 
 // PushResult is the pushed manifest's digest.
@@ -44,8 +45,8 @@ type PushResult struct {
 	Digest string `json:"digest"`
 	// Tags are the tags written; Held the mutable tags left where they were, with the reason.
 	// A result of a push before this check carries neither: every tag was written.
-	Tags []string  `json:"tags,omitempty"`
-	Held []HeldTag `json:"held,omitempty"`
+	Tags []string        `json:"tags,omitempty"`
+	Held []build.HeldTag `json:"held,omitempty"`
 	// WorkspaceRemoved is set when RemoveWorkspace was asked and done; otherwise the
 	// workflow's Cleanup still removes it.
 	WorkspaceRemoved bool `json:"workspace_removed,omitempty"`
@@ -59,7 +60,7 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	if err != nil {
 		return PushResult{}, err
 	}
-	repo, err := ParseImage(in.Image)
+	repo, err := build.ParseImage(in.Image)
 	if err != nil {
 		return PushResult{}, err
 	}
@@ -68,7 +69,7 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	}
 	tags := make([]name.Tag, 0, len(in.Tags))
 	for _, t := range in.Tags {
-		if !tagPattern.MatchString(t) {
+		if !build.ValidTag(t) {
 			return PushResult{}, invalidTag(fmt.Sprintf("%q is not a valid image tag", t))
 		}
 		tags = append(tags, repo.Tag(t))
@@ -78,7 +79,7 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	if err != nil {
 		// No image where this session's build put one: not this host's build.
 		return PushResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("workspace %s holds no built image on this host: %v", in.Workspace, err), ErrTypeWorkspaceLost, nil)
+			fmt.Sprintf("workspace %s holds no built image on this host: %v", in.Workspace, err), build.ErrTypeWorkspaceLost, nil)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
@@ -86,7 +87,7 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	}
 	if len(im.Manifests) != 1 {
 		return PushResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("built image layout holds %d manifests, want 1", len(im.Manifests)), ErrTypeBuildFailed, nil)
+			fmt.Sprintf("built image layout holds %d manifests, want 1", len(im.Manifests)), build.ErrTypeBuildFailed, nil)
 	}
 	desc := im.Manifests[0]
 	var artifact remote.Taggable
@@ -199,14 +200,4 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 		}
 	}
 	return res, nil
-}
-
-// ParseImage checks an image repository name such as 127.0.0.1:5000/demo/app.
-func ParseImage(image string) (name.Repository, error) {
-	repo, err := name.NewRepository(image, name.StrictValidation)
-	if err != nil {
-		return name.Repository{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("image %q is not a valid repository name: %v", image, err), ErrTypeInvalidImage, nil)
-	}
-	return repo, nil
 }

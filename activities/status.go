@@ -8,34 +8,18 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
-)
 
-// Commit status states, as GitHub names them; GitLab's are mapped by the provider client.
-const (
-	StatusPending = "pending"
-	StatusSuccess = "success"
-	StatusFailure = "failure"
-	StatusError   = "error"
+	"github.com/slipway-dev/slipway/build"
 )
-
-// CommitStatus is what a build reports on the commit it built.
-type CommitStatus struct {
-	State       string `json:"state"`
-	Description string `json:"description"`
-	// TargetURL links to the build record.
-	TargetURL string `json:"target_url"`
-	// Context tells Slipway's status apart from other checks on the commit.
-	Context string `json:"context"`
-}
 
 // StatusInput asks for one commit status.
 type StatusInput struct {
 	// Namespace is the build's namespace: the source's account must belong to it.
-	Namespace   string `json:"namespace"`
-	Source      Source `json:"source"`
-	Commit      string `json:"commit"`
-	State       string `json:"state"`
-	Description string `json:"description"`
+	Namespace   string       `json:"namespace"`
+	Source      build.Source `json:"source"`
+	Commit      string       `json:"commit"`
+	State       string       `json:"state"`
+	Description string       `json:"description"`
 	// Context names the check on the commit (StatusContext); empty, in builds started before
 	// it was set, means plain "slipway".
 	Context string `json:"context,omitempty"`
@@ -59,17 +43,17 @@ func (a *Activities) SetCommitStatus(ctx context.Context, in StatusInput) error 
 	if name == "" {
 		name = "slipway"
 	}
-	st := CommitStatus{
+	st := build.CommitStatus{
 		State:       in.State,
 		Description: truncate(in.Description, 140),
 		TargetURL:   strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id),
 		Context:     name,
 	}
-	ref := AccountRef{ID: in.Source.AccountID, Namespace: in.Namespace, Provider: in.Source.Provider}
+	ref := build.AccountRef{ID: in.Source.AccountID, Namespace: in.Namespace, Provider: in.Source.Provider}
 	if err := a.Accounts.PostStatus(ctx, ref, in.Source, in.Commit, st); err != nil {
-		if errors.Is(err, ErrAccountNotBound) || errors.Is(err, ErrUnknownAccount) {
+		if errors.Is(err, build.ErrAccountNotBound) || errors.Is(err, build.ErrUnknownAccount) {
 			return temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("posting %s status on %s: %v", in.State, in.Commit, err), ErrTypeInvalidSource, nil)
+				fmt.Sprintf("posting %s status on %s: %v", in.State, in.Commit, err), build.ErrTypeInvalidSource, nil)
 		}
 		return fmt.Errorf("posting %s status on %s: %w", in.State, in.Commit, err)
 	}

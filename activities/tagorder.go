@@ -2,34 +2,12 @@ package activities
 
 import (
 	"fmt"
-	"strings"
 )
 
 // RevisionLabel is the image config label that records the commit an image was built from.
 // The build step sets it; the push step reads it back from a tag's current image to decide
 // whether moving the tag would move it backwards.
 const RevisionLabel = "org.opencontainers.image.revision"
-
-// immutablePlaceholders are the placeholders that make a rendered tag name one build's own:
-// a tag holding the commit or the build time is never written by a build of another commit.
-var immutablePlaceholders = []string{"{commit}", "{short_commit}", "{time}"}
-
-// MutableTemplate reports whether a tag template (one entry of a comma-separated list) renders
-// a tag that follows a ref, such as {branch}, {tag}, {ref} or a fixed name like latest: one
-// that builds of different commits write in turn. A template holding {commit},
-// {short_commit} or {time} renders a tag of one commit only, which never moves backwards.
-func MutableTemplate(template string) bool {
-	template = strings.TrimSpace(template)
-	if template == "" {
-		template = DefaultTagTemplate
-	}
-	for _, p := range immutablePlaceholders {
-		if strings.Contains(template, p) {
-			return false
-		}
-	}
-	return true
-}
 
 // TagOrder is what is known, at push time, about a mutable tag's current image and the
 // build's commit.
@@ -77,10 +55,4 @@ func MoveTag(o TagOrder) (move bool, reason string) {
 		return false, fmt.Sprintf("the tag carries %s, which is on the ref but not an ancestor of %s", o.Current, o.Build)
 	}
 	return true, fmt.Sprintf("the tag's commit %s is no longer on the ref", o.Current)
-}
-
-// HeldTag is a mutable tag a push left where it was, with the reason.
-type HeldTag struct {
-	Tag    string `json:"tag"`
-	Reason string `json:"reason"`
 }

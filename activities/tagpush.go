@@ -18,19 +18,21 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // moveTags writes each mutable tag whose move MoveTag allows and returns the ones it held.
 // It runs under the image repository's tag lock, so between reading a tag's current commit
 // and writing it no other push of this host, or of a worker sharing SLIPWAY_HOME, writes it.
 func (a *Activities) moveTags(ctx context.Context, log io.Writer, ws string, in PushInput, digest v1.Hash,
-	artifact remote.Taggable, tags []name.Tag, opts []remote.Option) ([]HeldTag, error) {
+	artifact remote.Taggable, tags []name.Tag, opts []remote.Option) ([]build.HeldTag, error) {
 	unlock, err := a.lockTags(ctx, in.Image)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	var held []HeldTag
+	var held []build.HeldTag
 	for _, t := range tags {
 		o, err := currentRevision(t, digest, in.Commit, opts)
 		if err != nil {
@@ -44,7 +46,7 @@ func (a *Activities) moveTags(ctx context.Context, log io.Writer, ws string, in 
 		move, reason := MoveTag(o)
 		if !move {
 			fmt.Fprintf(log, "==> tag %s held back: %s\n", t, reason)
-			held = append(held, HeldTag{Tag: t.TagStr(), Reason: reason})
+			held = append(held, build.HeldTag{Tag: t.TagStr(), Reason: reason})
 			continue
 		}
 		fmt.Fprintf(log, "==> tag %s (%s)\n", t, reason)
@@ -57,8 +59,8 @@ func (a *Activities) moveTags(ctx context.Context, log io.Writer, ws string, in 
 
 // currentRevision reads which commit tag t's image records. An image the registry does not
 // hold under t, or that records no valid commit, says so in the TagOrder.
-func currentRevision(t name.Tag, digest v1.Hash, build string, opts []remote.Option) (TagOrder, error) {
-	o := TagOrder{Build: build}
+func currentRevision(t name.Tag, digest v1.Hash, commit string, opts []remote.Option) (TagOrder, error) {
+	o := TagOrder{Build: commit}
 	desc, err := remote.Get(t, opts...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
@@ -69,7 +71,7 @@ func currentRevision(t name.Tag, digest v1.Hash, build string, opts []remote.Opt
 	}
 	o.Exists = true
 	if desc.Digest == digest {
-		o.Current = build
+		o.Current = commit
 		return o, nil
 	}
 	var img v1.Image
@@ -105,7 +107,7 @@ func currentRevision(t name.Tag, digest v1.Hash, build string, opts []remote.Opt
 	}
 	// Only a full commit id is taken: it becomes an argument of git, and anything else was
 	// not written by a build of Slipway.
-	if rev := cf.Config.Labels[RevisionLabel]; commitPattern.MatchString(rev) {
+	if rev := cf.Config.Labels[RevisionLabel]; build.ValidCommit(rev) {
 		o.Current = rev
 	}
 	return o, nil
@@ -119,8 +121,8 @@ func (a *Activities) ancestry(ctx context.Context, log io.Writer, ws string, in 
 	if _, err := a.checkout(in.Workspace); err != nil {
 		return err
 	}
-	if err := checkRef(in.Ref); err != nil {
-		return err
+	if err := in.Ref.Check(); err != nil {
+		return build.ApplicationError(err)
 	}
 	remoteURL, err := a.cloneURL(in.Source)
 	if err != nil {

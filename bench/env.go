@@ -20,9 +20,9 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // Timeouts of the environment's own start and stop.
@@ -151,7 +151,7 @@ func (e *env) serveGit() error {
 func (e *env) waitWorker(ctx context.Context) error {
 	deadline := time.Now().Add(workerReadyWait)
 	for {
-		resp, err := e.temporal.DescribeTaskQueue(ctx, workflows.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		resp, err := e.temporal.DescribeTaskQueue(ctx, build.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err == nil && len(resp.GetPollers()) > 0 {
 			return nil
 		}
@@ -160,7 +160,7 @@ func (e *env) waitWorker(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no worker polls %s after %s (last error %v); log:\n%s",
-				workflows.DefaultTaskQueue, workerReadyWait, err, tail(e.worker.logPath, 2048))
+				build.DefaultTaskQueue, workerReadyWait, err, tail(e.worker.logPath, 2048))
 		}
 		select {
 		case <-ctx.Done():

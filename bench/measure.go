@@ -18,10 +18,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // scenario says whether each run builds a commit no build has seen or the same one again.
@@ -43,7 +42,7 @@ type scenarioResult struct {
 	slipway  []slipwayRun
 	raw      []rawRun
 	// sampleInput and sampleRaw are the last run's inputs, for the report's command section.
-	sampleInput workflows.BuildInput
+	sampleInput build.Input
 	sampleRaw   [][]string
 	// loads are the 1-minute load averages seen after each measured pair.
 	loads []float64
@@ -57,7 +56,7 @@ type slipwayRun struct {
 	id       string
 	total    time.Duration // ExecuteWorkflow to result, as the client saw it
 	timeline timeline
-	steps    []workflows.StepStatus
+	steps    []build.StepStatus
 	vertices map[string]time.Duration
 }
 
@@ -116,17 +115,17 @@ func (e *env) runScenario(ctx context.Context, r *repo, fx fixture, sc scenario,
 
 // slipway runs one build through workflow_docker_builder, timed from ExecuteWorkflow to the
 // result; the history and the status query are read afterwards, outside the timing.
-func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipwayRun, workflows.BuildInput, error) {
-	in := workflows.BuildInput{
+func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipwayRun, build.Input, error) {
+	in := build.Input{
 		Namespace:   benchOwner,
 		Repository:  r.fixture.name,
 		RuleID:      "bench",
-		Source:      activities.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
-		Ref:         activities.Ref{Type: activities.RefBranch, Name: "main"},
+		Source:      build.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
+		Ref:         build.Ref{Type: build.RefBranch, Name: "main"},
 		Commit:      commit,
 		TagTemplate: label + "-{short_commit}",
 		Image:       e.stack.Registry + "/bench/slipway",
-		Trigger:     workflows.TriggerManual,
+		Trigger:     build.TriggerManual,
 		Cache:       e.cache,
 	}
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -146,12 +145,12 @@ func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipw
 	start := time.Now()
 	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
-		TaskQueue: workflows.DefaultTaskQueue,
-	}, workflows.WorkflowName, in)
+		TaskQueue: build.DefaultTaskQueue,
+	}, build.WorkflowName, in)
 	if err != nil {
 		return slipwayRun{}, in, fmt.Errorf("starting build %s: %w", id, withCause(ctx, err))
 	}
-	var out workflows.BuildResult
+	var out build.Result
 	err = run.Get(ctx, &out)
 	took := time.Since(start)
 	if err != nil {
@@ -165,11 +164,11 @@ func (e *env) slipway(ctx context.Context, r *repo, label, commit string) (slipw
 	if err != nil {
 		return slipwayRun{}, in, err
 	}
-	q, err := e.temporal.QueryWorkflow(ctx, id, run.GetRunID(), workflows.StatusQuery)
+	q, err := e.temporal.QueryWorkflow(ctx, id, run.GetRunID(), build.StatusQuery)
 	if err != nil {
 		return slipwayRun{}, in, fmt.Errorf("querying status of %s: %w", id, withCause(ctx, err))
 	}
-	var st workflows.Status
+	var st build.Status
 	if err := q.Get(&st); err != nil {
 		return slipwayRun{}, in, fmt.Errorf("decoding status of %s: %w", id, err)
 	}

@@ -17,9 +17,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // Goals of the rebuilds issue.
@@ -306,17 +305,17 @@ func (e *env) rawRebuild(ctx context.Context, r *repo, label, commit, image stri
 
 // sectionInput is the BuildInput of a section's build of branch at commit into image, tagged
 // after label; the registry cache is Slipway's default.
-func sectionInput(r *repo, branch, label, commit, image string) workflows.BuildInput {
-	return workflows.BuildInput{
+func sectionInput(r *repo, branch, label, commit, image string) build.Input {
+	return build.Input{
 		Namespace:   benchOwner,
 		Repository:  r.fixture.name,
 		RuleID:      "bench",
-		Source:      activities.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
-		Ref:         activities.Ref{Type: activities.RefBranch, Name: branch},
+		Source:      build.Source{Provider: "github", Owner: benchOwner, Repository: r.fixture.name},
+		Ref:         build.Ref{Type: build.RefBranch, Name: branch},
 		Commit:      commit,
 		TagTemplate: label + "-{short_commit}",
 		Image:       image,
-		Trigger:     workflows.TriggerManual,
+		Trigger:     build.TriggerManual,
 	}
 }
 
@@ -335,7 +334,7 @@ type sectionBuild struct {
 
 // runBuild starts one build with the given workflow ID and waits for its result. It gives up
 // when a worker of watch exits or after the bench's build timeout.
-func (e *env) runBuild(ctx context.Context, id string, in workflows.BuildInput, watch ...*workerProcess) (sectionBuild, error) {
+func (e *env) runBuild(ctx context.Context, id string, in build.Input, watch ...*workerProcess) (sectionBuild, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, fmt.Errorf("build %s took longer than %s", id, e.timeout))
 	defer cancel()
 	ctx, cancelCause := context.WithCancelCause(ctx)
@@ -353,12 +352,12 @@ func (e *env) runBuild(ctx context.Context, id string, in workflows.BuildInput, 
 	b := sectionBuild{id: id, start: time.Now()}
 	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
-		TaskQueue: workflows.DefaultTaskQueue,
-	}, workflows.WorkflowName, in)
+		TaskQueue: build.DefaultTaskQueue,
+	}, build.WorkflowName, in)
 	if err != nil {
 		return b, fmt.Errorf("starting build %s: %w", id, withCause(ctx, err))
 	}
-	var out workflows.BuildResult
+	var out build.Result
 	err = run.Get(ctx, &out)
 	b.end = time.Now()
 	b.runID = run.GetRunID()

@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // machine describes where the bench ran.
@@ -128,7 +128,7 @@ func (rep *report) cacheSetting() string {
 	switch rep.opts.cache {
 	case "":
 		return "Slipway's default, imported from and exported to `IMAGE:buildcache` with mode=max"
-	case workflows.CacheOff:
+	case build.CacheOff:
 		return "off (`-cache off`)"
 	}
 	return "`" + rep.opts.cache + "`"
@@ -214,7 +214,7 @@ func (rep *report) startToClone() table {
 
 // statusSteps is the status query's per-step durations, medians.
 func (rep *report) statusSteps() table {
-	steps := []string{workflows.StepClone, workflows.StepResolve, workflows.StepTag, workflows.StepBuild, workflows.StepPush}
+	steps := []string{build.StepClone, build.StepResolve, build.StepTag, build.StepBuild, build.StepPush}
 	t := table{header: rep.scenarioHeader("status step (median, StartedAt → EndedAt)")}
 	sums := make([]time.Duration, len(rep.results))
 	for _, step := range steps {
@@ -634,7 +634,7 @@ func (rep *report) markdown(w io.Writer) {
 		fmt.Fprintf(w, "One Slipway run (the bench calls the Go client; the CLI equivalent, from the last run "+
 			"of %s; addresses and paths are the bench's own, picked at run time):\n\n", last.name())
 		fmt.Fprintf(w, "```sh\ntemporal workflow execute --address %s --task-queue %s --type %s --workflow-id ID \\\n  --input %s\n```\n\n",
-			rep.temporalAddress, workflows.DefaultTaskQueue, workflows.WorkflowName, shellQuote(string(in)))
+			rep.temporalAddress, build.DefaultTaskQueue, build.WorkflowName, shellQuote(string(in)))
 		fmt.Fprintf(w, "One raw run (the same run's pair, timed together):\n\n```sh\n")
 		for _, c := range last.sampleRaw {
 			fmt.Fprintln(w, shellJoin(c))

@@ -22,7 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/accounts"
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
 )
@@ -256,7 +256,7 @@ func createScaleRule(ctx context.Context, st *store.Store, i int) (scaleRule, er
 	r, err := st.CreateRule(ctx, store.Rule{
 		Namespace: scaleNamespace, Repository: ruleRepo(i),
 		Source:      store.Source{Provider: "github", Owner: fmt.Sprintf("org-%02d", i%50), Repository: fmt.Sprintf("app-%05d", i)},
-		Triggers:    store.Triggers{Branches: []string{"main", "release/*"}, Tags: true},
+		Triggers:    build.Triggers{Branches: []string{"main", "release/*"}, Tags: true},
 		TagTemplate: "{ref}-{short_commit}",
 	})
 	if err != nil {
@@ -267,8 +267,8 @@ func createScaleRule(ctx context.Context, st *store.Store, i int) (scaleRule, er
 
 // listQuery is the visibility query of the gateway's build list of the list repository.
 func listQuery() string {
-	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", workflows.WorkflowName,
-		workflows.AttrNamespace.GetName(), scaleNamespace, workflows.AttrRepository.GetName(), scaleListRepo)
+	return fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", build.WorkflowName,
+		build.AttrNamespace.GetName(), scaleNamespace, build.AttrRepository.GetName(), scaleListRepo)
 }
 
 // seedBuilds starts n builds of the list repository with all six search attributes and an
@@ -276,7 +276,7 @@ func listQuery() string {
 // bench's worker, and waits until visibility shows them all closed.
 func (s *scaleSection) seedBuilds(ctx context.Context, e *env) error {
 	w := worker.New(e.temporal, scaleSeedQueue, worker.Options{MaxConcurrentWorkflowTaskExecutionSize: 2 * scaleStarters})
-	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the seeding worker: %w", err)
 	}
@@ -367,14 +367,14 @@ func (s *scaleSection) seedBuilds(ctx context.Context, e *env) error {
 func (e *env) startRefused(ctx context.Context, tag string, i int) error {
 	rule := fmt.Sprintf("r-scalelist%d", i%scaleListRules)
 	commit := fakeCommit("scale", i)
-	in := workflows.BuildInput{
+	in := build.Input{
 		Namespace: scaleNamespace, Repository: scaleListRepo, RuleID: rule,
-		Source:      activities.Source{Provider: "github", Owner: "org-list", Repository: "app-list"},
-		Ref:         activities.Ref{Type: activities.RefBranch, Name: "main"},
+		Source:      build.Source{Provider: "github", Owner: "org-list", Repository: "app-list"},
+		Ref:         build.Ref{Type: build.RefBranch, Name: "main"},
 		Commit:      commit,
 		TagTemplate: "{ref}-{short_commit}",
 		Image:       e.stack.Registry + "/" + scaleNamespace + "/" + scaleListRepo,
-		Trigger:     workflows.TriggerPush,
+		Trigger:     build.TriggerPush,
 		Timeout:     scaleRefusedTimeout,
 	}
 	id := fmt.Sprintf("bench-scale-%s-%05d", tag, i)
@@ -384,15 +384,15 @@ func (e *env) startRefused(ctx context.Context, tag string, i int) error {
 		EnableEagerStart:         true,
 		WorkflowExecutionTimeout: time.Hour,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrNamespace.ValueSet(in.Namespace),
-			workflows.AttrRepository.ValueSet(in.Repository),
-			workflows.AttrRule.ValueSet(in.RuleID),
-			workflows.AttrRef.ValueSet(in.Ref.Name),
-			workflows.AttrCommit.ValueSet(in.Commit),
-			workflows.AttrTrigger.ValueSet(in.Trigger),
+			build.AttrNamespace.ValueSet(in.Namespace),
+			build.AttrRepository.ValueSet(in.Repository),
+			build.AttrRule.ValueSet(in.RuleID),
+			build.AttrRef.ValueSet(in.Ref.Name),
+			build.AttrCommit.ValueSet(in.Commit),
+			build.AttrTrigger.ValueSet(in.Trigger),
 		),
-		Memo: map[string]any{workflows.MemoImage: in.Image},
-	}, workflows.WorkflowName, in)
+		Memo: map[string]any{build.MemoImage: in.Image},
+	}, build.WorkflowName, in)
 	if err != nil {
 		return fmt.Errorf("starting seeded build %s: %w", id, err)
 	}

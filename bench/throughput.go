@@ -14,7 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // throughputBatchSize is how many builds one batch submits at once.
@@ -293,7 +293,7 @@ func (e *env) waitPolling(ctx context.Context, w *workerProcess) error {
 	prefix := strconv.Itoa(w.cmd.Process.Pid) + "@"
 	deadline := time.Now().Add(workerReadyWait)
 	for {
-		resp, err := e.temporal.DescribeTaskQueue(ctx, workflows.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		resp, err := e.temporal.DescribeTaskQueue(ctx, build.DefaultTaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err == nil {
 			for _, p := range resp.GetPollers() {
 				if strings.HasPrefix(p.GetIdentity(), prefix) {
@@ -306,7 +306,7 @@ func (e *env) waitPolling(ctx context.Context, w *workerProcess) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("worker %d does not poll %s after %s (last error %v); log:\n%s",
-				w.cmd.Process.Pid, workflows.DefaultTaskQueue, workerReadyWait, err, tail(w.logPath, 2048))
+				w.cmd.Process.Pid, build.DefaultTaskQueue, workerReadyWait, err, tail(w.logPath, 2048))
 		}
 		select {
 		case <-ctx.Done():

@@ -32,9 +32,9 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // Settings of the webhooks section.
@@ -290,7 +290,7 @@ func (s *webhooksSection) measureLevels(ctx context.Context, e *env, gw *benchGa
 		n := len(started.ids)
 		_ = started.add(res, oneBuild())
 		total += len(started.ids) - n
-		if lv.executions, err = e.countExecutions(ctx, fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID), total); err != nil {
+		if lv.executions, err = e.countExecutions(ctx, fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID), total); err != nil {
 			return err
 		}
 		sum := nearestRanks(lv.times())
@@ -688,7 +688,7 @@ func (e *env) terminateAll(ctx context.Context, ids []string, reason string) (in
 // countExecutions counts the builds matching a visibility query, waiting (up to 30 s) for
 // visibility to reach want, since it is written after the start returns.
 func (e *env) countExecutions(ctx context.Context, query string, want int) (int64, error) {
-	q := fmt.Sprintf("WorkflowType = '%s' AND %s", workflows.WorkflowName, query)
+	q := fmt.Sprintf("WorkflowType = '%s' AND %s", build.WorkflowName, query)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := e.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: q})
@@ -909,7 +909,7 @@ func (e *env) launchGateway(ctx context.Context, c gatewayConfig) (*benchGateway
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	e.logger.Info("gateway ready", "url", g.url, "home", c.home(e), "task_queue", cmp.Or(c.taskQueue, workflows.DefaultTaskQueue))
+	e.logger.Info("gateway ready", "url", g.url, "home", c.home(e), "task_queue", cmp.Or(c.taskQueue, build.DefaultTaskQueue))
 	return g, nil
 }
 

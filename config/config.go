@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 )
 
@@ -135,7 +136,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		TemporalAddress:   get("SLIPWAY_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		TemporalNamespace: get("SLIPWAY_TEMPORAL_NAMESPACE", "default"),
 		TemporalUIURL:     strings.TrimSuffix(get("SLIPWAY_TEMPORAL_UI_URL", "http://127.0.0.1:8233"), "/"),
-		TaskQueue:         get("SLIPWAY_TASK_QUEUE", "docker-builder"),
+		TaskQueue:         get("SLIPWAY_TASK_QUEUE", build.DefaultTaskQueue),
 		BuildkitAddr:      get("SLIPWAY_BUILDKIT_ADDR", "unix://"+filepath.Join(home, "buildkitd.sock")),
 		Registry:          get("SLIPWAY_REGISTRY", "127.0.0.1:5000"),
 		DatabaseURL:       get("SLIPWAY_DATABASE_URL", filepath.Join(home, "slipway.db")),

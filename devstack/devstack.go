@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/registryauth"
@@ -128,7 +129,7 @@ type Stack struct {
 // SearchAttributes lists the Keyword search attributes the stack registers in
 // the "default" namespace; every build sets them (DESIGN.md §3).
 func SearchAttributes() []string {
-	return []string{"SlipwayNamespace", "SlipwayRepository", "SlipwayRule", "GitRef", "GitCommit", "BuildTrigger"}
+	return build.AttributeNames()
 }
 
 // Timeouts for readiness and shutdown. Temporal's first start creates its

@@ -13,10 +13,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // TestAccountTokenStaysBound connects a GitHub account to team-a and starts builds as the
@@ -73,15 +72,15 @@ func TestAccountTokenStaysBound(t *testing.T) {
 		t.Fatalf("rule with clone_url and account_id: %d %q, want 400 naming clone_url", code, refused.Error)
 	}
 
-	build := func(t *testing.T, ns, repo, cloneURL string) error {
+	runBuild := func(t *testing.T, ns, repo, cloneURL string) error {
 		t.Helper()
-		in := workflows.BuildInput{
+		in := build.Input{
 			Namespace: ns, Repository: "app", RuleID: "r-bound",
-			Source: activities.Source{Provider: "github", Owner: "octo", Repository: repo,
+			Source: build.Source{Provider: "github", Owner: "octo", Repository: repo,
 				AccountID: acct.ID, CloneURL: cloneURL},
-			Ref:     activities.Ref{Type: activities.RefBranch, Name: "main"},
+			Ref:     build.Ref{Type: build.RefBranch, Name: "main"},
 			Image:   env.stack.Registry + "/" + ns + "/app",
-			Trigger: workflows.TriggerManual,
+			Trigger: build.TriggerManual,
 		}
 		run := startBuild(t, fmt.Sprintf("e2e-bound-%s-%s-%d", ns, repo, time.Now().UnixNano()), in)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -100,7 +99,7 @@ func TestAccountTokenStaysBound(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			authedBefore := authorized(home.Requests())
 			start := time.Now()
-			err := build(t, tt.ns, tt.repo, tt.cloneURL)
+			err := runBuild(t, tt.ns, tt.repo, tt.cloneURL)
 			var appErr *temporal.ApplicationError
 			if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(appErr.Message(), tt.want) {
 				t.Fatalf("build error = %v, want non-retryable containing %q", err, tt.want)
@@ -126,7 +125,7 @@ func TestAccountTokenStaysBound(t *testing.T) {
 	}
 
 	// The same account in its own namespace builds: the binding refuses only what it should.
-	if err := build(t, "team-a", "bound-app", ""); err != nil {
+	if err := runBuild(t, "team-a", "bound-app", ""); err != nil {
 		t.Fatalf("team-a's own build: %v", err)
 	}
 	if got := pull(t, env.stack.Registry+"/team-a/app:main").files["app.txt"]; got != "code\n" {

@@ -15,10 +15,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/logstore"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // fixture is the repository every build test clones: a Dockerfile at the root, one in
@@ -43,13 +42,13 @@ func fixture(t *testing.T, owner string) (repo *gitserver.Repo, head string) {
 	return repo, head
 }
 
-func baseInput(owner string) workflows.BuildInput {
-	return workflows.BuildInput{
+func baseInput(owner string) build.Input {
+	return build.Input{
 		Namespace: "demo", Repository: owner, RuleID: "r-e2e",
-		Source:  activities.Source{Provider: "github", Owner: owner, Repository: "hello"},
-		Ref:     activities.Ref{Type: activities.RefBranch, Name: "main"},
+		Source:  build.Source{Provider: "github", Owner: owner, Repository: "hello"},
+		Ref:     build.Ref{Type: build.RefBranch, Name: "main"},
 		Image:   env.stack.Registry + "/demo/" + owner,
-		Trigger: workflows.TriggerManual,
+		Trigger: build.TriggerManual,
 	}
 }
 
@@ -62,7 +61,7 @@ func TestBuilds(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		mutate   func(*workflows.BuildInput)
+		mutate   func(*build.Input)
 		wantTags []string
 		wantFile map[string]string
 		// wantCommit is the commit the build must report; empty means main's head.
@@ -78,7 +77,7 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name: "the context holds no .git",
-			mutate: func(in *workflows.BuildInput) {
+			mutate: func(in *build.Input) {
 				in.DockerfilePath = "ls/Dockerfile"
 				in.TagTemplate = "ls"
 			},
@@ -87,7 +86,7 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name: "dockerfile in build/ with the root as context",
-			mutate: func(in *workflows.BuildInput) {
+			mutate: func(in *build.Input) {
 				in.DockerfilePath = "build/Dockerfile"
 				in.TagTemplate = "nested-{short_commit}"
 			},
@@ -96,7 +95,7 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name: "build args reach RUN",
-			mutate: func(in *workflows.BuildInput) {
+			mutate: func(in *build.Input) {
 				in.DockerfilePath = "args/Dockerfile"
 				in.BuildArgs = map[string]string{"GREETING": "hi from a build arg"}
 				in.TagTemplate = "args"
@@ -106,8 +105,8 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name: "tag build",
-			mutate: func(in *workflows.BuildInput) {
-				in.Ref = activities.Ref{Type: activities.RefTag, Name: "v1.0.0"}
+			mutate: func(in *build.Input) {
+				in.Ref = build.Ref{Type: build.RefTag, Name: "v1.0.0"}
 				in.TagTemplate = "{tag},latest"
 			},
 			wantTags: []string{"v1.0.0", "latest"},
@@ -115,7 +114,7 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name: "branch with a slash, sanitized",
-			mutate: func(in *workflows.BuildInput) {
+			mutate: func(in *build.Input) {
 				in.Ref.Name = "feature/login"
 				in.SanitizeRef = true
 				in.TagTemplate = "{branch}-{short_commit}"
@@ -125,39 +124,39 @@ func TestBuilds(t *testing.T) {
 		},
 		{
 			name:    "branch with a slash, not sanitized",
-			mutate:  func(in *workflows.BuildInput) { in.Ref.Name = "feature/login" },
-			wantErr: activities.ErrTypeInvalidTag,
+			mutate:  func(in *build.Input) { in.Ref.Name = "feature/login" },
+			wantErr: build.ErrTypeInvalidTag,
 		},
 		{
 			name:    "missing dockerfile, with a case hint",
-			mutate:  func(in *workflows.BuildInput) { in.DockerfilePath = "docs/Dockerfile" },
-			wantErr: activities.ErrTypeDockerfileNotFound,
+			mutate:  func(in *build.Input) { in.DockerfilePath = "docs/Dockerfile" },
+			wantErr: build.ErrTypeDockerfileNotFound,
 		},
 		{
 			name:    "path escape with ..",
-			mutate:  func(in *workflows.BuildInput) { in.DockerfilePath = "../../etc/passwd" },
-			wantErr: activities.ErrTypeInvalidPath,
+			mutate:  func(in *build.Input) { in.DockerfilePath = "../../etc/passwd" },
+			wantErr: build.ErrTypeInvalidPath,
 		},
 		{
 			name:    "symlink escape",
-			mutate:  func(in *workflows.BuildInput) { in.DockerfilePath = "escape/Dockerfile" },
-			wantErr: activities.ErrTypeInvalidPath,
+			mutate:  func(in *build.Input) { in.DockerfilePath = "escape/Dockerfile" },
+			wantErr: build.ErrTypeInvalidPath,
 		},
 		{
 			name:    "missing branch",
-			mutate:  func(in *workflows.BuildInput) { in.Ref.Name = "does-not-exist" },
-			wantErr: activities.ErrTypeRefNotFound,
+			mutate:  func(in *build.Input) { in.Ref.Name = "does-not-exist" },
+			wantErr: build.ErrTypeRefNotFound,
 		},
 		{
 			name:    "failing RUN",
-			mutate:  func(in *workflows.BuildInput) { in.DockerfilePath = "fail/Dockerfile" },
-			wantErr: activities.ErrTypeBuildFailed,
+			mutate:  func(in *build.Input) { in.DockerfilePath = "fail/Dockerfile" },
+			wantErr: build.ErrTypeBuildFailed,
 			wantLog: "about to fail",
 		},
 		{
 			name:    "dockerfile syntax error",
-			mutate:  func(in *workflows.BuildInput) { in.DockerfilePath = "syntax/Dockerfile" },
-			wantErr: activities.ErrTypeBuildFailed,
+			mutate:  func(in *build.Input) { in.DockerfilePath = "syntax/Dockerfile" },
+			wantErr: build.ErrTypeBuildFailed,
 			wantLog: "unknown instruction",
 		},
 	}
@@ -173,7 +172,7 @@ func TestBuilds(t *testing.T) {
 			run := startBuild(t, id, in)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			var res workflows.BuildResult
+			var res build.Result
 			err := run.Get(ctx, &res)
 			logText := readLog(t, id, run.GetRunID())
 			if tt.wantLog != "" && !strings.Contains(logText, tt.wantLog) {
@@ -191,7 +190,7 @@ func TestBuilds(t *testing.T) {
 				t.Fatalf("build failed: %v\nlog:\n%s", err, logText)
 			}
 			wantCommit := tt.wantCommit
-			if wantCommit == "" && in.Ref.Type == activities.RefBranch {
+			if wantCommit == "" && in.Ref.Type == build.RefBranch {
 				wantCommit = head
 			}
 			if wantCommit != "" && res.Commit != wantCommit {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // TestRegistryCacheSurvivesAnEmptyBuildkitd builds once, empties buildkitd's own cache, and
@@ -48,7 +48,7 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 
 // buildTagged builds in with tag as its tag template, waits for it to succeed and returns its
 // build log.
-func buildTagged(t *testing.T, in workflows.BuildInput, tag string) string {
+func buildTagged(t *testing.T, in build.Input, tag string) string {
 	t.Helper()
 	in.TagTemplate = tag
 	id := fmt.Sprintf("%s-%s-%d", in.Repository, tag, time.Now().UnixNano())

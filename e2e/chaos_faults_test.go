@@ -17,7 +17,7 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // slowFixture adds a Dockerfile whose RUN sleeps for secs and then writes /survived, unique to
@@ -117,7 +117,7 @@ func TestChaosWorkerKilledMidRun(t *testing.T) {
 	rep.note("The second host is taken only once the dead one's session heartbeat (10 s) and the running Build activity's heartbeat (15 s) have timed out, which is most of the time to recover.")
 }
 
-func hostAttempts(steps []workflows.StepStatus) int {
+func hostAttempts(steps []build.StepStatus) int {
 	n := 0
 	for _, s := range steps {
 		n = max(n, s.HostAttempt)

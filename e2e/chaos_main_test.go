@@ -26,7 +26,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 func init() {
@@ -252,25 +252,25 @@ func waitClosed(t *testing.T, id string, timeout time.Duration) enumspb.Workflow
 }
 
 // buildResult reads the result of a closed build.
-func buildResult(t *testing.T, id string) (workflows.BuildResult, error) {
+func buildResult(t *testing.T, id string) (build.Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var res workflows.BuildResult
+	var res build.Result
 	err := env.temporal.GetWorkflow(ctx, id, "").Get(ctx, &res)
 	return res, err
 }
 
 // buildStatus asks a running or closed build for its status query.
-func buildStatus(t *testing.T, id string) workflows.Status {
+func buildStatus(t *testing.T, id string) build.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v, err := env.temporal.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+	v, err := env.temporal.QueryWorkflow(ctx, id, "", build.StatusQuery)
 	if err != nil {
 		t.Fatalf("querying %s: %v", id, err)
 	}
-	var st workflows.Status
+	var st build.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -383,14 +383,14 @@ func (g *gateway) buildNow(t *testing.T, token, ns, repo, ruleID, branch string)
 
 // fullRecord is GET /api/v1/builds/{id}, with the steps' host attempts.
 type fullRecord struct {
-	ID     string                 `json:"id"`
-	RunID  string                 `json:"run_id"`
-	Status string                 `json:"status"`
-	Error  string                 `json:"error"`
-	Commit string                 `json:"commit"`
-	Tags   []string               `json:"tags"`
-	Digest string                 `json:"digest"`
-	Steps  []workflows.StepStatus `json:"steps"`
+	ID     string             `json:"id"`
+	RunID  string             `json:"run_id"`
+	Status string             `json:"status"`
+	Error  string             `json:"error"`
+	Commit string             `json:"commit"`
+	Tags   []string           `json:"tags"`
+	Digest string             `json:"digest"`
+	Steps  []build.StepStatus `json:"steps"`
 }
 
 // record reads one build record.

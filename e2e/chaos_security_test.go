@@ -30,10 +30,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 func randomText(prefix string, n int) string {
@@ -407,10 +406,10 @@ func TestChaosHostileRepository(t *testing.T) {
 		errType string
 		msg     string
 		log     string
-		res     workflows.BuildResult
+		res     build.Result
 		took    time.Duration
 	}
-	build := func(t *testing.T, branch, dockerfile, contextPath, tag string) outcome {
+	runBuild := func(t *testing.T, branch, dockerfile, contextPath, tag string) outcome {
 		in := baseInput(owner)
 		in.Ref.Name = branch
 		in.DockerfilePath, in.ContextPath, in.TagTemplate = dockerfile, contextPath, tag
@@ -434,16 +433,16 @@ func TestChaosHostileRepository(t *testing.T) {
 		name, branch, dockerfile, context string
 		wantType, wantLog                 string
 	}{
-		{"COPY of a symlink to a host file", "main", "leak/Dockerfile", "app", activities.ErrTypeBuildFailed, "not found"},
-		{"Dockerfile through a symlink out", "main", "app/up/etc/passwd", "", activities.ErrTypeInvalidPath, ""},
-		{"context through a symlink out", "main", "app/Dockerfile", "app/up", activities.ErrTypeInvalidPath, ""},
-		{"Dockerfile path with ..", "main", "../../etc/passwd", "", activities.ErrTypeInvalidPath, ""},
-		{"tree entry named ..", "dotdot", "", "", activities.ErrTypeInvalidPath, "invalid path '../escaped.sh'"},
-		{"tree entry .GIT with a hook", "dotgit", "", "", activities.ErrTypeInvalidPath, "invalid path '.GIT/post-checkout'"},
+		{"COPY of a symlink to a host file", "main", "leak/Dockerfile", "app", build.ErrTypeBuildFailed, "not found"},
+		{"Dockerfile through a symlink out", "main", "app/up/etc/passwd", "", build.ErrTypeInvalidPath, ""},
+		{"context through a symlink out", "main", "app/Dockerfile", "app/up", build.ErrTypeInvalidPath, ""},
+		{"Dockerfile path with ..", "main", "../../etc/passwd", "", build.ErrTypeInvalidPath, ""},
+		{"tree entry named ..", "dotdot", "", "", build.ErrTypeInvalidPath, "invalid path '../escaped.sh'"},
+		{"tree entry .GIT with a hook", "dotgit", "", "", build.ErrTypeInvalidPath, "invalid path '.GIT/post-checkout'"},
 	}
 	for i, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
-			o := build(t, tc.branch, tc.dockerfile, tc.context, fmt.Sprintf("refused%d", i))
+			o := runBuild(t, tc.branch, tc.dockerfile, tc.context, fmt.Sprintf("refused%d", i))
 			if o.status != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || o.errType != tc.wantType {
 				t.Fatalf("ended %s with %s %q, want failed with %s\nlog:\n%s", o.status, o.errType, o.msg, tc.wantType, o.log)
 			}
@@ -475,7 +474,7 @@ func TestChaosHostileRepository(t *testing.T) {
 				}
 			}
 		}()
-		o := build(t, "big", "app/Dockerfile", "app", "harmless")
+		o := runBuild(t, "big", "app/Dockerfile", "app", "harmless")
 		close(stop)
 		if most := <-seen; most != bigFileSize {
 			t.Errorf("the largest big.bin seen in a workspace was %d bytes, want %d", most, bigFileSize)

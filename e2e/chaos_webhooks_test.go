@@ -21,8 +21,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // noWorkerQueue is the task queue of the webhook tests' gateways: no worker polls it, so their
@@ -57,7 +57,7 @@ func newPushEvent(t *testing.T, owner, secret string) pushEvent {
 // wantID is the build id the gateway must answer for ev under rule: the one derived from
 // the event, whichever delivery of it got through.
 func (ev pushEvent) wantID(ruleID string) string {
-	return webhook.BuildID(ruleID, webhook.Event{Provider: webhook.ProviderGitHub, Kind: webhook.KindBranch, Ref: "main", Commit: ev.commit})
+	return webhook.BuildID(ruleID, webhook.Event{Provider: build.ProviderGitHub, Kind: webhook.KindBranch, Ref: "main", Commit: ev.commit})
 }
 
 // hookClient posts deliveries without keeping connections to a gateway that may die.
@@ -95,7 +95,7 @@ func ruleBuilds(t *testing.T, ruleID string) map[string][]string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		resp, err := env.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			PageSize: 200, NextPageToken: token,
-			Query: fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID),
+			Query: fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID),
 		})
 		cancel()
 		if err != nil {
@@ -103,7 +103,7 @@ func ruleBuilds(t *testing.T, ruleID string) map[string][]string {
 		}
 		for _, info := range resp.GetExecutions() {
 			var commit string
-			if p := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrCommit.GetName()]; p != nil {
+			if p := info.GetSearchAttributes().GetIndexedFields()[build.AttrCommit.GetName()]; p != nil {
 				_ = converter.GetDefaultDataConverter().FromPayload(p, &commit)
 			}
 			out[commit] = append(out[commit], info.GetExecution().GetWorkflowId()+"/"+info.GetExecution().GetRunId())

@@ -13,7 +13,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestWorkerKilledMidBuild kills the worker with SIGKILL while a RUN step runs: the build
@@ -43,7 +43,7 @@ func TestWorkerKilledMidBuild(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var res workflows.BuildResult
+	var res build.Result
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("build did not survive its worker: %v\nlog:\n%s", err, readLogQuiet(id, run.GetRunID()))
 	}
@@ -55,11 +55,11 @@ func TestWorkerKilledMidBuild(t *testing.T) {
 	if p.files["survived"] != "survived\n" {
 		t.Fatalf("/survived = %q", p.files["survived"])
 	}
-	v, err := env.temporal.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+	v, err := env.temporal.QueryWorkflow(ctx, id, "", build.StatusQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st workflows.Status
+	var st build.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	}
 	killed := time.Now()
 
-	var res workflows.BuildResult
+	var res build.Result
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("build did not survive its worker: %v\nlog:\n%s", err, readLogQuiet(id, run.GetRunID()))
 	}

@@ -26,10 +26,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/registryauth"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // env is the stack every test in this package shares.
@@ -322,12 +322,12 @@ func (w *worker) kill() {
 }
 
 // startBuild starts workflow_docker_builder as the temporal CLI or the gateway would.
-func startBuild(t *testing.T, id string, in workflows.BuildInput) client.WorkflowRun {
+func startBuild(t *testing.T, id string, in build.Input) client.WorkflowRun {
 	t.Helper()
 	run, err := env.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID:        id,
-		TaskQueue: workflows.DefaultTaskQueue,
-	}, workflows.WorkflowName, in)
+		TaskQueue: build.DefaultTaskQueue,
+	}, build.WorkflowName, in)
 	if err != nil {
 		t.Fatalf("starting %s: %v", id, err)
 	}

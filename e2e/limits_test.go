@@ -13,22 +13,21 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // teamInput is a build of owner's "hello" repository into namespace ns, image repository repo.
-func teamInput(ns, repo, owner string) workflows.BuildInput {
+func teamInput(ns, repo, owner string) build.Input {
 	in := baseInput(owner)
 	in.Namespace, in.Repository = ns, repo
 	in.Image = env.stack.Registry + "/" + ns + "/" + repo
-	in.Cache = workflows.CacheOff
+	in.Cache = build.CacheOff
 	return in
 }
 
 // buildErr runs a build to its end and returns its error (nil when it succeeded).
-func buildErr(t *testing.T, in workflows.BuildInput, timeout time.Duration) (error, string) {
+func buildErr(t *testing.T, in build.Input, timeout time.Duration) (error, string) {
 	t.Helper()
 	id := fmt.Sprintf("%s-%s-%d", in.Namespace, in.Repository, time.Now().UnixNano())
 	run := startBuild(t, id, in)
@@ -100,27 +99,27 @@ func TestRefusedFrontendsArgsAndCaches(t *testing.T) {
 	})
 	for _, tt := range []struct {
 		name    string
-		mutate  func(*workflows.BuildInput)
+		mutate  func(*build.Input)
 		errType string
 		want    string
 	}{
-		{"syntax directive", func(*workflows.BuildInput) {}, activities.ErrTypeFrontendRefused, `frontend "evil.example/frontend"`},
-		{"BUILDKIT_SYNTAX arg", func(in *workflows.BuildInput) {
+		{"syntax directive", func(*build.Input) {}, build.ErrTypeFrontendRefused, `frontend "evil.example/frontend"`},
+		{"BUILDKIT_SYNTAX arg", func(in *build.Input) {
 			in.DockerfilePath = "plain/Dockerfile"
 			in.BuildArgs = map[string]string{"BUILDKIT_SYNTAX": "evil.example/frontend"}
-		}, workflows.ErrTypeInvalidInput, `"BUILDKIT_SYNTAX" is reserved`},
-		{"BUILDKIT_CACHE_MOUNT_NS arg", func(in *workflows.BuildInput) {
+		}, build.ErrTypeInvalidInput, `"BUILDKIT_SYNTAX" is reserved`},
+		{"BUILDKIT_CACHE_MOUNT_NS arg", func(in *build.Input) {
 			in.DockerfilePath = "plain/Dockerfile"
 			in.BuildArgs = map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "slipway/team-blue/app"}
-		}, workflows.ErrTypeInvalidInput, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
-		{"cache in another namespace", func(in *workflows.BuildInput) {
+		}, build.ErrTypeInvalidInput, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
+		{"cache in another namespace", func(in *build.Input) {
 			in.DockerfilePath = "plain/Dockerfile"
 			in.Cache = env.stack.Registry + "/team-blue/app:latest"
-		}, workflows.ErrTypeInvalidInput, "outside the image repository"},
-		{"timeout over the longest", func(in *workflows.BuildInput) {
+		}, build.ErrTypeInvalidInput, "outside the image repository"},
+		{"timeout over the longest", func(in *build.Input) {
 			in.DockerfilePath = "plain/Dockerfile"
 			in.Timeout = "4h"
-		}, workflows.ErrTypeInvalidInput, "longer than this service allows (3h0m0s)"},
+		}, build.ErrTypeInvalidInput, "longer than this service allows (3h0m0s)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := teamInput("team-red", "refused", "e2e-refused")
@@ -132,7 +131,7 @@ func TestRefusedFrontendsArgsAndCaches(t *testing.T) {
 			if appErr == nil || appErr.Type() != tt.errType || !strings.Contains(appErr.Message(), tt.want) {
 				t.Fatalf("error = %v, want %s naming %q; log:\n%s", err, tt.errType, tt.want, log)
 			}
-			if tt.errType == activities.ErrTypeFrontendRefused && !strings.Contains(log, tt.want) {
+			if tt.errType == build.ErrTypeFrontendRefused && !strings.Contains(log, tt.want) {
 				t.Errorf("the build log does not say the frontend was refused:\n%s", log)
 			}
 			if strings.Contains(log, "evil.example") && strings.Contains(log, "resolve image config") {
@@ -162,7 +161,7 @@ func TestRunStepLimits(t *testing.T) {
 		"memory/Dockerfile": "FROM busybox\nRUN echo " + nonce + "; x=$(head -c 268435456 /dev/zero | tr '\\0' a); echo held ${#x}\n",
 		"plain/Dockerfile":  "FROM busybox\nRUN echo " + nonce + " > /ok\n",
 	})
-	build := func(t *testing.T, dockerfile string) (error, string) {
+	runBuild := func(t *testing.T, dockerfile string) (error, string) {
 		in := teamInput("team-red", "limits", "e2e-limits")
 		in.DockerfilePath = dockerfile
 		in.TagTemplate = strings.TrimSuffix(dockerfile, "/Dockerfile")
@@ -177,17 +176,17 @@ func TestRunStepLimits(t *testing.T) {
 			{"memory/Dockerfile", "exit code: 137"},
 		} {
 			start := time.Now()
-			err, log := build(t, tt.dockerfile)
+			err, log := runBuild(t, tt.dockerfile)
 			appErr := appError(err)
-			if appErr == nil || appErr.Type() != activities.ErrTypeBuildFailed {
-				t.Fatalf("%s: error = %v, want %s; log:\n%s", tt.dockerfile, err, activities.ErrTypeBuildFailed, log)
+			if appErr == nil || appErr.Type() != build.ErrTypeBuildFailed {
+				t.Fatalf("%s: error = %v, want %s; log:\n%s", tt.dockerfile, err, build.ErrTypeBuildFailed, log)
 			}
 			if !strings.Contains(log, tt.want) && !strings.Contains(appErr.Message(), tt.want) {
 				t.Errorf("%s failed without %q: %v; log:\n%s", tt.dockerfile, tt.want, appErr.Message(), log)
 			}
 			t.Logf("%s stopped in %s", tt.dockerfile, time.Since(start).Round(time.Millisecond))
 		}
-		err, log := build(t, "plain/Dockerfile")
+		err, log := runBuild(t, "plain/Dockerfile")
 		if err != nil {
 			t.Fatalf("a plain build after them failed: %v; log:\n%s", err, log)
 		}
@@ -198,7 +197,7 @@ func TestRunStepLimits(t *testing.T) {
 	t.Run("unbounded pids", func(t *testing.T) {
 		w := startWorker(t, "SLIPWAY_BUILD_PIDS=0")
 		defer w.stop()
-		err, log := build(t, "forks/Dockerfile")
+		err, log := runBuild(t, "forks/Dockerfile")
 		if err != nil || !strings.Contains(log, "forked 200") {
 			t.Fatalf("the fork loop failed without a pids limit: %v; log:\n%s", err, log)
 		}
@@ -310,9 +309,9 @@ func TestNamespaceFloodLeavesSlots(t *testing.T) {
 	// The queued builds have run no step: no clone, nothing on any host.
 	for _, id := range queued {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		v, err := env.temporal.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+		v, err := env.temporal.QueryWorkflow(ctx, id, "", build.StatusQuery)
 		cancel()
-		var st workflows.Status
+		var st build.Status
 		if err != nil || v.Get(&st) != nil {
 			t.Fatalf("querying %s: %v", id, err)
 		}

@@ -15,10 +15,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/buildnet"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // probeListener accepts connections on addr, answers each with a line and counts them, so a
@@ -125,7 +124,7 @@ func TestBuildNetworkIsolation(t *testing.T) {
 	run := startBuild(t, id, in)
 	cctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	var res workflows.BuildResult
+	var res build.Result
 	if err := run.Get(cctx, &res); err != nil {
 		t.Fatalf("probe build failed: %v\nlog:\n%s", err, readLog(t, id, run.GetRunID()))
 	}
@@ -165,8 +164,8 @@ func TestBuildNetworkIsolation(t *testing.T) {
 			run := startBuild(t, id, in)
 			err := run.Get(cctx, nil)
 			var appErr *temporal.ApplicationError
-			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeBuildFailed {
-				t.Fatalf("error = %v, want %s", err, activities.ErrTypeBuildFailed)
+			if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeBuildFailed {
+				t.Fatalf("error = %v, want %s", err, build.ErrTypeBuildFailed)
 			}
 			if !strings.Contains(appErr.Message(), "not allowed") {
 				t.Errorf("error does not say the entitlement is not allowed: %s", appErr.Message())
@@ -186,7 +185,7 @@ func TestWorkerRefusesWithoutBuildNetwork(t *testing.T) {
 	in := baseInput(owner)
 	id := fmt.Sprintf("e2e-noisolation-%d", time.Now().UnixNano())
 	run, err := env.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: queue},
-		workflows.WorkflowName, in)
+		build.WorkflowName, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +193,8 @@ func TestWorkerRefusesWithoutBuildNetwork(t *testing.T) {
 	defer cancel()
 	err = run.Get(ctx, nil)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeIsolationMissing {
-		t.Fatalf("error = %v, want %s", err, activities.ErrTypeIsolationMissing)
+	if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeIsolationMissing {
+		t.Fatalf("error = %v, want %s", err, build.ErrTypeIsolationMissing)
 	}
 	if !strings.Contains(appErr.Message(), "slwmissing") {
 		t.Errorf("the refusal does not name the missing bridge: %s", appErr.Message())

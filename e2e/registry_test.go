@@ -20,9 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // TestRegistryByNamespace holds the registry's boundary between namespaces on the real stack:
@@ -42,30 +41,30 @@ func TestRegistryByNamespace(t *testing.T) {
 		"same/Dockerfile":  "FROM " + reg + "/rega/base:main\nRUN cat /private > /seen\n",
 		"cross/Dockerfile": "FROM " + reg + "/rega/base:main\nRUN cat /private > /stolen\n",
 	})
-	build := func(t *testing.T, ns, image, dockerfile string) (string, error) {
+	runBuild := func(t *testing.T, ns, image, dockerfile string) (string, error) {
 		t.Helper()
-		in := workflows.BuildInput{
+		in := build.Input{
 			Namespace: ns, Repository: image, RuleID: "r-registry",
-			Source:         activities.Source{Provider: "github", Owner: owner, Repository: "hello"},
-			Ref:            activities.Ref{Type: activities.RefBranch, Name: "main"},
+			Source:         build.Source{Provider: "github", Owner: owner, Repository: "hello"},
+			Ref:            build.Ref{Type: build.RefBranch, Name: "main"},
 			DockerfilePath: dockerfile,
 			Image:          reg + "/" + ns + "/" + image,
-			Trigger:        workflows.TriggerManual,
+			Trigger:        build.TriggerManual,
 		}
 		id := "e2e-registry-" + ns + "-" + image + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		run := startBuild(t, id, in)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		var res workflows.BuildResult
+		var res build.Result
 		err := run.Get(ctx, &res)
 		return readLog(t, id, run.GetRunID()), err
 	}
 
-	if log, err := build(t, "rega", "base", "base/Dockerfile"); err != nil {
+	if log, err := runBuild(t, "rega", "base", "base/Dockerfile"); err != nil {
 		t.Fatalf("team A's base image: %v\n%s", err, log)
 	}
 	t.Run("a build pulls in its own namespace", func(t *testing.T) {
-		if log, err := build(t, "rega", "app", "same/Dockerfile"); err != nil {
+		if log, err := runBuild(t, "rega", "app", "same/Dockerfile"); err != nil {
 			t.Fatalf("team A's build FROM its own image: %v\n%s", err, log)
 		}
 		if got := pull(t, reg+"/rega/app:main").files["seen"]; got != "team-a-private\n" {
@@ -73,10 +72,10 @@ func TestRegistryByNamespace(t *testing.T) {
 		}
 	})
 	t.Run("FROM another namespace fails, and the log says why", func(t *testing.T) {
-		log, err := build(t, "regb", "app", "cross/Dockerfile")
+		log, err := runBuild(t, "regb", "app", "cross/Dockerfile")
 		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeBuildFailed {
-			t.Fatalf("team B's build FROM team A's image: %v, want %s\n%s", err, activities.ErrTypeBuildFailed, log)
+		if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeBuildFailed {
+			t.Fatalf("team B's build FROM team A's image: %v, want %s\n%s", err, build.ErrTypeBuildFailed, log)
 		}
 		want := "registry access denied: this build may not pull " + reg + "/rega/base"
 		if !strings.Contains(log, want) {

@@ -20,14 +20,15 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
 // orderRecord is a build record with the fields of the tag-order checks.
 type orderRecord struct {
 	record
-	Reason   string               `json:"reason"`
-	HeldTags []activities.HeldTag `json:"held_tags"`
+	Reason   string          `json:"reason"`
+	HeldTags []build.HeldTag `json:"held_tags"`
 }
 
 // orderRule makes a namespace, repository and GitHub rule on owner/hello building branch

@@ -13,7 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // TestTemporalUIReadOnly asks the stack's running web UI server for its settings, as the UI
@@ -57,7 +57,7 @@ func TestTemporalUIReadOnly(t *testing.T) {
 	defer cancel()
 	id := fmt.Sprintf("e2e-ui-readonly-%d", time.Now().UnixNano())
 	run, err := env.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "e2e-ui-no-worker"},
-		workflows.WorkflowName, workflows.BuildInput{})
+		build.WorkflowName, build.Input{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // TestWorkersInPIDNamespacesKeepTheirFolders runs two workers on one SLIPWAY_HOME, each in a
@@ -81,7 +81,7 @@ func TestWorkersInPIDNamespacesKeepTheirFolders(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var res workflows.BuildResult
+	var res build.Result
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("build: %v\nlog:\n%s", err, readLogQuiet(id, run.GetRunID()))
 	}

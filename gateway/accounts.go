@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -60,7 +61,7 @@ func (a *api) connectAccount(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if body.Provider != providers.GitHub && body.Provider != providers.GitLab {
+	if body.Provider != build.ProviderGitHub && body.Provider != build.ProviderGitLab {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("provider %q is not github or gitlab", body.Provider))
 		return
 	}
@@ -153,7 +154,7 @@ func (a *api) browse(c *gin.Context) {
 	}
 	// The same names a rule's source may hold: they go into the provider's API paths as
 	// they are, so ".." or "?" would reach other endpoints with the namespace's token.
-	if owner != "" && (!validOwner(owner) || (acct.Provider == providers.GitHub && strings.Contains(owner, "/"))) {
+	if owner != "" && (!validOwner(owner) || (acct.Provider == build.ProviderGitHub && strings.Contains(owner, "/"))) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("owner %q is not an organization or group path", shorten(owner, 80)))
 		return
 	}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -25,11 +26,10 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // temporalTimeout bounds each call the gateway makes to Temporal while a caller waits.
@@ -50,68 +50,67 @@ func errorText(err error) string {
 	return err.Error()
 }
 
+// failInvalid answers 400 with what a *build.InvalidError says, and 500 for any other error.
+// A message about one of ruleFields, which the rule holds and the caller did not send, says so.
+func failInvalid(c *gin.Context, err error, ruleFields ...string) {
+	var ie *build.InvalidError
+	if !errors.As(err, &ie) {
+		fail(c, http.StatusInternalServerError, "checking the build")
+		return
+	}
+	msg := ie.Msg
+	if slices.Contains(ruleFields, ie.Field) {
+		msg = "the rule's " + msg
+	}
+	fail(c, http.StatusBadRequest, msg)
+}
+
 // buildRequest is one build to start.
 type buildRequest struct {
 	id        string
 	rule      store.Rule
-	ref       activities.Ref
+	ref       build.Ref
 	commit    string
 	trigger   string
 	buildArgs map[string]string
 }
 
-// start starts workflow_docker_builder for req, or finds the build already started under the
-// same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
-func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
+// input is the build.Input of req: the rule's parameters, with the request's build args over
+// the rule's.
+func (a *api) input(req buildRequest) build.Input {
 	r := req.rule
 	args := map[string]string{}
-	for k, v := range r.BuildArgs {
-		args[k] = v
-	}
-	for k, v := range req.buildArgs {
-		args[k] = v
-	}
-	in := workflows.BuildInput{
+	maps.Copy(args, r.BuildArgs)
+	maps.Copy(args, req.buildArgs)
+	return build.Input{
 		Namespace: r.Namespace, Repository: r.Repository, RuleID: r.ID,
-		Source:         activities.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID},
-		Ref:            req.ref,
-		Commit:         req.commit,
+		Source: r.BuildSource(), Ref: req.ref, Commit: req.commit,
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 	}
-	timeout := workflows.DefaultTimeout
-	if r.Timeout != "" {
-		if d, err := time.ParseDuration(r.Timeout); err == nil {
-			timeout = d
-		}
-	}
-	attrs := []temporal.SearchAttributeUpdate{
-		workflows.AttrNamespace.ValueSet(r.Namespace),
-		workflows.AttrRepository.ValueSet(r.Repository),
-		workflows.AttrRule.ValueSet(r.ID),
-		workflows.AttrRef.ValueSet(req.ref.Name),
-		workflows.AttrTrigger.ValueSet(req.trigger),
-	}
-	if req.commit != "" {
-		attrs = append(attrs, workflows.AttrCommit.ValueSet(req.commit))
-	}
+}
+
+// start starts workflow_docker_builder for req, or finds the build already started under the
+// same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
+func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
+	in := a.input(req)
 	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
 	return a.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        req.id,
 		TaskQueue: a.cfg.TaskQueue,
 		// The workflow ends itself cleanly at its timeout; this is the backstop.
-		WorkflowExecutionTimeout: timeout + 5*time.Minute,
+		WorkflowExecutionTimeout: in.TimeoutOrDefault() + 5*time.Minute,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A finished build is not built again by a late redelivery of its event.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes: temporal.NewSearchAttributes(build.SearchAttributes(in)...),
 		Memo: map[string]any{
-			workflows.MemoImage:  in.Image,
-			workflows.MemoLogURL: a.logsURL(req.id),
+			build.MemoImage:  in.Image,
+			build.MemoLogURL: a.logsURL(req.id),
 		},
-	}, workflows.WorkflowName, in)
+	}, build.WorkflowName, in)
 }
 
 // startOrExisting is start, with a finished build under the same id counted as started.
@@ -154,62 +153,36 @@ func (a *api) buildNow(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	var ref activities.Ref
+	var ref build.Ref
 	switch {
 	case body.Branch != "" && body.Tag != "":
 		fail(c, http.StatusBadRequest, "give a branch or a tag, not both")
 		return
 	case body.Branch != "":
-		ref = activities.Ref{Type: activities.RefBranch, Name: body.Branch}
+		ref = build.Ref{Type: build.RefBranch, Name: body.Branch}
 	case body.Tag != "":
-		ref = activities.Ref{Type: activities.RefTag, Name: body.Tag}
+		ref = build.Ref{Type: build.RefTag, Name: body.Tag}
 	default:
 		fail(c, http.StatusBadRequest, "give the branch or the tag to build")
 		return
 	}
-	if err := activities.CheckRefName(ref.Name); err != nil {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("%s %q is not a valid git ref name: it %v", ref.Type, shorten(ref.Name, 80), err))
-		return
-	}
-	if body.Commit != "" && !commitPattern.MatchString(body.Commit) {
-		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not a full 40-hex commit id", body.Commit))
-		return
-	}
-	// The build runs with the rule's args and these over them; the caps hold for the whole.
-	args := map[string]string{}
-	for k, v := range rule.BuildArgs {
-		args[k] = v
-	}
-	for k, v := range body.BuildArgs {
-		args[k] = v
-	}
-	if err := workflows.CheckBuildArgs(args); err != nil {
-		fail(c, http.StatusBadRequest, err.Error())
-		return
-	}
-	// A rule saved before the operator's limits (or written by hand) meets them now.
-	if err := workflows.CheckCache(a.image(rule.Namespace, rule.Repository), rule.Cache); err != nil {
-		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
+	req := buildRequest{rule: rule, ref: ref, commit: body.Commit, trigger: build.TriggerManual, buildArgs: body.BuildArgs}
+	// The checks the workflow makes first, so a bad request is a 400, not a failed build. A
+	// rule saved before the operator's limits (or written by hand) meets them now.
+	if err := a.input(req).Validate(); err != nil {
+		failInvalid(c, err, "cache", "timeout", "dockerfile_path", "context_path")
 		return
 	}
 	if err := checkTimeout(rule.Timeout, a.maxTimeout()); err != nil {
 		fail(c, http.StatusBadRequest, "the rule's "+err.Error())
 		return
 	}
-	// The same checks the workflow makes first, so a bad request is a 400, not a failed build.
-	if _, err := activities.RenderTags(activities.RenderTagInput{
-		TagTemplate: rule.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), SanitizeRef: rule.SanitizeRef,
-	}); err != nil {
-		fail(c, http.StatusBadRequest, errorText(err))
-		return
-	}
 	id := "build-" + rule.ID + "-manual-" + randomHex(8)
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
 		id = webhook.ManualBuildID(rule.ID, user(c).Name+"\x00"+key)
 	}
-	id, runID, err := a.startOrExisting(c.Request.Context(), buildRequest{
-		id: id, rule: rule, ref: ref, commit: body.Commit, trigger: workflows.TriggerManual, buildArgs: body.BuildArgs,
-	})
+	req.id = id
+	id, runID, err := a.startOrExisting(c.Request.Context(), req)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {
 		// Temporal refuses the request itself (a value over its limits): trying again cannot
@@ -259,18 +232,18 @@ type buildRecord struct {
 	Reason string `json:"reason,omitempty"`
 	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
 	// lists only the tags it wrote.
-	HeldTags []activities.HeldTag `json:"held_tags,omitempty"`
-	UIURL    string               `json:"ui_url"`
-	LogsURL  string               `json:"logs_url"`
+	HeldTags []build.HeldTag `json:"held_tags,omitempty"`
+	UIURL    string          `json:"ui_url"`
+	LogsURL  string          `json:"logs_url"`
 	// Params and Steps are filled for one build only.
-	Params *buildParams           `json:"params,omitempty"`
-	Steps  []workflows.StepStatus `json:"steps,omitempty"`
+	Params *buildParams       `json:"params,omitempty"`
+	Steps  []build.StepStatus `json:"steps,omitempty"`
 }
 
 // buildParams is 构建参数: everything the build ran with. Nothing in it is secret.
 type buildParams struct {
-	Source         activities.Source `json:"source"`
-	Ref            activities.Ref    `json:"ref"`
+	Source         build.Source      `json:"source"`
+	Ref            build.Ref         `json:"ref"`
 	Commit         string            `json:"commit"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`
@@ -295,7 +268,7 @@ var visibilityStatus = map[string]string{
 	"running": "Running", "succeeded": "Completed", "failed": "Failed",
 	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
 	// A superseded build completed without building; the record tells it from its memo.
-	workflows.OutcomeSuperseded: "Completed",
+	build.OutcomeSuperseded: "Completed",
 }
 
 func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
@@ -312,42 +285,42 @@ func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
 	rec := buildRecord{
 		ID:         info.GetExecution().GetWorkflowId(),
 		RunID:      info.GetExecution().GetRunId(),
-		Namespace:  str(sa[workflows.AttrNamespace.GetName()]),
-		Repository: str(sa[workflows.AttrRepository.GetName()]),
-		RuleID:     str(sa[workflows.AttrRule.GetName()]),
+		Namespace:  str(sa[build.AttrNamespace.GetName()]),
+		Repository: str(sa[build.AttrRepository.GetName()]),
+		RuleID:     str(sa[build.AttrRule.GetName()]),
 		Status:     statusNames[info.GetStatus()],
-		Trigger:    str(sa[workflows.AttrTrigger.GetName()]),
-		Ref:        str(sa[workflows.AttrRef.GetName()]),
-		Commit:     str(sa[workflows.AttrCommit.GetName()]),
-		Image:      str(memo[workflows.MemoImage]),
-		Digest:     str(memo[workflows.MemoDigest]),
-		Error:      str(memo[workflows.MemoError]),
+		Trigger:    str(sa[build.AttrTrigger.GetName()]),
+		Ref:        str(sa[build.AttrRef.GetName()]),
+		Commit:     str(sa[build.AttrCommit.GetName()]),
+		Image:      str(memo[build.MemoImage]),
+		Digest:     str(memo[build.MemoDigest]),
+		Error:      str(memo[build.MemoError]),
 		StartedAt:  info.GetStartTime().AsTime(),
 		Tags:       []string{},
 	}
-	if p := memo[workflows.MemoTags]; p != nil {
+	if p := memo[build.MemoTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.Tags)
 	}
 	if rec.Tags == nil {
 		rec.Tags = []string{}
 	}
-	if p := memo[workflows.MemoHeldTags]; p != nil {
+	if p := memo[build.MemoHeldTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.HeldTags)
 	}
 	// A push build whose commit had left its branch completed without building.
-	if rec.Status == "succeeded" && str(memo[workflows.MemoOutcome]) == workflows.OutcomeSuperseded {
-		rec.Status, rec.Reason = workflows.OutcomeSuperseded, str(memo[workflows.MemoReason])
+	if rec.Status == "succeeded" && str(memo[build.MemoOutcome]) == build.OutcomeSuperseded {
+		rec.Status, rec.Reason = build.OutcomeSuperseded, str(memo[build.MemoReason])
 	}
-	if c := str(memo[workflows.MemoCommit]); c != "" {
+	if c := str(memo[build.MemoCommit]); c != "" {
 		rec.Commit = c
 	}
 	// The workflow ends itself at its timeout, cleanly, so it closes as failed; the record
 	// says what happened.
-	if rec.Status == "failed" && str(memo[workflows.MemoErrorType]) == workflows.ErrTypeTimedOut {
+	if rec.Status == "failed" && str(memo[build.MemoErrorType]) == build.ErrTypeTimedOut {
 		rec.Status = "timed_out"
 	}
 	// A running build that waits for one of its namespace's build slots is queued.
-	if q := str(memo[workflows.MemoQueued]); rec.Status == "running" && q != "" {
+	if q := str(memo[build.MemoQueued]); rec.Status == "running" && q != "" {
 		rec.Status, rec.Reason = "queued", q
 	}
 	if rec.Status == "canceled" && rec.Error == "" {
@@ -374,14 +347,14 @@ func (a *api) listBuilds(c *gin.Context) {
 		return
 	}
 	// Names are validated by the store and rule ids by the pattern below, so quoting is safe.
-	q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", workflows.WorkflowName,
-		workflows.AttrNamespace.GetName(), ns, workflows.AttrRepository.GetName(), repo)
+	q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", build.WorkflowName,
+		build.AttrNamespace.GetName(), ns, build.AttrRepository.GetName(), repo)
 	if rule := c.Query("rule"); rule != "" {
 		if !buildIDPattern.MatchString(rule) {
 			fail(c, http.StatusBadRequest, fmt.Sprintf("rule %q is not a rule id", rule))
 			return
 		}
-		q += fmt.Sprintf(" AND %s = '%s'", workflows.AttrRule.GetName(), rule)
+		q += fmt.Sprintf(" AND %s = '%s'", build.AttrRule.GetName(), rule)
 	}
 	if s := c.Query("status"); s != "" {
 		vs, ok := visibilityStatus[s]
@@ -423,7 +396,7 @@ func (a *api) listBuilds(c *gin.Context) {
 		rec := a.record(info)
 		// succeeded and superseded share Temporal's Completed: a page may hold fewer records
 		// than the limit, and next_page_token goes on.
-		if s := c.Query("status"); (s == "succeeded" || s == workflows.OutcomeSuperseded) && rec.Status != s {
+		if s := c.Query("status"); (s == "succeeded" || s == build.OutcomeSuperseded) && rec.Status != s {
 			continue
 		}
 		out = append(out, rec)
@@ -454,7 +427,7 @@ func (a *api) findBuild(c *gin.Context, need store.Role) (*workflowpb.WorkflowEx
 		return nil, false
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.WorkflowName {
+	if info.GetType().GetName() != build.WorkflowName {
 		fail(c, http.StatusNotFound, fmt.Sprintf("build %q not found", id))
 		return nil, false
 	}
@@ -491,10 +464,10 @@ func (a *api) getBuild(c *gin.Context) {
 			SanitizeRef: in.SanitizeRef, Timeout: in.Timeout, Image: in.Image,
 		}
 		if rec.Params.DockerfilePath == "" {
-			rec.Params.DockerfilePath = activities.DefaultDockerfile
+			rec.Params.DockerfilePath = build.DefaultDockerfile
 		}
 		if rec.Params.TagTemplate == "" {
-			rec.Params.TagTemplate = activities.DefaultTagTemplate
+			rec.Params.TagTemplate = build.DefaultTagTemplate
 		}
 	} else {
 		a.logger.Warn("reading build input", "id", rec.ID, "error", err)
@@ -504,8 +477,8 @@ func (a *api) getBuild(c *gin.Context) {
 	if takenUp {
 		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
 		defer qcancel()
-		if v, err := a.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, workflows.StatusQuery); err == nil {
-			var st workflows.Status
+		if v, err := a.temporal.QueryWorkflow(qctx, rec.ID, rec.RunID, build.StatusQuery); err == nil {
+			var st build.Status
 			if v.Get(&st) == nil {
 				rec.Steps = st.Steps
 			}
@@ -517,8 +490,8 @@ func (a *api) getBuild(c *gin.Context) {
 // buildInput reads the input a build started with from the first event of its history, and
 // reports whether a worker has taken the build up (completed a workflow task), which the first
 // few events show.
-func (a *api) buildInput(ctx context.Context, id, runID string) (workflows.BuildInput, bool, error) {
-	var in workflows.BuildInput
+func (a *api) buildInput(ctx context.Context, id, runID string) (build.Input, bool, error) {
+	var in build.Input
 	it := a.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !it.HasNext() {
 		return in, false, errors.New("empty history")

@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // started is the answer to a build now.
@@ -80,6 +80,7 @@ func TestBuildNow(t *testing.T) {
 		// Rules saved before the checks (or by hand in the database) meet them at build time.
 		foreign := h.storedRule(t, tm, func(r *store.Rule) { r.Cache = "127.0.0.1:5000/victim/app:latest" })
 		long := h.storedRule(t, tm, func(r *store.Rule) { r.Timeout = "24h" })
+		absolute := h.storedRule(t, tm, func(r *store.Rule) { r.DockerfilePath = "/etc/Dockerfile" })
 		for _, tc := range []struct {
 			name string
 			path string
@@ -97,6 +98,7 @@ func TestBuildNow(t *testing.T) {
 			{"build arg value too long", path, map[string]any{"branch": "main", "build_args": map[string]string{"V": strings.Repeat("v", 5000)}}, "5000 bytes"},
 			{"rule with a foreign cache", tm.rule(foreign.ID) + "/builds", map[string]any{"branch": "main"}, "outside the image repository"},
 			{"rule with a timeout over the longest", tm.rule(long.ID) + "/builds", map[string]any{"branch": "main"}, "longest this service allows"},
+			{"rule with an absolute dockerfile_path", tm.rule(absolute.ID) + "/builds", map[string]any{"branch": "main"}, `the rule's dockerfile_path "/etc/Dockerfile" is absolute`},
 			{"slash without sanitize_ref", path, map[string]any{"branch": "feature/login"}, "'/'"},
 			{"dollar without sanitize_ref", path, map[string]any{"tag": "v$1"}, "'$'"},
 			{"tag on a branch template", tm.rule(branchOnly.ID) + "/builds", map[string]any{"tag": "v1"}, `template "{branch}"`},
@@ -111,7 +113,7 @@ func TestBuildNow(t *testing.T) {
 				}
 			})
 		}
-		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID} {
+		for _, id := range []string{branchOnly.ID, foreign.ID, long.ID, absolute.ID} {
 			h.expectBuilds(t, ruleQuery(id), 0)
 		}
 	})
@@ -595,14 +597,14 @@ func TestBuildSteps(t *testing.T) {
 
 	begun := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		st := workflows.Status{Step: workflows.StepClone, HostAttempts: 1,
-			Steps: []workflows.StepStatus{{Name: workflows.StepClone, HostAttempt: 1, StartedAt: begun}}}
-		if err := workflow.SetQueryHandler(ctx, workflows.StatusQuery, func() (workflows.Status, error) { return st, nil }); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		st := build.Status{Step: build.StepClone, HostAttempts: 1,
+			Steps: []build.StepStatus{{Name: build.StepClone, HostAttempt: 1, StartedAt: begun}}}
+		if err := workflow.SetQueryHandler(ctx, build.StatusQuery, func() (build.Status, error) { return st, nil }); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -630,10 +632,10 @@ func TestBuildSteps(t *testing.T) {
 		r := h.do(t, "GET", "/api/v1/builds/"+s.ID, h.reader, nil)
 		expect(t, r, 200, "getting the build")
 		var rec struct {
-			Steps []workflows.StepStatus `json:"steps"`
+			Steps []build.StepStatus `json:"steps"`
 		}
 		r.decode(t, &rec)
-		if len(rec.Steps) == 1 && rec.Steps[0].Name == workflows.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
+		if len(rec.Steps) == 1 && rec.Steps[0].Name == build.StepClone && rec.Steps[0].StartedAt.Equal(begun) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -661,7 +663,7 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 	r := store.Rule{
 		Namespace: tm.ns, Repository: "app",
 		Source:   store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-		Triggers: store.Triggers{Branches: []string{"main"}},
+		Triggers: build.Triggers{Branches: []string{"main"}},
 	}
 	change(&r)
 	r, err := hs.store.CreateRule(context.Background(), r)
@@ -684,16 +686,16 @@ func TestQueuedBuildRecord(t *testing.T) {
 
 	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"
 	w := worker.New(h.temporal, cfg.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.BuildInput) error {
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: reason}); err != nil {
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in build.Input) error {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: reason}); err != nil {
 			return err
 		}
 		workflow.GetSignalChannel(ctx, "granted").Receive(ctx, nil)
-		if err := workflow.UpsertMemo(ctx, map[string]any{workflows.MemoQueued: ""}); err != nil {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: ""}); err != nil {
 			return err
 		}
 		return workflow.Await(ctx, func() bool { return false })
-	}, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	}, workflow.RegisterOptions{Name: build.WorkflowName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -32,11 +32,11 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // testUIURL is the Temporal UI the gateway under test links to; it need not answer.
@@ -67,8 +67,8 @@ func runMain(m *testing.M) int {
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	devOut := &syncBuffer{}
 	var extra []string
-	for _, a := range []temporalAttr{workflows.AttrNamespace, workflows.AttrRepository, workflows.AttrRule,
-		workflows.AttrRef, workflows.AttrCommit, workflows.AttrTrigger} {
+	for _, a := range []temporalAttr{build.AttrNamespace, build.AttrRepository, build.AttrRule,
+		build.AttrRef, build.AttrCommit, build.AttrTrigger} {
 		extra = append(extra, "--search-attribute", a.GetName()+"=Keyword")
 	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
@@ -503,7 +503,7 @@ func (hs *harness) storeRule(t testing.TB, ns, provider string) store.Rule {
 	r, err := hs.store.CreateRule(context.Background(), store.Rule{
 		Namespace: ns, Repository: "app",
 		Source:   store.Source{Provider: provider, Owner: "octo", Repository: "hello"},
-		Triggers: store.Triggers{Branches: []string{"main"}},
+		Triggers: build.Triggers{Branches: []string{"main"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -573,5 +573,5 @@ func (hs *harness) expectBuilds(t testing.TB, query string, want int64) {
 }
 
 func ruleQuery(ruleID string) string {
-	return fmt.Sprintf("%s = '%s'", workflows.AttrRule.GetName(), ruleID)
+	return fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID)
 }

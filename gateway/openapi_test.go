@@ -13,10 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // openAPI is the part of an OpenAPI document the tests read; schemas stay generic.
@@ -225,9 +224,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}{
 		{"BuildRecord", buildRecord{}},
 		{"BuildParams", buildParams{}},
-		{"StepStatus", workflows.StepStatus{}},
-		{"Ref", activities.Ref{}},
-		{"BuildSource", activities.Source{}},
+		{"StepStatus", build.StepStatus{}},
+		{"Ref", build.Ref{}},
+		{"BuildSource", build.Source{}},
 		{"Rule", store.Rule{}},
 		{"RuleHook", store.RuleHook{}},
 		{"Account", store.Account{}},
@@ -235,7 +234,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Webhook", webhookView{}},
 		{"RuleInput", ruleBody{}},
 		{"Source", store.Source{}},
-		{"Triggers", store.Triggers{}},
+		{"Triggers", build.Triggers{}},
 		{"Repository", repositoryView{}},
 		{"NameBody", nameBody{}},
 		{"User", userView{}},

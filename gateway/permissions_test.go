@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // access is who may call an endpoint.
@@ -327,7 +326,7 @@ func startBuild(t testing.TB, r store.Rule) string {
 	t.Helper()
 	id := "build-" + r.ID + "-test-" + randomHex(6)
 	_, _, err := h.api.startOrExisting(context.Background(), buildRequest{
-		id: id, rule: r, ref: activities.Ref{Type: activities.RefBranch, Name: "main"}, trigger: workflows.TriggerManual,
+		id: id, rule: r, ref: build.Ref{Type: build.RefBranch, Name: "main"}, trigger: build.TriggerManual,
 	})
 	if err != nil {
 		t.Fatalf("starting build: %v", err)

@@ -11,12 +11,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
@@ -67,7 +66,7 @@ func validRepository(repo string) bool {
 // ruleBody is a build rule as callers send it (DESIGN.md §4).
 type ruleBody struct {
 	Source         store.Source      `json:"source"`
-	Triggers       store.Triggers    `json:"triggers"`
+	Triggers       build.Triggers    `json:"triggers"`
 	TagTemplate    string            `json:"tag_template"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`
@@ -102,11 +101,12 @@ func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
 	return v
 }
 
-// validate refuses at save time what would fail every build, naming the field; image is the
-// rule's image repository, maxTimeout the longest timeout allowed.
-func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
+// validateRule refuses at save time what would fail every build of rule b of image repository
+// ns/repo, naming the field: the source and triggers here, the rest as the workflow checks a
+// build of the rule (build.Input.Validate).
+func (a *api) validateRule(b *ruleBody, ns, repo string) error {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
-	if b.Source.Provider != webhook.ProviderGitHub && b.Source.Provider != webhook.ProviderGitLab {
+	if b.Source.Provider != build.ProviderGitHub && b.Source.Provider != build.ProviderGitLab {
 		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
 	}
 	if b.Source.Owner == "" || b.Source.Repository == "" {
@@ -123,42 +123,32 @@ func (b *ruleBody) validate(image string, maxTimeout time.Duration) error {
 			return fmt.Errorf("triggers.branches: %w", err)
 		}
 	}
+	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
+		return err
+	}
 	// The template must render for every kind of ref the rule can build: a rule with no
 	// trigger is built by hand, from a branch or a tag.
-	var samples []activities.Ref
+	var samples []build.Ref
 	if len(b.Triggers.Branches) > 0 {
-		samples = append(samples, activities.Ref{Type: activities.RefBranch, Name: "main"})
+		samples = append(samples, build.Ref{Type: build.RefBranch, Name: "main"})
 	}
 	if b.Triggers.Tags {
-		samples = append(samples, activities.Ref{Type: activities.RefTag, Name: "v1.0.0"})
+		samples = append(samples, build.Ref{Type: build.RefTag, Name: "v1.0.0"})
 	}
 	if len(samples) == 0 {
-		samples = []activities.Ref{{Type: activities.RefBranch, Name: "main"}, {Type: activities.RefTag, Name: "v1.0.0"}}
+		samples = []build.Ref{{Type: build.RefBranch, Name: "main"}, {Type: build.RefTag, Name: "v1.0.0"}}
 	}
 	for _, ref := range samples {
-		if _, err := activities.RenderTags(activities.RenderTagInput{
-			TagTemplate: b.TagTemplate, Ref: ref, Commit: strings.Repeat("a", 40), Time: time.Now(), SanitizeRef: true,
-		}); err != nil {
-			return fmt.Errorf("tag_template for a %s build: %s", ref.Type, errorText(err))
+		err := a.input(buildRequest{rule: b.rule(ns, repo), ref: ref, trigger: build.TriggerManual}).Validate()
+		var ie *build.InvalidError
+		if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
+			return fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	if b.DockerfilePath != "" {
-		if err := activities.CheckPath(b.DockerfilePath, "dockerfile_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if b.ContextPath != "" {
-		if err := activities.CheckPath(b.ContextPath, "context_path"); err != nil {
-			return errors.New(errorText(err))
-		}
-	}
-	if err := workflows.CheckBuildArgs(b.BuildArgs); err != nil {
-		return err
-	}
-	if err := workflows.CheckCache(image, b.Cache); err != nil {
-		return err
-	}
-	return checkTimeout(b.Timeout, maxTimeout)
+	return nil
 }
 
 func (b ruleBody) rule(ns, repo string) store.Rule {
@@ -257,7 +247,7 @@ func (a *api) createRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(ns, repo), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, ns, repo); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -311,7 +301,7 @@ func (a *api) updateRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := body.validate(a.image(old.Namespace, old.Repository), a.maxTimeout()); err != nil {
+	if err := a.validateRule(&body, old.Namespace, old.Repository); err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -340,7 +330,7 @@ func (a *api) deleteRule(c *gin.Context) {
 	}
 	// The rule goes whatever the provider says; its hooks would only deliver to a 404. Hooks
 	// left on its former sources get one more try.
-	r.Triggers = store.Triggers{}
+	r.Triggers = build.Triggers{}
 	a.syncHook(c.Request.Context(), r)
 	if left := a.removeHooks(c.Request.Context(), r.OrphanedHooks); len(left) > 0 {
 		a.logger.Warn("hooks left on providers", "rule", r.ID, "count", len(left))

@@ -10,11 +10,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 // readBody reads a body of declared length n (-1: unknown) into one buffer of that size, so a
@@ -33,11 +32,11 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 }
 
 func (a *api) githubWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitHub)
+	a.deliver(c, build.ProviderGitHub)
 }
 
 func (a *api) gitlabWebhook(c *gin.Context) {
-	a.deliver(c, webhook.ProviderGitLab)
+	a.deliver(c, build.ProviderGitLab)
 }
 
 // webhookRetryAfter is what a delivery refused for load is told to wait, in seconds.
@@ -66,13 +65,13 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	}
 	var mac *webhook.GitHubMAC
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		// The signature is checked as the body streams in; its form is checked now.
 		if mac, err = webhook.NewGitHubMAC(rule.WebhookSecret, c.GetHeader("X-Hub-Signature-256")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		// GitLab's token is a header: a delivery without it costs no read of its body.
 		if err := webhook.VerifyGitLab(rule.WebhookSecret, c.GetHeader("X-Gitlab-Token")); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
@@ -109,14 +108,14 @@ func (a *api) deliver(c *gin.Context, provider string) {
 
 	var ev webhook.Event
 	switch provider {
-	case webhook.ProviderGitHub:
+	case build.ProviderGitHub:
 		if err := mac.Verify(); err != nil {
 			fail(c, http.StatusUnauthorized, err.Error())
 			return
 		}
 		ev, err = webhook.ParseGitHub(c.GetHeader("X-GitHub-Event"), body)
 		ev.Delivery = c.GetHeader("X-GitHub-Delivery")
-	case webhook.ProviderGitLab:
+	case build.ProviderGitLab:
 		ev, err = webhook.ParseGitLab(c.GetHeader("X-Gitlab-Event"), body)
 		ev.Delivery = c.GetHeader("X-Gitlab-Event-UUID")
 	}
@@ -132,18 +131,16 @@ func (a *api) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusOK, gin.H{"ok": true, "rule_id": rule.ID})
 		return
 	}
-	d := webhook.Match(
-		webhook.Source{Provider: rule.Source.Provider, Owner: rule.Source.Owner, Repository: rule.Source.Repository},
-		webhook.Triggers{Branches: rule.Triggers.Branches, Tags: rule.Triggers.Tags}, ev)
+	d := webhook.Match(rule.BuildSource(), rule.Triggers, ev)
 	if !d.Build {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
 	}
 	req := buildRequest{id: webhook.BuildID(rule.ID, ev), rule: rule, commit: ev.Commit}
 	if ev.Kind == webhook.KindTag {
-		req.ref, req.trigger = activities.Ref{Type: activities.RefTag, Name: ev.Ref}, workflows.TriggerTag
+		req.ref, req.trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
-		req.ref, req.trigger = activities.Ref{Type: activities.RefBranch, Name: ev.Ref}, workflows.TriggerPush
+		req.ref, req.trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.

@@ -22,7 +22,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/slipway-dev/slipway/workflows"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // fixture reads a delivery of webhook/testdata, lets edit change its JSON, and returns
@@ -124,8 +124,8 @@ func (hs *harness) searchAttributes(t testing.TB, id string) (attrs map[string]s
 		t.Fatalf("describing %s: %v", id, err)
 	}
 	info := d.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.WorkflowName {
-		t.Errorf("%s runs workflow type %q, want %q", id, info.GetType().GetName(), workflows.WorkflowName)
+	if info.GetType().GetName() != build.WorkflowName {
+		t.Errorf("%s runs workflow type %q, want %q", id, info.GetType().GetName(), build.WorkflowName)
 	}
 	if q := info.GetTaskQueue(); q != hs.cfg.TaskQueue {
 		t.Errorf("%s is on task queue %q, want %q", id, q, hs.cfg.TaskQueue)

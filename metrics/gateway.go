@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Webhook delivery outcomes, the values of slipway_webhook_deliveries_total's outcome label.
@@ -34,9 +37,6 @@ const (
 	// delivers again.
 	OutcomeError = "error"
 )
-
-// buildTriggerAttr is the search attribute every build start carries its trigger in.
-const buildTriggerAttr = "BuildTrigger"
 
 // Gateway is the gateway's instrumentation.
 type Gateway struct {
@@ -70,11 +70,11 @@ func NewGateway(reg prometheus.Registerer) *Gateway {
 	reg.MustRegister(g.requests, g.seconds, g.deliveries, g.builds)
 	// Known label values are exported at zero, so a rate() has a series from the start.
 	for _, o := range []string{OutcomeStarted, OutcomeDuplicate, OutcomeIgnored, OutcomeUnauthorized, OutcomeMalformed, OutcomeError} {
-		for _, p := range []string{"github", "gitlab"} {
+		for _, p := range build.ProviderNames() {
 			g.deliveries.WithLabelValues(p, o)
 		}
 	}
-	for _, t := range []string{"push", "tag", "manual"} {
+	for _, t := range build.TriggerNames() {
 		g.builds.WithLabelValues(t)
 	}
 	return g
@@ -171,13 +171,12 @@ func alreadyStarted(err error) bool {
 
 // trigger reads the BuildTrigger Keyword of a start's search attributes, "unknown" without it.
 func trigger(sa *commonpb.SearchAttributes) string {
-	p := sa.GetIndexedFields()[buildTriggerAttr]
+	p := sa.GetIndexedFields()[build.AttrTrigger.GetName()]
 	var v string
 	if p == nil || json.Unmarshal(p.GetData(), &v) != nil {
 		return "unknown"
 	}
-	switch v {
-	case "push", "tag", "manual":
+	if slices.Contains(build.TriggerNames(), v) {
 		return v
 	}
 	// A label value from the request is bounded, so a caller cannot blow up the series.

@@ -23,9 +23,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
-	"github.com/slipway-dev/slipway/workflows"
 )
 
 func repoRoot(t *testing.T) string {
@@ -104,10 +104,10 @@ func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within
 func (o *ops) waitStep(id, step string, within time.Duration) {
 	o.t.Helper()
 	deadline := time.Now().Add(within)
-	var st workflows.Status
+	var st build.Status
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		v, err := o.tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+		v, err := o.tc.QueryWorkflow(ctx, id, "", build.StatusQuery)
 		cancel()
 		if err == nil && v.Get(&st) == nil && st.Step == step {
 			return
@@ -185,9 +185,9 @@ func TestTemporalCLIOperations(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
 	bin := filepath.Join(home, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/worker")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
+	compile := exec.Command("go", "build", "-o", bin+"/", "./cmd/worker")
+	compile.Dir = root
+	if out, err := compile.CombinedOutput(); err != nil {
 		t.Fatalf("building the worker: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -255,7 +255,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 	app := fmt.Sprintf("app%d", time.Now().UnixNano()%1e9)
 	start := func(id, branch string) {
 		t.Helper()
-		out := o.cli("workflow", "start", "--type", workflows.WorkflowName, "--task-queue", workflows.DefaultTaskQueue,
+		out := o.cli("workflow", "start", "--type", build.WorkflowName, "--task-queue", build.DefaultTaskQueue,
 			"--workflow-id", id, "--input", buildInput(app, branch, repo.CloneURL, stack.Registry))
 		if !strings.Contains(out, id) {
 			t.Fatalf("workflow start answered:\n%s", out)
@@ -296,7 +296,7 @@ func TestTemporalCLIOperations(t *testing.T) {
 		if !strings.Contains(strings.ToLower(out), "completed") || !strings.Contains(out, "SlipwayRepository") {
 			t.Errorf("workflow describe:\n%s", out)
 		}
-		out = o.cli("workflow", "query", "--workflow-id", okID, "--type", workflows.StatusQuery)
+		out = o.cli("workflow", "query", "--workflow-id", okID, "--type", build.StatusQuery)
 		if !strings.Contains(out, `"done"`) {
 			t.Errorf("status query:\n%s", out)
 		}
@@ -308,14 +308,14 @@ func TestTemporalCLIOperations(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		o := o.with(t)
 		start(cancelID, "slow")
-		o.waitStep(cancelID, workflows.StepBuild, 2*time.Minute)
+		o.waitStep(cancelID, build.StepBuild, 2*time.Minute)
 		o.cli("workflow", "cancel", "--workflow-id", cancelID)
 		o.waitStatus(cancelID, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, time.Minute)
 	})
 	t.Run("terminate", func(t *testing.T) {
 		o := o.with(t)
 		start(termID, "slow")
-		o.waitStep(termID, workflows.StepBuild, 2*time.Minute)
+		o.waitStep(termID, build.StepBuild, 2*time.Minute)
 		o.cli("workflow", "terminate", "--workflow-id", termID, "--reason", "ops check")
 		o.waitStatus(termID, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, time.Minute)
 	})

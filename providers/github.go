@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // githubSecondaryWait is how long GitHub asks to wait after a secondary rate
@@ -117,7 +119,7 @@ func (c *githubClient) classify(err error) error {
 }
 
 func (c *githubClient) apiError(code int, msg string) *APIError {
-	return newAPIError(GitHub, code, msg, c.token)
+	return newAPIError(build.ProviderGitHub, code, msg, c.token)
 }
 
 // Whoami asks GET /user every time: it is how a connection is checked.
@@ -238,7 +240,7 @@ func (c *githubClient) Repos(ctx context.Context, owner string, page int) ([]Rep
 }
 
 // Branches lists GET /repos/{owner}/{repo}/branches.
-func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := &github.BranchListOptions{ListOptions: c.listOptions(page)}
 	var branches []*github.Branch
 	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
@@ -248,15 +250,15 @@ func (c *githubClient) Branches(ctx context.Context, owner, repo string, page in
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(branches))
+	refs := make([]RefHead, 0, len(branches))
 	for _, b := range branches {
-		refs = append(refs, Ref{Name: b.GetName(), Commit: b.GetCommit().GetSHA()})
+		refs = append(refs, RefHead{Name: b.GetName(), Commit: b.GetCommit().GetSHA()})
 	}
 	return refs, Page{Next: resp.NextPage}, nil
 }
 
 // Tags lists GET /repos/{owner}/{repo}/tags.
-func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := c.listOptions(page)
 	var tags []*github.RepositoryTag
 	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
@@ -266,9 +268,9 @@ func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) (
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(tags))
+	refs := make([]RefHead, 0, len(tags))
 	for _, t := range tags {
-		refs = append(refs, Ref{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
+		refs = append(refs, RefHead{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
 	}
 	return refs, Page{Next: resp.NextPage}, nil
 }
@@ -368,17 +370,17 @@ func (c *githubClient) DeleteHook(ctx context.Context, owner, repo string, id in
 
 func githubState(state string) (string, error) {
 	switch state {
-	case StatePending, StateSuccess, StateFailure, StateError:
+	case build.StatePending, build.StateSuccess, build.StateFailure, build.StateError:
 		return state, nil
-	case StateCanceled:
-		return StateError, nil
+	case build.StateCanceled:
+		return build.StateError, nil
 	}
 	return "", fmt.Errorf("unknown status state %q", state)
 }
 
 // SetStatus posts to /repos/{owner}/{repo}/statuses/{sha}; canceled shows as
 // error, as GitHub has no such state.
-func (c *githubClient) SetStatus(ctx context.Context, owner, repo, sha string, st Status) error {
+func (c *githubClient) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	state, err := githubState(st.State)
 	if err != nil {
 		return fmt.Errorf("setting the status of %s/%s@%s: %w", owner, repo, sha, err)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabRateLimitWait is the wait after a 429 that names no time; older
@@ -104,7 +106,7 @@ func (c *gitlabClient) classify(resp *gitlab.Response, err error) error {
 		}
 		return &RateLimitError{RetryAfter: gitlabRateLimitWait}
 	}
-	return newAPIError(GitLab, code, msg, c.token)
+	return newAPIError(build.ProviderGitLab, code, msg, c.token)
 }
 
 // gitlabMessage reads GitLab's error bodies: {"message": "..."}, {"message":
@@ -253,7 +255,7 @@ func project(owner, repo string) string {
 }
 
 // Branches lists GET /projects/:id/repository/branches.
-func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	var branches []*gitlab.Branch
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
 		branches, resp, err = c.gl.Branches.ListBranches(project(owner, repo), &gitlab.ListBranchesOptions{
@@ -264,15 +266,15 @@ func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page in
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(branches))
+	refs := make([]RefHead, 0, len(branches))
 	for _, b := range branches {
-		refs = append(refs, Ref{Name: b.Name, Commit: commitID(b.Commit)})
+		refs = append(refs, RefHead{Name: b.Name, Commit: commitID(b.Commit)})
 	}
 	return refs, nextPage(resp), nil
 }
 
 // Tags lists GET /projects/:id/repository/tags.
-func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error) {
+func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	var tags []*gitlab.Tag
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
 		tags, resp, err = c.gl.Tags.ListTags(project(owner, repo), &gitlab.ListTagsOptions{
@@ -283,9 +285,9 @@ func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) (
 	if err != nil {
 		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
 	}
-	refs := make([]Ref, 0, len(tags))
+	refs := make([]RefHead, 0, len(tags))
 	for _, t := range tags {
-		refs = append(refs, Ref{Name: t.Name, Commit: commitID(t.Commit)})
+		refs = append(refs, RefHead{Name: t.Name, Commit: commitID(t.Commit)})
 	}
 	return refs, nextPage(resp), nil
 }
@@ -394,13 +396,13 @@ func (c *gitlabClient) DeleteHook(ctx context.Context, owner, repo string, id in
 // an error is "failed" and the description tells which.
 func gitlabState(state string) (gitlab.BuildStateValue, error) {
 	switch state {
-	case StatePending:
+	case build.StatePending:
 		return gitlab.Pending, nil
-	case StateSuccess:
+	case build.StateSuccess:
 		return gitlab.Success, nil
-	case StateFailure, StateError:
+	case build.StateFailure, build.StateError:
 		return gitlab.Failed, nil
-	case StateCanceled:
+	case build.StateCanceled:
 		return gitlab.Canceled, nil
 	}
 	return "", fmt.Errorf("unknown status state %q", state)
@@ -409,7 +411,7 @@ func gitlabState(state string) (gitlab.BuildStateValue, error) {
 // SetStatus treats GitLab's 400 "Cannot transition status via :enqueue from
 // :pending" as success: it is how GitLab answers a repeat of the state a
 // status already has, as after a retried activity.
-func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st Status) error {
+func (c *gitlabClient) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	state, err := gitlabState(st.State)
 	if err != nil {
 		return fmt.Errorf("setting the status of %s/%s@%s: %w", owner, repo, sha, err)

@@ -21,12 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// Provider names, as in a build rule's source.provider.
-const (
-	GitHub = "github"
-	GitLab = "gitlab"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Owner kinds.
@@ -34,18 +30,6 @@ const (
 	KindUser         = "user"
 	KindOrganization = "organization"
 	KindGroup        = "group"
-)
-
-// Commit status states. They are GitHub's names; GitLab gets the nearest of its
-// own (see SetStatus).
-const (
-	StatePending = "pending"
-	StateSuccess = "success"
-	StateFailure = "failure"
-	StateError   = "error"
-	// StateCanceled is for a build that was canceled: GitLab has a state of
-	// that name, GitHub shows it as "error".
-	StateCanceled = "canceled"
 )
 
 // Page tells where a listing goes on. Pages are numbered from 1 as the
@@ -76,8 +60,9 @@ type Repo struct {
 	CloneURL string `json:"clone_url"`
 }
 
-// Ref is a branch or a tag and the commit it points at.
-type Ref struct {
+// RefHead is a branch or a tag as a listing shows it: its name and the commit it points at
+// (the ref a build starts from is build.Ref).
+type RefHead struct {
 	Name string `json:"name"`
 	// Commit is the full SHA of the commit (for an annotated tag, the commit
 	// it tags, not the tag object).
@@ -89,21 +74,6 @@ type Hook struct {
 	ID     int64  `json:"id"`
 	URL    string `json:"url"`
 	Active bool   `json:"active"`
-}
-
-// Status is a commit status, shown next to the commit and its pull or merge
-// requests.
-type Status struct {
-	// State is StatePending, StateSuccess, StateFailure, StateError or
-	// StateCanceled.
-	State string `json:"state"`
-	// TargetURL is where the status links to, such as the build's page.
-	TargetURL string `json:"target_url"`
-	// Description is cut to 140 characters, GitHub's limit.
-	Description string `json:"description"`
-	// Context tells statuses of the same commit apart (GitLab calls it the
-	// name); a later status of the same context replaces the earlier one.
-	Context string `json:"context"`
 }
 
 // Client acts on a provider for one account. Implementations are safe for
@@ -119,9 +89,9 @@ type Client interface {
 	// Repos lists an owner's repositories that the token can see.
 	Repos(ctx context.Context, owner string, page int) ([]Repo, Page, error)
 	// Branches lists a repository's branches.
-	Branches(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error)
+	Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error)
 	// Tags lists a repository's tags.
-	Tags(ctx context.Context, owner, repo string, page int) ([]Ref, Page, error)
+	Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error)
 	// EnsureHook creates the push and tag webhook (JSON, TLS verification on)
 	// that delivers to url signed with secret, or updates the repository's
 	// existing hook with that URL, so calling it again never duplicates it.
@@ -129,7 +99,7 @@ type Client interface {
 	// DeleteHook deletes a webhook; one that is already gone is no error.
 	DeleteHook(ctx context.Context, owner, repo string, id int64) error
 	// SetStatus sets the status of a commit for st.Context.
-	SetStatus(ctx context.Context, owner, repo, sha string, st Status) error
+	SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error
 }
 
 // Defaults of the options.
@@ -201,20 +171,20 @@ func New(provider, apiBaseURL, token string, opts ...Option) (Client, error) {
 		return nil, fmt.Errorf("creating %s client: token is empty", provider)
 	}
 	switch provider {
-	case GitHub:
+	case build.ProviderGitHub:
 		base, err := parseBaseURL(apiBaseURL, "https://api.github.com/")
 		if err != nil {
 			return nil, fmt.Errorf("creating github client: %w", err)
 		}
 		return newGitHub(base, token, cfg), nil
-	case GitLab:
+	case build.ProviderGitLab:
 		base, err := parseBaseURL(apiBaseURL, "https://gitlab.com/")
 		if err != nil {
 			return nil, fmt.Errorf("creating gitlab client: %w", err)
 		}
 		return newGitLab(base, token, cfg)
 	default:
-		return nil, fmt.Errorf("unknown provider %q: want %q or %q", provider, GitHub, GitLab)
+		return nil, fmt.Errorf("unknown provider %q: want %q or %q", provider, build.ProviderGitHub, build.ProviderGitLab)
 	}
 }
 
@@ -259,13 +229,13 @@ const maxDescription = 140
 
 // describe gives the status's description, cut to maxDescription, and names
 // a state the provider has no word for when the caller left it empty.
-func describe(st Status) string {
+func describe(st build.CommitStatus) string {
 	d := st.Description
 	if d == "" {
 		switch st.State {
-		case StateCanceled:
+		case build.StateCanceled:
 			d = "build canceled"
-		case StateError:
+		case build.StateError:
 			d = "build errored"
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
 )
@@ -202,7 +203,7 @@ func TestNotVisible(t *testing.T) {
 				return err
 			},
 			"SetStatus": func() error {
-				return c.SetStatus(ctx(t), "mallory", "secret", sha, providers.Status{State: providers.StateSuccess})
+				return c.SetStatus(ctx(t), "mallory", "secret", sha, build.CommitStatus{State: build.StateSuccess})
 			},
 			"Branches of a missing repository": func() error { _, _, err := c.Branches(ctx(t), "octo", "missing", 1); return err },
 		}
@@ -270,8 +271,8 @@ func TestEnsureHook(t *testing.T) {
 			calls = append(calls, r.Method)
 		}
 		wantCalls := map[string][]string{
-			providers.GitHub: {"POST", "GET", "PATCH"}, // 422 "Hook already exists", list, update
-			providers.GitLab: {"GET", "PUT"},           // list, update: GitLab would take a duplicate
+			build.ProviderGitHub: {"POST", "GET", "PATCH"}, // 422 "Hook already exists", list, update
+			build.ProviderGitLab: {"GET", "PUT"},           // list, update: GitLab would take a duplicate
 		}[w.provider]
 		if !reflect.DeepEqual(calls, wantCalls) {
 			t.Errorf("second EnsureHook made %v, want %v", calls, wantCalls)
@@ -319,18 +320,18 @@ func TestSetStatus(t *testing.T) {
 	long := strings.Repeat("é", 200)
 	tests := []struct {
 		name       string
-		status     providers.Status
+		status     build.CommitStatus
 		wantGitHub string
 		wantGitLab string
 		wantDesc   string
 	}{
-		{name: "pending", status: providers.Status{State: providers.StatePending, Description: "building"}, wantGitHub: "pending", wantGitLab: "pending", wantDesc: "building"},
-		{name: "success", status: providers.Status{State: providers.StateSuccess, Description: "pushed"}, wantGitHub: "success", wantGitLab: "success", wantDesc: "pushed"},
-		{name: "failure", status: providers.Status{State: providers.StateFailure, Description: "RUN failed"}, wantGitHub: "failure", wantGitLab: "failed", wantDesc: "RUN failed"},
-		{name: "error", status: providers.Status{State: providers.StateError, Description: "worker lost"}, wantGitHub: "error", wantGitLab: "failed", wantDesc: "worker lost"},
-		{name: "error without description", status: providers.Status{State: providers.StateError}, wantGitHub: "error", wantGitLab: "failed", wantDesc: "build errored"},
-		{name: "canceled", status: providers.Status{State: providers.StateCanceled}, wantGitHub: "error", wantGitLab: "canceled", wantDesc: "build canceled"},
-		{name: "long description", status: providers.Status{State: providers.StateSuccess, Description: long}, wantGitHub: "success", wantGitLab: "success", wantDesc: strings.Repeat("é", 139) + "…"},
+		{name: "pending", status: build.CommitStatus{State: build.StatePending, Description: "building"}, wantGitHub: "pending", wantGitLab: "pending", wantDesc: "building"},
+		{name: "success", status: build.CommitStatus{State: build.StateSuccess, Description: "pushed"}, wantGitHub: "success", wantGitLab: "success", wantDesc: "pushed"},
+		{name: "failure", status: build.CommitStatus{State: build.StateFailure, Description: "RUN failed"}, wantGitHub: "failure", wantGitLab: "failed", wantDesc: "RUN failed"},
+		{name: "error", status: build.CommitStatus{State: build.StateError, Description: "worker lost"}, wantGitHub: "error", wantGitLab: "failed", wantDesc: "worker lost"},
+		{name: "error without description", status: build.CommitStatus{State: build.StateError}, wantGitHub: "error", wantGitLab: "failed", wantDesc: "build errored"},
+		{name: "canceled", status: build.CommitStatus{State: build.StateCanceled}, wantGitHub: "error", wantGitLab: "canceled", wantDesc: "build canceled"},
+		{name: "long description", status: build.CommitStatus{State: build.StateSuccess, Description: long}, wantGitHub: "success", wantGitLab: "success", wantDesc: strings.Repeat("é", 139) + "…"},
 	}
 	eachProvider(t, func(t *testing.T, w *world) {
 		c := w.client(t, w.octo)
@@ -344,7 +345,7 @@ func TestSetStatus(t *testing.T) {
 					t.Fatalf("SetStatus: %v", err)
 				}
 				wantState := tt.wantGitHub
-				if w.provider == providers.GitLab {
+				if w.provider == build.ProviderGitLab {
 					wantState = tt.wantGitLab
 				}
 				var got []statusView
@@ -359,10 +360,10 @@ func TestSetStatus(t *testing.T) {
 				}
 			})
 		}
-		if err := c.SetStatus(ctx(t), "octo", "hello", sha, providers.Status{State: "running"}); err == nil {
+		if err := c.SetStatus(ctx(t), "octo", "hello", sha, build.CommitStatus{State: "running"}); err == nil {
 			t.Error("SetStatus accepted an unknown state")
 		}
-		if err := c.SetStatus(ctx(t), "octo", "hello", providertest.SHA("nowhere"), providers.Status{State: providers.StateSuccess}); err == nil {
+		if err := c.SetStatus(ctx(t), "octo", "hello", providertest.SHA("nowhere"), build.CommitStatus{State: build.StateSuccess}); err == nil {
 			t.Error("SetStatus on an unknown commit succeeded")
 		}
 	})
@@ -375,8 +376,8 @@ func TestSetStatusRepeated(t *testing.T) {
 	eachProvider(t, func(t *testing.T, w *world) {
 		c := w.client(t, w.octo)
 		sha := helloBranches()[1].Commit
-		for _, state := range []string{providers.StatePending, providers.StatePending, providers.StateSuccess} {
-			if err := c.SetStatus(ctx(t), "octo", "hello", sha, providers.Status{State: state, Context: "slipway"}); err != nil {
+		for _, state := range []string{build.StatePending, build.StatePending, build.StateSuccess} {
+			if err := c.SetStatus(ctx(t), "octo", "hello", sha, build.CommitStatus{State: state, Context: "slipway"}); err != nil {
 				t.Fatalf("SetStatus %s: %v", state, err)
 			}
 		}
@@ -547,10 +548,10 @@ func TestTokenScrubbed(t *testing.T) {
 		body     func(token string) string
 		want     error
 	}{
-		{providers.GitHub, http.StatusUnauthorized, func(tok string) string { return `{"message":"Bad credentials: ` + tok + `"}` }, providers.ErrUnauthorized},
-		{providers.GitHub, http.StatusTeapot, func(tok string) string { return `{"message":"proxy saw Bearer ` + tok + `"}` }, nil},
-		{providers.GitLab, http.StatusUnauthorized, func(tok string) string { return `{"message":"401 Unauthorized ` + tok + `"}` }, providers.ErrUnauthorized},
-		{providers.GitLab, http.StatusTeapot, func(tok string) string { return "PRIVATE-TOKEN " + tok }, nil},
+		{build.ProviderGitHub, http.StatusUnauthorized, func(tok string) string { return `{"message":"Bad credentials: ` + tok + `"}` }, providers.ErrUnauthorized},
+		{build.ProviderGitHub, http.StatusTeapot, func(tok string) string { return `{"message":"proxy saw Bearer ` + tok + `"}` }, nil},
+		{build.ProviderGitLab, http.StatusUnauthorized, func(tok string) string { return `{"message":"401 Unauthorized ` + tok + `"}` }, providers.ErrUnauthorized},
+		{build.ProviderGitLab, http.StatusTeapot, func(tok string) string { return "PRIVATE-TOKEN " + tok }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %d", tt.provider, tt.status), func(t *testing.T) {
@@ -586,7 +587,7 @@ func TestTokenScrubbedFromTransportErrors(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	base := srv.URL + "/" + token
 	srv.Close() // connection refused from now on
-	for _, provider := range []string{providers.GitHub, providers.GitLab} {
+	for _, provider := range []string{build.ProviderGitHub, build.ProviderGitLab} {
 		t.Run(provider, func(t *testing.T) {
 			c, err := providers.New(provider, base, token, providers.WithRetry(1))
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 	"github.com/slipway-dev/slipway/providers"
 )
@@ -60,22 +61,22 @@ type statusView struct {
 	State, Context, Description, TargetURL string
 }
 
-func helloBranches() []providers.Ref {
-	return []providers.Ref{
+func helloBranches() []providers.RefHead {
+	return []providers.RefHead{
 		{Name: "main", Commit: providertest.SHA("hello main")},
 		{Name: "dev", Commit: providertest.SHA("hello dev")},
 		{Name: "feature/x", Commit: providertest.SHA("hello feature/x")},
 	}
 }
 
-func helloTags() []providers.Ref {
-	return []providers.Ref{
+func helloTags() []providers.RefHead {
+	return []providers.RefHead{
 		{Name: "v1.0.0", Commit: providertest.SHA("hello v1.0.0")},
 		{Name: "v1.1.0", Commit: providertest.SHA("hello v1.1.0")},
 	}
 }
 
-func fakeRefs(refs []providers.Ref) []providertest.Ref {
+func fakeRefs(refs []providers.RefHead) []providertest.Ref {
 	out := make([]providertest.Ref, 0, len(refs))
 	for _, r := range refs {
 		out = append(out, providertest.Ref{Name: r.Name, Commit: r.Commit})
@@ -111,7 +112,7 @@ func commonRepos() []providertest.Repo {
 func newGitHubWorld(t *testing.T) *world {
 	f := providertest.NewGitHub(t)
 	w := &world{
-		provider: providers.GitHub, url: f.URL, ownerKind: providers.KindOrganization, github: f,
+		provider: build.ProviderGitHub, url: f.URL, ownerKind: providers.KindOrganization, github: f,
 		octo: "ghp_octoSECRETtoken000000000000000001", revoked: "ghp_revokedSECRETtoken00000000000002",
 		mallory: "ghp_mallorySECRETtoken0000000000003",
 	}
@@ -153,7 +154,7 @@ func newGitHubWorld(t *testing.T) *world {
 func newGitLabWorld(t *testing.T) *world {
 	f := providertest.NewGitLab(t)
 	w := &world{
-		provider: providers.GitLab, url: f.URL, ownerKind: providers.KindGroup, subgroup: "acme/platform",
+		provider: build.ProviderGitLab, url: f.URL, ownerKind: providers.KindGroup, subgroup: "acme/platform",
 		octo: "glpat-octoSECRETtoken000001", revoked: "glpat-revokedSECRETtoken02",
 		mallory: "glpat-mallorySECRETtoken03",
 	}
@@ -198,8 +199,8 @@ func eachProvider(t *testing.T, test func(t *testing.T, w *world)) {
 		name string
 		mk   func(*testing.T) *world
 	}{
-		{providers.GitHub, newGitHubWorld},
-		{providers.GitLab, newGitLabWorld},
+		{build.ProviderGitHub, newGitHubWorld},
+		{build.ProviderGitLab, newGitLabWorld},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
@@ -262,12 +263,12 @@ func (c checked) Repos(ctx context.Context, owner string, page int) ([]providers
 	return r, p, c.check(err)
 }
 
-func (c checked) Branches(ctx context.Context, owner, repo string, page int) ([]providers.Ref, providers.Page, error) {
+func (c checked) Branches(ctx context.Context, owner, repo string, page int) ([]providers.RefHead, providers.Page, error) {
 	r, p, err := c.Client.Branches(ctx, owner, repo, page)
 	return r, p, c.check(err)
 }
 
-func (c checked) Tags(ctx context.Context, owner, repo string, page int) ([]providers.Ref, providers.Page, error) {
+func (c checked) Tags(ctx context.Context, owner, repo string, page int) ([]providers.RefHead, providers.Page, error) {
 	r, p, err := c.Client.Tags(ctx, owner, repo, page)
 	return r, p, c.check(err)
 }
@@ -281,7 +282,7 @@ func (c checked) DeleteHook(ctx context.Context, owner, repo string, id int64) e
 	return c.check(c.Client.DeleteHook(ctx, owner, repo, id))
 }
 
-func (c checked) SetStatus(ctx context.Context, owner, repo, sha string, st providers.Status) error {
+func (c checked) SetStatus(ctx context.Context, owner, repo, sha string, st build.CommitStatus) error {
 	return c.check(c.Client.SetStatus(ctx, owner, repo, sha, st))
 }
 

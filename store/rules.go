@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Source is the Git repository a rule builds from.
@@ -22,12 +24,10 @@ type Source struct {
 	Repository string `json:"repository"`
 }
 
-// Triggers says which pushes start a build.
-type Triggers struct {
-	// Branches are the branch names whose pushes start a build.
-	Branches []string `json:"branches"`
-	// Tags, when set, makes every new Git tag start a build.
-	Tags bool `json:"tags"`
+// BuildSource is the source a build of rule r clones: the rule's repository, read through the
+// rule's account.
+func (r Rule) BuildSource() build.Source {
+	return build.Source{Provider: r.Source.Provider, Owner: r.Source.Owner, Repository: r.Source.Repository, AccountID: r.AccountID}
 }
 
 // Rule is a build rule: which Git repository and refs build into an image repository, and
@@ -40,7 +40,7 @@ type Rule struct {
 	Repository string `json:"repository"`
 
 	Source         Source            `json:"source"`
-	Triggers       Triggers          `json:"triggers"`
+	Triggers       build.Triggers    `json:"triggers"`
 	TagTemplate    string            `json:"tag_template"`
 	DockerfilePath string            `json:"dockerfile_path"`
 	ContextPath    string            `json:"context_path"`

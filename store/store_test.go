@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/secretbox"
 	"github.com/slipway-dev/slipway/store"
@@ -578,7 +579,7 @@ func TestRules(t *testing.T) {
 			Namespace:      "demo",
 			Repository:     "app",
 			Source:         store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-			Triggers:       store.Triggers{Branches: []string{"main", "release/*", "feat/ü"}, Tags: true},
+			Triggers:       build.Triggers{Branches: []string{"main", "release/*", "feat/ü"}, Tags: true},
 			TagTemplate:    "{branch}-{short_commit}",
 			DockerfilePath: "build/Dockerfile",
 			ContextPath:    "src",
@@ -668,7 +669,7 @@ func TestRules(t *testing.T) {
 				Namespace:      "demo",
 				Repository:     "app",
 				Source:         store.Source{Provider: "gitlab", Owner: "team", Repository: "other"},
-				Triggers:       store.Triggers{Branches: []string{"develop"}},
+				Triggers:       build.Triggers{Branches: []string{"develop"}},
 				TagTemplate:    "{tag}",
 				DockerfilePath: "Dockerfile.prod",
 				ContextPath:    "",
@@ -730,7 +731,7 @@ func TestRules(t *testing.T) {
 			}
 			want := store.Rule{
 				Source:         store.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-				Triggers:       store.Triggers{Branches: []string{"main"}, Tags: true},
+				Triggers:       build.Triggers{Branches: []string{"main"}, Tags: true},
 				TagTemplate:    "{branch}-{short_commit}",
 				DockerfilePath: "build/Dockerfile",
 				BuildArgs:      map[string]string{"GREETING": "hi"},
@@ -824,7 +825,7 @@ func TestConcurrentWrites(t *testing.T) {
 					errs <- err
 				}
 				r, err := s.CreateRule(ctx, store.Rule{Namespace: "demo", Repository: "app",
-					Triggers: store.Triggers{Branches: []string{fmt.Sprint(i)}}})
+					Triggers: build.Triggers{Branches: []string{fmt.Sprint(i)}}})
 				if err != nil {
 					errs <- err
 					return

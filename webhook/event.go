@@ -17,13 +17,6 @@ import (
 	"unicode/utf8"
 )
 
-// Provider names as they appear in a build rule's source and in Event, so a
-// rule and an event compare without translation.
-const (
-	ProviderGitHub = "github"
-	ProviderGitLab = "gitlab"
-)
-
 // Kind says what a delivery means for building: the handler answers 200 to a
 // ping, 202 with no build to anything ignored, and asks Match about branches
 // and tags.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // seedFixtures adds every fixture under testdata/dir to f's seed corpus with
@@ -37,7 +39,7 @@ func FuzzParseGitHub(f *testing.F) {
 		// mutations of the body are not wasted on an unknown header.
 		for _, et := range []string{eventType, "push", "create", "ping"} {
 			ev, err := ParseGitHub(et, body)
-			checkParsed(t, ProviderGitHub, ev, err)
+			checkParsed(t, build.ProviderGitHub, ev, err)
 		}
 	})
 }
@@ -65,7 +67,7 @@ func FuzzParseGitLab(f *testing.F) {
 	f.Fuzz(func(t *testing.T, eventType string, body []byte) {
 		for _, et := range []string{eventType, "Push Hook", "Tag Push Hook"} {
 			ev, err := ParseGitLab(et, body)
-			checkParsed(t, ProviderGitLab, ev, err)
+			checkParsed(t, build.ProviderGitLab, ev, err)
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // GitHub event names (X-GitHub-Event) that can mean something to a build rule.
@@ -64,7 +66,7 @@ func ParseGitHub(eventType string, body []byte) (Event, error) {
 	if !json.Valid(body) {
 		return Event{}, fmt.Errorf("github %s payload is not JSON: %w", quote(eventType), ErrMalformed)
 	}
-	ev := Event{Provider: ProviderGitHub}
+	ev := Event{Provider: build.ProviderGitHub}
 	switch eventType {
 	case githubPush, githubCreate, githubPing:
 	default:

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // gitlabHook describes one X-Gitlab-Event that can start a build: the
@@ -67,7 +69,7 @@ func ParseGitLab(eventType string, body []byte) (Event, error) {
 	if !json.Valid(body) {
 		return Event{}, fmt.Errorf("gitlab %s payload is not JSON: %w", quote(eventType), ErrMalformed)
 	}
-	ev := Event{Provider: ProviderGitLab}
+	ev := Event{Provider: build.ProviderGitLab}
 	hook, ok := gitlabHookFor(eventType)
 	if !ok {
 		ev.Kind = KindIgnore

@@ -5,27 +5,9 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/slipway-dev/slipway/build"
 )
-
-// Source is the repository a build rule builds from, as the rule's "source"
-// object names it.
-type Source struct {
-	Provider   string
-	Owner      string
-	Repository string
-}
-
-// Triggers is the rule's "triggers" object: which pushes start a build.
-type Triggers struct {
-	// Branches lists branch names or path.Match patterns. A pattern's "*"
-	// stops at "/", so "release/*" matches "release/1.2" but not
-	// "release/1.2/hotfix" and "*" matches every branch without a "/".
-	// A name equal to an entry always matches, even if the entry would be a
-	// malformed pattern (a branch may be called "fix[1").
-	Branches []string
-	// Tags makes every new or moved tag start a build.
-	Tags bool
-}
 
 // Decision is Match's answer; Reason is for the 202 answer and the log in
 // both cases.
@@ -39,7 +21,7 @@ type Decision struct {
 // event for another repository: a hook copied onto the wrong repository must
 // not build the rule's image from foreign code. Owners and repositories
 // compare case-insensitively, as GitHub and GitLab resolve them.
-func Match(src Source, trg Triggers, ev Event) Decision {
+func Match(src build.Source, trg build.Triggers, ev Event) Decision {
 	switch ev.Kind {
 	case KindPing:
 		return Decision{Reason: "ping"}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-github/v62/github"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func fixture(t testing.TB, name string) []byte {
@@ -46,7 +48,7 @@ func checkEvent(t testing.TB, provider string, ev Event) {
 			if h, ok := commitHash(ev.Commit); !ok || h != ev.Commit || zeroHash(h) {
 				t.Errorf("Commit = %q, not a lowercase object name", ev.Commit)
 			}
-		} else if !ev.Deleted && (provider != ProviderGitHub || ev.Kind != KindTag) {
+		} else if !ev.Deleted && (provider != build.ProviderGitHub || ev.Kind != KindTag) {
 			t.Errorf("live %s %q has no commit", ev.Kind, ev.Ref)
 		}
 		if ev.Reason != "" {
@@ -199,7 +201,7 @@ func TestParseGitHub(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("ParseGitHub() =\n %+v\nwant\n %+v", got, tt.want)
 			}
-			checkEvent(t, ProviderGitHub, got)
+			checkEvent(t, build.ProviderGitHub, got)
 		})
 	}
 }
@@ -296,7 +298,7 @@ func TestParseGitLab(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("ParseGitLab() =\n %+v\nwant\n %+v", got, tt.want)
 			}
-			checkEvent(t, ProviderGitLab, got)
+			checkEvent(t, build.ProviderGitLab, got)
 		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
@@ -123,7 +124,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		MaxHeartbeatThrottleInterval: 2 * time.Second,
 		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
-	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	// The registry key lets the worker mint each build's tokens itself: the worker is the
 	// operator's, trusted as the gateway is. Without it, the Docker config's credentials serve.
 	var registryKey *registryauth.Key

@@ -1,3 +1,7 @@
+// Package workflows holds workflow_docker_builder, the durable build of one image from one
+// Git commit, and the build-slots workflow that queues a namespace's builds. Only
+// deterministic code lives here; everything that touches the world is an activity, and the
+// input, result and status types are the build package's.
 package workflows
 
 import (
@@ -10,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // maxHosts bounds how many hosts one build starts over on after losing one.
@@ -34,8 +39,8 @@ const buildAttempts = 8
 // DockerBuilder is workflow_docker_builder: clone, resolve the Dockerfile, render the tag,
 // build and push, all on one host inside a session since the steps share a workspace. When the
 // host dies the build starts over on another one; the workspace is removed however it ends.
-func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
-	st := &Status{Step: "queued"}
+func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) {
+	st := &build.Status{Step: "queued"}
 	sts := &statuses{in: in, root: ctx}
 	res, err := dockerBuilder(ctx, in, st, sts)
 	sts.finished(st.Commit, res, err)
@@ -43,21 +48,21 @@ func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 	// digest and error without reading each history.
 	memo := map[string]any{}
 	if err != nil {
-		memo[MemoError] = errorMessage(err)
+		memo[build.MemoError] = errorMessage(err)
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
-			memo[MemoErrorType] = appErr.Type()
+			memo[build.MemoErrorType] = appErr.Type()
 		}
 	} else {
-		memo[MemoTags] = res.Tags
-		memo[MemoDigest] = res.Digest
-		memo[MemoCommit] = res.Commit
+		memo[build.MemoTags] = res.Tags
+		memo[build.MemoDigest] = res.Digest
+		memo[build.MemoCommit] = res.Commit
 		if len(res.HeldTags) > 0 {
-			memo[MemoHeldTags] = res.HeldTags
+			memo[build.MemoHeldTags] = res.HeldTags
 		}
 		if res.Status != "" {
-			memo[MemoOutcome] = res.Status
-			memo[MemoReason] = res.Reason
+			memo[build.MemoOutcome] = res.Status
+			memo[build.MemoReason] = res.Reason
 		}
 	}
 	if merr := workflow.UpsertMemo(ctx, memo); merr != nil {
@@ -66,33 +71,24 @@ func DockerBuilder(ctx workflow.Context, in BuildInput) (*BuildResult, error) {
 	return res, err
 }
 
-func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuses) (*BuildResult, error) {
+func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *statuses) (*build.Result, error) {
 	timeout, err := checkInput(in)
 	if err != nil {
 		return nil, err
 	}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) {
+	if err := workflow.SetQueryHandler(ctx, build.StatusQuery, func() (build.Status, error) {
 		out := *st
-		out.Steps = append([]StepStatus(nil), st.Steps...)
+		out.Steps = append([]build.StepStatus(nil), st.Steps...)
 		return out, nil
 	}); err != nil {
 		return nil, fmt.Errorf("registering status query: %w", err)
 	}
-	attrs := []temporal.SearchAttributeUpdate{
-		AttrNamespace.ValueSet(in.Namespace),
-		AttrRepository.ValueSet(in.Repository),
-		AttrRule.ValueSet(in.RuleID),
-		AttrRef.ValueSet(in.Ref.Name),
-		AttrTrigger.ValueSet(in.Trigger),
-	}
-	if in.Commit != "" {
-		attrs = append(attrs, AttrCommit.ValueSet(in.Commit))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
+	// The search attributes and the image memo are set by the gateway at start too; they are
+	// set here for builds started with the CLI.
+	if err := workflow.UpsertTypedSearchAttributes(ctx, build.SearchAttributes(in)...); err != nil {
 		return nil, fmt.Errorf("setting search attributes: %w", err)
 	}
-	// Set by the gateway at start too; set here for builds started with the CLI.
-	if err := workflow.UpsertMemo(ctx, map[string]any{MemoImage: in.Image}); err != nil {
+	if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoImage: in.Image}); err != nil {
 		return nil, fmt.Errorf("setting image memo: %w", err)
 	}
 
@@ -105,11 +101,11 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
 		if err := workflow.ExecuteLocalActivity(lctx, a.BuildLimits).Get(ctx, &limits); err != nil {
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("reading the worker's build limits: %v", err), ErrTypeNoLimits, nil)
+				fmt.Sprintf("reading the worker's build limits: %v", err), build.ErrTypeNoLimits, nil)
 		}
 		if limits.MaxTimeout > 0 && timeout > limits.MaxTimeout {
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("timeout %s is longer than this service allows (%s)", timeout, limits.MaxTimeout), ErrTypeInvalidInput, nil)
+				fmt.Sprintf("timeout %s is longer than this service allows (%s)", timeout, limits.MaxTimeout), build.ErrTypeInvalidInput, nil)
 		}
 	}
 
@@ -137,7 +133,7 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 		case err == nil:
 		case timedOut:
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("build exceeded its timeout of %s waiting for a build slot", timeout), ErrTypeTimedOut, nil)
+				fmt.Sprintf("build exceeded its timeout of %s waiting for a build slot", timeout), build.ErrTypeTimedOut, nil)
 		case ctx.Err() != nil:
 			return nil, temporal.NewCanceledError("build canceled")
 		default:
@@ -145,7 +141,7 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 		}
 	}
 
-	b := &build{in: in, st: st, sts: sts, deadline: deadline}
+	b := &buildRun{in: in, st: st, sts: sts, deadline: deadline}
 	for host := 1; ; host++ {
 		st.HostAttempts = host
 		res, err := b.onOneHost(runCtx, host)
@@ -154,18 +150,18 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 			return res, nil
 		case timedOut:
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("build exceeded its timeout of %s", timeout), ErrTypeTimedOut, nil)
+				fmt.Sprintf("build exceeded its timeout of %s", timeout), build.ErrTypeTimedOut, nil)
 		case ctx.Err() != nil:
 			return nil, temporal.NewCanceledError("build canceled")
 		case superseded(ctx, in, err):
-			st.Step = OutcomeSuperseded
-			return &BuildResult{Image: in.Image, Tags: []string{}, Commit: in.Commit,
-				Status: OutcomeSuperseded, Reason: errorMessage(err)}, nil
+			st.Step = build.OutcomeSuperseded
+			return &build.Result{Image: in.Image, Tags: []string{}, Commit: in.Commit,
+				Status: build.OutcomeSuperseded, Reason: errorMessage(err)}, nil
 		case !errors.Is(err, errHostLost):
 			return nil, err
 		case host == maxHosts:
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("lost %d hosts in a row; last: %v", host, err), ErrTypeHostLost, nil)
+				fmt.Sprintf("lost %d hosts in a row; last: %v", host, err), build.ErrTypeHostLost, nil)
 		}
 		workflow.GetLogger(ctx).Warn("build host lost, starting over on another", "host_attempt", host, "error", err)
 	}
@@ -174,10 +170,10 @@ func dockerBuilder(ctx workflow.Context, in BuildInput, st *Status, sts *statuse
 // superseded reports whether err says that a push build's commit is no longer on its branch:
 // the branch was force-pushed after the event, and the build of its new head owns it. Builds
 // started by hand with a commit still fail, since a mistyped commit is no force push.
-func superseded(ctx workflow.Context, in BuildInput, err error) bool {
+func superseded(ctx workflow.Context, in build.Input, err error) bool {
 	var appErr *temporal.ApplicationError
-	if in.Trigger != TriggerPush || in.Ref.Type != activities.RefBranch || in.Commit == "" ||
-		!errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeCommitNotOnRef {
+	if in.Trigger != build.TriggerPush || in.Ref.Type != build.RefBranch || in.Commit == "" ||
+		!errors.As(err, &appErr) || appErr.Type() != build.ErrTypeCommitNotOnRef {
 		return false
 	}
 	// Executions that failed this way before the outcome existed replay as failed.
@@ -187,9 +183,9 @@ func superseded(ctx workflow.Context, in BuildInput, err error) bool {
 // errHostLost marks a failure caused by the session's worker going away.
 var errHostLost = errors.New("build host lost")
 
-type build struct {
-	in       BuildInput
-	st       *Status
+type buildRun struct {
+	in       build.Input
+	st       *build.Status
 	sts      *statuses
 	deadline time.Time
 	// removed is set when the push step removed the session's workspace itself.
@@ -197,7 +193,7 @@ type build struct {
 }
 
 // onOneHost runs every step in one session and removes the workspace before leaving it.
-func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) {
+func (b *buildRun) onOneHost(ctx workflow.Context, host int) (*build.Result, error) {
 	remaining := b.deadline.Sub(workflow.Now(ctx))
 	// The build's own timer ends it at the deadline. The session and the build step time out
 	// a margin later, never first: a session that timed out reads as a lost host, and its
@@ -218,18 +214,18 @@ func (b *build) onOneHost(ctx workflow.Context, host int) (*BuildResult, error) 
 	res, err := b.steps(sessCtx, ws, host, remaining+deadlineMargin)
 	var appErr *temporal.ApplicationError
 	if err != nil && (workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed ||
-		errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeWorkspaceLost) {
+		errors.As(err, &appErr) && appErr.Type() == build.ErrTypeWorkspaceLost) {
 		return nil, fmt.Errorf("%w: %v", errHostLost, err)
 	}
 	return res, err
 }
 
 // steps runs the five steps; limit bounds the build step, which takes what the build has left.
-func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Duration) (*BuildResult, error) {
+func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.Duration) (*build.Result, error) {
 	in := b.in
 	var a *activities.Activities // names the activities; the worker holds the real one
 	var clone activities.CloneResult
-	if err := b.step(ctx, StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, activities.CloneInput{
+	if err := b.step(ctx, build.StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, activities.CloneInput{
 		Workspace: ws, Namespace: in.Namespace, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
 	}, &clone); err != nil {
 		return nil, err
@@ -239,11 +235,11 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 		b.sts.started(clone.Commit)
 	}
 	b.st.Commit = clone.Commit
-	if err := workflow.UpsertMemo(ctx, map[string]any{MemoLogURL: clone.LogURL}); err != nil {
+	if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoLogURL: clone.LogURL}); err != nil {
 		return nil, fmt.Errorf("setting log_url memo: %w", err)
 	}
 	if in.Commit == "" {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrCommit.ValueSet(clone.Commit)); err != nil {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, build.AttrCommit.ValueSet(clone.Commit)); err != nil {
 			return nil, fmt.Errorf("setting commit search attribute: %w", err)
 		}
 	}
@@ -252,8 +248,8 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	// the same workflow task, saving a round trip to the server (executions started before this
 	// change replay in order).
 	var paths activities.ResolveResult
-	var tags activities.RenderTagResult
-	resolve := b.startStep(ctx, StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+	var tags build.RenderTagResult
+	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
 		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
 	})
 	together := workflow.GetVersion(ctx, "resolve-and-tag-together", workflow.DefaultVersion, 1) == 1
@@ -262,7 +258,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 			return nil, err
 		}
 	}
-	tag := b.startStep(ctx, StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, activities.RenderTagInput{
+	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, build.RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
 		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
 	})
@@ -285,7 +281,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	var built activities.BuildResult
 	// A broken build fails at once (non-retryable); the attempts are for a buildkitd that went
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
-	if err := b.step(ctx, StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
+	if err := b.step(ctx, build.StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
 		Revision: revision,
@@ -296,7 +292,7 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	var pushed activities.PushResult
 	pushOpts := opts(15*time.Minute, stepHeartbeat, 10)
 	pushOpts.RetryPolicy.MaximumInterval = 30 * time.Second
-	if err := b.step(ctx, StepPush, host, pushOpts, a.Push, activities.PushInput{
+	if err := b.step(ctx, build.StepPush, host, pushOpts, a.Push, activities.PushInput{
 		Workspace: ws, Image: in.Image, Tags: tags.Tags, RemoveWorkspace: true,
 		Mutable: mutable, Commit: revision, Namespace: in.Namespace, Source: in.Source, Ref: in.Ref,
 	}, &pushed); err != nil {
@@ -308,23 +304,23 @@ func (b *build) steps(ctx workflow.Context, ws string, host int, limit time.Dura
 	if ordered && (len(pushed.Tags) > 0 || len(pushed.Held) > 0) {
 		written = pushed.Tags
 	}
-	return &BuildResult{
+	return &build.Result{
 		Image: in.Image, Tags: written, Digest: pushed.Digest, Commit: clone.Commit,
 		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL, HeldTags: pushed.Held,
 	}, nil
 }
 
 // step runs one activity and records its start, end and error in the status.
-func (b *build) step(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg, out any) error {
+func (b *buildRun) step(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg, out any) error {
 	return b.startStep(ctx, name, host, ao, fn, arg)(out)
 }
 
 // startStep schedules one activity, recording its start in the status, and returns the
 // function that waits for its result into out and records its end and error.
-func (b *build) startStep(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg any) func(out any) error {
+func (b *buildRun) startStep(ctx workflow.Context, name string, host int, ao workflow.ActivityOptions, fn, arg any) func(out any) error {
 	b.st.Step = name
 	i := len(b.st.Steps)
-	b.st.Steps = append(b.st.Steps, StepStatus{Name: name, HostAttempt: host, StartedAt: workflow.Now(ctx)})
+	b.st.Steps = append(b.st.Steps, build.StepStatus{Name: name, HostAttempt: host, StartedAt: workflow.Now(ctx)})
 	ao.ActivityID = fmt.Sprintf("%s-%d", name, host)
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), fn, arg)
 	return func(out any) error {
@@ -340,7 +336,7 @@ func (b *build) startStep(ctx workflow.Context, name string, host int, ao workfl
 
 // cleanup removes the workspace on the session's host, also after a cancellation; a host that
 // is gone takes its workspace with it, so a failure here is only logged.
-func (b *build) cleanup(sessCtx workflow.Context, ws string) {
+func (b *buildRun) cleanup(sessCtx workflow.Context, ws string) {
 	if b.removed || workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed {
 		return
 	}
@@ -385,63 +381,20 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// checkInput refuses what no build could do, before any host is taken: a bad image name, ref,
-// timeout or tag template, or a ref name the template cannot turn into a tag.
-func checkInput(in BuildInput) (time.Duration, error) {
-	bad := func(format string, args ...any) (time.Duration, error) {
-		return 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeInvalidInput, nil)
+// checkInput refuses what no build could do, before any host is taken (build.Input.Validate),
+// and returns the build's timeout.
+func checkInput(in build.Input) (time.Duration, error) {
+	if err := in.Validate(); err != nil {
+		return 0, build.ApplicationError(err)
 	}
-	timeout := DefaultTimeout
-	if in.Timeout != "" {
-		d, err := time.ParseDuration(in.Timeout)
-		if err != nil || d <= 0 {
-			return bad("timeout %q is not a positive duration such as 30m", in.Timeout)
-		}
-		timeout = d
-	}
-	if _, err := activities.ParseImage(in.Image); err != nil {
-		return 0, err
-	}
-	if err := CheckCache(in.Image, in.Cache); err != nil {
-		return bad("%s", err.Error())
-	}
-	if err := CheckBuildArgs(in.BuildArgs); err != nil {
-		return bad("%s", err.Error())
-	}
-	if in.Source.CloneURL != "" && in.Source.AccountID != "" {
-		// The account's token would follow the URL wherever it points (the clone refuses it
-		// too; refusing here spares taking a host).
-		return bad("source names both clone_url and account_id: a connected account is only used with its provider's configured host; drop clone_url")
-	}
-	if in.Ref.Type != activities.RefBranch && in.Ref.Type != activities.RefTag {
-		return bad("ref.type %q is not branch or tag", in.Ref.Type)
-	}
-	if in.Ref.Name == "" {
-		return bad("ref.name is empty")
-	}
-	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
-	// after the clone; the real tags are rendered once the commit is known.
-	if _, err := activities.RenderTags(activities.RenderTagInput{
-		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: strings.Repeat("0", 40), SanitizeRef: in.SanitizeRef,
-	}); err != nil {
-		return 0, err
-	}
-	for _, p := range []struct{ path, field string }{{in.DockerfilePath, "dockerfile_path"}, {in.ContextPath, "context_path"}} {
-		if p.path == "" {
-			continue
-		}
-		if err := activities.CheckPath(p.path, p.field); err != nil {
-			return 0, err
-		}
-	}
-	return timeout, nil
+	return in.TimeoutOrDefault(), nil
 }
 
 // statuses posts the build's commit statuses through the rule's account: pending once the
 // commit is known, then the outcome. They run beside the build, outside the session and after
 // a cancellation too; a failure to post is logged, never the build's failure.
 type statuses struct {
-	in BuildInput
+	in build.Input
 	// root is the workflow's own context: statuses go to any worker, not the session's host,
 	// which may be the one that died.
 	root    workflow.Context
@@ -465,16 +418,16 @@ func (s *statuses) post(commit, state, desc string) workflow.Future {
 
 // started posts pending without waiting for it.
 func (s *statuses) started(commit string) {
-	s.pending = s.post(commit, activities.StatusPending, "building "+s.in.Image)
+	s.pending = s.post(commit, build.StatePending, "building "+s.in.Image)
 }
 
 // finished posts the outcome after pending has gone out, so the outcome is the last word.
-func (s *statuses) finished(commit string, res *BuildResult, err error) {
+func (s *statuses) finished(commit string, res *build.Result, err error) {
 	ctx, _ := workflow.NewDisconnectedContext(s.root)
 	if s.pending != nil {
 		_ = s.pending.Get(ctx, nil)
 	}
-	if err == nil && res.Status == OutcomeSuperseded {
+	if err == nil && res.Status == build.OutcomeSuperseded {
 		// Nothing was built for the commit; its replacement reports on its own commit.
 		return
 	}
@@ -488,23 +441,23 @@ func (s *statuses) finished(commit string, res *BuildResult, err error) {
 
 // outcome is the commit status a finished build reports: failure for what is wrong with the
 // source or the Dockerfile, error for what went wrong around it (cancelled, timed out, hosts lost).
-func outcome(res *BuildResult, err error) (state, desc string) {
+func outcome(res *build.Result, err error) (state, desc string) {
 	if err == nil {
-		return activities.StatusSuccess, "pushed " + res.Image + ":" + strings.Join(res.Tags, ", ")
+		return build.StateSuccess, "pushed " + res.Image + ":" + strings.Join(res.Tags, ", ")
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
-		case ErrTypeTimedOut, ErrTypeHostLost:
-			return activities.StatusError, appErr.Message()
+		case build.ErrTypeTimedOut, build.ErrTypeHostLost:
+			return build.StateError, appErr.Message()
 		}
 		if appErr.NonRetryable() {
-			return activities.StatusFailure, appErr.Message()
+			return build.StateFailure, appErr.Message()
 		}
 	}
 	var canceled *temporal.CanceledError
 	if errors.As(err, &canceled) {
-		return activities.StatusError, "build canceled"
+		return build.StateError, "build canceled"
 	}
-	return activities.StatusError, errorMessage(err)
+	return build.StateError, errorMessage(err)
 }

@@ -17,20 +17,21 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 const commit = "0123456789abcdef0123456789abcdef01234567"
 
-func input() BuildInput {
-	return BuildInput{
+func input() build.Input {
+	return build.Input{
 		Namespace: "demo", Repository: "app", RuleID: "r-1",
-		Source:         activities.Source{Provider: "github", Owner: "octo", Repository: "hello"},
-		Ref:            activities.Ref{Type: activities.RefBranch, Name: "main"},
+		Source:         build.Source{Provider: "github", Owner: "octo", Repository: "hello"},
+		Ref:            build.Ref{Type: build.RefBranch, Name: "main"},
 		DockerfilePath: "build/Dockerfile",
 		TagTemplate:    "{branch}-{short_commit}",
 		BuildArgs:      map[string]string{"GREETING": "hi"},
 		Image:          "127.0.0.1:5000/demo/app",
-		Trigger:        TriggerManual,
+		Trigger:        build.TriggerManual,
 	}
 }
 
@@ -102,9 +103,9 @@ func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 		c.add("resolve")
 		return activities.ResolveResult{DockerfilePath: in.DockerfilePath, ContextPath: "."}, nil
 	})
-	env.OnActivity(a.RenderTag, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenderTagInput) (activities.RenderTagResult, error) {
+	env.OnActivity(a.RenderTag, mock.Anything, mock.Anything).Return(func(_ context.Context, in build.RenderTagInput) (build.RenderTagResult, error) {
 		c.add("tag")
-		return activities.RenderTags(in)
+		return build.RenderTags(in)
 	})
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BuildInput) (activities.BuildResult, error) {
 		c.add("build")
@@ -144,10 +145,10 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if memo[MemoLogURL] != "http://gw/api/v1/builds/b/logs" || memo[MemoDigest] != "sha256:abc" || memo[MemoCommit] != commit {
+	if memo[build.MemoLogURL] != "http://gw/api/v1/builds/b/logs" || memo[build.MemoDigest] != "sha256:abc" || memo[build.MemoCommit] != commit {
 		t.Fatalf("memo = %v", memo)
 	}
-	var res BuildResult
+	var res build.Result
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +158,11 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 	if got := c.String(); got != "clone,resolve,tag,build,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
-	v, err := env.QueryWorkflow(StatusQuery)
+	v, err := env.QueryWorkflow(build.StatusQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st build.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 	for _, tt := range []struct {
 		key  temporal.SearchAttributeKeyKeyword
 		want string
-	}{{AttrNamespace, "demo"}, {AttrRepository, "app"}, {AttrRule, "r-1"}, {AttrRef, "main"}, {AttrCommit, commit}, {AttrTrigger, "manual"}} {
+	}{{build.AttrNamespace, "demo"}, {build.AttrRepository, "app"}, {build.AttrRule, "r-1"}, {build.AttrRef, "main"}, {build.AttrCommit, commit}, {build.AttrTrigger, "manual"}} {
 		if got[tt.key.GetName()] != tt.want {
 			t.Errorf("search attribute %s = %q, want %q", tt.key.GetName(), got[tt.key.GetName()], tt.want)
 		}
@@ -186,37 +187,37 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 func TestDockerBuilderRefusesBadInputAtOnce(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(*BuildInput)
+		mutate func(*build.Input)
 		want   string
 	}{
-		{"branch with slash", func(in *BuildInput) { in.Ref.Name = "feature/login" }, "holds '/'"},
-		{"bad image", func(in *BuildInput) { in.Image = "Not A Name" }, "not a valid repository name"},
-		{"bad ref type", func(in *BuildInput) { in.Ref.Type = "commit" }, "not branch or tag"},
-		{"unknown placeholder", func(in *BuildInput) { in.TagTemplate = "{sha}" }, "unknown placeholder"},
-		{"absolute dockerfile", func(in *BuildInput) { in.DockerfilePath = "/etc/Dockerfile" }, "is absolute"},
-		{"escaping context", func(in *BuildInput) { in.ContextPath = "../x" }, "leaves the repository"},
-		{"bad timeout", func(in *BuildInput) { in.Timeout = "soon" }, "not a positive duration"},
-		{"bad cache", func(in *BuildInput) { in.Cache = "Not A Ref" }, "not an image reference"},
-		{"clone_url with account_id", func(in *BuildInput) {
+		{"branch with slash", func(in *build.Input) { in.Ref.Name = "feature/login" }, "holds '/'"},
+		{"bad image", func(in *build.Input) { in.Image = "Not A Name" }, "not a valid repository name"},
+		{"bad ref type", func(in *build.Input) { in.Ref.Type = "commit" }, "not branch or tag"},
+		{"unknown placeholder", func(in *build.Input) { in.TagTemplate = "{sha}" }, "unknown placeholder"},
+		{"absolute dockerfile", func(in *build.Input) { in.DockerfilePath = "/etc/Dockerfile" }, "is absolute"},
+		{"escaping context", func(in *build.Input) { in.ContextPath = "../x" }, "leaves the repository"},
+		{"bad timeout", func(in *build.Input) { in.Timeout = "soon" }, "not a positive duration"},
+		{"bad cache", func(in *build.Input) { in.Cache = "Not A Ref" }, "not an image reference"},
+		{"clone_url with account_id", func(in *build.Input) {
 			in.Source.CloneURL, in.Source.AccountID = "https://attacker.example/loot.git", "a-1"
 		}, "both clone_url and account_id"},
-		{"cache in another namespace", func(in *BuildInput) { in.Cache = "127.0.0.1:5000/victim/app:latest" }, "outside the image repository"},
-		{"cache in another registry", func(in *BuildInput) { in.Cache = "evil.example/demo/app:buildcache" }, "outside the image repository"},
-		{"BUILDKIT_SYNTAX arg", func(in *BuildInput) { in.BuildArgs = map[string]string{"BUILDKIT_SYNTAX": "evil.example/fe"} }, `"BUILDKIT_SYNTAX" is reserved`},
-		{"BUILDKIT_CACHE_MOUNT_NS arg", func(in *BuildInput) {
+		{"cache in another namespace", func(in *build.Input) { in.Cache = "127.0.0.1:5000/victim/app:latest" }, "outside the image repository"},
+		{"cache in another registry", func(in *build.Input) { in.Cache = "evil.example/demo/app:buildcache" }, "outside the image repository"},
+		{"BUILDKIT_SYNTAX arg", func(in *build.Input) { in.BuildArgs = map[string]string{"BUILDKIT_SYNTAX": "evil.example/fe"} }, `"BUILDKIT_SYNTAX" is reserved`},
+		{"BUILDKIT_CACHE_MOUNT_NS arg", func(in *build.Input) {
 			in.BuildArgs = map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "slipway/victim/app"}
 		}, `"BUILDKIT_CACHE_MOUNT_NS" is reserved`},
-		{"arg value too long", func(in *BuildInput) {
-			in.BuildArgs = map[string]string{"V": strings.Repeat("v", MaxBuildArgValueLen+1)}
+		{"arg value too long", func(in *build.Input) {
+			in.BuildArgs = map[string]string{"V": strings.Repeat("v", build.MaxBuildArgValueLen+1)}
 		}, "4097 bytes"},
-		{"too many args", func(in *BuildInput) {
+		{"too many args", func(in *build.Input) {
 			in.BuildArgs = map[string]string{}
-			for i := range MaxBuildArgs + 1 {
+			for i := range build.MaxBuildArgs + 1 {
 				in.BuildArgs[fmt.Sprintf("A%d", i)] = "v"
 			}
 		}, "65 arguments"},
-		{"seventeen tags", func(in *BuildInput) { in.TagTemplate = strings.Repeat("{short_commit},", 16) + "latest" }, "17 tags"},
-		{"timeout over the worker's longest", func(in *BuildInput) { in.Timeout = "3h1m" }, "longer than this service allows (3h0m0s)"},
+		{"seventeen tags", func(in *build.Input) { in.TagTemplate = strings.Repeat("{short_commit},", 16) + "latest" }, "17 tags"},
+		{"timeout over the worker's longest", func(in *build.Input) { in.Timeout = "3h1m" }, "longer than this service allows (3h0m0s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,7 +249,7 @@ func TestDockerBuilderSanitizesRef(t *testing.T) {
 	in.Ref.Name = "feature/login"
 	in.SanitizeRef = true
 	env.ExecuteWorkflow(DockerBuilder, in)
-	var res BuildResult
+	var res build.Result
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -262,23 +263,23 @@ func TestDockerBuilderBuildFailureCleansUp(t *testing.T) {
 	var c calls
 	var a *activities.Activities
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(activities.BuildResult{},
-		temporal.NewNonRetryableApplicationError("build failed: exit code: 3", activities.ErrTypeBuildFailed, nil))
+		temporal.NewNonRetryableApplicationError("build failed: exit code: 3", build.ErrTypeBuildFailed, nil))
 	mockHappy(env, &c) // after the override: the first matching mock wins
 	env.ExecuteWorkflow(DockerBuilder, input())
 	var appErr *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeBuildFailed {
-		t.Fatalf("error = %v, want %s", err, activities.ErrTypeBuildFailed)
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeBuildFailed {
+		t.Fatalf("error = %v, want %s", err, build.ErrTypeBuildFailed)
 	}
 	if got := c.String(); got != "clone,resolve,tag,cleanup" {
 		t.Fatalf("activities ran as %s (build is mocked without a recorder)", got)
 	}
-	v, _ := env.QueryWorkflow(StatusQuery)
-	var st Status
+	v, _ := env.QueryWorkflow(build.StatusQuery)
+	var st build.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
 	last := st.Steps[len(st.Steps)-1]
-	if last.Name != StepBuild || !strings.Contains(last.Error, "exit code: 3") {
+	if last.Name != build.StepBuild || !strings.Contains(last.Error, "exit code: 3") {
 		t.Fatalf("last step = %+v", last)
 	}
 }
@@ -329,8 +330,8 @@ func TestDockerBuilderTimesOut(t *testing.T) {
 	env.SetTestTimeout(20 * time.Second)
 	env.ExecuteWorkflow(DockerBuilder, in)
 	var appErr *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeTimedOut {
-		t.Fatalf("error = %v, want %s", err, ErrTypeTimedOut)
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeTimedOut {
+		t.Fatalf("error = %v, want %s", err, build.ErrTypeTimedOut)
 	}
 	if got := c.String(); !strings.HasSuffix(got, ",cleanup") {
 		t.Fatalf("workspace not cleaned: %s", got)
@@ -350,7 +351,7 @@ func TestDockerBuilderPostsCommitStatuses(t *testing.T) {
 		want      string
 	}{
 		{"success", nil, false, "pending,success"},
-		{"build failure", temporal.NewNonRetryableApplicationError("build failed: exit code: 3", activities.ErrTypeBuildFailed, nil), false, "pending,failure"},
+		{"build failure", temporal.NewNonRetryableApplicationError("build failed: exit code: 3", build.ErrTypeBuildFailed, nil), false, "pending,failure"},
 		{"posting fails, the build does not", nil, true, "pending,success"},
 	}
 	for _, tt := range tests {
@@ -400,7 +401,7 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	env.OnActivity(a.Build, mock.Anything, mock.Anything).Return(func(context.Context, activities.BuildInput) (activities.BuildResult, error) {
 		builds++
 		if builds == 1 {
-			return activities.BuildResult{}, temporal.NewNonRetryableApplicationError("no checkout", activities.ErrTypeWorkspaceLost, nil)
+			return activities.BuildResult{}, temporal.NewNonRetryableApplicationError("no checkout", build.ErrTypeWorkspaceLost, nil)
 		}
 		return activities.BuildResult{Digest: "sha256:abc"}, nil
 	})
@@ -409,11 +410,11 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	v, err := env.QueryWorkflow(StatusQuery)
+	v, err := env.QueryWorkflow(build.StatusQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st build.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -422,20 +423,6 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	}
 	if got := c.String(); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
-	}
-}
-
-func TestCacheRef(t *testing.T) {
-	for _, tt := range []struct{ cache, want string }{
-		{"", "127.0.0.1:5000/demo/app:buildcache"},
-		{CacheOff, ""},
-		{"127.0.0.1:5000/cache/shared:app", "127.0.0.1:5000/cache/shared:app"},
-	} {
-		in := input()
-		in.Cache = tt.cache
-		if got := in.CacheRef(); got != tt.want {
-			t.Errorf("cache %q: ref %q, want %q", tt.cache, got, tt.want)
-		}
 	}
 }
 
@@ -480,12 +467,12 @@ func TestDockerBuilderSupersededOnlyForPushBuilds(t *testing.T) {
 	tests := []struct {
 		name       string
 		trigger    string
-		ref        activities.Ref
+		ref        build.Ref
 		superseded bool
 	}{
-		{"push to a branch", TriggerPush, activities.Ref{Type: activities.RefBranch, Name: "main"}, true},
-		{"build now", TriggerManual, activities.Ref{Type: activities.RefBranch, Name: "main"}, false},
-		{"tag", TriggerTag, activities.Ref{Type: activities.RefTag, Name: "v1"}, false},
+		{"push to a branch", build.TriggerPush, build.Ref{Type: build.RefBranch, Name: "main"}, true},
+		{"build now", build.TriggerManual, build.Ref{Type: build.RefBranch, Name: "main"}, false},
+		{"tag", build.TriggerTag, build.Ref{Type: build.RefTag, Name: "v1"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -493,7 +480,7 @@ func TestDockerBuilderSupersededOnlyForPushBuilds(t *testing.T) {
 			var c calls
 			var a *activities.Activities
 			env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(activities.CloneResult{},
-				temporal.NewNonRetryableApplicationError("commit x is not on branch \"main\"", activities.ErrTypeCommitNotOnRef, nil))
+				temporal.NewNonRetryableApplicationError("commit x is not on branch \"main\"", build.ErrTypeCommitNotOnRef, nil))
 			mockHappy(env, &c)
 			memo := map[string]any{}
 			env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
@@ -507,22 +494,22 @@ func TestDockerBuilderSupersededOnlyForPushBuilds(t *testing.T) {
 			err := env.GetWorkflowError()
 			if !tt.superseded {
 				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeCommitNotOnRef {
-					t.Fatalf("error = %v, want %s", err, activities.ErrTypeCommitNotOnRef)
+				if !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeCommitNotOnRef {
+					t.Fatalf("error = %v, want %s", err, build.ErrTypeCommitNotOnRef)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("superseded build failed: %v", err)
 			}
-			var res BuildResult
+			var res build.Result
 			if err := env.GetWorkflowResult(&res); err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != OutcomeSuperseded || !strings.Contains(res.Reason, "not on branch") || len(res.Tags) != 0 {
+			if res.Status != build.OutcomeSuperseded || !strings.Contains(res.Reason, "not on branch") || len(res.Tags) != 0 {
 				t.Fatalf("result = %+v", res)
 			}
-			if memo[MemoOutcome] != OutcomeSuperseded || memo[MemoReason] != res.Reason || memo[MemoError] != nil {
+			if memo[build.MemoOutcome] != build.OutcomeSuperseded || memo[build.MemoReason] != res.Reason || memo[build.MemoError] != nil {
 				t.Fatalf("memo = %v", memo)
 			}
 		})
@@ -536,7 +523,7 @@ func TestDockerBuilderRecordsHeldTags(t *testing.T) {
 	var c calls
 	var a *activities.Activities
 	var got activities.PushInput
-	held := []activities.HeldTag{{Tag: "main", Reason: "the tag carries y, which is newer than x"}}
+	held := []build.HeldTag{{Tag: "main", Reason: "the tag carries y, which is newer than x"}}
 	env.OnActivity(a.Push, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
 		got = in
 		return activities.PushResult{Digest: "sha256:abc", Tags: []string{"main-0123456"}, Held: held}, nil
@@ -557,14 +544,14 @@ func TestDockerBuilderRecordsHeldTags(t *testing.T) {
 	if got.Commit != commit || strings.Join(got.Mutable, ",") != "main" || got.Ref != in.Ref || got.Source != in.Source {
 		t.Fatalf("push input = %+v", got)
 	}
-	var res BuildResult
+	var res build.Result
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(res.Tags, ",") != "main-0123456" || len(res.HeldTags) != 1 || res.HeldTags[0] != held[0] {
 		t.Fatalf("result = %+v", res)
 	}
-	if h, ok := memo[MemoHeldTags].([]activities.HeldTag); !ok || len(h) != 1 {
-		t.Fatalf("memo held_tags = %#v", memo[MemoHeldTags])
+	if h, ok := memo[build.MemoHeldTags].([]build.HeldTag); !ok || len(h) != 1 {
+		t.Fatalf("memo held_tags = %#v", memo[build.MemoHeldTags])
 	}
 }

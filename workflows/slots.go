@@ -8,11 +8,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
-
-// MemoQueued is the memo key holding why a build waits (empty once it runs); the gateway
-// reports such a build as queued, with that reason.
-const MemoQueued = "queued_reason"
 
 // slotsCheckEvery is how often a namespace's slots workflow looks for holders that ended
 // without giving their slot back (terminated builds).
@@ -191,7 +188,7 @@ func (s *slots) dropEnded(ctx workflow.Context) {
 // acquireSlot waits for one of the namespace's build slots, showing the wait as the queued
 // step and in the memo. The returned release gives the slot back (or leaves the queue); it is
 // to be called however the build ends.
-func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(), err error) {
+func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(), err error) {
 	info := workflow.GetInfo(ctx)
 	me := activities.SlotHolder{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 	granted := workflow.GetSignalChannel(ctx, activities.SignalSlotGranted)
@@ -233,7 +230,7 @@ func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(
 			var q activities.SlotQueued
 			c.Receive(ctx, &q)
 			st.QueuedReason = q.Reason()
-			if err := workflow.UpsertMemo(ctx, map[string]any{MemoQueued: st.QueuedReason}); err != nil {
+			if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: st.QueuedReason}); err != nil {
 				workflow.GetLogger(ctx).Warn("recording the queued reason", "error", err)
 			}
 		})
@@ -254,7 +251,7 @@ func acquireSlot(ctx workflow.Context, in BuildInput, st *Status) (release func(
 	}
 	if st.QueuedReason != "" {
 		st.QueuedReason = ""
-		if err := workflow.UpsertMemo(ctx, map[string]any{MemoQueued: ""}); err != nil {
+		if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: ""}); err != nil {
 			return release, fmt.Errorf("clearing the queued reason: %w", err)
 		}
 	}

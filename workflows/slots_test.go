@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // signals records the signals a workflow under test sent to other workflows.
@@ -65,10 +66,10 @@ func TestDockerBuilderWaitsForASlot(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(activities.SignalSlotQueued, activities.SlotQueued{Namespace: "demo", Running: 4, Limit: 4, Position: 1})
 	}, time.Minute)
-	var queued Status
+	var queued build.Status
 	var ranWhileQueued string
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(StatusQuery)
+		v, err := env.QueryWorkflow(build.StatusQuery)
 		if err != nil {
 			t.Errorf("query: %v", err)
 			return
@@ -108,7 +109,7 @@ func TestDockerBuilderLeavesTheQueue(t *testing.T) {
 		}},
 		{"timed out", "10m", false, func(err error) bool {
 			var appErr *temporal.ApplicationError
-			return errors.As(err, &appErr) && appErr.Type() == ErrTypeTimedOut && strings.Contains(appErr.Message(), "waiting for a build slot")
+			return errors.As(err, &appErr) && appErr.Type() == build.ErrTypeTimedOut && strings.Contains(appErr.Message(), "waiting for a build slot")
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

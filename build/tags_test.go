@@ -1,12 +1,10 @@
-package activities
+package build
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 )
 
 func TestRenderTags(t *testing.T) {
@@ -45,9 +43,9 @@ func TestRenderTags(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 				}
-				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != ErrTypeInvalidTag {
-					t.Fatalf("error %v is not a non-retryable %s", err, ErrTypeInvalidTag)
+				var ie *InvalidError
+				if !errors.As(err, &ie) || ie.Type != ErrTypeInvalidTag {
+					t.Fatalf("error %v is not an *InvalidError of %s", err, ErrTypeInvalidTag)
 				}
 				return
 			}
@@ -76,4 +74,50 @@ func FuzzRenderTags(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestMutableTemplate(t *testing.T) {
+	tests := []struct {
+		template string
+		mutable  bool
+	}{
+		{"", true}, // the default, {ref}
+		{"{ref}", true},
+		{"{branch}", true},
+		{"{tag}", true},
+		{"latest", true},
+		{" latest ", true},
+		{"v1", true},
+		{"{branch}-stable", true},
+		{"{commit}", false},
+		{"{short_commit}", false},
+		{"{time}", false},
+		{"{branch}-{short_commit}", false},
+		{"{ref}-{time}", false},
+		{"sha-{commit}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.template, func(t *testing.T) {
+			if got := MutableTemplate(tt.template); got != tt.mutable {
+				t.Errorf("MutableTemplate(%q) = %v, want %v", tt.template, got, tt.mutable)
+			}
+		})
+	}
+}
+
+func TestRenderTagsMarksMutable(t *testing.T) {
+	res, err := RenderTags(RenderTagInput{
+		TagTemplate: "{branch}, {short_commit}, latest, {branch}-{time}, {ref}",
+		Ref:         Ref{RefBranch, "main"}, Commit: "0123456789abcdef0123456789abcdef01234567",
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(res.Tags, ","), "main,0123456,latest,main-20260102030405"; got != want {
+		t.Errorf("tags %s, want %s", got, want)
+	}
+	if got, want := strings.Join(res.Mutable, ","), "main,latest"; got != want {
+		t.Errorf("mutable %s, want %s", got, want)
+	}
 }

@@ -1,0 +1,102 @@
+// Package build is the contract every side of Slipway shares about one build: the input a
+// build starts from and the result it ends with, the names Temporal knows it by (workflow,
+// task queue, search attributes, memo keys, error types), and the checks of an input that need
+// nothing but the input. The gateway, the workflow, the activities, the accounts and the
+// metrics all speak it, so it stays light: no BuildKit, no registry client, no database.
+package build
+
+import "time"
+
+// Input is the one JSON object a build starts from. It holds no secret: credentials are
+// looked up by the worker.
+type Input struct {
+	Namespace      string            `json:"namespace"`
+	Repository     string            `json:"repository"`
+	RuleID         string            `json:"rule_id"`
+	Source         Source            `json:"source"`
+	Ref            Ref               `json:"ref"`
+	Commit         string            `json:"commit"`
+	DockerfilePath string            `json:"dockerfile_path"`
+	ContextPath    string            `json:"context_path"`
+	TagTemplate    string            `json:"tag_template"`
+	BuildArgs      map[string]string `json:"build_args"`
+	Image          string            `json:"image"`
+	Trigger        string            `json:"trigger"`
+	SanitizeRef    bool              `json:"sanitize_ref,omitempty"`
+	// Timeout bounds the whole build, as a Go duration ("30m"); empty means DefaultTimeout.
+	Timeout string `json:"timeout,omitempty"`
+	// Cache is where BuildKit keeps this build's registry cache: empty means IMAGE:buildcache
+	// (one cache per image repository), "off" means no registry cache, anything else is an
+	// image reference of its own.
+	Cache string `json:"cache,omitempty"`
+}
+
+// CacheOff turns the registry cache off.
+const CacheOff = "off"
+
+// CacheRef is the registry cache reference of a build, or "" for none.
+func (in Input) CacheRef() string {
+	switch in.Cache {
+	case "":
+		return in.Image + ":buildcache"
+	case CacheOff:
+		return ""
+	}
+	return in.Cache
+}
+
+// TimeoutOrDefault is how long the build may run: its Timeout, or DefaultTimeout when it names
+// none or one that is no duration (Validate refuses those). The starter and the workflow read
+// the same value from it.
+func (in Input) TimeoutOrDefault() time.Duration {
+	if in.Timeout != "" {
+		if d, err := time.ParseDuration(in.Timeout); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultTimeout
+}
+
+// Result is what a successful build returns.
+type Result struct {
+	Image          string   `json:"image"`
+	Tags           []string `json:"tags"`
+	Digest         string   `json:"digest"`
+	Commit         string   `json:"commit"`
+	DockerfilePath string   `json:"dockerfile_path"`
+	LogURL         string   `json:"log_url"`
+	// Tags above are the tags written; HeldTags the mutable ones left on a newer commit.
+	HeldTags []HeldTag `json:"held_tags,omitempty"`
+	// Status is empty for a build that pushed, or OutcomeSuperseded with the Reason.
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// HeldTag is a mutable tag a push left where it was, with the reason. Build records show them
+// beside the tags written.
+type HeldTag struct {
+	Tag    string `json:"tag"`
+	Reason string `json:"reason"`
+}
+
+// StepStatus is one step of one attempt on a host.
+type StepStatus struct {
+	Name string `json:"name"`
+	// HostAttempt counts the hosts the build has run on: 2 means the first host was lost.
+	HostAttempt int        `json:"host_attempt"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+// Status is the answer to the status query.
+type Status struct {
+	Step string `json:"step"`
+	// Commit is the commit being built, once cloned.
+	Commit       string       `json:"commit,omitempty"`
+	Steps        []StepStatus `json:"steps"`
+	HostAttempts int          `json:"host_attempts"`
+	LogURL       string       `json:"log_url,omitempty"`
+	// QueuedReason says why the build waits for a slot, while it does.
+	QueuedReason string `json:"queued_reason,omitempty"`
+}
