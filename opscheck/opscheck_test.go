@@ -87,10 +87,10 @@ func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within
 	var last enumspb.WorkflowExecutionStatus
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		d, err := o.tc.DescribeWorkflowExecution(ctx, id, "")
+		d, err := o.tc.DescribeWorkflow(ctx, id, "")
 		cancel()
 		if err == nil {
-			last = d.GetWorkflowExecutionInfo().GetStatus()
+			last = d.Status
 			if last == want {
 				return
 			}
