@@ -29,7 +29,37 @@ type Input struct {
 	// (one cache per image repository), "off" means no registry cache, anything else is an
 	// image reference of its own.
 	Cache string `json:"cache,omitempty"`
+	// Paths is the rule's path filter, on builds a push started. The webhook applies it to
+	// the payload's file lists; the clone step applies it again when ChangesIncomplete says
+	// those lists could not be trusted.
+	Paths *PathFilter `json:"paths,omitempty"`
+	// Before is the push's previous head of the ref: empty or all zeros for a new branch.
+	Before string `json:"before,omitempty"`
+	// ChangesIncomplete says the push payload listed only part of the changed files (a long
+	// push, a force push, a new branch): the clone step reads them from git instead.
+	ChangesIncomplete bool `json:"changes_incomplete,omitempty"`
+	// RunPolicy is the rule's run policy: RunParallel (also when empty), RunSerial or
+	// RunLatestOnly. It travels in the input so the workflow needs no database.
+	RunPolicy string `json:"run_policy,omitempty"`
 }
+
+// PathFilter selects the pushes worth building by the files they change: a push builds when
+// one of its files matches an Include glob (any file, with no Include) and no Ignore glob.
+type PathFilter struct {
+	Include []string `json:"include,omitempty"`
+	Ignore  []string `json:"ignore,omitempty"`
+}
+
+// Run policies of a rule: how its builds wait for each other.
+const (
+	// RunParallel lets every build run as soon as a slot of the namespace is free.
+	RunParallel = "parallel"
+	// RunSerial runs one build of the rule at a time; the others queue in order.
+	RunSerial = "serial"
+	// RunLatestOnly lets a newer commit of a ref cancel the rule's older builds of that ref
+	// still queued or running.
+	RunLatestOnly = "latest_only"
+)
 
 // CacheOff turns the registry cache off.
 const CacheOff = "off"
@@ -67,7 +97,8 @@ type Result struct {
 	LogURL         string   `json:"log_url"`
 	// Tags above are the tags written; HeldTags the mutable ones left on a newer commit.
 	HeldTags []HeldTag `json:"held_tags,omitempty"`
-	// Status is empty for a build that pushed, or OutcomeSuperseded with the Reason.
+	// Status is empty for a build that pushed, or OutcomeSuperseded or OutcomeSkipped with
+	// the Reason.
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }

@@ -77,6 +77,14 @@ func (in Input) Validate() error {
 	if err := CheckCommit(in.Commit); err != nil {
 		return err
 	}
+	if err := CheckCommit(in.Before); err != nil {
+		return invalid("before", "before %q is not a commit id", in.Before)
+	}
+	switch in.RunPolicy {
+	case "", RunParallel, RunSerial, RunLatestOnly:
+	default:
+		return invalid("run_policy", "run_policy %q is not one of parallel, serial, latest_only", in.RunPolicy)
+	}
 	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
 	// after the clone; the real tags are rendered once the commit is known.
 	if _, err := RenderTags(RenderTagInput{
