@@ -29,6 +29,21 @@ type Input struct {
 	// (one cache per image repository), "off" means no registry cache, anything else is an
 	// image reference of its own.
 	Cache string `json:"cache,omitempty"`
+	// Captures are what the rule's matching branch or tag pattern captured from the ref, by
+	// group number ("1".."9") and name, for the tag template.
+	Captures map[string]string `json:"captures,omitempty"`
+	// Latest adds the tag "latest": the rule tags latest on its default branch and this is it.
+	Latest bool `json:"latest,omitempty"`
+	// Semver adds the version tags of a Git tag that is a version (SemverTags).
+	Semver bool `json:"semver,omitempty"`
+	// Paths, when set, asks the clone step to compute the files changed between Before and
+	// the commit, because the webhook's payload could not say (more than 20 commits, a
+	// forced push, a commit listing no files), and to end the build as skipped when the
+	// filter selects none of them.
+	Paths *PathFilter `json:"paths,omitempty"`
+	// Before is the commit the ref pointed at before the push; empty or all zeros for a new
+	// ref. It is set with Paths.
+	Before string `json:"before,omitempty"`
 }
 
 // CacheOff turns the registry cache off.
