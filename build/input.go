@@ -29,25 +29,24 @@ type Input struct {
 	// (one cache per image repository), "off" means no registry cache, anything else is an
 	// image reference of its own.
 	Cache string `json:"cache,omitempty"`
-	// Paths is the rule's path filter, on builds a push started. The webhook applies it to
-	// the payload's file lists; the clone step applies it again when ChangesIncomplete says
-	// those lists could not be trusted.
+	// Captures are what the rule's matching branch or tag pattern captured from the ref, by
+	// group number ("1".."9") and name, for the tag template.
+	Captures map[string]string `json:"captures,omitempty"`
+	// Latest adds the tag "latest": the rule tags latest on its default branch and this is it.
+	Latest bool `json:"latest,omitempty"`
+	// Semver adds the version tags of a Git tag that is a version (SemverTags).
+	Semver bool `json:"semver,omitempty"`
+	// Paths, when set, asks the clone step to compute the files changed between Before and
+	// the commit, because the webhook's payload could not say (more than 20 commits, a
+	// forced push, a commit listing no files), and to end the build as skipped when the
+	// filter selects none of them.
 	Paths *PathFilter `json:"paths,omitempty"`
-	// Before is the push's previous head of the ref: empty or all zeros for a new branch.
+	// Before is the commit the ref pointed at before the push; empty or all zeros for a new
+	// ref. It is set with Paths.
 	Before string `json:"before,omitempty"`
-	// ChangesIncomplete says the push payload listed only part of the changed files (a long
-	// push, a force push, a new branch): the clone step reads them from git instead.
-	ChangesIncomplete bool `json:"changes_incomplete,omitempty"`
 	// RunPolicy is the rule's run policy: RunParallel (also when empty), RunSerial or
 	// RunLatestOnly. It travels in the input so the workflow needs no database.
 	RunPolicy string `json:"run_policy,omitempty"`
-}
-
-// PathFilter selects the pushes worth building by the files they change: a push builds when
-// one of its files matches an Include glob (any file, with no Include) and no Ignore glob.
-type PathFilter struct {
-	Include []string `json:"include,omitempty"`
-	Ignore  []string `json:"ignore,omitempty"`
 }
 
 // Run policies of a rule: how its builds wait for each other.

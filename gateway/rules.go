@@ -79,6 +79,17 @@ type ruleBody struct {
 	// Cache is where BuildKit keeps the registry cache: "" for IMAGE:buildcache, "off", or an
 	// image reference.
 	Cache string `json:"cache"`
+	// TagLatest is "" or "default_branch": builds of the default branch also tag latest.
+	TagLatest string `json:"tag_latest"`
+	// Semver adds "1.2.3", "1.2" and "1" to a build of the Git tag "v1.2.3".
+	Semver bool `json:"semver"`
+	// SkipMarkers is a pointer because its absence means true: a commit saying "[skip ci]"
+	// starts nothing unless the rule turns that off.
+	SkipMarkers *bool `json:"skip_markers"`
+	// RunPolicy is "parallel" (the default), "serial" or "latest_only".
+	RunPolicy string `json:"run_policy"`
+	// ReconcileEvery is a Go duration of at least a minute, or "" for never.
+	ReconcileEvery string `json:"reconcile_every"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -156,6 +167,8 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		Namespace: ns, Repository: repo, Source: b.Source, Triggers: b.Triggers, TagTemplate: b.TagTemplate,
 		DockerfilePath: b.DockerfilePath, ContextPath: b.ContextPath, BuildArgs: b.BuildArgs,
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
+		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
+		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
 	}
 }
 
