@@ -228,8 +228,11 @@ type buildRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Error      string     `json:"error,omitempty"`
-	// Reason says why a queued build waits, or why a build was superseded.
+	// Reason says why a queued build waits, why a build was superseded or skipped, or which
+	// newer build canceled it.
 	Reason string `json:"reason,omitempty"`
+	// RebuildOf names the build this one repeats (POST /builds/{id}/rebuild).
+	RebuildOf string `json:"rebuild_of,omitempty"`
 	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
 	// lists only the tags it wrote.
 	HeldTags []build.HeldTag `json:"held_tags,omitempty"`
@@ -267,8 +270,10 @@ var statusNames = map[enumspb.WorkflowExecutionStatus]string{
 var visibilityStatus = map[string]string{
 	"running": "Running", "succeeded": "Completed", "failed": "Failed",
 	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
-	// A superseded build completed without building; the record tells it from its memo.
+	// Superseded and skipped builds completed without building; the record tells them from
+	// its memo.
 	build.OutcomeSuperseded: "Completed",
+	build.OutcomeSkipped:    "Completed",
 }
 
 func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
@@ -307,10 +312,16 @@ func (a *api) record(info *workflowpb.WorkflowExecutionInfo) buildRecord {
 	if p := memo[build.MemoHeldTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.HeldTags)
 	}
-	// A push build whose commit had left its branch completed without building.
-	if rec.Status == "succeeded" && str(memo[build.MemoOutcome]) == build.OutcomeSuperseded {
-		rec.Status, rec.Reason = build.OutcomeSuperseded, str(memo[build.MemoReason])
+	// A push build whose commit had left its branch, or which changed nothing its rule's
+	// paths select, completed without building.
+	if o := str(memo[build.MemoOutcome]); rec.Status == "succeeded" && (o == build.OutcomeSuperseded || o == build.OutcomeSkipped) {
+		rec.Status, rec.Reason = o, str(memo[build.MemoReason])
 	}
+	// A build a newer one of its ref canceled (run policy latest_only) says which.
+	if rec.Status == "canceled" {
+		rec.Reason = str(memo[build.MemoReason])
+	}
+	rec.RebuildOf = str(memo[build.MemoRebuildOf])
 	if c := str(memo[build.MemoCommit]); c != "" {
 		rec.Commit = c
 	}
@@ -359,7 +370,7 @@ func (a *api) listBuilds(c *gin.Context) {
 	if s := c.Query("status"); s != "" {
 		vs, ok := visibilityStatus[s]
 		if !ok {
-			fail(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of running, succeeded, superseded, failed, canceled, timed_out, terminated", s))
+			fail(c, http.StatusBadRequest, fmt.Sprintf("status %q is not one of running, succeeded, superseded, skipped, failed, canceled, timed_out, terminated", s))
 			return
 		}
 		q += fmt.Sprintf(" AND ExecutionStatus = '%s'", vs)
@@ -394,9 +405,9 @@ func (a *api) listBuilds(c *gin.Context) {
 	out := make([]buildRecord, 0, len(resp.GetExecutions()))
 	for _, info := range resp.GetExecutions() {
 		rec := a.record(info)
-		// succeeded and superseded share Temporal's Completed: a page may hold fewer records
-		// than the limit, and next_page_token goes on.
-		if s := c.Query("status"); (s == "succeeded" || s == build.OutcomeSuperseded) && rec.Status != s {
+		// succeeded, superseded and skipped share Temporal's Completed: a page may hold fewer
+		// records than the limit, and next_page_token goes on.
+		if s := c.Query("status"); visibilityStatus[s] == "Completed" && rec.Status != s {
 			continue
 		}
 		out = append(out, rec)
