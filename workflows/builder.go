@@ -55,6 +55,7 @@ func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) 
 		if errors.As(err, &canceled) && workflow.GetSignalChannel(ctx, activities.SignalSlotSuperseded).ReceiveAsync(&sup) {
 			memo[build.MemoError] = sup.Reason()
 			memo[build.MemoReason] = sup.Reason()
+			err = temporal.NewCanceledError(sup.Reason())
 		}
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
