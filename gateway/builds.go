@@ -94,11 +94,21 @@ func (a *api) input(req buildRequest) build.Input {
 // start starts workflow_docker_builder for req, or finds the build already started under the
 // same id: a redelivery, a repeated event or a repeated Idempotency-Key starts nothing new.
 func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, error) {
-	in := a.input(req)
+	return a.startInput(ctx, req.id, a.input(req), nil)
+}
+
+// startInput is start for an input already made, with memo entries beside the image and the
+// log URL.
+func (a *api) startInput(ctx context.Context, id string, in build.Input, memo map[string]any) (client.WorkflowRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
+	m := map[string]any{
+		build.MemoImage:  in.Image,
+		build.MemoLogURL: a.logsURL(id),
+	}
+	maps.Copy(m, memo)
 	return a.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        req.id,
+		ID:        id,
 		TaskQueue: a.cfg.TaskQueue,
 		// The workflow ends itself cleanly at its timeout; this is the backstop.
 		WorkflowExecutionTimeout: in.TimeoutOrDefault() + 5*time.Minute,
@@ -106,10 +116,7 @@ func (a *api) start(ctx context.Context, req buildRequest) (client.WorkflowRun, 
 		// A finished build is not built again by a late redelivery of its event.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(build.SearchAttributes(in)...),
-		Memo: map[string]any{
-			build.MemoImage:  in.Image,
-			build.MemoLogURL: a.logsURL(req.id),
-		},
+		Memo:                  m,
 	}, build.WorkflowName, in)
 }
 

@@ -285,6 +285,10 @@ func endpoints() []endpoint {
 				id := startBuild(t, mx.rules[sc])
 				return request{path: "/api/v1/builds/" + id + "/cancel", hidden: buildHidden(sc, id)}
 			}},
+		{method: "POST", route: "/api/v1/builds/:id/rebuild", access: inNamespace, need: store.RoleWrite, ok: 202,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/builds/" + mx.builds[sc] + "/rebuild", hidden: buildHidden(sc, mx.builds[sc])}
+			}},
 		{method: "POST", route: "/webhooks/github/:rule_id", access: hook,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: "/webhooks/github/" + mx.rules[sc].ID, body: "{}", header: []string{"X-GitHub-Event", "push"}}

@@ -119,6 +119,7 @@ func (a *api) router() *gin.Engine {
 	v1.GET("/builds/:id", a.getBuild)
 	v1.GET("/builds/:id/logs", a.buildLogs)
 	v1.POST("/builds/:id/cancel", a.cancelBuild)
+	v1.POST("/builds/:id/rebuild", a.rebuildBuild)
 
 	r.GET(registryauth.TokenPath, a.registryToken)
 
