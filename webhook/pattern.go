@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Pattern is one entry of a rule's triggers.branches or triggers.tag_patterns. It is one of:
@@ -137,45 +139,5 @@ func (p Pattern) Match(ref string) (Captures, bool) {
 	return c, true
 }
 
-// globRegexp translates a glob holding "**" into an anchored regular expression: "**" is any
-// run of characters, "*" any run without "/", "?" one character but "/", classes as path.Match.
-func globRegexp(glob string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(glob); i++ {
-		switch c := glob[i]; c {
-		case '*':
-			if i+1 < len(glob) && glob[i+1] == '*' {
-				i++
-				// "a/**/b" also matches "a/b", as in gitignore and Cloud Build.
-				if i+1 < len(glob) && glob[i+1] == '/' && (i-1 == 0 || glob[i-2] == '/') {
-					i++
-					b.WriteString("(?:.*/)?")
-					continue
-				}
-				b.WriteString(".*")
-				continue
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		case '\\':
-			if i+1 == len(glob) {
-				return nil, path.ErrBadPattern
-			}
-			i++
-			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
-		case '[':
-			end := strings.IndexByte(glob[i+1:], ']')
-			if end < 0 {
-				return nil, path.ErrBadPattern
-			}
-			b.WriteString("[" + glob[i+1:i+1+end] + "]")
-			i += end + 1
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
-}
+// globRegexp compiles a glob holding "**"; see build.CompileGlob.
+func globRegexp(glob string) (*regexp.Regexp, error) { return build.CompileGlob(glob) }
