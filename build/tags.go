@@ -324,3 +324,7 @@ func RenderTags(in RenderTagInput) (RenderTagResult, error) {
 	}
 	return res, nil
 }
+
+// TagRune reports whether an image tag may hold r; a ref name holding another rune fails to
+// render into a tag unless sanitize_ref maps it to '-'.
+func TagRune(r rune) bool { return tagRune(r) }

@@ -24,6 +24,10 @@ type Decision struct {
 	// tell which files the push changed: the build starts and its clone step
 	// decides.
 	ComputePaths bool
+	// Deleted says the event removed a ref of the rule's source: the
+	// handler remembers a deleted tag, so that the tag pushed again builds
+	// again.
+	Deleted bool
 }
 
 // Rule is what Match reads of a build rule.
@@ -71,7 +75,7 @@ func (r Rule) Match(ev Event) Decision {
 		return Decision{Reason: fmt.Sprintf("event is for %s/%s, rule builds %s/%s", ev.Owner, ev.Repository, src.Owner, src.Repository)}
 	}
 	if ev.Deleted {
-		return Decision{Reason: fmt.Sprintf("%s %s was deleted", ev.Kind, ev.Ref)}
+		return Decision{Deleted: true, Reason: fmt.Sprintf("%s %s was deleted", ev.Kind, ev.Ref)}
 	}
 	if ev.Kind == KindTag {
 		d, ok := MatchRef(trg, build.Ref{Type: build.RefTag, Name: ev.Ref})
