@@ -89,6 +89,7 @@ func (in Input) Validate() error {
 	// after the clone; the real tags are rendered once the commit is known.
 	if _, err := RenderTags(RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: standInCommit, SanitizeRef: in.SanitizeRef,
+		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
 	}); err != nil {
 		return err
 	}

@@ -73,6 +73,14 @@ type buildRequest struct {
 	commit    string
 	trigger   string
 	buildArgs map[string]string
+	// captures are what the rule's matching pattern captured from the ref; latest says the
+	// ref is the default branch of a rule with tag_latest.
+	captures map[string]string
+	latest   bool
+	// paths and before ask the clone step to decide the rule's path filter, when the
+	// webhook's payload could not.
+	paths  *build.PathFilter
+	before string
 }
 
 // input is the build.Input of req: the rule's parameters, with the request's build args over
@@ -88,6 +96,7 @@ func (a *api) input(req buildRequest) build.Input {
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
+		Captures: req.captures, Latest: req.latest, Semver: r.Semver, Paths: req.paths, Before: req.before,
 	}
 }
 
@@ -174,6 +183,7 @@ func (a *api) buildNow(c *gin.Context) {
 		return
 	}
 	req := buildRequest{rule: rule, ref: ref, commit: body.Commit, trigger: build.TriggerManual, buildArgs: body.BuildArgs}
+	req.captures, req.latest = a.refExtras(c.Request.Context(), rule, ref)
 	// The checks the workflow makes first, so a bad request is a 400, not a failed build. A
 	// rule saved before the operator's limits (or written by hand) meets them now.
 	if err := a.input(req).Validate(); err != nil {

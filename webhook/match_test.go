@@ -92,7 +92,7 @@ func TestMatchFixtures(t *testing.T) {
 	}{
 		{ParseGitHub, "push", "github/push_branch.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, true},
 		{ParseGitHub, "push", "github/push_tag.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, true},
-		{ParseGitHub, "create", "github/create_tag.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, true},
+		{ParseGitHub, "create", "github/create_tag.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, false},
 		{ParseGitHub, "push", "github/push_branch_deleted.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, false},
 		{ParseGitHub, "push", "github/push_tag_deleted.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, false},
 		{ParseGitHub, "create", "github/create_branch.json", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, false},

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
+	"unicode"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // Pattern is one entry of a rule's triggers.branches or triggers.tag_patterns. It is one of:
@@ -137,45 +141,74 @@ func (p Pattern) Match(ref string) (Captures, bool) {
 	return c, true
 }
 
-// globRegexp translates a glob holding "**" into an anchored regular expression: "**" is any
-// run of characters, "*" any run without "/", "?" one character but "/", classes as path.Match.
-func globRegexp(glob string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(glob); i++ {
-		switch c := glob[i]; c {
-		case '*':
-			if i+1 < len(glob) && glob[i+1] == '*' {
-				i++
-				// "a/**/b" also matches "a/b", as in gitignore and Cloud Build.
-				if i+1 < len(glob) && glob[i+1] == '/' && (i-1 == 0 || glob[i-2] == '/') {
-					i++
-					b.WriteString("(?:.*/)?")
-					continue
-				}
-				b.WriteString(".*")
-				continue
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		case '\\':
-			if i+1 == len(glob) {
-				return nil, path.ErrBadPattern
-			}
-			i++
-			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
-		case '[':
-			end := strings.IndexByte(glob[i+1:], ']')
-			if end < 0 {
-				return nil, path.ErrBadPattern
-			}
-			b.WriteString("[" + glob[i+1:i+1+end] + "]")
-			i += end + 1
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+// globRegexp compiles a glob holding "**"; see build.CompileGlob.
+func globRegexp(glob string) (*regexp.Regexp, error) { return build.CompileGlob(glob) }
+
+// MayHold reports whether a ref this entry matches may hold a rune bad reports, or, when
+// group is not "", whether that capture ("1".."9" or a group's name) may. It answers for
+// every ref the entry could match, not one: the gateway warns about a rule whose template
+// would fail for some of them. An exact name is checked itself; a glob's wildcards can match
+// almost anything, so a glob may hold any rune its wildcards can.
+func (p Pattern) MayHold(group string, bad func(rune) bool) bool {
+	switch p.kind {
+	case kindExact:
+		return group == "" && strings.IndexFunc(p.raw, bad) >= 0
+	case kindGlob:
+		return group == ""
+	}
+	tree, err := syntax.Parse(p.raw[1:len(p.raw)-1], syntax.Perl)
+	if err != nil {
+		return true
+	}
+	if group != "" {
+		if tree = findCapture(tree, group); tree == nil {
+			return false
 		}
 	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
+	return mayMatchRune(tree, bad)
+}
+
+// findCapture returns the group of tree numbered or named group, or nil.
+func findCapture(tree *syntax.Regexp, group string) *syntax.Regexp {
+	if tree.Op == syntax.OpCapture && (strconv.Itoa(tree.Cap) == group || tree.Name == group) {
+		return tree
+	}
+	for _, sub := range tree.Sub {
+		if c := findCapture(sub, group); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// mayMatchRune reports whether some string tree matches holds a rune bad reports.
+func mayMatchRune(tree *syntax.Regexp, bad func(rune) bool) bool {
+	switch tree.Op {
+	case syntax.OpLiteral:
+		for _, r := range tree.Rune {
+			if bad(r) || (tree.Flags&syntax.FoldCase != 0 && (bad(unicode.ToUpper(r)) || bad(unicode.ToLower(r)))) {
+				return true
+			}
+		}
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(tree.Rune); i += 2 {
+			lo, hi := tree.Rune[i], tree.Rune[i+1]
+			if hi-lo > 512 {
+				return true
+			}
+			for r := lo; r <= hi; r++ {
+				if bad(r) {
+					return true
+				}
+			}
+		}
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return true
+	}
+	for _, sub := range tree.Sub {
+		if mayMatchRune(sub, bad) {
+			return true
+		}
+	}
+	return false
 }

@@ -300,6 +300,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, build.RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
 		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
+		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
 	})
 	if together {
 		if err := resolve(&paths); err != nil {
