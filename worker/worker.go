@@ -136,6 +136,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
 	}
 	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: activities.ReconcileWorkflowName})
 	var cgroups *cgroup.Parent
 	if cfg.BuildCgroup != "" {
 		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
