@@ -1,8 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 func TestRuleSemanticsValidation(t *testing.T) {
@@ -185,4 +192,127 @@ func TestPreviewRule(t *testing.T) {
 	t.Run("needs the write role", func(t *testing.T) {
 		expect(t, h.do(t, "POST", path, h.reader, body), 403, "preview as a reader")
 	})
+}
+
+func TestWebhookRuleSemantics(t *testing.T) {
+	tm := h.newTeam(t, "whsem")
+	body := githubRule()
+	body["triggers"] = map[string]any{"branches": []string{"main", "/^release-(\\d+)$/"}, "tags": true,
+		"paths": map[string]any{"ignore": []string{"docs/**", "**/*.md"}}}
+	body["tag_template"] = "{short_commit}"
+	rule := h.createRule(t, tm, body)
+	deliver := func(t *testing.T, event string, b []byte, delivery string) response {
+		t.Helper()
+		return h.deliverGitHub(t, rule.ID, event, b, sign(rule.Secret, b), delivery)
+	}
+	reason := func(t *testing.T, r response) string {
+		t.Helper()
+		var v struct {
+			Reason string `json:"reason"`
+		}
+		r.decode(t, &v)
+		return v.Reason
+	}
+	// files sets the payload's commits to one commit changing files.
+	files := func(paths ...string) func(map[string]any) {
+		return func(m map[string]any) {
+			m["commits"] = []any{map[string]any{"id": randomCommit(), "message": "x", "added": []any{}, "removed": []any{}, "modified": paths}}
+		}
+	}
+	push := func(ref string, edits ...func(map[string]any)) []byte {
+		return fixture(t, "github/push_branch.json", func(m map[string]any) {
+			setCommit(randomCommit())(m)
+			m["ref"] = ref
+			for _, e := range edits {
+				e(m)
+			}
+		})
+	}
+
+	t.Run("skip marker", func(t *testing.T) {
+		r := deliver(t, "push", push("refs/heads/main", func(m map[string]any) {
+			m["head_commit"].(map[string]any)["message"] = "Fix typo\n\n[skip ci]"
+		}), randomHex(16))
+		noBuild(t, r, "push saying [skip ci]")
+		if why := reason(t, r); !strings.Contains(why, `"[skip ci]"`) {
+			t.Errorf("reason %q does not name the marker", why)
+		}
+	})
+	t.Run("all changes ignored", func(t *testing.T) {
+		r := deliver(t, "push", push("refs/heads/main", files("docs/a.txt", "README.md")), randomHex(16))
+		noBuild(t, r, "push changing docs only")
+		if why := reason(t, r); !strings.Contains(why, `triggers.paths.ignore ["**/*.md", "docs/**"]`) {
+			t.Errorf("reason %q does not name the ignore entries", why)
+		}
+	})
+	t.Run("a change not ignored builds", func(t *testing.T) {
+		oneBuild(t, deliver(t, "push", push("refs/heads/main", files("docs/a.txt", "main.go")), randomHex(16)), "push changing code")
+	})
+	t.Run("forced push is decided after the clone", func(t *testing.T) {
+		r := deliver(t, "push", push("refs/heads/main", files("docs/a.txt"), func(m map[string]any) { m["forced"] = true }), randomHex(16))
+		id := oneBuild(t, r, "forced push")
+		if why := reason(t, r); !strings.Contains(why, "decided after the clone") {
+			t.Errorf("reason %q", why)
+		}
+		in := h.workflowInput(t, id)
+		if in.Paths == nil || len(in.Paths.Ignore) != 2 || in.Before == "" {
+			t.Errorf("input paths %+v before %q, want the rule's filter and the push's before", in.Paths, in.Before)
+		}
+	})
+	t.Run("captures reach the input", func(t *testing.T) {
+		id := oneBuild(t, deliver(t, "push", push("refs/heads/release-7", files("main.go")), randomHex(16)), "push to release-7")
+		if in := h.workflowInput(t, id); in.Captures["1"] != "7" || in.Paths != nil {
+			t.Errorf("captures %v, paths %+v; want 1=7 and no paths left to decide", in.Captures, in.Paths)
+		}
+	})
+	t.Run("re-pushed tag builds again", func(t *testing.T) {
+		tag := "v" + randomHex(3)
+		commit := randomCommit()
+		tagPush := func() []byte {
+			return fixture(t, "github/push_tag.json", func(m map[string]any) {
+				m["ref"] = "refs/tags/" + tag
+				setCommit(commit)(m)
+			})
+		}
+		first := oneBuild(t, deliver(t, "push", tagPush(), randomHex(16)), "push of a tag")
+		if again := oneBuild(t, deliver(t, "push", tagPush(), randomHex(16)), "redelivered push of a tag"); again != first {
+			t.Fatalf("a redelivered tag push started %s after %s", again, first)
+		}
+		noBuild(t, deliver(t, "create", fixture(t, "github/create_tag.json", func(m map[string]any) { m["ref"] = tag }), randomHex(16)), "create of a tag")
+		deletion := fixture(t, "github/push_tag_deleted.json", func(m map[string]any) { m["ref"] = "refs/tags/" + tag })
+		noBuild(t, deliver(t, "push", deletion, "deletion-1"), "deletion of a tag")
+		second := oneBuild(t, deliver(t, "push", tagPush(), randomHex(16)), "tag pushed again at the same commit")
+		if second == first {
+			t.Fatalf("the tag pushed again after its deletion answered with the old build %s", first)
+		}
+		// The same deletion redelivered resets nothing: the tag's push after it is one build.
+		noBuild(t, deliver(t, "push", deletion, "deletion-1"), "redelivered deletion")
+		if again := oneBuild(t, deliver(t, "push", tagPush(), randomHex(16)), "push after a redelivered deletion"); again != second {
+			t.Errorf("push after a redelivered deletion started %s, want %s", again, second)
+		}
+		commit = randomCommit()
+		if moved := oneBuild(t, deliver(t, "push", tagPush(), randomHex(16)), "tag moved"); moved == second {
+			t.Errorf("a tag moved to another commit answered with the old build")
+		}
+		h.expectBuilds(t, ruleQuery(rule.ID)+fmt.Sprintf(" AND GitRef = '%s'", tag), 3)
+	})
+}
+
+// workflowInput reads the input build id was started with.
+func (hs *harness) workflowInput(t testing.TB, id string) build.Input {
+	t.Helper()
+	it := hs.temporal.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	ev, err := it.Next()
+	if err != nil {
+		t.Fatalf("reading the history of %s: %v", id, err)
+	}
+	var in build.Input
+	p := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(p) != 1 {
+		t.Fatalf("%s started with %d inputs", id, len(p))
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(p[0], &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
