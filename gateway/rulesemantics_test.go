@@ -298,6 +298,50 @@ func TestWebhookRuleSemantics(t *testing.T) {
 	})
 }
 
+func TestWebhookTagLatest(t *testing.T) {
+	tm := h.newTeam(t, "latest")
+	gh := githubRule()
+	gh["tag_latest"], gh["semver"] = "default_branch", true
+	ghRule := h.createRule(t, tm, gh)
+	gl := h.createRule(t, tm, map[string]any{
+		"source":   map[string]any{"provider": "gitlab", "owner": "mike", "repository": "diaspora"},
+		"triggers": map[string]any{"branches": []string{"master", "main"}}, "tag_template": "{short_commit}", "tag_latest": "default_branch",
+	})
+	for _, tc := range []struct {
+		name   string
+		id     func() string
+		latest bool
+		semver bool
+	}{
+		{"github default branch", func() string {
+			b := fixture(t, "github/push_branch.json", setCommit(randomCommit()))
+			return oneBuild(t, h.deliverGitHub(t, ghRule.ID, "push", b, sign(ghRule.Secret, b), randomHex(16)), "push to main")
+		}, true, true},
+		{"github other branch", func() string {
+			b := fixture(t, "github/push_branch.json", func(m map[string]any) { setCommit(randomCommit())(m); m["ref"] = "refs/heads/release/1" })
+			return oneBuild(t, h.deliverGitHub(t, ghRule.ID, "push", b, sign(ghRule.Secret, b), randomHex(16)), "push to release/1")
+		}, false, true},
+		{"gitlab default branch", func() string {
+			b := fixture(t, "gitlab/push.json", func(m map[string]any) { m["checkout_sha"], m["after"] = randomCommit(), randomCommit() })
+			return oneBuild(t, h.deliverGitLab(t, gl.ID, "Push Hook", b, gl.Secret), "gitlab push to master")
+		}, true, false},
+		{"gitlab default branch elsewhere", func() string {
+			b := fixture(t, "gitlab/push.json", func(m map[string]any) {
+				m["checkout_sha"], m["after"] = randomCommit(), randomCommit()
+				m["project"].(map[string]any)["default_branch"] = "main"
+			})
+			return oneBuild(t, h.deliverGitLab(t, gl.ID, "Push Hook", b, gl.Secret), "gitlab push to master")
+		}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := h.workflowInput(t, tc.id())
+			if in.Latest != tc.latest || in.Semver != tc.semver {
+				t.Errorf("latest %v semver %v, want %v %v", in.Latest, in.Semver, tc.latest, tc.semver)
+			}
+		})
+	}
+}
+
 // workflowInput reads the input build id was started with.
 func (hs *harness) workflowInput(t testing.TB, id string) build.Input {
 	t.Helper()
