@@ -129,6 +129,9 @@ func (a *api) previewOne(rule store.Rule, p previewRef, defaultBranch string, no
 	}
 	d, ok := webhook.MatchRef(rule.Triggers, ref)
 	p.Matches, p.Entry, p.Reason = ok, d.Entry, d.Reason
+	if !ok {
+		return p
+	}
 	captures, latest := refExtras(rule, ref, defaultBranch)
 	commit := p.Commit
 	if commit == "" {
