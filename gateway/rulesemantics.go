@@ -115,7 +115,9 @@ func (a *api) checkTriggers(b ruleBody, ns, repo string) (warnings []string, err
 			ref := build.Ref{Type: e.refType, Name: e.pattern.String()}
 			err := a.input(buildRequest{rule: b.rule(ns, repo), ref: ref, trigger: build.TriggerManual}).Validate()
 			var ie *build.InvalidError
-			if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
+			// Only the ref's own characters are the entry's fault; the template's are
+			// reported for every build below.
+			if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag && ie.Field == "ref.name" {
 				return nil, fmt.Errorf("%s entry %q can never build: %s", e.field, e.pattern, ie.Msg)
 			}
 			continue

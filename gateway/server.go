@@ -115,6 +115,7 @@ func (a *api) router() *gin.Engine {
 	rules.DELETE("/:id", a.deleteRule)
 	rules.POST("/:id/webhook-secret", a.rotateWebhookSecret)
 	rules.POST("/:id/builds", a.buildNow)
+	rules.POST("/preview", a.previewRule)
 	v1.GET("/namespaces/:ns/repositories/:repo/builds", a.listBuilds)
 	v1.GET("/builds/:id", a.getBuild)
 	v1.GET("/builds/:id/logs", a.buildLogs)
