@@ -97,6 +97,7 @@ func (a *api) input(req buildRequest) build.Input {
 		BuildArgs: args, Image: a.image(r.Namespace, r.Repository), Trigger: req.trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 		Captures: req.captures, Latest: req.latest, Semver: r.Semver, Paths: req.paths, Before: req.before,
+		RunPolicy: r.RunPolicy,
 	}
 }
 

@@ -282,6 +282,7 @@ func (a *api) createRule(c *gin.Context) {
 		return
 	}
 	r = a.syncHook(c.Request.Context(), r)
+	a.syncReconcile(c.Request.Context(), r)
 	v := a.ruleView(r, true)
 	v.Warnings = warnings
 	c.JSON(http.StatusCreated, v)
@@ -342,6 +343,7 @@ func (a *api) updateRule(c *gin.Context) {
 	}
 	r = a.leaveOldSource(c.Request.Context(), old, r)
 	r = a.syncHook(c.Request.Context(), r)
+	a.syncReconcile(c.Request.Context(), r)
 	v := a.ruleView(r, false)
 	v.Warnings = warnings
 	c.JSON(http.StatusOK, v)
@@ -366,5 +368,6 @@ func (a *api) deleteRule(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
 		return
 	}
+	a.dropReconcile(c.Request.Context(), r.ID)
 	c.Status(http.StatusNoContent)
 }
