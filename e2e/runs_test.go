@@ -87,7 +87,8 @@ func TestRunPoliciesAndSkipped(t *testing.T) {
 	repo := srv.NewRepo(t, owner, "hello")
 	first := repo.Commit("main", map[string]string{
 		"Dockerfile":      "FROM busybox\nRUN echo quick\n",
-		"slow/Dockerfile": "FROM busybox\nRUN sleep 6 && echo slow\n",
+		// N differs per build, so no build of it is a cache hit and builds overlap for sure.
+		"slow/Dockerfile": "FROM busybox\nARG N\nRUN sleep 4 && echo \"$N\"\n",
 		"src/app.txt":     "app\n",
 	})
 	docs := repo.Commit("main", map[string]string{"docs/readme.md": "docs\n"})
@@ -97,6 +98,7 @@ func TestRunPoliciesAndSkipped(t *testing.T) {
 		b := baseInput(owner)
 		b.RuleID, b.RunPolicy, b.DockerfilePath, b.Commit = rule, policy, dockerfile, commit
 		b.TagTemplate = "{short_commit}-" + rule
+		b.BuildArgs = map[string]string{"N": rule + "-" + commit + "-" + time.Now().Format(time.RFC3339Nano)}
 		return b
 	}
 
