@@ -86,7 +86,7 @@ func TestRunPoliciesAndSkipped(t *testing.T) {
 	srv := &gitserver.Server{Root: env.gitRoot, URL: env.gitURL}
 	repo := srv.NewRepo(t, owner, "hello")
 	first := repo.Commit("main", map[string]string{
-		"Dockerfile":      "FROM busybox\nRUN echo quick\n",
+		"Dockerfile": "FROM busybox\nRUN echo quick\n",
 		// N differs per build, so no build of it is a cache hit and builds overlap for sure.
 		"slow/Dockerfile": "FROM busybox\nARG N\nRUN sleep 4 && echo \"$N\"\n",
 		"src/app.txt":     "app\n",
