@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -72,8 +71,6 @@ type Activities struct {
 	// Isolation is checked before each build; nil checks nothing (unit tests of steps that
 	// never reach BuildKit).
 	Isolation *Isolation
-	// Logger receives the worker's own logs, never build output.
-	Logger *slog.Logger
 
 	// Temporal and TaskQueue reach the namespaces' build-slots workflows.
 	Temporal  client.Client
@@ -117,13 +114,6 @@ func (a *Activities) checkout(key string) (string, error) {
 }
 
 var workspaceKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$`)
-
-func (a *Activities) logger() *slog.Logger {
-	if a.Logger == nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return a.Logger
-}
 
 func invalidTag(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, build.ErrTypeInvalidTag, nil)

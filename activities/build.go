@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	dockerconfig "github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -66,59 +67,121 @@ type BuildResult struct {
 // the workspace. BuildKit's progress goes to the build log in the text of
 // `buildctl --progress plain`; heartbeats carry the number of finished steps.
 func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, error) {
-	root, err := a.checkout(in.Workspace)
+	src, err := a.resolveContext(in)
 	if err != nil {
 		return BuildResult{}, err
-	}
-	ws := filepath.Dir(root)
-	// Resolved again here, not trusted from the input: the input may come from anyone with
-	// access to Temporal, and the checkout may be a retry's.
-	paths, err := ResolvePaths(root, in.DockerfilePath, in.ContextPath)
-	if err != nil {
-		return BuildResult{}, err
-	}
-	contextFS, err := fsutil.NewFS(filepath.Join(root, paths.ContextPath))
-	if err != nil {
-		return BuildResult{}, fmt.Errorf("opening build context: %w", err)
-	}
-	// Git's own folder is no part of the source, as when BuildKit clones a Git context itself;
-	// leaving it out keeps it out of images and keeps the context cache stable.
-	contextFS, err = fsutil.NewFilterFS(contextFS, &fsutil.FilterOpt{ExcludePatterns: []string{".git"}})
-	if err != nil {
-		return BuildResult{}, fmt.Errorf("filtering build context: %w", err)
-	}
-	dockerfileFS, err := fsutil.NewFS(filepath.Join(root, filepath.Dir(paths.DockerfilePath)))
-	if err != nil {
-		return BuildResult{}, fmt.Errorf("opening dockerfile folder: %w", err)
-	}
-	// The frontend reads only the Dockerfile and its own .dockerignore from this mount; the
-	// rest of the folder (.git with the Dockerfile at the root) is no business of a frontend.
-	base := filepath.Base(paths.DockerfilePath)
-	dockerfileFS, err = fsutil.NewFilterFS(dockerfileFS, &fsutil.FilterOpt{IncludePatterns: []string{base, base + ".dockerignore"}})
-	if err != nil {
-		return BuildResult{}, fmt.Errorf("filtering dockerfile folder: %w", err)
 	}
 	log, err := a.openLog(ctx)
 	if err != nil {
 		return BuildResult{}, err
 	}
 	defer log.Close()
-	frontends := a.Frontends
-	if frontends == nil {
-		frontends = DefaultFrontends
-	}
-	if err := CheckFrontend(filepath.Join(root, paths.DockerfilePath), frontends); err != nil {
+	if err := CheckFrontend(filepath.Join(src.root, src.paths.DockerfilePath), a.frontends()); err != nil {
 		// The build log says why, as it does for a failing step: a reader of the build's
 		// page sees the refusal where the build would have been.
 		fmt.Fprintf(log, "==> %v\n", err)
 		return BuildResult{}, err
 	}
-	out := filepath.Join(ws, imageDir)
+	out := filepath.Join(src.ws, imageDir)
 	if err := os.RemoveAll(out); err != nil {
 		return BuildResult{}, fmt.Errorf("clearing image layout: %w", err)
 	}
+	attrs, err := frontendAttrs(in, src.paths.DockerfilePath)
+	if err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
+	cgroupNote, err := a.limitRunSteps(attrs)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	if err := a.checkIsolation(ctx); err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
+	if a.Isolation != nil && a.Isolation.Off {
+		fmt.Fprintf(log, "==> warning: build isolation is off (SLIPWAY_BUILD_ISOLATION=off): RUN steps may reach the service\n")
+	}
+	fmt.Fprintf(log, "==> build %s (context %s)\n", src.paths.DockerfilePath, src.paths.ContextPath)
+	fmt.Fprint(log, cgroupNote)
+	sess, err := a.session(ctx, in.Image)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	opt, err := solveOpt(in, src, attrs, sess)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	if in.CacheRef != "" {
+		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
+	}
+	start := time.Now()
+	resp, err := a.export(ctx, opt, out, log)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	digest := resp.ExporterResponse["containerimage.digest"]
+	fmt.Fprintf(log, "==> built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
+	return BuildResult{Digest: digest}, nil
+}
 
-	attrs := map[string]string{"filename": filepath.Base(paths.DockerfilePath)}
+// buildContext is a checkout's Dockerfile and context, checked and opened for BuildKit.
+type buildContext struct {
+	// ws is the build's workspace and root its checkout, where paths are.
+	ws, root string
+	paths    ResolveResult
+	// context and dockerfile are the two local mounts the Dockerfile frontend reads.
+	context, dockerfile fsutil.FS
+}
+
+// resolveContext checks the input's paths against the checkout and opens the mounts.
+func (a *Activities) resolveContext(in BuildInput) (buildContext, error) {
+	root, err := a.checkout(in.Workspace)
+	if err != nil {
+		return buildContext{}, err
+	}
+	// Resolved again here, not trusted from the input: the input may come from anyone with
+	// access to Temporal, and the checkout may be a retry's.
+	paths, err := ResolvePaths(root, in.DockerfilePath, in.ContextPath)
+	if err != nil {
+		return buildContext{}, err
+	}
+	contextFS, err := fsutil.NewFS(filepath.Join(root, paths.ContextPath))
+	if err != nil {
+		return buildContext{}, fmt.Errorf("opening build context: %w", err)
+	}
+	// Git's own folder is no part of the source, as when BuildKit clones a Git context itself;
+	// leaving it out keeps it out of images and keeps the context cache stable.
+	contextFS, err = fsutil.NewFilterFS(contextFS, &fsutil.FilterOpt{ExcludePatterns: []string{".git"}})
+	if err != nil {
+		return buildContext{}, fmt.Errorf("filtering build context: %w", err)
+	}
+	dockerfileFS, err := fsutil.NewFS(filepath.Join(root, filepath.Dir(paths.DockerfilePath)))
+	if err != nil {
+		return buildContext{}, fmt.Errorf("opening dockerfile folder: %w", err)
+	}
+	// The frontend reads only the Dockerfile and its own .dockerignore from this mount; the
+	// rest of the folder (.git with the Dockerfile at the root) is no business of a frontend.
+	base := filepath.Base(paths.DockerfilePath)
+	dockerfileFS, err = fsutil.NewFilterFS(dockerfileFS, &fsutil.FilterOpt{IncludePatterns: []string{base, base + ".dockerignore"}})
+	if err != nil {
+		return buildContext{}, fmt.Errorf("filtering dockerfile folder: %w", err)
+	}
+	return buildContext{ws: filepath.Dir(root), root: root, paths: paths, context: contextFS, dockerfile: dockerfileFS}, nil
+}
+
+// frontends are the frontend patterns a build may name, DefaultFrontends when unset.
+func (a *Activities) frontends() []string {
+	if a.Frontends == nil {
+		return DefaultFrontends
+	}
+	return a.Frontends
+}
+
+// frontendAttrs are the Dockerfile frontend's settings: the file, the build args in name
+// order, the cache mount namespace and the revision label.
+func frontendAttrs(in BuildInput, dockerfile string) (map[string]string, error) {
+	attrs := map[string]string{"filename": filepath.Base(dockerfile)}
 	keys := make([]string, 0, len(in.BuildArgs))
 	for k := range in.BuildArgs {
 		keys = append(keys, k)
@@ -128,11 +191,9 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		// Refused by the gateway and the workflow already; a BUILDKIT_ arg reaching here
 		// would choose BuildKit's settings, so it is refused again.
 		if strings.HasPrefix(strings.ToUpper(k), build.ReservedArgPrefix) {
-			err := temporal.NewNonRetryableApplicationError(
+			return nil, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("build_args: %q is reserved: names starting with %s are BuildKit's own settings", k, build.ReservedArgPrefix),
 				build.ErrTypeInvalidBuildArg, nil)
-			fmt.Fprintf(log, "==> %v\n", err)
-			return BuildResult{}, err
 		}
 		attrs["build-arg:"+k] = in.BuildArgs[k]
 	}
@@ -145,90 +206,116 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		// with nobody.
 		ns = "slipway/build/" + in.Workspace
 	}
-	attrs["build-arg:BUILDKIT_CACHE_MOUNT_NS"] = ns
+	attrs[cacheMountNSAttr] = ns
 	if in.Revision != "" {
 		// Set by the build, over any LABEL of the Dockerfile, so the label tells the truth.
 		attrs["label:"+RevisionLabel] = in.Revision
 	}
-	var cgroupNote string
-	if a.Cgroups != nil {
-		// RUN steps run in a cgroup of the image repository, with the operator's limits. Not
-		// one per build: BuildKit keeps the cgroup parent in each RUN step's cache key, so a
-		// name per build would never hit the cache. Builds of one repository share it (and
-		// their namespace's slots bound how many run); the name is stable, so the registry
-		// cache of hosts with the same SLIPWAY_BUILD_CGROUP agrees. It is kept, not removed
-		// after the build: a concurrent build of the repository may be about to use it, and
-		// runc would make a removed one again without limits.
-		sum := sha256.Sum256([]byte(ns))
-		name := "repo-" + hex.EncodeToString(sum[:8])
-		cg, err := a.Cgroups.Child(name)
-		if err != nil {
-			return BuildResult{}, fmt.Errorf("making the build's cgroup: %w", err)
-		}
-		attrs["cgroup-parent"] = cg
-		cgroupNote = fmt.Sprintf("==> RUN steps limited to %s (cgroup %s)\n", a.Cgroups.Limits, cg)
-	}
+	return attrs, nil
+}
 
-	if err := a.checkIsolation(ctx); err != nil {
-		fmt.Fprintf(log, "==> %v\n", err)
-		return BuildResult{}, err
+// cacheMountNSAttr is the frontend attribute naming the namespace of a build's cache mounts.
+const cacheMountNSAttr = "build-arg:BUILDKIT_CACHE_MOUNT_NS"
+
+// limitRunSteps puts the RUN steps of a build into its image repository's cgroup, when the
+// worker has a cgroup parent, and returns the build log's line saying so.
+func (a *Activities) limitRunSteps(attrs map[string]string) (note string, err error) {
+	if a.Cgroups == nil {
+		return "", nil
 	}
-	if a.Isolation != nil && a.Isolation.Off {
-		fmt.Fprintf(log, "==> warning: build isolation is off (SLIPWAY_BUILD_ISOLATION=off): RUN steps may reach the service\n")
-	}
-	fmt.Fprintf(log, "==> build %s (context %s)\n", paths.DockerfilePath, paths.ContextPath)
-	fmt.Fprint(log, cgroupNote)
-	display, err := progressui.NewDisplay(log, progressui.PlainMode)
+	// One cgroup per image repository, with the operator's limits, not one per build:
+	// BuildKit keeps the cgroup parent in each RUN step's cache key, so a name per build would
+	// never hit the cache. Builds of one repository share it (and their namespace's slots
+	// bound how many run); the name is stable, so the registry cache of hosts with the same
+	// SLIPWAY_BUILD_CGROUP agrees. It is kept, not removed after the build: a concurrent build
+	// of the repository may be about to use it, and runc would make a removed one again
+	// without limits.
+	sum := sha256.Sum256([]byte(attrs[cacheMountNSAttr]))
+	cg, err := a.Cgroups.Child("repo-" + hex.EncodeToString(sum[:8]))
 	if err != nil {
-		return BuildResult{}, fmt.Errorf("creating progress display: %w", err)
+		return "", fmt.Errorf("making the build's cgroup: %w", err)
 	}
+	attrs["cgroup-parent"] = cg
+	return fmt.Sprintf("==> RUN steps limited to %s (cgroup %s)\n", a.Cgroups.Limits, cg), nil
+}
 
-	export := bkclient.ExportEntry{Type: bkclient.ExporterOCI, Attrs: map[string]string{"tar": "false"}, OutputDir: out}
-	if a.Images != nil {
-		// Into the worker's image store, which skips the blobs it holds; the workspace gets
-		// a layout pointing into it once the solve is done.
-		if _, err := a.Images.pruneIfDue(time.Now()); err != nil {
-			a.logger().Warn("pruning the image store", "error", err)
-		}
-		if export.OutputStore, err = a.Images.open(); err != nil {
-			return BuildResult{}, err
-		}
-		export.OutputDir = ""
-		a.Images.mu.RLock()
-		defer a.Images.mu.RUnlock()
-	}
-	opt := bkclient.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: attrs,
-		LocalMounts:   map[string]fsutil.FS{"context": contextFS, "dockerfile": dockerfileFS},
-		Exports:       []bkclient.ExportEntry{export},
-	}
+// session is what the build's BuildKit session serves: registry credentials.
+func (a *Activities) session(ctx context.Context, image string) ([]session.Attachable, error) {
 	// Registry credentials of other registries come from the worker's Docker config, for the
 	// cache as for the base images: nothing secret is in the input. The local registry's tokens
 	// are minted per scope under the build's rules.
 	docker := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
 	})
-	opt.Session = []session.Attachable{docker}
-	if a.RegistryKey != nil {
-		p, err := buildauth.New(a.RegistryKey, a.RegistryHosts, "build "+activityWorkflowID(ctx), buildRules(in.Image), docker)
-		if err != nil {
-			return BuildResult{}, err
-		}
-		opt.Session = []session.Attachable{p}
+	if a.RegistryKey == nil {
+		return []session.Attachable{docker}, nil
 	}
-	if in.CacheRef != "" {
-		if err := build.CheckCache(in.Image, in.CacheRef); err != nil {
-			return BuildResult{}, build.ApplicationError(err)
-		}
-		// A fresh buildkitd, or another host, starts from what the last build left in the
-		// registry. A cache that cannot be read or written never fails the build.
-		opt.CacheImports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": in.CacheRef}}}
-		opt.CacheExports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
-			"ref": in.CacheRef, "mode": "max", "ignore-error": "true"}}}
-		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
+	p, err := buildauth.New(a.RegistryKey, a.RegistryHosts, "build "+activityWorkflowID(ctx), buildRules(image), docker)
+	if err != nil {
+		return nil, err
 	}
+	return []session.Attachable{p}, nil
+}
 
+// solveOpt is the solve of one build, without its export: the frontend with its attributes,
+// the two local mounts, the session and the registry cache.
+func solveOpt(in BuildInput, src buildContext, attrs map[string]string, sess []session.Attachable) (bkclient.SolveOpt, error) {
+	opt := bkclient.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": src.context, "dockerfile": src.dockerfile},
+		Session:       sess,
+	}
+	if in.CacheRef == "" {
+		return opt, nil
+	}
+	if err := build.CheckCache(in.Image, in.CacheRef); err != nil {
+		return bkclient.SolveOpt{}, build.ApplicationError(err)
+	}
+	// A fresh buildkitd, or another host, starts from what the last build left in the
+	// registry. A cache that cannot be read or written never fails the build.
+	opt.CacheImports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": in.CacheRef}}}
+	opt.CacheExports = []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
+		"ref": in.CacheRef, "mode": "max", "ignore-error": "true"}}}
+	return opt, nil
+}
+
+// export solves opt and writes the image as an OCI layout at out: through the worker's image
+// store when it has one, which skips the blobs it holds, or else whole into out. A failure is
+// in the build log.
+func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out string, log io.Writer) (*bkclient.SolveResponse, error) {
+	entry := bkclient.ExportEntry{Type: bkclient.ExporterOCI, Attrs: map[string]string{"tar": "false"}, OutputDir: out}
+	if a.Images == nil {
+		opt.Exports = []bkclient.ExportEntry{entry}
+		return a.solve(ctx, opt, log)
+	}
+	var resp *bkclient.SolveResponse
+	var solveErr error
+	err := a.Images.Export(ctx, out, func(cs content.Store) (ocispec.Descriptor, error) {
+		entry.OutputDir, entry.OutputStore = "", cs
+		opt.Exports = []bkclient.ExportEntry{entry}
+		if resp, solveErr = a.solve(ctx, opt, log); solveErr != nil {
+			return ocispec.Descriptor{}, solveErr
+		}
+		return exportedImage(resp.ExporterResponse)
+	})
+	if err != nil {
+		if solveErr == nil {
+			fmt.Fprintf(log, "==> build failed: %v\n", err)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// solve runs the solve beside a reader that always drains its status channel (Solve blocks on
+// a full one), turning it into heartbeats and the build log's plain progress. A failure is in
+// the build log, and classified for the workflow by classifyBuild.
+func (a *Activities) solve(ctx context.Context, opt bkclient.SolveOpt, log io.Writer) (*bkclient.SolveResponse, error) {
+	display, err := progressui.NewDisplay(log, progressui.PlainMode)
+	if err != nil {
+		return nil, fmt.Errorf("creating progress display: %w", err)
+	}
 	start := time.Now()
 	statusCh := make(chan *bkclient.SolveStatus)
 	displayCh := make(chan *bkclient.SolveStatus)
@@ -240,22 +327,8 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		return err
 	})
 	eg.Go(func() error {
-		// Always drain: Solve blocks on a full status channel.
 		defer close(displayCh)
-		done := 0
-		last := time.Time{}
-		for st := range statusCh {
-			for _, v := range st.Vertexes {
-				if v.Completed != nil {
-					done++
-				}
-			}
-			if time.Since(last) > time.Second {
-				activity.RecordHeartbeat(ctx, done)
-				last = time.Now()
-			}
-			displayCh <- st
-		}
+		heartbeatSteps(ctx, statusCh, displayCh)
 		return nil
 	})
 	eg.Go(func() error {
@@ -268,38 +341,45 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	stop()
 	if err != nil {
 		fmt.Fprintf(log, "==> build failed after %s: %v\n", time.Since(start).Round(time.Millisecond), err)
-		return BuildResult{}, classifyBuild(ctx, err)
+		return nil, classifyBuild(ctx, err)
 	}
-	digest := resp.ExporterResponse["containerimage.digest"]
-	if a.Images != nil {
-		if err := a.layoutFromStore(out, resp.ExporterResponse); err != nil {
-			fmt.Fprintf(log, "==> build failed: %v\n", err)
-			return BuildResult{}, err
-		}
-	}
-	fmt.Fprintf(log, "==> built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
-	return BuildResult{Digest: digest}, nil
+	return resp, nil
 }
 
-// layoutFromStore writes the workspace's image layout for an image exported into the image
-// store, from the descriptor BuildKit answered with, and marks its blobs as used.
-func (a *Activities) layoutFromStore(out string, exporterResponse map[string]string) error {
+// heartbeatSteps passes each status on to out until in closes, heartbeating at most once a
+// second with the number of finished steps.
+func heartbeatSteps(ctx context.Context, in <-chan *bkclient.SolveStatus, out chan<- *bkclient.SolveStatus) {
+	done := 0
+	last := time.Time{}
+	for st := range in {
+		for _, v := range st.Vertexes {
+			if v.Completed != nil {
+				done++
+			}
+		}
+		if time.Since(last) > time.Second {
+			activity.RecordHeartbeat(ctx, done)
+			last = time.Now()
+		}
+		out <- st
+	}
+}
+
+// exportedImage is the descriptor of the image BuildKit exported, from its answer.
+func exportedImage(exporterResponse map[string]string) (ocispec.Descriptor, error) {
 	enc := exporterResponse[exptypes.ExporterImageDescriptorKey]
 	if enc == "" {
-		return errors.New("buildkit answered without the exported image's descriptor")
+		return ocispec.Descriptor{}, errors.New("buildkit answered without the exported image's descriptor")
 	}
 	raw, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
-		return fmt.Errorf("decoding the exported image's descriptor: %w", err)
+		return ocispec.Descriptor{}, fmt.Errorf("decoding the exported image's descriptor: %w", err)
 	}
 	var desc ocispec.Descriptor
 	if err := json.Unmarshal(raw, &desc); err != nil {
-		return fmt.Errorf("decoding the exported image's descriptor: %w", err)
+		return ocispec.Descriptor{}, fmt.Errorf("decoding the exported image's descriptor: %w", err)
 	}
-	if err := a.Images.touch(desc, time.Now()); err != nil {
-		return err
-	}
-	return a.Images.layout(out, desc)
+	return desc, nil
 }
 
 // classifyBuild tells a broken build (bad Dockerfile, failing RUN), which no retry mends, from

@@ -84,40 +84,50 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return CloneResult{}, fmt.Errorf("creating workspace: %w", err)
 	}
-	g := gitRunner{dir: dir, log: log, env: auth}
-	if err := g.run(ctx, "init", "-q"); err != nil {
-		return CloneResult{}, err
-	}
-	local := "refs/slipway/ref"
-	refspec := "+" + in.Ref.FullName() + ":" + local
 	start := time.Now()
-	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
-		return CloneResult{}, classifyFetch(err, in, auth != nil)
-	}
-	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
+	commit, err := gitRunner{dir: dir, log: log, env: auth}.checkoutCommit(ctx, remote, in, auth != nil)
 	if err != nil {
 		return CloneResult{}, err
-	}
-	commit := head
-	if in.Commit != "" && in.Commit != head {
-		if err := g.deepenUntil(ctx, remote, refspec, in.Commit); err != nil {
-			if errors.Is(err, errNotOnRef) {
-				return CloneResult{}, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
-					build.ErrTypeCommitNotOnRef, nil)
-			}
-			return CloneResult{}, err
-		}
-		commit = in.Commit
-	}
-	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
-		return CloneResult{}, classifyCheckout(err)
 	}
 	fmt.Fprintf(log, "==> checked out %s in %s\n", commit, time.Since(start).Round(time.Millisecond))
 	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); err == nil {
 		fmt.Fprintln(log, "==> .gitmodules found: submodules are not fetched (and no hook runs), so their folders stay empty")
 	}
 	return CloneResult{Commit: commit, LogURL: a.logURL(ctx)}, nil
+}
+
+// checkoutCommit fetches the head of in.Ref from remote into an empty repository, deepening
+// the fetch until in.Commit when the input names another commit of the ref, and checks that
+// commit out. authed says whether the fetch carried the account's token.
+func (g gitRunner) checkoutCommit(ctx context.Context, remote string, in CloneInput, authed bool) (string, error) {
+	if err := g.run(ctx, "init", "-q"); err != nil {
+		return "", err
+	}
+	local := "refs/slipway/ref"
+	refspec := "+" + in.Ref.FullName() + ":" + local
+	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
+		return "", classifyFetch(err, in, authed)
+	}
+	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
+	if err != nil {
+		return "", err
+	}
+	commit := head
+	if in.Commit != "" && in.Commit != head {
+		if err := g.deepenUntil(ctx, remote, refspec, in.Commit); err != nil {
+			if errors.Is(err, errNotOnRef) {
+				return "", temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
+					build.ErrTypeCommitNotOnRef, nil)
+			}
+			return "", err
+		}
+		commit = in.Commit
+	}
+	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
+		return "", classifyCheckout(err)
+	}
+	return commit, nil
 }
 
 // cloneURL is the source's clone URL, or one built from the provider's base URL. Only http and

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.temporal.io/sdk/activity"
 )
 
 // ImageStore is an OCI content store that the builds of one worker share. BuildKit's OCI
@@ -54,6 +56,32 @@ func (s *ImageStore) ttl() time.Duration {
 		return s.TTL
 	}
 	return DefaultImageStoreTTL
+}
+
+// Export runs export, which writes an image into the store (BuildKit's session writes to the
+// content store it is given) and returns the image's descriptor, then marks the image's blobs
+// as used and writes an OCI layout at out naming it, its blobs folder a link to the store's.
+// Blobs no build used for TTL are pruned first when a prune is due; a failed prune is only
+// logged, on ctx's activity logger. No prune runs from the start of export until the layout is
+// written, so none removes a blob export found present.
+func (s *ImageStore) Export(ctx context.Context, out string, export func(content.Store) (ocispec.Descriptor, error)) error {
+	if _, err := s.pruneIfDue(time.Now()); err != nil && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn("pruning the image store", "error", err)
+	}
+	cs, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	desc, err := export(cs)
+	if err != nil {
+		return err
+	}
+	if err := s.touch(desc, time.Now()); err != nil {
+		return err
+	}
+	return s.layout(out, desc)
 }
 
 // open returns the store as BuildKit's session writes to it, the same instance each time.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -204,5 +205,57 @@ func TestImageStorePruneSkipsWhileExporting(t *testing.T) {
 	}
 	if n, err := s.pruneIfDue(now); err != nil || n != 3 {
 		t.Fatalf("prune after the export removed %d blobs (%v), want 3", n, err)
+	}
+}
+
+// Export prunes before the export, not during it, touches what the export wrote and leaves a
+// layout naming it; a failed export leaves no layout.
+func TestImageStoreExport(t *testing.T) {
+	now := time.Now()
+	s := &ImageStore{Dir: t.TempDir(), TTL: time.Hour}
+	old, _, _ := storedImage(t, s, "old layer")
+	if err := s.touch(old, now.Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), imageDir)
+	var built ocispec.Descriptor
+	err := s.Export(context.Background(), out, func(cs content.Store) (ocispec.Descriptor, error) {
+		if cs == nil {
+			t.Fatal("export got no content store")
+		}
+		if p, _ := s.blobPath(old); exists(p) {
+			t.Error("the old image's blobs outlived the prune before the export")
+		}
+		if n, err := s.pruneIfDue(now.Add(time.Hour)); n != 0 || err != nil {
+			t.Errorf("a prune during the export removed %d blobs (%v)", n, err)
+		}
+		m, _, _ := storedImage(t, s, "new layer")
+		built = m
+		return m, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := layout.ImageIndexFromPath(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im, err := idx.IndexManifest(); err != nil || len(im.Manifests) != 1 || im.Manifests[0].Digest.String() != built.Digest.String() {
+		t.Fatalf("layout names %v (%v), want %s", im, err, built.Digest)
+	}
+	p, _ := s.blobPath(built)
+	if info, err := os.Stat(p); err != nil || now.Sub(info.ModTime()) > time.Minute {
+		t.Fatalf("the built manifest was not touched: %v %v", info, err)
+	}
+
+	failed := filepath.Join(t.TempDir(), imageDir)
+	errSolve := errors.New("solve failed")
+	if err := s.Export(context.Background(), failed, func(content.Store) (ocispec.Descriptor, error) {
+		return ocispec.Descriptor{}, errSolve
+	}); !errors.Is(err, errSolve) {
+		t.Fatalf("Export = %v, want the export's error", err)
+	}
+	if exists(failed) {
+		t.Fatal("a failed export left a layout")
 	}
 }

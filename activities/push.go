@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -64,29 +65,79 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	if err != nil {
 		return PushResult{}, err
 	}
-	if len(in.Tags) == 0 {
-		return PushResult{}, invalidTag("no tag to push")
+	tags, err := imageTags(repo, in.Tags)
+	if err != nil {
+		return PushResult{}, err
 	}
-	tags := make([]name.Tag, 0, len(in.Tags))
-	for _, t := range in.Tags {
+	img, err := loadBuiltImage(ws, in.Workspace)
+	if err != nil {
+		return PushResult{}, err
+	}
+	log, err := a.openLog(ctx)
+	if err != nil {
+		return PushResult{}, err
+	}
+	defer log.Close()
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+	auth, err := a.pushAuth(ctx, repo)
+	if err != nil {
+		return PushResult{}, err
+	}
+	start := time.Now()
+	res, err := a.pushTags(ctx, log, ws, in, tags, img, auth)
+	if err != nil {
+		return PushResult{}, err
+	}
+	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, img.digest, time.Since(start).Round(time.Millisecond))
+	if in.RemoveWorkspace {
+		// A retry of this step after the removal finds no image and starts the build over
+		// elsewhere; that needs the completion to be lost after the push, and pushes the same
+		// image again.
+		if err := os.RemoveAll(ws); err != nil {
+			activity.GetLogger(ctx).Warn("removing workspace after the push; Cleanup will try again", "workspace", in.Workspace, "error", err)
+		} else {
+			res.WorkspaceRemoved = true
+		}
+	}
+	return res, nil
+}
+
+// imageTags checks each tag and names it in repo; there must be at least one.
+func imageTags(repo name.Repository, in []string) ([]name.Tag, error) {
+	if len(in) == 0 {
+		return nil, invalidTag("no tag to push")
+	}
+	tags := make([]name.Tag, 0, len(in))
+	for _, t := range in {
 		if !build.ValidTag(t) {
-			return PushResult{}, invalidTag(fmt.Sprintf("%q is not a valid image tag", t))
+			return nil, invalidTag(fmt.Sprintf("%q is not a valid image tag", t))
 		}
 		tags = append(tags, repo.Tag(t))
 	}
+	return tags, nil
+}
 
+// builtImage is the image, or index, that a build left in its workspace.
+type builtImage struct {
+	artifact remote.Taggable
+	digest   v1.Hash
+}
+
+// loadBuiltImage reads the one image of the OCI layout in workspace ws (whose key is key).
+func loadBuiltImage(ws, key string) (builtImage, error) {
 	idx, err := layout.ImageIndexFromPath(filepath.Join(ws, imageDir))
 	if err != nil {
 		// No image where this session's build put one: not this host's build.
-		return PushResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("workspace %s holds no built image on this host: %v", in.Workspace, err), build.ErrTypeWorkspaceLost, nil)
+		return builtImage{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workspace %s holds no built image on this host: %v", key, err), build.ErrTypeWorkspaceLost, nil)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return PushResult{}, fmt.Errorf("reading image index: %w", err)
+		return builtImage{}, fmt.Errorf("reading image index: %w", err)
 	}
 	if len(im.Manifests) != 1 {
-		return PushResult{}, temporal.NewNonRetryableApplicationError(
+		return builtImage{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("built image layout holds %d manifests, want 1", len(im.Manifests)), build.ErrTypeBuildFailed, nil)
 	}
 	desc := im.Manifests[0]
@@ -97,45 +148,30 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 		artifact, err = idx.Image(desc.Digest)
 	}
 	if err != nil {
-		return PushResult{}, fmt.Errorf("reading built image %s: %w", desc.Digest, err)
+		return builtImage{}, fmt.Errorf("reading built image %s: %w", desc.Digest, err)
 	}
+	return builtImage{artifact: artifact, digest: desc.Digest}, nil
+}
 
-	log, err := a.openLog(ctx)
+// pushAuth is how the push authenticates to repo's registry: with a token for repo alone on
+// the local registry, so the push can write nowhere else, and from the keychain elsewhere.
+func (a *Activities) pushAuth(ctx context.Context, repo name.Repository) (remote.Option, error) {
+	if !a.localRegistry(repo.RegistryStr()) {
+		return remote.WithAuthFromKeychain(a.Keychain), nil
+	}
+	ra, err := registryauth.RepositoryAuth(a.RegistryKey, "build "+activityWorkflowID(ctx),
+		[]registryauth.Access{{Type: "repository", Name: repo.RepositoryStr(), Actions: []string{registryauth.Pull, registryauth.Push}}}, pushTokenTTL)
 	if err != nil {
-		return PushResult{}, err
+		return nil, err
 	}
-	defer log.Close()
-	stop := heartbeatEvery(ctx, 5*time.Second)
-	defer stop()
+	return remote.WithAuth(ra), nil
+}
 
-	updates := make(chan v1.Update, 16)
-	go func() {
-		// Progress is turned into heartbeats so a slow upload is not taken for a dead worker.
-		last := time.Time{}
-		for u := range updates {
-			if time.Since(last) > time.Second {
-				activity.RecordHeartbeat(ctx, u.Complete)
-				last = time.Now()
-			}
-		}
-	}()
-	auth := remote.WithAuthFromKeychain(a.Keychain)
-	if a.localRegistry(repo.RegistryStr()) {
-		// A token for this repository alone: the push can write nowhere else.
-		ra, err := registryauth.RepositoryAuth(a.RegistryKey, "build "+activityWorkflowID(ctx),
-			[]registryauth.Access{{Type: "repository", Name: repo.RepositoryStr(), Actions: []string{registryauth.Pull, registryauth.Push}}}, pushTokenTTL)
-		if err != nil {
-			return PushResult{}, err
-		}
-		auth = remote.WithAuth(ra)
-	}
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		auth,
-		remote.WithProgress(updates),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
-	}
-	start := time.Now()
+// pushTags uploads the image, then writes its tags: the immutable ones as they are, the
+// mutable ones (when the input names a commit) under the repository's tag lock, each only
+// if MoveTag allows.
+func (a *Activities) pushTags(ctx context.Context, log io.Writer, ws string, in PushInput, tags []name.Tag,
+	img builtImage, auth remote.Option) (PushResult, error) {
 	mutable := map[string]bool{}
 	if in.Commit != "" {
 		for _, t := range in.Mutable {
@@ -146,20 +182,14 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	// ones are written under the repository's tag lock.
 	first := name.Reference(tags[0])
 	if len(mutable) > 0 {
-		first = repo.Digest(desc.Digest.String())
+		first = tags[0].Repository.Digest(img.digest.String())
 	}
 	fmt.Fprintf(log, "==> push %s\n", first)
-	switch v := artifact.(type) {
-	case v1.ImageIndex:
-		err = remote.WriteIndex(first, v, opts...)
-	case v1.Image:
-		err = remote.Write(first, v, opts...)
-	}
-	if err != nil {
+	if err := uploadImage(ctx, first, img.artifact, auth); err != nil {
 		fmt.Fprintf(log, "==> push failed: %v\n", err)
 		return PushResult{}, fmt.Errorf("pushing %s: %w", first, err)
 	}
-	res := PushResult{Digest: desc.Digest.String()}
+	res := PushResult{Digest: img.digest.String()}
 	tagOpts := []remote.Option{remote.WithContext(ctx), auth}
 	var later []name.Tag
 	for i, t := range tags {
@@ -169,35 +199,61 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 		}
 		if i > 0 || len(mutable) > 0 {
 			fmt.Fprintf(log, "==> tag %s\n", t)
-			if err := remote.Tag(t, artifact, tagOpts...); err != nil {
+			if err := remote.Tag(t, img.artifact, tagOpts...); err != nil {
 				return PushResult{}, fmt.Errorf("tagging %s: %w", t, err)
 			}
 		}
 	}
 	if len(later) > 0 {
-		if res.Held, err = a.moveTags(ctx, log, ws, in, desc.Digest, artifact, later, tagOpts); err != nil {
+		var err error
+		if res.Held, err = a.moveTags(ctx, log, ws, in, img.digest, img.artifact, later, tagOpts); err != nil {
 			return PushResult{}, err
 		}
 	}
+	res.Tags = writtenTags(tags, res.Held)
+	return res, nil
+}
+
+// uploadImage writes artifact to ref, retrying a failed request a few times and heartbeating
+// with its progress so a slow upload is not taken for a dead worker.
+func uploadImage(ctx context.Context, ref name.Reference, artifact remote.Taggable, auth remote.Option) error {
+	updates := make(chan v1.Update, 16)
+	go func() {
+		last := time.Time{}
+		for u := range updates {
+			if time.Since(last) > time.Second {
+				activity.RecordHeartbeat(ctx, u.Complete)
+				last = time.Now()
+			}
+		}
+	}()
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		auth,
+		remote.WithProgress(updates),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
+	}
+	switch v := artifact.(type) {
+	case v1.ImageIndex:
+		return remote.WriteIndex(ref, v, opts...)
+	case v1.Image:
+		return remote.Write(ref, v, opts...)
+	}
+	close(updates)
+	return fmt.Errorf("%T is neither an image nor an index", artifact)
+}
+
+// writtenTags are the tags of tags not held back.
+func writtenTags(tags []name.Tag, held []build.HeldTag) []string {
 	heldTag := map[string]bool{}
-	for _, h := range res.Held {
+	for _, h := range held {
 		heldTag[h.Tag] = true
 	}
+	var out []string
 	for _, t := range tags {
 		if !heldTag[t.TagStr()] {
-			res.Tags = append(res.Tags, t.TagStr())
+			out = append(out, t.TagStr())
 		}
 	}
-	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, desc.Digest, time.Since(start).Round(time.Millisecond))
-	if in.RemoveWorkspace {
-		// A retry of this step after the removal finds no image and starts the build over
-		// elsewhere; that needs the completion to be lost after the push, and pushes the same
-		// image again.
-		if err := os.RemoveAll(ws); err != nil {
-			a.logger().Warn("removing workspace after the push; Cleanup will try again", "workspace", in.Workspace, "error", err)
-		} else {
-			res.WorkspaceRemoved = true
-		}
-	}
-	return res, nil
+	return out
 }

@@ -119,14 +119,14 @@ func (a *Activities) EndedBuilds(ctx context.Context, holders []SlotHolder) ([]S
 	}
 	var ended []SlotHolder
 	for _, h := range holders {
-		desc, err := a.Temporal.DescribeWorkflowExecution(ctx, h.WorkflowID, h.RunID)
+		desc, err := a.Temporal.DescribeWorkflow(ctx, h.WorkflowID, h.RunID)
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
 			ended = append(ended, h)
 		case err != nil:
 			return nil, fmt.Errorf("describing build %s: %w", h.WorkflowID, err)
-		case desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		case desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 			ended = append(ended, h)
 		}
 	}

@@ -1,5 +1,5 @@
-// Package config reads Slipway's settings from the environment (DESIGN.md §5), for the worker
-// and the gateway alike, so both agree on every default.
+// Package config reads Slipway's settings from the SLIPWAY_* environment variables, for the
+// worker and the gateway alike, so both agree on every default.
 package config
 
 import (

@@ -20,7 +20,7 @@ func TestFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "defaults of DESIGN.md §5",
+			name: "defaults with only SLIPWAY_HOME set",
 			env:  map[string]string{"SLIPWAY_HOME": "/srv/slipway"},
 			check: func(c Config) string {
 				want := Config{

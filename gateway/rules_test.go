@@ -18,6 +18,8 @@ func with(change map[string]any) map[string]any {
 }
 
 func TestRuleValidation(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "valid")
 	src := func(provider, owner, repo string) map[string]any {
 		return map[string]any{"source": map[string]any{"provider": provider, "owner": owner, "repository": repo}}
@@ -141,6 +143,8 @@ func manyArgs(n, size int) map[string]string {
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func TestRuleCRUD(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "crud")
 	c := h.createRule(t, tm, githubRule())
 

@@ -173,18 +173,13 @@ func (c *githubClient) Owners(ctx context.Context, page int) ([]Owner, Page, err
 		owners = append(owners, Owner{Name: login, Kind: KindUser})
 	}
 	opts := c.listOptions(page)
-	var orgs []*github.Organization
-	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
-		orgs, resp, err = c.gh.Organizations.List(ctx, "", &opts)
-		return resp, err
-	})
+	orgs, next, err := githubList(ctx, c, "github organizations", func() ([]*github.Organization, *github.Response, error) {
+		return c.gh.Organizations.List(ctx, "", &opts)
+	}, func(o *github.Organization) Owner { return Owner{Name: o.GetLogin(), Kind: KindOrganization} })
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing github organizations")
+		return nil, Page{}, err
 	}
-	for _, o := range orgs {
-		owners = append(owners, Owner{Name: o.GetLogin(), Kind: KindOrganization})
-	}
-	return owners, Page{Next: resp.NextPage}, nil
+	return append(owners, orgs...), next, nil
 }
 
 // Repos lists the user's own repositories through /user/repos, which alone
@@ -242,37 +237,34 @@ func (c *githubClient) Repos(ctx context.Context, owner string, page int) ([]Rep
 // Branches lists GET /repos/{owner}/{repo}/branches.
 func (c *githubClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := &github.BranchListOptions{ListOptions: c.listOptions(page)}
-	var branches []*github.Branch
-	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
-		branches, resp, err = c.gh.Repositories.ListBranches(ctx, owner, repo, opts)
-		return resp, err
-	})
-	if err != nil {
-		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
-	}
-	refs := make([]RefHead, 0, len(branches))
-	for _, b := range branches {
-		refs = append(refs, RefHead{Name: b.GetName(), Commit: b.GetCommit().GetSHA()})
-	}
-	return refs, Page{Next: resp.NextPage}, nil
+	return githubList(ctx, c, "branches of "+owner+"/"+repo, func() ([]*github.Branch, *github.Response, error) {
+		return c.gh.Repositories.ListBranches(ctx, owner, repo, opts)
+	}, func(b *github.Branch) RefHead { return RefHead{Name: b.GetName(), Commit: b.GetCommit().GetSHA()} })
 }
 
 // Tags lists GET /repos/{owner}/{repo}/tags.
 func (c *githubClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
 	opts := c.listOptions(page)
-	var tags []*github.RepositoryTag
+	return githubList(ctx, c, "tags of "+owner+"/"+repo, func() ([]*github.RepositoryTag, *github.Response, error) {
+		return c.gh.Repositories.ListTags(ctx, owner, repo, &opts)
+	}, func(t *github.RepositoryTag) RefHead {
+		return RefHead{Name: t.GetName(), Commit: t.GetCommit().GetSHA()}
+	})
+}
+
+// githubList runs one page of a go-github list call with the client's retries and maps each
+// item it returned; a failure says "listing WHAT".
+func githubList[T, R any](ctx context.Context, c *githubClient, what string,
+	list func() ([]T, *github.Response, error), item func(T) R) ([]R, Page, error) {
+	var items []T
 	resp, err := c.call(ctx, func() (resp *github.Response, err error) {
-		tags, resp, err = c.gh.Repositories.ListTags(ctx, owner, repo, &opts)
+		items, resp, err = list()
 		return resp, err
 	})
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
+		return nil, Page{}, c.fail(err, "listing %s", what)
 	}
-	refs := make([]RefHead, 0, len(tags))
-	for _, t := range tags {
-		refs = append(refs, RefHead{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
-	}
-	return refs, Page{Next: resp.NextPage}, nil
+	return mapItems(items, item), Page{Next: resp.NextPage}, nil
 }
 
 // EnsureHook creates the hook and, when GitHub answers 422 "Hook already

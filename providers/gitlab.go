@@ -13,6 +13,7 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/oauth2"
 
 	"github.com/slipway-dev/slipway/build"
 )
@@ -38,7 +39,8 @@ type gitlabClient struct {
 }
 
 func newGitLab(base *url.URL, token string, cfg config) (*gitlabClient, error) {
-	gl, err := gitlab.NewOAuthClient(token,
+	gl, err := gitlab.NewAuthSourceClient(
+		gitlab.OAuthTokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})},
 		gitlab.WithBaseURL(base.String()),
 		gitlab.WithHTTPClient(cfg.httpClient),
 		// Rate limits and outages are retried by this package, the same way
@@ -190,18 +192,13 @@ func (c *gitlabClient) Owners(ctx context.Context, page int) ([]Owner, Page, err
 		MinAccessLevel: gitlab.Ptr(gitlabMinAccess),
 		OrderBy:        gitlab.Ptr("path"),
 	}
-	var groups []*gitlab.Group
-	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		groups, resp, err = c.gl.Groups.ListGroups(opt, opts...)
-		return resp, err
-	})
+	groups, next, err := gitlabList(ctx, c, "gitlab groups", func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Group, *gitlab.Response, error) {
+		return c.gl.Groups.ListGroups(opt, opts...)
+	}, func(g *gitlab.Group) Owner { return Owner{Name: g.FullPath, Kind: KindGroup} })
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing gitlab groups")
+		return nil, Page{}, err
 	}
-	for _, g := range groups {
-		owners = append(owners, Owner{Name: g.FullPath, Kind: KindGroup})
-	}
-	return owners, nextPage(resp), nil
+	return append(owners, groups...), next, nil
 }
 
 // Repos lists a group's own projects (not its subgroups', which are owners of
@@ -256,40 +253,33 @@ func project(owner, repo string) string {
 
 // Branches lists GET /projects/:id/repository/branches.
 func (c *gitlabClient) Branches(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
-	var branches []*gitlab.Branch
-	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		branches, resp, err = c.gl.Branches.ListBranches(project(owner, repo), &gitlab.ListBranchesOptions{
-			ListOptions: c.listOptions(page),
-		}, opts...)
-		return resp, err
-	})
-	if err != nil {
-		return nil, Page{}, c.fail(err, "listing branches of %s/%s", owner, repo)
-	}
-	refs := make([]RefHead, 0, len(branches))
-	for _, b := range branches {
-		refs = append(refs, RefHead{Name: b.Name, Commit: commitID(b.Commit)})
-	}
-	return refs, nextPage(resp), nil
+	opt := &gitlab.ListBranchesOptions{ListOptions: c.listOptions(page)}
+	return gitlabList(ctx, c, "branches of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Branch, *gitlab.Response, error) {
+		return c.gl.Branches.ListBranches(project(owner, repo), opt, opts...)
+	}, func(b *gitlab.Branch) RefHead { return RefHead{Name: b.Name, Commit: commitID(b.Commit)} })
 }
 
 // Tags lists GET /projects/:id/repository/tags.
 func (c *gitlabClient) Tags(ctx context.Context, owner, repo string, page int) ([]RefHead, Page, error) {
-	var tags []*gitlab.Tag
+	opt := &gitlab.ListTagsOptions{ListOptions: c.listOptions(page)}
+	return gitlabList(ctx, c, "tags of "+owner+"/"+repo, func(opts ...gitlab.RequestOptionFunc) ([]*gitlab.Tag, *gitlab.Response, error) {
+		return c.gl.Tags.ListTags(project(owner, repo), opt, opts...)
+	}, func(t *gitlab.Tag) RefHead { return RefHead{Name: t.Name, Commit: commitID(t.Commit)} })
+}
+
+// gitlabList runs one page of a client-go list call with the client's retries and maps each
+// item it returned; a failure says "listing WHAT".
+func gitlabList[T, R any](ctx context.Context, c *gitlabClient, what string,
+	list func(opts ...gitlab.RequestOptionFunc) ([]T, *gitlab.Response, error), item func(T) R) ([]R, Page, error) {
+	var items []T
 	resp, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
-		tags, resp, err = c.gl.Tags.ListTags(project(owner, repo), &gitlab.ListTagsOptions{
-			ListOptions: c.listOptions(page),
-		}, opts...)
+		items, resp, err = list(opts...)
 		return resp, err
 	})
 	if err != nil {
-		return nil, Page{}, c.fail(err, "listing tags of %s/%s", owner, repo)
+		return nil, Page{}, c.fail(err, "listing %s", what)
 	}
-	refs := make([]RefHead, 0, len(tags))
-	for _, t := range tags {
-		refs = append(refs, RefHead{Name: t.Name, Commit: commitID(t.Commit)})
-	}
-	return refs, nextPage(resp), nil
+	return mapItems(items, item), nextPage(resp), nil
 }
 
 func commitID(c *gitlab.Commit) string {

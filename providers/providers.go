@@ -107,7 +107,7 @@ const (
 	DefaultMaxAttempts = 3
 	DefaultMaxWait     = 30 * time.Second
 	DefaultPageSize    = 100
-	// DefaultTimeout bounds one HTTP request when WithHTTPClient is not given.
+	// DefaultTimeout bounds one HTTP request.
 	DefaultTimeout = 30 * time.Second
 )
 
@@ -119,12 +119,6 @@ type config struct {
 	maxAttempts int
 	maxWait     time.Duration
 	pageSize    int
-}
-
-// WithHTTPClient sets the HTTP client, for a proxy, custom TLS roots or a test
-// server. The default has a DefaultTimeout timeout.
-func WithHTTPClient(c *http.Client) Option {
-	return func(cfg *config) { cfg.httpClient = c }
 }
 
 // WithRetry sets how many times in all a call is tried when the provider
@@ -226,6 +220,15 @@ func firstPage(page int) int {
 // maxDescription is GitHub's limit on a status description; longer ones are
 // refused with 422. GitLab allows more, but one limit keeps both the same.
 const maxDescription = 140
+
+// mapItems maps the items of one page of a provider's list into this package's type.
+func mapItems[T, R any](items []T, item func(T) R) []R {
+	out := make([]R, 0, len(items))
+	for _, it := range items {
+		out = append(out, item(it))
+	}
+	return out
+}
 
 // describe gives the status's description, cut to maxDescription, and names
 // a state the provider has no word for when the caller left it empty.

@@ -12,7 +12,7 @@ import (
 // allows: read < write < admin.
 type Role string
 
-// The roles of DESIGN.md §4.
+// The roles a namespace's members hold, as the gateway checks them on every request.
 const (
 	// RoleRead sees repositories, rules, builds and logs.
 	RoleRead Role = "read"

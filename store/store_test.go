@@ -725,7 +725,7 @@ func TestRules(t *testing.T) {
 					t.Errorf("JSON of a rule lacks %q: %s", k, b)
 				}
 			}
-			var body store.Rule // the build rule body of DESIGN.md §4 decodes into Rule
+			var body store.Rule // the build rule body the gateway's API accepts decodes into Rule
 			err = json.Unmarshal([]byte(`{"source": {"provider": "github", "owner": "octo", "repository": "hello"},
 				"triggers": {"branches": ["main"], "tags": true}, "tag_template": "{branch}-{short_commit}",
 				"dockerfile_path": "build/Dockerfile", "context_path": "", "build_args": {"GREETING": "hi"},

@@ -158,7 +158,6 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		Accounts:      accts,
 		Images:        images,
 		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
-		Logger:        logger,
 		Temporal:      tc,
 		TaskQueue:     cfg.TaskQueue,
 		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},

@@ -94,7 +94,7 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 
 	// The operator's limits come from the worker's configuration, never from the input, which
 	// anyone able to start a workflow writes. Executions started before them replay without.
-	limited := workflow.GetVersion(ctx, "tenant-limits", workflow.DefaultVersion, 1) == 1
+	limited := workflow.GetVersion(ctx, versionTenantLimits, workflow.DefaultVersion, 1) == 1
 	if limited {
 		var a *activities.Activities
 		var limits activities.Limits
@@ -177,7 +177,7 @@ func superseded(ctx workflow.Context, in build.Input, err error) bool {
 		return false
 	}
 	// Executions that failed this way before the outcome existed replay as failed.
-	return workflow.GetVersion(ctx, "superseded", workflow.DefaultVersion, 1) == 1
+	return workflow.GetVersion(ctx, versionSuperseded, workflow.DefaultVersion, 1) == 1
 }
 
 // errHostLost marks a failure caused by the session's worker going away.
@@ -245,14 +245,14 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	}
 
 	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
-	// the same workflow task, saving a round trip to the server (executions started before this
-	// change replay in order).
+	// the same workflow task, saving a round trip to the server (versionResolveAndTagTogether
+	// keeps the old order, resolve before tag, for executions recorded with it).
 	var paths activities.ResolveResult
 	var tags build.RenderTagResult
 	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
 		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
 	})
-	together := workflow.GetVersion(ctx, "resolve-and-tag-together", workflow.DefaultVersion, 1) == 1
+	together := workflow.GetVersion(ctx, versionResolveAndTagTogether, workflow.DefaultVersion, 1) == 1
 	if !together {
 		if err := resolve(&paths); err != nil {
 			return nil, err
@@ -274,7 +274,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 
 	// Builds scheduled before tags were kept in order replay without the revision and the
 	// ancestry check.
-	ordered := workflow.GetVersion(ctx, "tag-order", workflow.DefaultVersion, 1) == 1
+	ordered := workflow.GetVersion(ctx, versionTagOrder, workflow.DefaultVersion, 1) == 1
 	revision, mutable := "", []string(nil)
 	if ordered {
 		revision, mutable = clone.Commit, tags.Mutable

@@ -68,7 +68,6 @@ func mockSlots(env *testsuite.TestWorkflowEnvironment, limits activities.Limits)
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, activities.SignalSlotRelease, mock.Anything).Return(nil)
 }
 
-// calls records which activities ran, in order.
 // calls records the activities a test workflow ran; the test environment runs activities
 // scheduled together (resolve and tag) on goroutines of their own.
 type calls struct {

@@ -1,7 +1,11 @@
 package workflows
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,4 +39,73 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplayRejectsAlteredHistories replays recorded histories edited so that the workflow's
+// commands no longer match them, as a change to the workflow without a GetVersion branch
+// would: each must fail with the SDK's nondeterminism error, so that
+// TestReplayRecordedHistories can fail at all.
+func TestReplayRejectsAlteredHistories(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// rename maps the activity type scheduled at an event ID to another name.
+		rename map[float64]string
+	}{
+		{name: "another activity first", rename: map[float64]string{14: "Build"}},
+		{name: "resolve and tag swapped", rename: map[float64]string{22: "RenderTag", 28: "ResolveDockerfile"}},
+		{name: "push renamed", rename: map[float64]string{40: "PushImage"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := alteredHistory(t, filepath.Join("testdata", "replay", "v0-built.json"), tc.rename)
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
+			err := r.ReplayWorkflowHistoryFromJSONFile(nil, f)
+			// TMPRL1100 is the SDK's code for a nondeterminism error.
+			if err == nil || !strings.Contains(err.Error(), "[TMPRL1100] nondeterministic workflow") {
+				t.Fatalf("replaying an altered history: got %v, want a nondeterminism error", err)
+			}
+		})
+	}
+}
+
+// alteredHistory writes a copy of the history in file whose ActivityTaskScheduled events
+// named in rename schedule another activity type, and returns the copy's path.
+func alteredHistory(t *testing.T, file string, rename map[float64]string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Events []map[string]any `json:"events"`
+	}
+	if err := json.Unmarshal(data, &h); err != nil {
+		t.Fatal(err)
+	}
+	renamed := 0
+	for _, e := range h.Events {
+		id, _ := strconv.ParseFloat(fmt.Sprint(e["eventId"]), 64)
+		to, ok := rename[id]
+		if !ok {
+			continue
+		}
+		attrs, ok := e["activityTaskScheduledEventAttributes"].(map[string]any)
+		if !ok {
+			t.Fatalf("event %v of %s schedules no activity", id, file)
+		}
+		attrs["activityType"] = map[string]any{"name": to}
+		renamed++
+	}
+	if renamed != len(rename) {
+		t.Fatalf("renamed %d activities of %s, want %d", renamed, file, len(rename))
+	}
+	out, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), filepath.Base(file))
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

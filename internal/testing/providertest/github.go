@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -57,11 +56,6 @@ type GitHubStatus struct {
 	Creator     string
 }
 
-type ghUser struct {
-	id    int64
-	login string
-}
-
 type ghOrg struct {
 	id      int64
 	login   string
@@ -75,77 +69,26 @@ type ghRepo struct {
 	statuses map[string][]GitHubStatus
 }
 
-type forced struct {
-	status int
-	header http.Header
-	body   any // JSON, or a string sent as text
-}
-
 // GitHub is a fake GitHub REST API (api.github.com, or GitHub Enterprise's
 // /api/v3, which it also serves). Use its URL as the API base URL.
 type GitHub struct {
 	*httptest.Server
+	fakeAccounts
 
-	mu        sync.Mutex
-	nextID    int64
-	cloneBase string
-	used      int
-	users     map[string]*ghUser // by lowercased login
-	orgs      map[string]*ghOrg
-	tokens    map[string]*token
-	repos     map[string]*ghRepo // by lowercased "owner/name"
-	requests  []Request
-	once      []forced
+	used  int
+	orgs  map[string]*ghOrg
+	repos map[string]*ghRepo // by lowercased "owner/name"
 }
 
 // NewGitHub starts a fake GitHub API, closed when the test ends.
 func NewGitHub(t testing.TB) *GitHub {
-	f := &GitHub{
-		users:  map[string]*ghUser{},
-		orgs:   map[string]*ghOrg{},
-		tokens: map[string]*token{},
-		repos:  map[string]*ghRepo{},
-		nextID: 1000,
-	}
+	f := &GitHub{orgs: map[string]*ghOrg{}, repos: map[string]*ghRepo{}}
+	f.init(1000)
 	mux := http.NewServeMux()
 	f.routes(mux)
 	f.Server = httptest.NewServer(f.serve(mux))
 	t.Cleanup(f.Close)
 	return f
-}
-
-func (f *GitHub) id() int64 {
-	f.nextID++
-	return f.nextID
-}
-
-// SetCloneBase sets where clone URLs point, such as a test Git server's URL
-// (the default is the fake's own URL): clone_url is BASE/owner/name.git.
-func (f *GitHub) SetCloneBase(base string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cloneBase = strings.TrimSuffix(base, "/")
-}
-
-// AddUser adds a user and tokens that act as it.
-func (f *GitHub) AddUser(login string, tokens ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.users[strings.ToLower(login)]; !ok {
-		f.users[strings.ToLower(login)] = &ghUser{id: f.id(), login: login}
-	}
-	for _, t := range tokens {
-		f.tokens[t] = &token{user: login}
-	}
-}
-
-// RevokeToken makes a token answer 401 Bad credentials from now on.
-func (f *GitHub) RevokeToken(tok string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t, ok := f.tokens[tok]; ok {
-		t.revoked = true
-	}
 }
 
 // AddOrg adds an organization and its members, who can see its private
@@ -160,7 +103,7 @@ func (f *GitHub) AddOrg(login string, members ...string) {
 func (f *GitHub) AddRepo(r Repo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.users[strings.ToLower(r.Owner)] == nil && f.orgs[strings.ToLower(r.Owner)] == nil {
+	if f.user(r.Owner) == nil && f.orgs[strings.ToLower(r.Owner)] == nil {
 		panic(fmt.Sprintf("providertest: AddRepo: no user or organization %q", r.Owner))
 	}
 	if r.DefaultBranch == "" {
@@ -201,18 +144,9 @@ func (f *GitHub) Statuses(owner, repo, sha string) []GitHubStatus {
 	return slices.Clone(r.statuses[sha])
 }
 
-// Requests returns every request served so far, in order.
-func (f *GitHub) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
 // RateLimitOnce makes the next request whose token is good answer with a
 // rate limit of the given kind that lasts retryAfter.
 func (f *GitHub) RateLimitOnce(kind GitHubRateLimit, retryAfter time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	h := http.Header{}
 	status := http.StatusForbidden
 	body := map[string]any{
@@ -235,15 +169,13 @@ func (f *GitHub) RateLimitOnce(kind GitHubRateLimit, retryAfter time.Duration) {
 		status = http.StatusTooManyRequests
 		h.Set("Retry-After", seconds(retryAfter))
 	}
-	f.once = append(f.once, forced{status: status, header: h, body: body})
+	f.forceOnce(forced{status: status, header: h, body: body})
 }
 
 // FailOnce makes the next request whose token is good answer status, such
 // as 502 Bad Gateway, with GitHub's error body.
 func (f *GitHub) FailOnce(status int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.once = append(f.once, forced{status: status, body: map[string]any{"message": http.StatusText(status)}})
+	f.forceOnce(forced{status: status, body: map[string]any{"message": http.StatusText(status)}})
 }
 
 type ghLoginKey struct{}
@@ -252,9 +184,8 @@ type ghLoginKey struct{}
 // headers, then routes. The whole request runs under the lock.
 func (f *GitHub) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
+		served := f.record(r)
 		defer f.mu.Unlock()
-		f.requests = append(f.requests, readRequest(r))
 
 		// GitHub Enterprise Server serves the same API under /api/v3.
 		if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3"); ok {
@@ -263,18 +194,14 @@ func (f *GitHub) serve(mux *http.ServeMux) http.Handler {
 		}
 		w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
-		w.Header().Set("X-GitHub-Request-Id", fmt.Sprintf("FAKE:%04X", len(f.requests)))
+		w.Header().Set("X-GitHub-Request-Id", fmt.Sprintf("FAKE:%04X", served))
 
-		login := ""
-		if tok := bearer(r); tok != "" {
-			t, ok := f.tokens[tok]
-			if !ok || t.revoked {
-				writeJSON(w, http.StatusUnauthorized, map[string]any{
-					"message": "Bad credentials", "documentation_url": githubDocs, "status": "401",
-				})
-				return
-			}
-			login = t.user
+		login, ok := f.authenticate(bearer(r))
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{
+				"message": "Bad credentials", "documentation_url": githubDocs, "status": "401",
+			})
+			return
 		}
 		f.used++
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(githubHourlyLimit))
@@ -283,13 +210,7 @@ func (f *GitHub) serve(mux *http.ServeMux) http.Handler {
 		w.Header().Set("X-RateLimit-Used", strconv.Itoa(f.used))
 		w.Header().Set("X-RateLimit-Resource", "core")
 
-		if len(f.once) > 0 {
-			o := f.once[0]
-			f.once = f.once[1:]
-			for k, v := range o.header {
-				w.Header()[k] = v
-			}
-			writeJSON(w, o.status, o.body)
+		if f.answerForced(w) {
 			return
 		}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ghLoginKey{}, login)))
@@ -349,13 +270,13 @@ func (f *GitHub) routes(mux *http.ServeMux) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { ghNotFound(w, "") })
 }
 
-func (f *GitHub) userJSON(u *ghUser) map[string]any {
+func (f *GitHub) userJSON(u *fakeUser) map[string]any {
 	return map[string]any{
-		"login": u.login, "id": u.id, "node_id": fmt.Sprintf("U_%d", u.id),
+		"login": u.name, "id": u.id, "node_id": fmt.Sprintf("U_%d", u.id),
 		"avatar_url": fmt.Sprintf("%s/avatars/u/%d", f.URL, u.id),
-		"url":        f.URL + "/users/" + u.login, "html_url": f.URL + "/" + u.login,
-		"repos_url": f.URL + "/users/" + u.login + "/repos",
-		"type":      "User", "site_admin": false, "name": u.login,
+		"url":        f.URL + "/users/" + u.name, "html_url": f.URL + "/" + u.name,
+		"repos_url": f.URL + "/users/" + u.name + "/repos",
+		"type":      "User", "site_admin": false, "name": u.name,
 	}
 }
 
@@ -365,7 +286,7 @@ func (f *GitHub) getUser(w http.ResponseWriter, r *http.Request) {
 		ghError(w, http.StatusUnauthorized, "Requires authentication", "https://docs.github.com/rest/users/users#get-the-authenticated-user")
 		return
 	}
-	u := f.users[strings.ToLower(login)]
+	u := f.user(login)
 	body := f.userJSON(u)
 	body["created_at"] = "2020-01-01T00:00:00Z"
 	writeJSON(w, http.StatusOK, body)
@@ -443,16 +364,13 @@ func (f *GitHub) sortedRepos(keep func(*ghRepo) bool) []*ghRepo {
 
 func (f *GitHub) repoJSON(r *ghRepo, login string) map[string]any {
 	owner := map[string]any{"login": r.Owner, "type": "User"}
-	if u := f.users[strings.ToLower(r.Owner)]; u != nil {
+	if u := f.user(r.Owner); u != nil {
 		owner["id"] = u.id
 	}
 	if o := f.orgs[strings.ToLower(r.Owner)]; o != nil {
 		owner["id"], owner["type"] = o.id, "Organization"
 	}
-	base := f.cloneBase
-	if base == "" {
-		base = f.URL
-	}
+	base := f.URL
 	visibility := "public"
 	if r.Private {
 		visibility = "private"
@@ -769,7 +687,7 @@ func (f *GitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 		"target_url": nullable(st.TargetURL), "context": st.Context, "created_at": now, "updated_at": now,
 		"avatar_url": nil,
 	}
-	if u := f.users[strings.ToLower(st.Creator)]; u != nil {
+	if u := f.user(st.Creator); u != nil {
 		body["creator"] = f.userJSON(u)
 	}
 	writeJSON(w, http.StatusCreated, body)

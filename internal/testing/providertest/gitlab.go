@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -52,11 +51,6 @@ type GitLabStatus struct {
 	Description string
 }
 
-type glUser struct {
-	id       int64
-	username string
-}
-
 type glGroup struct {
 	id       int64
 	fullPath string
@@ -75,67 +69,21 @@ type glProject struct {
 // it serves the API under /api/v4.
 type GitLab struct {
 	*httptest.Server
+	fakeAccounts
 
-	mu        sync.Mutex
-	nextID    int64
-	cloneBase string
-	users     map[string]*glUser  // by lowercased username
-	groups    map[string]*glGroup // by lowercased full path
-	tokens    map[string]*token
-	projects  map[string]*glProject // by lowercased "namespace/path"
-	requests  []Request
-	once      []forced
+	groups   map[string]*glGroup   // by lowercased full path
+	projects map[string]*glProject // by lowercased "namespace/path"
 }
 
 // NewGitLab starts a fake GitLab, closed when the test ends.
 func NewGitLab(t testing.TB) *GitLab {
-	f := &GitLab{
-		users:    map[string]*glUser{},
-		groups:   map[string]*glGroup{},
-		tokens:   map[string]*token{},
-		projects: map[string]*glProject{},
-		nextID:   100,
-	}
+	f := &GitLab{groups: map[string]*glGroup{}, projects: map[string]*glProject{}}
+	f.init(100)
 	mux := http.NewServeMux()
 	f.routes(mux)
 	f.Server = httptest.NewServer(f.serve(mux))
 	t.Cleanup(f.Close)
 	return f
-}
-
-func (f *GitLab) id() int64 {
-	f.nextID++
-	return f.nextID
-}
-
-// SetCloneBase sets where clone URLs point, such as a test Git server's URL
-// (the default is the fake's own URL): http_url_to_repo is
-// BASE/namespace/path.git.
-func (f *GitLab) SetCloneBase(base string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cloneBase = strings.TrimSuffix(base, "/")
-}
-
-// AddUser adds a user, its namespace, and tokens that act as it.
-func (f *GitLab) AddUser(username string, tokens ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.users[strings.ToLower(username)]; !ok {
-		f.users[strings.ToLower(username)] = &glUser{id: f.id(), username: username}
-	}
-	for _, t := range tokens {
-		f.tokens[t] = &token{user: username}
-	}
-}
-
-// RevokeToken makes a token answer 401 from now on.
-func (f *GitLab) RevokeToken(tok string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t, ok := f.tokens[tok]; ok {
-		t.revoked = true
-	}
 }
 
 // AddGroup adds a group by full path ("group/sub": the parent must exist)
@@ -159,7 +107,7 @@ func (f *GitLab) AddRepo(r Repo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var nsID int64
-	if u := f.users[strings.ToLower(r.Owner)]; u != nil {
+	if u := f.user(r.Owner); u != nil {
 		nsID = u.id
 	} else if g := f.groups[strings.ToLower(r.Owner)]; g != nil {
 		nsID = g.id
@@ -205,19 +153,10 @@ func (f *GitLab) Statuses(owner, repo, sha string) []GitLabStatus {
 	return out
 }
 
-// Requests returns every request served so far, in order.
-func (f *GitLab) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
 // RateLimitOnce makes the next request whose token is good answer 429 Too
 // Many Requests with Retry-After and the RateLimit-* headers, as GitLab's
 // Rack::Attack throttle does.
 func (f *GitLab) RateLimitOnce(retryAfter time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	reset := time.Now().Add(retryAfter)
 	h := http.Header{}
 	h.Set("Retry-After", seconds(retryAfter))
@@ -227,16 +166,14 @@ func (f *GitLab) RateLimitOnce(retryAfter time.Duration) {
 	h.Set("RateLimit-Remaining", "0")
 	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Add(time.Second-1).Unix(), 10))
 	h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
-	f.once = append(f.once, forced{status: http.StatusTooManyRequests, header: h, body: "Retry later\n"})
+	f.forceOnce(forced{status: http.StatusTooManyRequests, header: h, body: "Retry later\n"})
 }
 
 // FailOnce makes the next request whose token is good answer status, such
 // as 502 Bad Gateway, with a page from GitLab's front proxy.
 func (f *GitLab) FailOnce(status int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	text := strconv.Itoa(status) + " " + http.StatusText(status)
-	f.once = append(f.once, forced{status: status, header: http.Header{"Content-Type": {"text/html"}},
+	f.forceOnce(forced{status: status, header: http.Header{"Content-Type": {"text/html"}},
 		body: "<html><head><title>" + text + "</title></head><body><h1>" + text + "</h1></body></html>\n"})
 }
 
@@ -246,39 +183,20 @@ const gitlabAPI = "/api/v4"
 
 func (f *GitLab) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
+		served := f.record(r)
 		defer f.mu.Unlock()
-		f.requests = append(f.requests, readRequest(r))
-		w.Header().Set("X-Request-Id", fmt.Sprintf("fake%06d", len(f.requests)))
+		w.Header().Set("X-Request-Id", fmt.Sprintf("fake%06d", served))
 
-		username := ""
 		tok := r.Header.Get("PRIVATE-TOKEN")
 		if tok == "" {
 			tok = bearer(r)
 		}
-		if tok != "" {
-			t, ok := f.tokens[tok]
-			if !ok || t.revoked {
-				writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
-				return
-			}
-			username = t.user
+		username, ok := f.authenticate(tok)
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+			return
 		}
-		if len(f.once) > 0 {
-			o := f.once[0]
-			f.once = f.once[1:]
-			for k, v := range o.header {
-				w.Header()[k] = v
-			}
-			if s, ok := o.body.(string); ok {
-				if w.Header().Get("Content-Type") == "" {
-					w.Header().Set("Content-Type", "text/plain")
-				}
-				w.WriteHeader(o.status)
-				_, _ = w.Write([]byte(s))
-				return
-			}
-			writeJSON(w, o.status, o.body)
+		if f.answerForced(w) {
 			return
 		}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), glUserKey{}, username)))
@@ -346,16 +264,16 @@ func (f *GitLab) webURL(path string) string {
 }
 
 func (f *GitLab) getUser(w http.ResponseWriter, r *http.Request) {
-	u := f.users[strings.ToLower(glUsername(r))]
+	u := f.user(glUsername(r))
 	if u == nil {
 		glMessage(w, http.StatusUnauthorized, "401 Unauthorized")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": u.id, "username": u.username, "name": u.username, "state": "active", "locked": false,
-		"avatar_url": f.webURL("uploads/-/avatar/" + strconv.FormatInt(u.id, 10)), "web_url": f.webURL(u.username),
+		"id": u.id, "username": u.name, "name": u.name, "state": "active", "locked": false,
+		"avatar_url": f.webURL("uploads/-/avatar/" + strconv.FormatInt(u.id, 10)), "web_url": f.webURL(u.name),
 		"created_at": "2020-01-01T00:00:00.000Z", "bio": "", "public_email": nil, "bot": false,
-		"email": u.username + "@example.com", "two_factor_enabled": false, "is_admin": false,
+		"email": u.name + "@example.com", "two_factor_enabled": false, "is_admin": false,
 	})
 }
 
@@ -462,10 +380,7 @@ func (f *GitLab) listGroups(w http.ResponseWriter, r *http.Request) {
 
 func (f *GitLab) projectJSON(p *glProject) map[string]any {
 	full := p.Owner + "/" + p.Name
-	base := f.cloneBase
-	if base == "" {
-		base = f.URL
-	}
+	base := f.URL
 	host := strings.TrimPrefix(strings.TrimPrefix(f.URL, "http://"), "https://")
 	kind := "user"
 	var parentID any
@@ -548,9 +463,9 @@ func (f *GitLab) listGroupProjects(w http.ResponseWriter, r *http.Request) {
 
 func (f *GitLab) listUserProjects(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	var u *glUser
+	var u *fakeUser
 	for _, cand := range f.users {
-		if strings.EqualFold(cand.username, id) || strconv.FormatInt(cand.id, 10) == id {
+		if strings.EqualFold(cand.name, id) || strconv.FormatInt(cand.id, 10) == id {
 			u = cand
 		}
 	}
@@ -560,7 +475,7 @@ func (f *GitLab) listUserProjects(w http.ResponseWriter, r *http.Request) {
 	}
 	username := glUsername(r)
 	glPage(w, r, f.sortedProjects(r, func(p *glProject) bool {
-		return strings.EqualFold(p.Owner, u.username) && f.visible(username, p)
+		return strings.EqualFold(p.Owner, u.name) && f.visible(username, p)
 	}))
 }
 
@@ -769,7 +684,7 @@ func gitlabEvent(state string) (event string, ok bool) {
 	return "", false
 }
 
-func statusJSON(s *GitLabStatus, author *glUser) map[string]any {
+func statusJSON(s *GitLabStatus, author *fakeUser) map[string]any {
 	body := map[string]any{
 		"id": s.ID, "sha": s.SHA, "ref": nullable(s.Ref), "status": s.Status, "name": s.Name,
 		"target_url": nullable(s.TargetURL), "description": nullable(s.Description),
@@ -777,7 +692,7 @@ func statusJSON(s *GitLabStatus, author *glUser) map[string]any {
 		"allow_failure": false, "coverage": nil, "pipeline_id": s.ID + 1,
 	}
 	if author != nil {
-		body["author"] = map[string]any{"id": author.id, "username": author.username, "name": author.username, "state": "active"}
+		body["author"] = map[string]any{"id": author.id, "username": author.name, "name": author.name, "state": "active"}
 	}
 	return body
 }
@@ -810,7 +725,7 @@ func (f *GitLab) setStatus(w http.ResponseWriter, r *http.Request) {
 		name = "default"
 	}
 	ref, _ := str(body, "ref")
-	author := f.users[strings.ToLower(glUsername(r))]
+	author := f.user(glUsername(r))
 	for i := len(p.statuses) - 1; i >= 0; i-- {
 		s := p.statuses[i]
 		if s.SHA != sha || s.Name != name || (ref != "" && s.Ref != ref) || (s.Status != "pending" && s.Status != "running") {

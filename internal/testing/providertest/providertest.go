@@ -119,11 +119,6 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-type token struct {
-	user    string
-	revoked bool
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

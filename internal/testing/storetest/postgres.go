@@ -14,8 +14,6 @@
 //		url := pg.NewDatabase(t) // postgres://... of an empty database
 //		...
 //	}
-//
-// Or, for a single test, StartPostgres(t) starts a cluster for that test alone.
 package storetest
 
 import (
@@ -87,24 +85,6 @@ func RunMain(m *testing.M, c **Cluster) int {
 		}
 	}
 	return code
-}
-
-// StartPostgres starts a cluster for tb alone, stopped when tb ends, and returns the URL of
-// an empty database in it. tb fails when PostgreSQL cannot start.
-func StartPostgres(tb testing.TB) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	c, err := StartCluster(ctx)
-	if err != nil {
-		tb.Fatalf("starting postgres: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			tb.Errorf("stopping postgres: %v", err)
-		}
-	})
-	return c.NewDatabase(tb)
 }
 
 // StartCluster returns the server named by SLIPWAY_TEST_POSTGRES_URL when it is set, and
@@ -418,10 +398,6 @@ func (c *Cluster) NewDatabase(tb testing.TB) string {
 	})
 	return u
 }
-
-// URL returns the URL of the server's administrative database, for tests that create
-// databases or roles themselves.
-func (c *Cluster) URL() string { return c.adminURL }
 
 // Login is how a client that takes separate settings (such as Temporal's temporal-sql-tool)
 // reaches the server: "host:port", a user allowed to create databases, and its password.

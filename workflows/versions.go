@@ -1,0 +1,25 @@
+package workflows
+
+// Change IDs of workflow.GetVersion. Each marks a change to the order or the content of the
+// commands DockerBuilder issues; an execution started before the change replays the
+// DefaultVersion branch, which issues the commands its recorded history holds, and a new one
+// takes version 1. A change ID is part of every history that recorded it: never rename one,
+// and remove a branch only once no execution that took it can still be replayed.
+const (
+	// versionTenantLimits: version 1 reads the worker's build limits in a local activity and
+	// holds the build to them (timeout, builds per namespace). DefaultVersion preserves
+	// executions started before those limits existed, which ran without the local activity.
+	versionTenantLimits = "tenant-limits"
+	// versionSuperseded: version 1 ends a build whose commit left its ref (CommitNotOnRef)
+	// as superseded rather than failed. DefaultVersion preserves the failed outcome of
+	// executions that failed that way before the outcome existed.
+	versionSuperseded = "superseded"
+	// versionResolveAndTagTogether: version 1 schedules the resolve and tag steps together
+	// and waits for both. DefaultVersion preserves the old order, resolve done before tag is
+	// scheduled.
+	versionResolveAndTagTogether = "resolve-and-tag-together"
+	// versionTagOrder: version 1 records the built commit in the image (Revision) and passes
+	// the mutable tags to push, which moves each only forward along the ref. DefaultVersion
+	// preserves builds scheduled before that, which pushed every tag as it was.
+	versionTagOrder = "tag-order"
+)
