@@ -22,7 +22,7 @@ build:
 
 ## run: the whole local stack in the foreground; Ctrl-C stops it
 run: tools build
-	$(BIN_DIR)/slipway-dev -tools $(TOOLS_DIR) -worker $(BIN_DIR)/worker -gateway $(BIN_DIR)/gateway
+	$(BIN_DIR)/slipway-dev -tools $(TOOLS_DIR)
 
 vet:
 	$(GO) vet ./...
@@ -32,11 +32,12 @@ fmt-check:
 
 ## test: static checks, unit tests, and end-to-end tests on a real stack started by the tests
 test: tools fmt-check vet
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) vet -tags opscheck ./e2e/
+	$(GO) test -tags opscheck -count=1 -timeout 40m ./...
 
 ## unit: tests that need no stack
 unit:
-	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/...
+	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/... ./builds/...
 
 ## e2e: only the end-to-end tests
 e2e: tools
@@ -78,6 +79,7 @@ compose-check:
 	sh -n deploy/temporal-init.sh
 
 ## ops-check: run every command of the README's "Operating builds with the temporal CLI" on a
-## real local stack (also part of `make test`)
+## real local stack (e2e/opscheck_test.go, build tag opscheck; also part of `make test`)
 ops-check: tools
-	$(GO) test -count=1 -v -timeout 15m ./opscheck/
+	$(GO) vet -tags opscheck ./e2e/
+	$(GO) test -tags opscheck -count=1 -v -timeout 15m -run '^TestTemporalCLIOperations$$' ./e2e/

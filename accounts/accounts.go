@@ -1,4 +1,4 @@
-// Package accounts connects GitHub and GitLab accounts to namespaces (源代码授权) and resolves
+// Package accounts connects GitHub and GitLab accounts to namespaces and resolves
 // the references builds carry: it seals tokens at rest, opens them for the one call that needs
 // them, and hands out provider clients. The gateway and the worker share it.
 package accounts

@@ -108,7 +108,7 @@ func (s *Stack) StartBuildkitd(ctx context.Context) error {
 	snapshotter := workers[0].Labels["org.mobyproject.buildkit.worker.snapshotter"]
 	if snapshotter != "overlayfs" {
 		s.logger.Warn("buildkitd could not use overlayfs under its root; builds work but copy more",
-			"snapshotter", snapshotter, "root", filepath.Join(s.home, "buildkit"), "log", p.logPath)
+			"snapshotter", snapshotter, "root", filepath.Join(s.home, "buildkit"), "log", p.LogPath())
 	}
 	s.logger.Info("buildkitd ready", "address", s.BuildkitAddr, "snapshotter", snapshotter)
 	return nil
@@ -117,7 +117,7 @@ func (s *Stack) StartBuildkitd(ctx context.Context) error {
 // KillBuildkitd kills buildkitd and its build containers with SIGKILL, as a
 // crash would, and waits until they are gone.
 func (s *Stack) KillBuildkitd() error {
-	return s.halt(&s.buildkitd, "buildkitd", syscall.SIGKILL, 0)
+	return s.halt(&s.buildkitd, "buildkitd", 0)
 }
 
 // buildkitdWorkers lists buildkitd's workers; it fails until there is one.

@@ -120,14 +120,14 @@ type Stack struct {
 
 	mu        sync.Mutex
 	closed    bool
-	temporal  *process
-	ui        *process
-	buildkitd *process
-	registry  *process
+	temporal  *Process
+	ui        *Process
+	buildkitd *Process
+	registry  *Process
 }
 
 // SearchAttributes lists the Keyword search attributes the stack registers in
-// the "default" namespace; every build sets them (DESIGN.md §3).
+// the "default" namespace; every build sets them.
 func SearchAttributes() []string {
 	return build.AttributeNames()
 }
@@ -308,7 +308,7 @@ func (s *Stack) Close() error {
 	}
 	s.closed = true
 	var wg sync.WaitGroup
-	for _, p := range []*process{s.temporal, s.ui, s.buildkitd, s.registry} {
+	for _, p := range []*Process{s.temporal, s.ui, s.buildkitd, s.registry} {
 		if p == nil {
 			continue
 		}
@@ -317,7 +317,7 @@ func (s *Stack) Close() error {
 			if p == s.temporal {
 				grace = temporalStopGrace
 			}
-			p.stop(syscall.SIGTERM, grace)
+			_ = p.Stop(grace)
 		})
 	}
 	wg.Wait()
@@ -342,7 +342,7 @@ func (s *Stack) LogDir() string { return s.logDir }
 
 // launch starts a process unless the stack is closed or the process already
 // runs; slot points at the field that holds it.
-func (s *Stack) launch(slot **process, name, bin string, args []string) (*process, error) {
+func (s *Stack) launch(slot **Process, name, bin string, args []string) (*Process, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -359,8 +359,9 @@ func (s *Stack) launch(slot **process, name, bin string, args []string) (*proces
 	return p, nil
 }
 
-// halt stops the process in slot with sig and waits until it is gone.
-func (s *Stack) halt(slot **process, name string, sig syscall.Signal, grace time.Duration) error {
+// halt stops the process in slot and waits until it is gone: SIGTERM and up to grace for it
+// to end, or SIGKILL at once when grace is zero.
+func (s *Stack) halt(slot **Process, name string, grace time.Duration) error {
 	s.mu.Lock()
 	p := *slot
 	*slot = nil
@@ -368,7 +369,13 @@ func (s *Stack) halt(slot **process, name string, sig syscall.Signal, grace time
 	if p == nil {
 		return fmt.Errorf("stopping %s: not running", name)
 	}
-	p.stop(sig, grace)
+	sig := syscall.SIGKILL
+	if grace > 0 {
+		sig = syscall.SIGTERM
+		_ = p.Stop(grace)
+	} else {
+		p.Kill()
+	}
 	s.logger.Info("stopped", "process", name, "signal", sig.String())
 	return nil
 }
@@ -388,7 +395,10 @@ func childEnv(toolsDir string) []string {
 			env = append(env, kv)
 		}
 	}
-	dirs := []string{toolsDir}
+	var dirs []string
+	if toolsDir != "" {
+		dirs = append(dirs, toolsDir)
+	}
 	dirs = append(dirs, filepath.SplitList(path)...)
 	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
 		dirs = appendMissing(dirs, d)

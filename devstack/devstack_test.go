@@ -169,7 +169,7 @@ func TestStack(t *testing.T) {
 			t.Fatalf("StartTemporal: %v", err)
 		}
 		checkSearchAttributes(t, s.TemporalAddress)
-		if _, err := c.DescribeWorkflowExecution(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		if _, err := c.DescribeWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
 			t.Errorf("workflow started before the restart: %v", err)
 		}
 	})

@@ -6,7 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -63,7 +64,7 @@ func (s *Stack) StartRegistry(ctx context.Context) error {
 
 // StopRegistry stops the registry gracefully and waits until it is gone.
 func (s *Stack) StopRegistry() error {
-	return s.halt(&s.registry, "registry", syscall.SIGTERM, stopGrace)
+	return s.halt(&s.registry, "registry", stopGrace)
 }
 
 // httpOK answers nil when GET url answers 200.
@@ -87,4 +88,59 @@ func httpStatus(ctx context.Context, url string, want int) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// StartBasicAuthRegistry starts a distribution registry of its own, apart from any stack,
+// that takes pushes and pulls only with basic auth as user and password (htpasswd, bcrypt):
+// the kind of registry an operator points a rule at with a Docker config. Its storage, config
+// and log go under dir; it listens on a free loopback port. It returns once the registry
+// answers, with its host:port; stop it with the Process.
+func StartBasicAuthRegistry(ctx context.Context, dir, user, password string) (string, *Process, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		return "", nil, fmt.Errorf("hashing the registry password: %w", err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		return "", nil, fmt.Errorf("writing htpasswd: %w", err)
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	conf := filepath.Join(dir, "registry.yml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`# Written by devstack.
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: %s
+http:
+  addr: %s
+  secret: devstack-basic-auth
+auth:
+  htpasswd:
+    realm: slipway
+    path: %s
+`, filepath.Join(dir, "data"), addr, htpasswd)), 0o644); err != nil {
+		return "", nil, fmt.Errorf("writing registry config: %w", err)
+	}
+	env := childEnv("")
+	bin, err := lookPath(env, "docker-registry")
+	if err != nil {
+		return "", nil, fmt.Errorf("finding docker-registry (Debian package docker-registry; run scripts/tools.sh): %w", err)
+	}
+	p, err := StartProcess(Command{Name: "registry with basic auth", Args: []string{bin, "serve", conf},
+		Env: env, Log: filepath.Join(dir, "registry.log")})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitReady(ctx, p, registryReadyTimeout, func(ctx context.Context) error {
+		return httpStatus(ctx, "http://"+addr+"/v2/", http.StatusUnauthorized)
+	}); err != nil {
+		p.Kill()
+		return "", nil, err
+	}
+	return addr, p, nil
 }

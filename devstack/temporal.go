@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -61,7 +60,7 @@ func (s *Stack) launchTemporal() error {
 // waiting for it. It is started once the frontend answers: a UI whose first connection was
 // refused answers 503 while its gRPC connection backs off. It runs apart from the dev server
 // and outlives its restarts.
-func (s *Stack) ensureUI() (*process, error) {
+func (s *Stack) ensureUI() (*Process, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -90,7 +89,7 @@ func (s *Stack) StartTemporal(ctx context.Context) error {
 // StopTemporal stops the Temporal dev server gracefully and waits until it is
 // gone.
 func (s *Stack) StopTemporal() error {
-	return s.halt(&s.temporal, "temporal", syscall.SIGTERM, temporalStopGrace)
+	return s.halt(&s.temporal, "temporal", temporalStopGrace)
 }
 
 // waitTemporal waits until the frontend answers health checks, the search

@@ -59,8 +59,8 @@ type TemporalServer struct {
 
 	logger *slog.Logger
 	logDir string
-	proc   *process
-	ui     *process
+	proc   *Process
+	ui     *Process
 }
 
 // uiConfig is the web UI server's config file. disableWriteActions hides the UI's write
@@ -286,7 +286,7 @@ func (t *TemporalServer) startUI(ctx context.Context, opts ServerOptions, env []
 // startUIServer starts temporal-ui-server on loopback port for the frontend at address, with
 // its config rendered into home/temporal-ui-config, and returns without waiting for it.
 // Without write, its write actions are off.
-func startUIServer(logger *slog.Logger, logDir string, env []string, bin, home, address string, port int, write bool) (*process, error) {
+func startUIServer(logger *slog.Logger, logDir string, env []string, bin, home, address string, port int, write bool) (*Process, error) {
 	url := "http://" + loopback(port)
 	dir := filepath.Join(home, "temporal-ui-config")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -356,7 +356,7 @@ func (t *TemporalServer) runScript(ctx context.Context, name, script string, env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s: %w; see %s:\n%s", script, err, logPath, logTail(logPath))
+		return fmt.Errorf("running %s: %w; see %s:\n%s", script, err, logPath, TailFile(logPath, 20))
 	}
 	return nil
 }
@@ -427,11 +427,11 @@ func (t *TemporalServer) waitStarts(ctx context.Context) error {
 // Close stops the web UI and the server: SIGTERM, then SIGKILL after a grace period.
 func (t *TemporalServer) Close() error {
 	if t.ui != nil {
-		t.ui.stop(syscall.SIGTERM, stopGrace)
+		_ = t.ui.Stop(stopGrace)
 		t.ui = nil
 	}
 	if t.proc != nil {
-		t.proc.stop(syscall.SIGTERM, temporalStopGrace)
+		_ = t.proc.Stop(temporalStopGrace)
 		t.proc = nil
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 // TestAccessEndToEnd takes access back on the real stack: a removed member is shut out at
@@ -61,7 +63,7 @@ func TestAccessEndToEnd(t *testing.T) {
 			t.Fatalf("remove member: %d", code)
 		}
 		// Shut out at the next call: a non-member is answered as if the namespace did not
-		// exist (404, DESIGN.md §4), so its name does not leak.
+		// exist (404), so its name does not leak.
 		if code := g.call(t, "GET", "/api/v1/namespaces/acc/repositories", bob.Token, nil, nil); code != http.StatusNotFound {
 			t.Fatalf("removed member lists repositories: %d, want 404", code)
 		}
@@ -133,7 +135,7 @@ func TestAccessEndToEnd(t *testing.T) {
 		}
 		ping := func(secret string) int {
 			code, _, _ := g.deliver(t, "/webhooks/github/"+ruleID, raw,
-				map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(secret, raw)})
+				map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": devstack.SignGitHub(secret, raw)})
 			return code
 		}
 		if code := ping(rule.Webhook.Secret); code != 200 {
@@ -189,7 +191,7 @@ func TestAccessEndToEnd(t *testing.T) {
 		}
 		raw, _ := os.ReadFile(filepath.Join("..", "webhook", "testdata", "github", "ping.json"))
 		if code, _, _ := g.deliver(t, "/webhooks/github/"+ruleID, raw,
-			map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(secret, raw)}); code != http.StatusNotFound {
+			map[string]string{"X-GitHub-Event": "ping", "X-Hub-Signature-256": devstack.SignGitHub(secret, raw)}); code != http.StatusNotFound {
 			t.Errorf("delivery to the deleted rule: %d, want 404", code)
 		}
 		repo, _ := name.NewRepository(image)

@@ -259,11 +259,11 @@ func TestCancelledBuildLeavesNoWorkspace(t *testing.T) {
 		t.Fatalf("error = %v, want canceled", err)
 	}
 	t.Logf("cancelled in %s", time.Since(start).Round(time.Millisecond))
-	desc, err := env.temporal.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := env.temporal.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := desc.WorkflowExecutionInfo.Status; s != enums.WORKFLOW_EXECUTION_STATUS_CANCELED {
+	if s := desc.Status; s != enums.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Fatalf("status = %s", s)
 	}
 	if left := buildWorkspaces(t); len(left) != 0 {

@@ -69,7 +69,7 @@ func TestChaosWorkerKilledMidRun(t *testing.T) {
 	runID := g.record(t, token, id).RunID
 
 	waitLog(t, id, runID, "RUN sleep 6", 2*time.Minute)
-	first.kill()
+	first.Kill()
 	killed := time.Now()
 	second := startWorker(t)
 	t.Cleanup(second.stop)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 // fuzzLine is the progress line `go test -fuzz` prints: "fuzz: elapsed: 3s, execs: 1234 (411/sec),
@@ -40,7 +42,7 @@ func TestChaosFuzz(t *testing.T) {
 	}
 	rep := newReport(t, "Fuzzing",
 		fmt.Sprintf("Each fuzz target runs for %s with `go test -fuzz` (one worker), starting from its seeds and the corpus committed under testdata/fuzz. The targets assert their contract on every input: tags always match the OCI grammar, accepted paths stay inside the checkout and out of .git, parsers either return a well-formed event or an error wrapping ErrMalformed, a signature validates only when it is right, build ids are deterministic and tell refs apart.", fuzztime))
-	root, err := repoRoot()
+	root, err := devstack.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestChaosWebhookBodyFlood(t *testing.T) {
 		"triggers": map[string]any{"branches": []string{"main"}},
 	})
 	t.Cleanup(func() { terminateRule(t, rule.ID) })
-	pid := g.cmd.Process.Pid
+	pid := g.Pid()
 	idle, _ := procMemory(t, pid)
 
 	big := bytes.Repeat([]byte("x"), bodySize)

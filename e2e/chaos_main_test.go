@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 func init() {
@@ -42,7 +42,7 @@ func reportPath() string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	root, err := repoRoot()
+	root, err := devstack.ModuleRoot()
 	if err != nil {
 		return p
 	}
@@ -321,12 +321,6 @@ func procMemory(t *testing.T, pid int) (rss, peak int64) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// kill ends the gateway at once, as a crash or an OOM kill would.
-func (g *gateway) kill() {
-	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
-	<-g.done
-}
 
 // restart starts a gateway again on the same home, database and address.
 func (g *gateway) restart(t *testing.T) *gateway {

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +27,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/internal/testing/providertest"
 )
@@ -45,71 +44,12 @@ func randomText(prefix string, n int) string {
 // basic auth as user and password (htpasswd, bcrypt), and returns its host:port.
 func authRegistry(t *testing.T, user, password string) string {
 	t.Helper()
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	addr, p, err := devstack.StartBasicAuthRegistry(t.Context(), t.TempDir(), user, password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	conf := filepath.Join(dir, "registry.yml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-  secret: chaos-auth-registry
-auth:
-  htpasswd:
-    realm: slipway-chaos
-    path: %s
-`, filepath.Join(dir, "data"), addr, htpasswd)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Fatalf("docker-registry (Debian package docker-registry; make tools): %v", err)
-	}
-	cmd := exec.Command(bin, "serve", conf)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "REGISTRY_") { // they would override the config file
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	logf, err := os.Create(filepath.Join(dir, "registry.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			t.Fatalf("registry with auth not ready at %s: %v\n%s", addr, err, b)
-		}
-	}
+	t.Cleanup(p.Kill)
+	return addr
 }
 
 // workflowShow is `temporal workflow show -o json` of a build, with its payloads decoded.
@@ -200,7 +140,7 @@ func TestChaosSecretsNeverShow(t *testing.T) {
 		r["owner"].(map[string]any)["login"] = "octo"
 	})
 	code, builds, _ := g.deliver(t, "/webhooks/github/"+rule.ID, push, map[string]string{
-		"X-GitHub-Event": "push", "X-GitHub-Delivery": randomText("", 8), "X-Hub-Signature-256": sign(rule.Webhook.Secret, push)})
+		"X-GitHub-Event": "push", "X-GitHub-Delivery": randomText("", 8), "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, push)})
 	if code != http.StatusAccepted || len(builds) != 1 {
 		t.Fatalf("signed delivery: %d %v", code, builds)
 	}
@@ -497,7 +437,7 @@ func TestChaosHostileRepository(t *testing.T) {
 		if !strings.Contains(p.files["read"], "No such file") {
 			t.Errorf("reading the symlinks inside the build gave %q, want no such file", p.files["read"])
 		}
-		rss, peak := procMemory(t, w.cmd.Process.Pid)
+		rss, peak := procMemory(t, w.Pid())
 		if peak > 1<<30 {
 			t.Errorf("the worker's peak RSS is %s while cloning a 2 GiB file: it does not stream", mib(peak))
 		}

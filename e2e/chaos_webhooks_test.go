@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/webhook"
 )
 
@@ -51,7 +52,7 @@ func newPushEvent(t *testing.T, owner, secret string) pushEvent {
 		r["owner"].(map[string]any)["name"] = owner
 	})
 	rand.Read(b[:16])
-	return pushEvent{commit: commit, delivery: hex.EncodeToString(b[:16]), body: body, sig: sign(secret, body)}
+	return pushEvent{commit: commit, delivery: hex.EncodeToString(b[:16]), body: body, sig: devstack.SignGitHub(secret, body)}
 }
 
 // wantID is the build id the gateway must answer for ev under rule: the one derived from
@@ -238,7 +239,7 @@ func TestChaosGatewayKilledDuringWebhooks(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	g.kill()
+	g.Kill()
 	killed := time.Now()
 	time.Sleep(time.Second)
 	g = g.restart(t)
@@ -254,7 +255,7 @@ func TestChaosGatewayKilledDuringWebhooks(t *testing.T) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, r.accepted[0], "")
+		_, err := env.temporal.DescribeWorkflow(ctx, r.accepted[0], "")
 		cancel()
 		if err != nil {
 			t.Errorf("event %d: accepted build %s is not in Temporal: %v", i, r.accepted[0], err)
@@ -315,7 +316,7 @@ func TestChaosWebhookFlood(t *testing.T) {
 		"triggers": map[string]any{"branches": []string{"main"}},
 	})
 	t.Cleanup(func() { terminateRule(t, rule.ID) })
-	pid := g.cmd.Process.Pid
+	pid := g.Pid()
 	before, _ := procMemory(t, pid)
 
 	events := make([]pushEvent, distinct)

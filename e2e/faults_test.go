@@ -36,7 +36,7 @@ func TestWorkerKilledMidBuild(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	first.kill()
+	first.Kill()
 	killed := time.Now()
 	second := startWorker(t)
 	t.Cleanup(second.stop)
@@ -82,7 +82,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	workers := map[int]*worker{}
 	for range 2 {
 		w := startWorker(t)
-		workers[w.cmd.Process.Pid] = w
+		workers[w.Pid()] = w
 	}
 	t.Cleanup(func() {
 		for _, w := range workers {
@@ -114,7 +114,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		t.Fatalf("the Build activity runs on pid %d, which is neither worker %v", holder, workers)
 	}
 	deadID := dead.id(t)
-	dead.kill()
+	dead.Kill()
 	delete(workers, holder)
 	var survivor int
 	for pid := range workers {
@@ -154,11 +154,11 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 // identity Temporal records for it ("PID@HOST@..."), or 0 while none holds it.
 func buildHolder(ctx context.Context, t *testing.T, id string) int {
 	t.Helper()
-	desc, err := env.temporal.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := env.temporal.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range desc.GetPendingActivities() {
+	for _, a := range desc.RawResponse.GetPendingActivities() {
 		if a.GetActivityType().GetName() == "Build" && a.GetLastWorkerIdentity() != "" {
 			return identityPID(t, a.GetLastWorkerIdentity())
 		}

@@ -3,49 +3,37 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipway-dev/slipway/devstack"
 )
 
 // gateway is a running gateway process on the shared stack.
 type gateway struct {
+	*devstack.Process
 	url   string
 	admin string
 	// db is the gateway's database, which workers that resolve accounts read too.
-	db   string
-	cmd  *exec.Cmd
-	done chan struct{}
+	db string
 	// home, addr and extra start the gateway again (startGatewayAt).
 	home, addr string
 	extra      []string
 }
 
-func freePort(t *testing.T) int {
+func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := devstack.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func startGateway(t *testing.T, extra ...string) *gateway {
-	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	home := filepath.Join(env.home, fmt.Sprintf("gw-%d", time.Now().UnixNano()))
 	return startGatewayAt(t, home, addr, extra...)
 }
@@ -55,17 +43,6 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 	t.Helper()
 	db := databaseFor(t, home)
-	cmd := exec.Command(filepath.Join(env.bin, "gateway"))
-	cmd.Env = append(os.Environ(),
-		"SLIPWAY_HOME="+home,
-		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
-		"SLIPWAY_TEMPORAL_UI_URL="+env.stack.TemporalUIURL,
-		"SLIPWAY_REGISTRY="+env.stack.Registry,
-		"SLIPWAY_GATEWAY_ADDR="+addr,
-		"SLIPWAY_DATABASE_URL="+db,
-		"SLIPWAY_REGISTRY_TOKEN_KEY="+env.stack.RegistryTokenKey,
-	)
-	cmd.Env = append(cmd.Env, extra...)
 	// Logs are shared between worker and gateway through SLIPWAY_HOME/logs.
 	for _, dir := range []string{home, filepath.Join(env.home, "logs")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -77,36 +54,29 @@ func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 			t.Fatal(err)
 		}
 	}
-	// Appended to, so a restarted gateway's log follows the first one's.
-	logf, err := os.OpenFile(filepath.Join(env.home, "stack-logs", filepath.Base(home)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := devstack.StartProcess(devstack.Command{
+		Name: "gateway",
+		Args: []string{filepath.Join(env.bin, "gateway")},
+		Env: env.stack.GatewayEnv(append([]string{"SLIPWAY_HOME=" + home,
+			"SLIPWAY_GATEWAY_ADDR=" + addr, "SLIPWAY_DATABASE_URL=" + db}, extra...)...),
+		// Appended to, so a restarted gateway's log follows the first one's.
+		Log: filepath.Join(env.home, "stack-logs", filepath.Base(home)+".log"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{url: "http://" + addr, cmd: cmd, done: make(chan struct{}), db: db,
-		home: home, addr: addr, extra: extra}
-	go func() { cmd.Wait(); logf.Close(); close(g.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-g.done
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	g := &gateway{Process: p, url: "http://" + addr, db: db, home: home, addr: addr, extra: extra}
+	t.Cleanup(func() { _ = p.Stop(time.Minute) })
+	err = devstack.Poll(t.Context(), 100*time.Millisecond, 30*time.Second, func() (bool, error) {
 		resp, err := http.Get(g.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false, p.ExitError()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not healthy at %s: %v", g.url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("gateway not healthy at %s: %v", g.url, err)
 	}
 	b, err := os.ReadFile(filepath.Join(home, "admin-token"))
 	if err != nil {
@@ -172,12 +142,6 @@ func (g *gateway) deliver(t *testing.T, path string, body []byte, headers map[st
 	raw, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(raw, &ans)
 	return resp.StatusCode, ans.Builds, took
-}
-
-func sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // fixturePayload loads a webhook fixture and rewrites it to name owner/repo, ref and commit.
@@ -292,15 +256,27 @@ func TestGatewayEndToEnd(t *testing.T) {
 					r["name"] = "hello"
 					r["owner"].(map[string]any)["login"] = owner
 				})
-				tag = fixturePayload(t, "github/create_tag.json", func(m map[string]any) {
+				// GitHub sends a push and a create event for a new tag: the push builds.
+				tag = fixturePayload(t, "github/push_tag.json", func(m map[string]any) {
+					m["ref"], m["after"] = "refs/tags/v1.0.0", head
+					m["head_commit"].(map[string]any)["id"] = head
+					r := m["repository"].(map[string]any)
+					r["name"] = "hello"
+					r["owner"].(map[string]any)["login"] = owner
+				})
+				create := fixturePayload(t, "github/create_tag.json", func(m map[string]any) {
 					m["ref"] = "v1.0.0"
 					r := m["repository"].(map[string]any)
 					r["name"] = "hello"
 					r["owner"].(map[string]any)["login"] = owner
 				})
-				pushHeaders = map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sign(rule.Webhook.Secret, push)}
-				tagHeaders = map[string]string{"X-GitHub-Event": "create", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": sign(rule.Webhook.Secret, tag)}
-				badHeaders = map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("not-the-secret", push)}
+				createHeaders := map[string]string{"X-GitHub-Event": "create", "X-GitHub-Delivery": "d-3", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, create)}
+				if code, none, _ := g.deliver(t, path, create, createHeaders); code != 202 || len(none) != 0 {
+					t.Fatalf("create of a tag: %d %v, want 202 and no build (its push decides)", code, none)
+				}
+				pushHeaders = map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, push)}
+				tagHeaders = map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, tag)}
+				badHeaders = map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": devstack.SignGitHub("not-the-secret", push)}
 			} else {
 				edit := func(ref string) func(map[string]any) {
 					return func(m map[string]any) {

@@ -11,12 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 	"github.com/slipway-dev/slipway/internal/testing/storetest"
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -53,23 +52,6 @@ var env struct {
 	// realmAddr is where the registry's token service is expected: a test that logs in to the
 	// registry as a user starts a gateway there (startGatewayAt).
 	realmAddr string
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func TestMain(m *testing.M) {
@@ -105,7 +87,7 @@ func run(m *testing.M) int {
 var setupHooks []func() error
 
 func setup(ctx context.Context) error {
-	root, err := repoRoot()
+	root, err := devstack.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -119,18 +101,13 @@ func setup(ctx context.Context) error {
 		return err
 	}
 	env.bin = filepath.Join(env.home, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", env.bin+"/", "./cmd/worker", "./cmd/gateway")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building worker: %w\n%s", err, out)
+	if err := devstack.BuildBinaries(ctx, env.bin, "./cmd/worker", "./cmd/gateway"); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if env.realmAddr, err = devstack.FreeAddr(); err != nil {
 		return fmt.Errorf("picking the token service's port: %w", err)
 	}
-	env.realmAddr = l.Addr().String()
-	l.Close()
 	_, realmPort, _ := net.SplitHostPort(env.realmAddr)
 	opts := devstack.Options{Home: env.home, ToolsDir: env.tools, Logger: logger,
 		// A host name: go-containerregistry refuses a realm on a loopback IP.
@@ -146,10 +123,15 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("starting stack (tools from %s; run scripts/tools.sh): %w", env.tools, err)
 	}
 	env.gitRoot = filepath.Join(env.home, "git")
-	env.gitURL, err = serveGit(env.gitRoot)
+	if err := os.MkdirAll(env.gitRoot, 0o755); err != nil {
+		return err
+	}
+	// Served for the whole run; the test binary's exit ends it.
+	git, err := gitserver.New(env.gitRoot, "", "")
 	if err != nil {
 		return err
 	}
+	env.gitURL = git.URL
 	env.temporal, err = client.Dial(client.Options{HostPort: env.stack.TemporalAddress})
 	if err != nil {
 		return fmt.Errorf("dialing temporal: %w", err)
@@ -232,12 +214,7 @@ func databaseFor(t *testing.T, home string) string {
 }
 
 // worker is a running worker process.
-type worker struct {
-	cmd     *exec.Cmd
-	home    string
-	logPath string
-	done    chan struct{}
-}
+type worker struct{ *devstack.Process }
 
 // startWorker runs the worker binary against the shared stack, with extra environment.
 func startWorker(t *testing.T, extra ...string) *worker {
@@ -249,77 +226,47 @@ func startWorker(t *testing.T, extra ...string) *worker {
 // as unshare), or alone when prefix is empty.
 func startWorkerUnder(t *testing.T, prefix []string, extra ...string) *worker {
 	t.Helper()
-	argv := append(slices.Clone(prefix), filepath.Join(env.bin, "worker"))
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(),
-		"SLIPWAY_HOME="+env.home,
-		"SLIPWAY_TEMPORAL_ADDRESS="+env.stack.TemporalAddress,
-		"SLIPWAY_BUILDKIT_ADDR="+env.stack.BuildkitAddr,
-		"SLIPWAY_BUILD_CGROUP="+env.stack.BuildCgroup,
-		"SLIPWAY_REGISTRY="+env.stack.Registry,
-		// The stack's registry, also when a test points SLIPWAY_REGISTRY elsewhere: base
-		// images come from it through buildkitd's docker.io mirror.
-		"SLIPWAY_REGISTRY_TOKEN_HOSTS="+env.stack.Registry,
-		"SLIPWAY_GITHUB_URL="+env.gitURL,
-		"SLIPWAY_GITLAB_URL="+env.gitURL,
-		"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
-		"SLIPWAY_BUILD_BRIDGE="+env.stack.BuildBridge,
-		// Tests share namespace "demo" and some leave builds running; the tests of the
-		// namespace limit set their own.
-		"SLIPWAY_NAMESPACE_MAX_RUNNING=16",
-	)
-	cmd.Env = append(cmd.Env, extra...)
-	logf, err := os.Create(filepath.Join(env.home, "stack-logs", fmt.Sprintf("worker-%d.log", time.Now().UnixNano())))
+	p, err := devstack.StartProcess(devstack.Command{
+		Name: "worker",
+		Args: append(slices.Clone(prefix), filepath.Join(env.bin, "worker")),
+		Env: env.stack.WorkerEnv(append([]string{
+			"SLIPWAY_GITHUB_URL=" + env.gitURL,
+			"SLIPWAY_GITLAB_URL=" + env.gitURL,
+			"SLIPWAY_MAX_CONCURRENT_BUILDS=2",
+			// Tests share namespace "demo" and some leave builds running; the tests of the
+			// namespace limit set their own.
+			"SLIPWAY_NAMESPACE_MAX_RUNNING=16",
+		}, extra...)...),
+		Log: filepath.Join(env.home, "stack-logs", fmt.Sprintf("worker-%d.log", time.Now().UnixNano())),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &worker{cmd: cmd, home: env.home, logPath: logf.Name(), done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(w.done) }()
-	return w
+	return &worker{p}
 }
 
 // id is the worker's id, which names its folders (SLIPWAY_HOME/workspaces/worker-ID and
 // SLIPWAY_HOME/images/worker-ID), read from its start line in its log.
 func (w *worker) id(t *testing.T) string {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(w.logPath)
+	var id string
+	err := devstack.Poll(t.Context(), 50*time.Millisecond, time.Minute, func() (bool, error) {
+		b, _ := os.ReadFile(w.LogPath())
 		if _, rest, ok := strings.Cut(string(b), "worker_id="); ok {
-			if id, _, ok := strings.Cut(rest, " "); ok {
-				return id
+			if id, _, ok = strings.Cut(rest, " "); ok {
+				return true, nil
 			}
 		}
-		select {
-		case <-w.done:
-			t.Fatalf("the worker ended before it started:\n%s", b)
-		default:
-		}
+		return false, w.ExitError()
+	})
+	if err != nil {
+		t.Fatalf("no worker_id in %s: %v", w.LogPath(), err)
 	}
-	t.Fatalf("no worker_id in %s", w.logPath)
-	return ""
+	return id
 }
 
 // stop ends the worker with SIGTERM, as an orchestrator would.
-func (w *worker) stop() {
-	w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(40 * time.Second):
-		w.cmd.Process.Kill()
-		<-w.done
-	}
-}
-
-// kill ends the worker at once, as a crash would.
-func (w *worker) kill() {
-	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-	<-w.done
-}
+func (w *worker) stop() { _ = w.Stop(40 * time.Second) }
 
 // startBuild starts workflow_docker_builder as the temporal CLI or the gateway would.
 func startBuild(t *testing.T, id string, in build.Input) client.WorkflowRun {

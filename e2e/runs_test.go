@@ -203,3 +203,87 @@ func buildResultOf(t *testing.T, id string) (build.Result, error) {
 	err := env.temporal.GetWorkflow(ctx, id, "").Get(ctx, &res)
 	return res, err
 }
+
+// TestRebuildAndReconcile rebuilds a build through the API, then pushes a commit whose
+// delivery never comes: the rule's reconciliation builds it within one interval.
+func TestRebuildAndReconcile(t *testing.T) {
+	w := startWorker(t)
+	t.Cleanup(w.stop)
+	g := startGateway(t)
+	owner := "e2e-reconcile"
+	srv := &gitserver.Server{Root: env.gitRoot, URL: env.gitURL}
+	repo := srv.NewRepo(t, owner, "hello")
+	first := repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN echo reconciled\n"})
+	if code := g.call(t, "POST", "/api/v1/namespaces", g.admin, map[string]string{"name": "recon"}, nil); code != 201 {
+		t.Fatalf("create namespace: %d", code)
+	}
+	if code := g.call(t, "POST", "/api/v1/namespaces/recon/repositories", g.admin, map[string]string{"name": "app"}, nil); code != 201 {
+		t.Fatalf("create repository: %d", code)
+	}
+	rules := "/api/v1/namespaces/recon/repositories/app/build-rules"
+	var rule struct {
+		ID string `json:"id"`
+	}
+	if code := g.call(t, "POST", rules, g.admin, map[string]any{
+		"source":          map[string]any{"provider": "github", "owner": owner, "repository": "hello"},
+		"triggers":        map[string]any{"branches": []string{"main"}},
+		"tag_template":    "{short_commit}",
+		"reconcile_every": "1m",
+	}, &rule); code != 201 {
+		t.Fatalf("create rule: %d", code)
+	}
+
+	var started struct {
+		ID        string `json:"id"`
+		RebuildOf string `json:"rebuild_of"`
+	}
+	if code := g.call(t, "POST", rules+"/"+rule.ID+"/builds", g.admin, map[string]string{"branch": "main"}, &started); code != 202 {
+		t.Fatalf("build now: %d", code)
+	}
+	built := g.waitBuild(t, g.admin, started.ID)
+	if built.Status != "succeeded" || built.Commit != first {
+		t.Fatalf("build: %+v", built)
+	}
+	orig := started.ID
+	if code := g.call(t, "POST", "/api/v1/builds/"+orig+"/rebuild", g.admin, nil, &started); code != 202 || started.RebuildOf != orig {
+		t.Fatalf("rebuild: %d %+v", code, started)
+	}
+	again := g.waitBuild(t, g.admin, started.ID)
+	if again.Status != "succeeded" || again.Commit != first || again.Digest == "" {
+		t.Fatalf("rebuild: %+v", again)
+	}
+
+	// A push whose delivery is lost.
+	second := repo.Commit("main", map[string]string{"b.txt": "b\n"})
+	deadline := time.Now().Add(100 * time.Second)
+	for {
+		var list struct {
+			Builds []record `json:"builds"`
+		}
+		g.call(t, "GET", "/api/v1/namespaces/recon/repositories/app/builds?rule="+rule.ID, g.admin, nil, &list)
+		var found string
+		for _, b := range list.Builds {
+			if b.Trigger == build.TriggerReconcile {
+				found = b.ID
+			}
+		}
+		if found != "" {
+			rec := g.waitBuild(t, g.admin, found)
+			if rec.Status != "succeeded" || rec.Commit != second {
+				t.Fatalf("reconciled build: %+v", rec)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no build with trigger reconcile within 100s of a push no delivery brought: %+v", list.Builds)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	// Turning reconciliation off removes the rule's schedule.
+	if code := g.call(t, "DELETE", rules+"/"+rule.ID, g.admin, nil, nil); code != 204 {
+		t.Fatalf("delete rule: %d", code)
+	}
+	if _, err := env.temporal.ScheduleClient().GetHandle(context.Background(), "slipway-reconcile-"+rule.ID).Describe(context.Background()); err == nil {
+		t.Error("the reconcile schedule outlived its rule")
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
@@ -69,7 +70,7 @@ func deliverPush(t *testing.T, g *gateway, ruleID, secret, owner, commit, delive
 		r["owner"].(map[string]any)["login"] = owner
 	})
 	code, builds, _ := g.deliver(t, "/webhooks/github/"+ruleID, body, map[string]string{
-		"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(secret, body)})
+		"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": devstack.SignGitHub(secret, body)})
 	return code, builds
 }
 
@@ -191,7 +192,7 @@ func TestTagsNeverMoveBackwards(t *testing.T) {
 		t.Fatalf("deleting A's execution: %v", err)
 	}
 	gone := func() bool {
-		_, err := env.temporal.DescribeWorkflowExecution(ctx, idA, "")
+		_, err := env.temporal.DescribeWorkflow(ctx, idA, "")
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf)
 	}

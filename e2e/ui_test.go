@@ -82,11 +82,11 @@ func TestTemporalUIReadOnly(t *testing.T) {
 	if code, body := call("POST", wf+"/terminate"); code != http.StatusMethodNotAllowed {
 		t.Fatalf("terminate through the UI answered %d, want 405: %s", code, body)
 	}
-	desc, err := env.temporal.DescribeWorkflowExecution(ctx, id, run.GetRunID())
+	desc, err := env.temporal.DescribeWorkflow(ctx, id, run.GetRunID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if st := desc.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("after the refused terminate the workflow is %s, want running", st)
 	}
 	t.Logf("web UI %s (version %s): write actions off, terminate refused with 405", ui, settings.Version)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,18 +101,8 @@ func TestWorkersInPIDNamespacesKeepTheirFolders(t *testing.T) {
 // itself does not pass SIGTERM on, and the worker (PID 1 of its namespace) handles it.
 func stopGroup(t *testing.T, w *worker) {
 	t.Helper()
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	syscall.Kill(-w.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(40 * time.Second):
-		syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-		<-w.done
-		t.Errorf("worker %d did not stop on SIGTERM", w.cmd.Process.Pid)
+	if err := w.Stop(40 * time.Second); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -122,7 +111,7 @@ func stopGroup(t *testing.T, w *worker) {
 func innerPID(t *testing.T, w *worker) int {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		pid := strconv.Itoa(w.cmd.Process.Pid)
+		pid := strconv.Itoa(w.Pid())
 		children, _ := os.ReadFile(filepath.Join("/proc", pid, "task", pid, "children"))
 		child := strings.TrimSpace(string(children))
 		if child == "" {

@@ -22,7 +22,7 @@ const tokenUseEvery = time.Minute
 // touchToken records the caller's token use when the recorded one is older than
 // tokenUseEvery, and returns u as it now stands. A failure is logged: it must not refuse the
 // call.
-func (a *api) touchToken(ctx context.Context, u store.User) store.User {
+func (a *Server) touchToken(ctx context.Context, u store.User) store.User {
 	at := time.Now().UTC()
 	if u.TokenLastUsedAt != nil && at.Sub(*u.TokenLastUsedAt) < tokenUseEvery {
 		return u
@@ -62,7 +62,7 @@ func viewUser(u store.User) userView {
 
 // namespaces are the namespaces the caller sees, with the role held in each: a site admin
 // sees all, with the admin role it holds everywhere.
-func (a *api) namespaces(c *gin.Context) ([]store.Membership, error) {
+func (a *Server) namespaces(c *gin.Context) ([]store.Membership, error) {
 	u := user(c)
 	if !u.SiteAdmin {
 		return a.store.UserNamespaces(c.Request.Context(), u.ID)
@@ -75,7 +75,7 @@ func (a *api) namespaces(c *gin.Context) ([]store.Membership, error) {
 }
 
 // me answers who the caller is.
-func (a *api) me(c *gin.Context) {
+func (a *Server) me(c *gin.Context) {
 	nss, err := a.namespaces(c)
 	if err != nil {
 		a.internal(c, "listing namespaces", err)
@@ -84,7 +84,7 @@ func (a *api) me(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"user": viewUser(user(c)), "namespaces": nss})
 }
 
-func (a *api) listNamespaces(c *gin.Context) {
+func (a *Server) listNamespaces(c *gin.Context) {
 	nss, err := a.namespaces(c)
 	if err != nil {
 		a.internal(c, "listing namespaces", err)
@@ -99,13 +99,13 @@ const adminTokenNote = "the site admin's token is SLIPWAY_ADMIN_TOKEN (or $SLIPW
 
 // rotateMyToken gives the caller a new token, shown once; the one that authenticated this
 // call stops at once.
-func (a *api) rotateMyToken(c *gin.Context) {
+func (a *Server) rotateMyToken(c *gin.Context) {
 	a.issueToken(c, user(c).Name)
 }
 
 // rotateUserToken is the site admin giving a user a new token: the way back in for a user
 // enabled again, or for one who lost theirs.
-func (a *api) rotateUserToken(c *gin.Context) {
+func (a *Server) rotateUserToken(c *gin.Context) {
 	if !user(c).SiteAdmin {
 		fail(c, http.StatusForbidden, "only the site admin issues tokens to other users")
 		return
@@ -113,7 +113,7 @@ func (a *api) rotateUserToken(c *gin.Context) {
 	a.issueToken(c, c.Param("user"))
 }
 
-func (a *api) issueToken(c *gin.Context, name string) {
+func (a *Server) issueToken(c *gin.Context, name string) {
 	target, err := a.store.GetUser(c.Request.Context(), name)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("user %q", name), err)
@@ -137,7 +137,7 @@ func (a *api) issueToken(c *gin.Context, name string) {
 
 // patchUser is the site admin disabling a user (every token answers 401 from then on) or
 // enabling one again (with no token: POST /api/v1/users/{user}/token gives one).
-func (a *api) patchUser(c *gin.Context) {
+func (a *Server) patchUser(c *gin.Context) {
 	if !user(c).SiteAdmin {
 		fail(c, http.StatusForbidden, "only the site admin disables or enables users")
 		return
@@ -168,11 +168,8 @@ func (a *api) patchUser(c *gin.Context) {
 	c.JSON(http.StatusOK, viewUser(u))
 }
 
-func (a *api) listMembers(c *gin.Context) {
+func (a *Server) listMembers(c *gin.Context) {
 	ns := c.Param("ns")
-	if !a.authorize(c, ns, store.RoleRead) {
-		return
-	}
 	ms, err := a.store.ListMembers(c.Request.Context(), ns)
 	if err != nil {
 		a.storeError(c, "namespace "+ns, err)
@@ -182,7 +179,7 @@ func (a *api) listMembers(c *gin.Context) {
 }
 
 // memberError answers for a refused change of membership.
-func (a *api) memberError(c *gin.Context, ns, name string, err error) {
+func (a *Server) memberError(c *gin.Context, ns, name string, err error) {
 	switch {
 	case errors.Is(err, store.ErrLastAdmin):
 		fail(c, http.StatusConflict, fmt.Sprintf("%q is the last admin of namespace %q: make another member admin first", name, ns))
@@ -193,11 +190,8 @@ func (a *api) memberError(c *gin.Context, ns, name string, err error) {
 
 // removeMember takes a member's role away: their next call in the namespace is a 404 like a
 // stranger's.
-func (a *api) removeMember(c *gin.Context) {
+func (a *Server) removeMember(c *gin.Context) {
 	ns, name := c.Param("ns"), c.Param("user")
-	if !a.authorize(c, ns, store.RoleAdmin) {
-		return
-	}
 	err := a.store.RemoveMember(c.Request.Context(), ns, name)
 	if errors.Is(err, store.ErrNotFound) {
 		// One answer for no such user and no such member: names do not leak.
@@ -221,11 +215,8 @@ type hookReport struct {
 // deleteRepository deletes an image repository with its rules and their managed hooks; its
 // images stay in the registry unless ?images=delete. Build records stay in Temporal (until
 // its retention) and readable at /api/v1/builds/{id}.
-func (a *api) deleteRepository(c *gin.Context) {
+func (a *Server) deleteRepository(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleAdmin) {
-		return
-	}
 	images := c.DefaultQuery("images", "keep")
 	if images != "keep" && images != "delete" {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("images %q is neither keep nor delete", images))
@@ -280,7 +271,7 @@ func (a *api) deleteRepository(c *gin.Context) {
 }
 
 // removeHook deletes a managed hook through the account that made it.
-func (a *api) removeHook(ctx context.Context, o store.OrphanedHook) error {
+func (a *Server) removeHook(ctx context.Context, o store.OrphanedHook) error {
 	if a.accounts == nil {
 		return errors.New("connected accounts are off: the gateway has no secret key")
 	}
@@ -295,7 +286,7 @@ func (a *api) removeHook(ctx context.Context, o store.OrphanedHook) error {
 }
 
 // removeHooks tries to delete hooks and returns those it could not, each with why.
-func (a *api) removeHooks(ctx context.Context, hooks []store.OrphanedHook) []store.OrphanedHook {
+func (a *Server) removeHooks(ctx context.Context, hooks []store.OrphanedHook) []store.OrphanedHook {
 	left := []store.OrphanedHook{}
 	for _, o := range hooks {
 		if err := a.removeHook(ctx, o); err != nil {
@@ -310,7 +301,7 @@ func (a *api) removeHooks(ctx context.Context, hooks []store.OrphanedHook) []sto
 // source (or through another account), and tries again the hooks left on earlier sources. What
 // cannot be removed is recorded on the rule (orphaned_hooks), not forgotten. It returns r with
 // its hook and orphans as stored.
-func (a *api) leaveOldSource(ctx context.Context, old, r store.Rule) store.Rule {
+func (a *Server) leaveOldSource(ctx context.Context, old, r store.Rule) store.Rule {
 	pending := old.OrphanedHooks
 	moved := old.Hook.ID != 0 && (old.Source != r.Source || old.AccountID != r.AccountID)
 	if moved {
@@ -332,10 +323,7 @@ func (a *api) leaveOldSource(ctx context.Context, old, r store.Rule) store.Rule 
 
 // rotateWebhookSecret gives a rule a new webhook secret, shown once in the answer; the old one
 // validates no delivery from then on, and the managed hook, if any, is updated with the new.
-func (a *api) rotateWebhookSecret(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) rotateWebhookSecret(c *gin.Context) {
 	r, ok := a.repoRule(c)
 	if !ok {
 		return
@@ -350,7 +338,7 @@ func (a *api) rotateWebhookSecret(c *gin.Context) {
 }
 
 // checkCreator applies SLIPWAY_NAMESPACE_CREATORS.
-func (a *api) checkCreator(c *gin.Context) bool {
+func (a *Server) checkCreator(c *gin.Context) bool {
 	if a.cfg.NamespaceCreators == config.CreatorsAdmin && !user(c).SiteAdmin {
 		fail(c, http.StatusForbidden, "only the site admin creates namespaces on this Slipway (SLIPWAY_NAMESPACE_CREATORS=admin)")
 		return false

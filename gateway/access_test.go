@@ -17,7 +17,9 @@ import (
 // change, a hook that cannot be removed and the deletion of the rule's repository, against the
 // GitHub fake.
 func TestManagedHookLifecycle(t *testing.T) {
-	x := newAccountsAPI(t)
+	t.Parallel()
+	h := mockStack(t)
+	x := newAccountsAPI(t, h)
 	const token = "ghp_hookLifecycleTOKEN0000000000"
 	x.tokens = []string{token}
 	x.github.AddUser("octo", token)
@@ -122,7 +124,7 @@ func TestManagedHookLifecycle(t *testing.T) {
 	})
 
 	t.Run("deleting the repository removes its rules' hooks", func(t *testing.T) {
-		build := startBuild(t, store.Rule{ID: r.ID, Namespace: tm.ns, Repository: "app",
+		build := h.startBuild(t, store.Rule{ID: r.ID, Namespace: tm.ns, Repository: "app",
 			Source: store.Source{Provider: "github", Owner: "acme", Repository: "app"}})
 		if code := x.call(t, "DELETE", "/api/v1/namespaces/"+tm.ns+"/repositories/app", h.writer, nil, nil); code != http.StatusForbidden {
 			t.Fatalf("write deletes a repository: %d, want 403", code)
@@ -159,8 +161,10 @@ func TestManagedHookLifecycle(t *testing.T) {
 // TestPeopleAndTokens walks the API of item 1: who am I, namespaces, members, the last admin,
 // rotation, disabling, and the namespace creators setting.
 func TestPeopleAndTokens(t *testing.T) {
-	name, tok := freshUserToken(t, "", "")
-	other, otherTok := freshUserToken(t, "", "")
+	t.Parallel()
+	h := mockStack(t)
+	name, tok := h.freshUserToken(t, "", "")
+	other, otherTok := h.freshUserToken(t, "", "")
 	ns := h.name("people")
 	expect(t, h.do(t, "POST", "/api/v1/namespaces", tok, map[string]string{"name": ns}), 201, "create namespace")
 	expect(t, h.do(t, "PUT", "/api/v1/namespaces/"+ns+"/members/"+other, tok, map[string]string{"role": "read"}), 200, "grant")
@@ -253,7 +257,7 @@ func TestPeopleAndTokens(t *testing.T) {
 		} {
 			cfg := h.cfg
 			cfg.NamespaceCreators = tt.creators
-			a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
+			a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
 			rec := serve(t, a, "POST", "/api/v1/namespaces", tt.token, `{"name":"`+h.name("made")+`"}`)
 			if rec != tt.want {
 				t.Errorf("%s creating with creators=%s: %d, want %d", tt.token[:8], tt.creators, rec, tt.want)
@@ -263,7 +267,7 @@ func TestPeopleAndTokens(t *testing.T) {
 }
 
 // serve sends one request straight to a's router and returns the status.
-func serve(t *testing.T, a *api, method, path, token, body string) int {
+func serve(t *testing.T, a *Server, method, path, token, body string) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, path, strings.NewReader(body))
 	if err != nil {
@@ -271,6 +275,6 @@ func serve(t *testing.T, a *api, method, path, token, body string) int {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
-	a.router().ServeHTTP(rec, req)
+	a.Handler().ServeHTTP(rec, req)
 	return rec.Code
 }

@@ -24,16 +24,17 @@ type accountsAPI struct {
 	tokens []string
 }
 
-func newAccountsAPI(t *testing.T) *accountsAPI {
+func newAccountsAPI(t *testing.T, h *harness) *accountsAPI {
 	t.Helper()
 	box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
 	gh, gl := providertest.NewGitHub(t), providertest.NewGitLab(t)
-	a := newAPI(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.accounts = accounts.New(h.store, box, map[string]string{"github": gh.URL, "gitlab": gl.URL})
-	srv := httptest.NewServer(a.router())
+	a := New(Deps{Config: h.cfg, Store: h.store, Temporal: h.temporal, Logs: h.logs,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts: accounts.New(h.store, box, map[string]string{"github": gh.URL, "gitlab": gl.URL})})
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &accountsAPI{url: srv.URL, github: gh, gitlab: gl}
 }
@@ -68,7 +69,9 @@ func (x *accountsAPI) call(t *testing.T, method, path, token string, body any, o
 }
 
 func TestConnectedAccounts(t *testing.T) {
-	x := newAccountsAPI(t)
+	t.Parallel()
+	h := mockStack(t)
+	x := newAccountsAPI(t, h)
 	const admin, reader, revoked = "ghp_adminTOKEN000000000000000000", "ghp_readerTOKEN00000000000000000", "ghp_revokedTOKEN0000000000000000"
 	x.tokens = []string{admin, reader, revoked}
 	x.github.AddUser("octo", admin)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,7 +21,7 @@ const (
 )
 
 // authenticate resolves the bearer token to a user, or answers 401.
-func (a *api) authenticate(c *gin.Context) {
+func (a *Server) authenticate(c *gin.Context) {
 	token := bearer(c.GetHeader("Authorization"))
 	if token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="slipway"`)
@@ -48,21 +49,24 @@ func user(c *gin.Context) store.User {
 	return u.(store.User)
 }
 
-// authorize checks that the caller holds need in namespace ns. A caller with no role there
-// gets 404, as if the namespace did not exist, so names do not leak; a role too weak gets
-// 403. Site admins hold every role everywhere.
-func (a *api) authorize(c *gin.Context, ns string, need store.Role) bool {
-	if code, msg := a.access(c, ns, need); code != 0 {
-		fail(c, code, msg)
-		return false
+// requireRole lets a request on, into namespace :ns, only when its caller holds need there.
+// A caller with no role there gets 404, as if the namespace did not exist, so names do not
+// leak; a role too weak gets 403. Site admins hold every role everywhere.
+func (a *Server) requireRole(need store.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ns := c.Param("ns")
+		if code, msg := a.access(c, ns, need); code != 0 {
+			fail(c, code, msg)
+			return
+		}
+		c.Next()
 	}
-	return true
 }
 
-// access is authorize without the answer: 0 when the caller holds need in ns, else the status
+// access is requireRole without the answer: 0 when the caller holds need in ns, else the status
 // and message to fail with, so a caller that names the resource differently (a build, not its
 // namespace) can say so in the one answer it writes.
-func (a *api) access(c *gin.Context, ns string, need store.Role) (int, string) {
+func (a *Server) access(c *gin.Context, ns string, need store.Role) (int, string) {
 	u := user(c)
 	if u.SiteAdmin {
 		_, err := a.store.GetNamespace(c.Request.Context(), ns)
@@ -90,7 +94,7 @@ func (a *api) access(c *gin.Context, ns string, need store.Role) (int, string) {
 }
 
 // storeError maps the store's errors to answers.
-func (a *api) storeError(c *gin.Context, what string, err error) {
+func (a *Server) storeError(c *gin.Context, what string, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		fail(c, http.StatusNotFound, what+" not found")
@@ -132,7 +136,7 @@ type nameBody struct {
 	Name string `json:"name"`
 }
 
-func (a *api) createUser(c *gin.Context) {
+func (a *Server) createUser(c *gin.Context) {
 	if !user(c).SiteAdmin {
 		fail(c, http.StatusForbidden, "only the site admin creates users")
 		return
@@ -149,7 +153,7 @@ func (a *api) createUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"name": u.Name, "token": token})
 }
 
-func (a *api) createNamespace(c *gin.Context) {
+func (a *Server) createNamespace(c *gin.Context) {
 	if !a.checkCreator(c) {
 		return
 	}
@@ -170,11 +174,8 @@ func (a *api) createNamespace(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"name": ns.Name, "created_at": ns.CreatedAt, "role": store.RoleAdmin})
 }
 
-func (a *api) setMember(c *gin.Context) {
+func (a *Server) setMember(c *gin.Context) {
 	ns, name := c.Param("ns"), c.Param("user")
-	if !a.authorize(c, ns, store.RoleAdmin) {
-		return
-	}
 	var body struct {
 		Role store.Role `json:"role"`
 	}
@@ -194,26 +195,23 @@ func (a *api) setMember(c *gin.Context) {
 
 // repositoryView is an image repository as the API shows it.
 type repositoryView struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Image     string `json:"image"`
-	CreatedAt any    `json:"created_at"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Image     string    `json:"image"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
-func (a *api) repoView(r store.Repository) repositoryView {
+func (a *Server) repoView(r store.Repository) repositoryView {
 	return repositoryView{Namespace: r.Namespace, Name: r.Name, Image: a.image(r.Namespace, r.Name), CreatedAt: r.CreatedAt}
 }
 
 // image is the registry repository builds of ns/name push to.
-func (a *api) image(ns, name string) string {
+func (a *Server) image(ns, name string) string {
 	return a.cfg.Registry + "/" + ns + "/" + name
 }
 
-func (a *api) createRepository(c *gin.Context) {
+func (a *Server) createRepository(c *gin.Context) {
 	ns := c.Param("ns")
-	if !a.authorize(c, ns, store.RoleWrite) {
-		return
-	}
 	var body nameBody
 	if !bindJSON(c, &body) {
 		return
@@ -226,11 +224,8 @@ func (a *api) createRepository(c *gin.Context) {
 	c.JSON(http.StatusCreated, a.repoView(r))
 }
 
-func (a *api) listRepositories(c *gin.Context) {
+func (a *Server) listRepositories(c *gin.Context) {
 	ns := c.Param("ns")
-	if !a.authorize(c, ns, store.RoleRead) {
-		return
-	}
 	rs, err := a.store.ListRepositories(c.Request.Context(), ns)
 	if err != nil {
 		a.storeError(c, "namespace "+ns, err)

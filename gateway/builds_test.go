@@ -33,6 +33,8 @@ type started struct {
 }
 
 func TestBuildNow(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "now")
 	rule := h.createRule(t, tm, githubRule())
 	path := tm.rule(rule.ID) + "/builds"
@@ -157,12 +159,12 @@ func TestBuildNow(t *testing.T) {
 	t.Run("Temporal refuses the request", func(t *testing.T) {
 		// An InvalidArgument is the request's fault: 400, not a 503 a client retries forever.
 		refusing := refusingClient{Client: h.temporal}
-		a := newAPI(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		a := testServer(h.cfg, h.store, refusing, h.logs, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", path, strings.NewReader(`{"branch":"main"}`))
 		req.Header.Set("Authorization", "Bearer "+h.writer)
 		req.Header.Set("Content-Type", "application/json")
-		a.router().ServeHTTP(rec, req)
+		a.Handler().ServeHTTP(rec, req)
 		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "search attribute value too long") {
 			t.Fatalf("build now refused by Temporal answered %d %s, want 400 with Temporal's reason", rec.Code, rec.Body)
 		}
@@ -236,6 +238,7 @@ func listBuilds(t *testing.T, path, token string, want int) buildList {
 }
 
 func TestBuildRecords(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "rec")
 	ruleA := h.createRule(t, tm, githubRule())
 	ruleB := h.createRule(t, tm, with(map[string]any{"tag_template": "", "dockerfile_path": "", "build_args": map[string]string{}}))
@@ -411,6 +414,7 @@ func historyHas(t *testing.T, id string, want enumspb.EventType) bool {
 }
 
 func TestCancel(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "cancel")
 	rule := h.createRule(t, tm, githubRule())
 	id, runID := h.buildNow(t, tm, rule.ID)
@@ -459,6 +463,8 @@ func TestCancel(t *testing.T) {
 }
 
 func TestBuildLogs(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "logs")
 	rule := h.createRule(t, tm, githubRule())
 
@@ -589,10 +595,11 @@ func TestBuildLogs(t *testing.T) {
 // TestBuildSteps checks a build a worker has taken up shows the steps its status query
 // answers. A stand-in workflow of the same name answers the query on a queue of its own.
 func TestBuildSteps(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-steps"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	begun := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -678,10 +685,11 @@ func (hs *harness) storedRule(t testing.TB, tm team, change func(*store.Rule)) s
 // with the reason, in its record and in the list, and as running once it has its slot. A
 // stand-in workflow of the same name sets the memo as the real one does.
 func TestQueuedBuildRecord(t *testing.T) {
+	h := devStack(t)
 	cfg := h.cfg
 	cfg.TaskQueue = "gateway-test-queued"
-	a := newAPI(cfg, h.store, h.temporal, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, h.temporal, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	const reason = "waiting for a build slot: namespace x runs 4 of 4 builds"

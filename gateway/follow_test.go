@@ -11,25 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
 
-// countingClient counts the DescribeWorkflowExecution calls the gateway makes.
+// countingClient counts the DescribeWorkflow calls the gateway makes.
 type countingClient struct {
 	client.Client
 	describes atomic.Int64
 }
 
-func (c *countingClient) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+func (c *countingClient) DescribeWorkflow(ctx context.Context, id, runID string) (*client.WorkflowExecutionDescription, error) {
 	c.describes.Add(1)
-	return c.Client.DescribeWorkflowExecution(ctx, id, runID)
+	return c.Client.DescribeWorkflow(ctx, id, runID)
 }
 
 // TestFollowHub: followers of one build share one watcher (Temporal calls do not grow with
 // them), each user follows at most LogFollowersPerUser logs (429 beyond), and a stream with no
 // new bytes for LogFollowIdle ends with a note.
 func TestFollowHub(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "follow")
 	rule := h.createRule(t, tm, githubRule())
 	id, _ := h.buildNow(t, tm, rule.ID)
@@ -38,8 +39,8 @@ func TestFollowHub(t *testing.T) {
 	cfg.LogFollowersPerUser = 3
 	cfg.LogFollowIdle = 2 * time.Second
 	counting := &countingClient{Client: h.temporal}
-	a := newAPI(cfg, h.store, counting, h.logs, h.api.logger)
-	srv := httptest.NewServer(a.router())
+	a := testServer(cfg, h.store, counting, h.logs, h.api.logger)
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	type stream struct {
@@ -68,12 +69,7 @@ func TestFollowHub(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			a.follows.mu.Lock()
-			got := 0
-			for _, w := range a.follows.builds {
-				got += w.followers
-			}
-			a.follows.mu.Unlock()
+			_, got, _ := a.follows.Load()
 			if got == n {
 				return
 			}
@@ -107,9 +103,7 @@ func TestFollowHub(t *testing.T) {
 	if calls := counting.describes.Load() - before; calls > 3 {
 		t.Errorf("%d Describe calls in 1.5s with 4 followers, want at most 3 (one watcher)", calls)
 	}
-	a.follows.mu.Lock()
-	watchers := len(a.follows.builds)
-	a.follows.mu.Unlock()
+	watchers, _, _ := a.follows.Load()
 	if watchers != 1 {
 		t.Errorf("%d watchers for one build, want 1", watchers)
 	}
@@ -132,9 +126,7 @@ func TestFollowHub(t *testing.T) {
 	// The watcher stops with its last follower, and the user's count is back to zero.
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		a.follows.mu.Lock()
-		left, users := len(a.follows.builds), len(a.follows.perUser)
-		a.follows.mu.Unlock()
+		left, _, users := a.follows.Load()
 		if left == 0 && users == 0 {
 			break
 		}

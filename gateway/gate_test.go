@@ -69,19 +69,21 @@ func (countingBody) Close() error { return nil }
 // TestWebhookBodyNotRead: what the headers can refuse is refused before one byte of the body
 // is read, and a full gate answers 503 with Retry-After, also without reading.
 func TestWebhookBodyNotRead(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	tm := h.newTeam(t, "unread")
 	gh := h.createRule(t, tm, githubRule())
 	gl := h.createRule(t, tm, map[string]any{
 		"source":   map[string]any{"provider": "gitlab", "owner": "mike", "repository": "diaspora"},
 		"triggers": map[string]any{"branches": []string{"master"}},
 	})
-	full := newAPI(h.cfg, h.store, h.temporal, h.logs, h.api.logger)
+	full := testServer(h.cfg, h.store, h.temporal, h.logs, h.api.logger)
 	hold, _ := full.bodies.acquire(context.Background(), full.bodies.maxBytes, 0)
 	defer hold()
 	sig := "sha256=" + strings.Repeat("ab", 32)
 	for _, tc := range []struct {
 		name    string
-		a       *api
+		a       *Server
 		path    string
 		headers map[string]string
 		want    int
@@ -109,7 +111,7 @@ func TestWebhookBodyNotRead(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			start := time.Now()
-			tc.a.router().ServeHTTP(rec, req)
+			tc.a.Handler().ServeHTTP(rec, req)
 			if rec.Code != tc.want {
 				t.Fatalf("answered %d %s, want %d", rec.Code, rec.Body, tc.want)
 			}

@@ -1,6 +1,7 @@
 // Package gateway is Slipway's HTTP front: the API people and CI call (rules, build now,
 // build records, logs, cancel) and the endpoints GitHub and GitLab deliver webhooks to. It
-// turns both into starts of workflow_docker_builder and reads build records back from Temporal.
+// parses, authorizes and renders; package builds starts workflow_docker_builder and reads build
+// records back from Temporal.
 // The binary is cmd/gateway; Run is what it calls.
 package gateway
 
@@ -76,20 +77,22 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	}
 	defer tc.Close()
 
-	a := newAPI(cfg, st, tc, logs, logger)
-	a.registry, a.metrics = reg, gm
-	a.accounts = accts
 	// The gateway is the registry's token service and keeps its key; the first process of the
 	// stack to start makes it.
-	if a.registryKey, err = registryauth.LoadOrCreate(cfg.RegistryTokenKey); err != nil {
+	key, err := registryauth.LoadOrCreate(cfg.RegistryTokenKey)
+	if err != nil {
 		return err
 	}
-	// Deleting a repository's images (DELETE .../repositories/{repo}?images=delete) is the
-	// gateway acting as the operator, with a token it mints for that repository.
-	a.registryKeychain = registryauth.OperatorKeychain(a.registryKey, cfg.Registry)
+	a := New(Deps{
+		Config: cfg, Store: st, Temporal: tc, Logs: logs, Logger: logger,
+		Accounts: accts, Registry: reg, Metrics: gm, RegistryKey: key,
+		// Deleting a repository's images (DELETE .../repositories/{repo}?images=delete) is the
+		// gateway acting as the operator, with a token it mints for that repository.
+		RegistryKeychain: registryauth.OperatorKeychain(key, cfg.Registry),
+	})
 	srv := &http.Server{
 		Addr:              cfg.GatewayAddr,
-		Handler:           a.router(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		// No write timeout: a followed log streams for as long as its build runs. Handlers
@@ -114,9 +117,6 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	return nil
 }
 
-// ensureAdmin makes the site admin's token: SLIPWAY_ADMIN_TOKEN when set, else the one in
-// SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). A short or plainly
-// non-random token is refused. It returns where the token can be read, never the token.
 // SoftMemoryLimit is the Go memory limit the gateway binary sets for itself unless GOMEMLIMIT
 // is set. Unverified webhook bodies are the gateway's largest allocations, bounded by the body
 // gate; a soft limit of the gate plus room for the rest makes the collector reclaim read
@@ -124,6 +124,9 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 // only the binary sets it, not Run.
 func SoftMemoryLimit(cfg config.Config) int64 { return cfg.WebhookBuffer + 64<<20 }
 
+// ensureAdmin makes the site admin's token: SLIPWAY_ADMIN_TOKEN when set, else the one in
+// SLIPWAY_HOME/admin-token, else a new one written there (mode 0600). A short or plainly
+// non-random token is refused. It returns where the token can be read, never the token.
 func ensureAdmin(ctx context.Context, st *store.Store, home, fromEnv string) (string, error) {
 	path := filepath.Join(home, "admin-token")
 	token := strings.TrimSpace(fromEnv)

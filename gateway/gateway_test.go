@@ -27,12 +27,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/secretbox"
@@ -42,26 +44,62 @@ import (
 // testUIURL is the Temporal UI the gateway under test links to; it need not answer.
 const testUIURL = "http://temporal-ui.test:8233"
 
-// h is the stack every handler test shares, set up once by TestMain.
+// h is the dev-server stack, started by the first test that needs it (devStack). Tests that
+// need no visibility query, worker or Temporal's own deduplication run on a mocked client
+// instead (mockStack), each with its own.
 var h *harness
+
+// dev is what starting the dev-server stack left: the stack or why it did not start, and
+// what stops it.
+var dev struct {
+	once sync.Once
+	err  error
+	dir  string
+	stop func()
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
 func runMain(m *testing.M) int {
+	// As cmd/gateway sets it: gin's debug mode prints every route of every server built.
+	gin.SetMode(gin.ReleaseMode)
+	code := m.Run()
+	if h == nil {
+		return code
+	}
+	// Whatever the tests did, the request log must not hold a token or a webhook secret.
+	if leak := h.leakIn(h.logBuf.String()); leak != "" {
+		fmt.Fprintf(os.Stderr, "gateway tests: the gateway's log holds %s\n", leak)
+		code = 1
+	}
+	dev.stop()
+	return code
+}
+
+// devStack returns the stack on a real Temporal dev server (the temporal CLI that
+// scripts/tools.sh builds) and a real SQLite database, starting it for the first test that
+// asks. No worker polls the task queue: builds are started and stay queued, which is what
+// starts, deduplication, records and cancellation need.
+func devStack(t testing.TB) *harness {
+	t.Helper()
+	dev.once.Do(func() { h, dev.err = startDev() })
+	if dev.err != nil {
+		t.Fatalf("gateway tests: %v", dev.err)
+	}
+	return h
+}
+
+func startDev() (*harness, error) {
 	bin, err := temporalBinary()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway tests: %v\n", err)
-		return 1
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "slipway-gateway-test-")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway tests: %v\n", err)
-		return 1
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
@@ -71,7 +109,7 @@ func runMain(m *testing.M) int {
 		build.AttrRef, build.AttrCommit, build.AttrTrigger} {
 		extra = append(extra, "--search-attribute", a.GetName()+"=Keyword")
 	}
-	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,
 		ClientOptions: &client.Options{Namespace: "default", Logger: quiet},
 		DBFilename:    filepath.Join(dir, "temporal.db"),
@@ -83,29 +121,23 @@ func runMain(m *testing.M) int {
 		Stderr: devOut,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway tests: starting the temporal dev server %s: %v\n%s", bin, err, devOut)
-		return 1
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting the temporal dev server %s: %w\n%s", bin, err, devOut)
 	}
-	defer func() {
-		if err := dev.Stop(); err != nil {
+	hs, err := newHarness(ctx, dir, srv.FrontendHostPort(), srv.Client())
+	if err != nil {
+		_ = srv.Stop()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	dev.stop = func() {
+		hs.close()
+		if err := srv.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "gateway tests: stopping the temporal dev server: %v\n", err)
 		}
-	}()
-
-	h, err = newHarness(ctx, dir, dev.FrontendHostPort(), dev.Client())
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway tests: %v\n", err)
-		return 1
+		os.RemoveAll(dir)
 	}
-	defer h.close()
-
-	code := m.Run()
-	// Whatever the tests did, the request log must not hold a token or a webhook secret.
-	if leak := h.leakIn(h.logBuf.String()); leak != "" {
-		fmt.Fprintf(os.Stderr, "gateway tests: the gateway's log holds %s\n", leak)
-		code = 1
-	}
-	return code
+	return hs, nil
 }
 
 // temporalAttr is what the search attribute keys of package workflows share.
@@ -153,10 +185,12 @@ type harness struct {
 	store    *store.Store
 	logs     *logstore.Store
 	temporal client.Client
-	api      *api
+	api      *Server
 	srv      *httptest.Server
 	// logBuf receives everything the gateway logs.
 	logBuf *syncBuffer
+	// fake is the mocked Temporal of a mockStack; nil on the dev server.
+	fake *fakeTemporal
 
 	// tokens of the fixed users; admin is the site admin. disabled is the token a user had
 	// before the site admin disabled it (the permission matrix makes it an admin of its
@@ -212,8 +246,8 @@ func newHarness(ctx context.Context, dir, temporalAddr string, tc client.Client)
 	}
 	buf := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := newAPI(cfg, st, tc, logs, logger)
-	srv.Config.Handler = a.router()
+	a := testServer(cfg, st, tc, logs, logger)
+	srv.Config.Handler = a.Handler()
 	srv.Start()
 	hs := &harness{cfg: cfg, store: st, logs: logs, temporal: tc, api: a, srv: srv, logBuf: buf,
 		admin: strings.TrimSpace(string(tok))}
@@ -536,6 +570,9 @@ func sign(secret string, body []byte) string {
 // countBuilds counts the executions visibility finds for query.
 func (hs *harness) countBuilds(t testing.TB, query string) int64 {
 	t.Helper()
+	if hs.fake != nil {
+		return hs.fake.count(t, query)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := hs.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
@@ -554,6 +591,13 @@ const settle = 500 * time.Millisecond
 // holds.
 func (hs *harness) expectBuilds(t testing.TB, query string, want int64) {
 	t.Helper()
+	if hs.fake != nil {
+		// The fake counts exactly and at once.
+		if n := hs.fake.count(t, query); n != want {
+			t.Fatalf("%s: %d executions, want %d", query, n, want)
+		}
+		return
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	var n int64
 	for {
@@ -574,4 +618,41 @@ func (hs *harness) expectBuilds(t testing.TB, query string, want int64) {
 
 func ruleQuery(ruleID string) string {
 	return fmt.Sprintf("%s = '%s'", build.AttrRule.GetName(), ruleID)
+}
+
+// testServer is the server New builds from these deps and no others.
+func testServer(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *Server {
+	return New(Deps{Config: cfg, Store: st, Temporal: tc, Logs: logs, Logger: logger})
+}
+
+// startBuild starts a build of branch main of rule r straight through the server's builds
+// service, for tests that need many builds.
+func (hs *harness) startBuild(t testing.TB, r store.Rule) string {
+	t.Helper()
+	id := "build-" + r.ID + "-test-" + randomHex(6)
+	_, _, _, err := hs.api.builds.Start(context.Background(), builds.Request{
+		ID: id, Rule: r, Ref: build.Ref{Type: build.RefBranch, Name: "main"}, Trigger: build.TriggerManual,
+	})
+	if err != nil {
+		t.Fatalf("starting build: %v", err)
+	}
+	return id
+}
+
+// freshUserToken makes a user, with role in ns unless either is empty, and returns its name
+// and token.
+func (hs *harness) freshUserToken(t testing.TB, ns string, role store.Role) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, token, err := hs.store.CreateUser(ctx, hs.name("fresh"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.addToken(token)
+	if ns != "" && role != "" {
+		if err := hs.store.SetMember(ctx, ns, u.Name, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u.Name, token
 }

@@ -7,6 +7,8 @@ import (
 )
 
 func TestBodyIsOneJSONObject(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	for _, tt := range []struct {
 		name, body string
 		want       int

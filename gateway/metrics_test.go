@@ -22,6 +22,7 @@ import (
 // build from a repeated one.
 func metricsHarness(t *testing.T) *harness {
 	t.Helper()
+	h := devStack(t)
 	reg := metrics.NewRegistry()
 	gm := metrics.NewGateway(reg)
 	opts, err := h.cfg.TemporalClientOptions(nil)
@@ -40,9 +41,9 @@ func metricsHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(tc.Close)
 	buf := &syncBuffer{}
-	a := newAPI(h.cfg, h.store, tc, h.logs, slog.New(slog.NewTextHandler(buf, nil)))
-	a.registry, a.metrics = reg, gm
-	srv := httptest.NewServer(a.router())
+	a := New(Deps{Config: h.cfg, Store: h.store, Temporal: tc, Logs: h.logs,
+		Logger: slog.New(slog.NewTextHandler(buf, nil)), Registry: reg, Metrics: gm})
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	mh := &harness{cfg: h.cfg, store: h.store, logs: h.logs, temporal: h.temporal, api: a, srv: srv, logBuf: buf,
 		admin: h.admin, owner: h.owner, reader: h.reader, writer: h.writer, outsider: h.outsider, stranger: h.stranger}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -65,9 +66,9 @@ var ginParam = regexp.MustCompile(`[:*]([A-Za-z_][A-Za-z0-9_]*)`)
 
 // routeKeys are the (method, OpenAPI path) pairs the router registers.
 func routeKeys() map[string]bool {
-	a := newAPI(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := testServer(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	keys := map[string]bool{}
-	for _, r := range a.router().Routes() {
+	for _, r := range a.engine.Routes() {
 		keys[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	return keys
@@ -202,9 +203,9 @@ func TestOpenAPIServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAPI(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := testServer(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rec := httptest.NewRecorder()
-	a.router().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
 	if rec.Code != http.StatusOK || rec.Body.String() != string(b) {
 		t.Fatalf("GET /api/v1/openapi.json answered %d with %d bytes, want 200 with openapi.json (%d bytes)",
 			rec.Code, rec.Body.Len(), len(b))
@@ -222,8 +223,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		schema string
 		typ    any
 	}{
-		{"BuildRecord", buildRecord{}},
-		{"BuildParams", buildParams{}},
+		{"BuildRecord", builds.Record{}},
+		{"BuildParams", builds.Params{}},
 		{"StepStatus", build.StepStatus{}},
 		{"Ref", build.Ref{}},
 		{"BuildSource", build.Source{}},

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -262,6 +261,13 @@ func endpoints() []endpoint {
 				}
 				return request{path: mx.team(sc).rule(r.ID), hidden: hidden}
 			}},
+		// Write, as saving a rule: without refs a preview reads the source through the account.
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/preview", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				body := githubRule()
+				body["refs"] = map[string]any{"branches": []string{"main"}}
+				return request{path: mx.team(sc).rules() + "/preview", body: body, hidden: nsHidden(mx, sc)}
+			}},
 		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/:id/builds", access: inNamespace, need: store.RoleWrite, ok: 202, cross: true,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				p, hidden := ruleURL(mx, sc)
@@ -324,18 +330,10 @@ func storeAccount(t testing.TB, ns string) store.Account {
 	return a
 }
 
-// startBuild starts a build of branch main of rule r straight through the API's starter, for
-// tests that need many builds.
+// startBuild starts a build of branch main of rule r on the dev server's stack.
 func startBuild(t testing.TB, r store.Rule) string {
 	t.Helper()
-	id := "build-" + r.ID + "-test-" + randomHex(6)
-	_, _, err := h.api.startOrExisting(context.Background(), buildRequest{
-		id: id, rule: r, ref: build.Ref{Type: build.RefBranch, Name: "main"}, trigger: build.TriggerManual,
-	})
-	if err != nil {
-		t.Fatalf("starting build: %v", err)
-	}
-	return id
+	return h.startBuild(t, r)
 }
 
 type caller struct {
@@ -370,21 +368,10 @@ func freshUser(t testing.TB, ns string, role store.Role) string {
 
 func freshUserToken(t testing.TB, ns string, role store.Role) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	u, token, err := h.store.CreateUser(ctx, h.name("fresh"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addToken(token)
-	if ns != "" && role != "" {
-		if err := h.store.SetMember(ctx, ns, u.Name, role); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return u.Name, token
+	return h.freshUserToken(t, ns, role)
 }
 
-// want is the answer c must get from e in scope sc (DESIGN.md §4): 401 without a valid
+// want is the answer c must get from e in scope sc: 401 without a valid
 // token, 404 where the caller has no role (names do not leak), 403 where the role is too weak.
 func (e endpoint) want(c caller, sc scope) int {
 	switch e.access {
@@ -444,6 +431,7 @@ func (e endpoint) scopes() []scope {
 // TestPermissionMatrix calls every route as every kind of caller, on its own namespace's
 // resources and on another's.
 func TestPermissionMatrix(t *testing.T) {
+	h := devStack(t)
 	eps := endpoints()
 
 	// Every route has a row, and every row a route.
@@ -452,7 +440,7 @@ func TestPermissionMatrix(t *testing.T) {
 		rows[e.method+" "+e.route] = true
 	}
 	routes := map[string]bool{}
-	for _, r := range newAPI(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).router().Routes() {
+	for _, r := range testServer(config.Config{}, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).engine.Routes() {
 		routes[r.Method+" "+r.Path] = true
 		if !rows[r.Method+" "+r.Path] {
 			t.Errorf("route %s %s has no row in the permission matrix", r.Method, r.Path)

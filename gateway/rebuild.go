@@ -9,7 +9,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/slipway-dev/slipway/build"
-	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
 )
 
@@ -17,15 +16,12 @@ import (
 // the build built.
 const rebuildLatest = "latest"
 
-// rebuildBuild starts a new build with the parameters build :id ran with (read back from its
+// rebuildBuild starts a new build with the parameters build :id (loaded by requireBuild) ran with (read back from its
 // execution, so a rule edited or deleted since does not change them), of the commit it
 // built, or of its ref's head with {"commit": "latest"}. The new record names the old one in
 // rebuild_of. It takes the write role on the build's namespace, as a cancel does.
-func (a *api) rebuildBuild(c *gin.Context) {
-	info, ok := a.findBuild(c, store.RoleWrite)
-	if !ok {
-		return
-	}
+func (a *Server) rebuildBuild(c *gin.Context) {
+	rec := buildOf(c)
 	var body struct {
 		Commit string `json:"commit"`
 	}
@@ -36,8 +32,7 @@ func (a *api) rebuildBuild(c *gin.Context) {
 		fail(c, http.StatusBadRequest, fmt.Sprintf("commit %q is not \"latest\": a rebuild builds the commit its build built, or the ref's head with \"latest\"", shorten(body.Commit, 80)))
 		return
 	}
-	rec := a.record(info)
-	in, _, err := a.buildInput(c.Request.Context(), rec.ID, rec.RunID)
+	in, _, err := a.builds.Input(c.Request.Context(), rec.ID, rec.RunID)
 	if err != nil {
 		a.logger.Error("reading build input", "id", rec.ID, "error", err)
 		fail(c, http.StatusServiceUnavailable, "could not read the build's parameters: Temporal is unavailable")
@@ -58,13 +53,9 @@ func (a *api) rebuildBuild(c *gin.Context) {
 	if key := c.GetHeader("Idempotency-Key"); key != "" {
 		id = webhook.ManualBuildID(in.RuleID, "rebuild\x00"+rec.ID+"\x00"+body.Commit+"\x00"+user(c).Name+"\x00"+key)
 	}
-	run, err := a.startInput(c.Request.Context(), id, in, map[string]any{build.MemoRebuildOf: rec.ID})
-	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	id, runID, _, err := a.builds.StartInput(c.Request.Context(), id, in, map[string]any{build.MemoRebuildOf: rec.ID})
 	var invalid *serviceerror.InvalidArgument
 	switch {
-	case errors.As(err, &dup):
-		c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": dup.RunId, "ui_url": a.uiURL(id, dup.RunId), "logs_url": a.logsURL(id), "rebuild_of": rec.ID})
-		return
 	case errors.As(err, &invalid):
 		a.logger.Warn("rebuild refused by Temporal", "build", rec.ID, "error", err)
 		fail(c, http.StatusBadRequest, "the build was refused: "+invalid.Message)
@@ -74,8 +65,8 @@ func (a *api) rebuildBuild(c *gin.Context) {
 		fail(c, http.StatusServiceUnavailable, "could not start the build: Temporal is unavailable; try again")
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"id": run.GetID(), "run_id": run.GetRunID(), "ui_url": a.uiURL(run.GetID(), run.GetRunID()),
-		"logs_url": a.logsURL(run.GetID()), "rebuild_of": rec.ID})
+	c.JSON(http.StatusAccepted, gin.H{"id": id, "run_id": runID, "ui_url": a.builds.UIURL(id, runID),
+		"logs_url": a.builds.LogsURL(id), "rebuild_of": rec.ID})
 }
 
 // rebuildInput is the input of a rebuild of a build that started from in and built commit

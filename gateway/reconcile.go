@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/store"
 )
 
@@ -20,20 +21,20 @@ func reconcileScheduleID(ruleID string) string { return "slipway-reconcile-" + r
 // syncReconcile makes the rule's reconcile Schedule match its reconcile_every: created or
 // updated (with the rule's parameters as they are now) when set, deleted when empty. The
 // rule is saved whatever Temporal says; a failure is logged and mended by the next save.
-func (a *api) syncReconcile(ctx context.Context, r store.Rule) {
+func (a *Server) syncReconcile(ctx context.Context, r store.Rule) {
 	if err := a.applyReconcile(ctx, r); err != nil {
 		a.logger.Error("syncing the rule's reconcile schedule", "rule", r.ID, "error", err)
 	}
 }
 
 // dropReconcile deletes the reconcile Schedule of a deleted rule, if it has one.
-func (a *api) dropReconcile(ctx context.Context, ruleID string) {
+func (a *Server) dropReconcile(ctx context.Context, ruleID string) {
 	if err := a.deleteReconcile(ctx, ruleID); err != nil {
 		a.logger.Error("deleting the rule's reconcile schedule", "rule", ruleID, "error", err)
 	}
 }
 
-func (a *api) applyReconcile(ctx context.Context, r store.Rule) error {
+func (a *Server) applyReconcile(ctx context.Context, r store.Rule) error {
 	if r.ReconcileEvery == "" {
 		return a.deleteReconcile(ctx, r.ID)
 	}
@@ -41,7 +42,7 @@ func (a *api) applyReconcile(ctx context.Context, r store.Rule) error {
 	if err != nil {
 		return fmt.Errorf("reconcile_every %q: %w", r.ReconcileEvery, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+	ctx, cancel := context.WithTimeout(ctx, builds.Timeout)
 	defer cancel()
 	id := reconcileScheduleID(r.ID)
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
@@ -50,7 +51,7 @@ func (a *api) applyReconcile(ctx context.Context, r store.Rule) error {
 		Workflow:  activities.ReconcileWorkflowName,
 		TaskQueue: a.cfg.TaskQueue,
 		Args: []any{activities.ReconcileInput{
-			Template: a.input(buildRequest{rule: r}), Triggers: r.Triggers, TagLatest: r.TagLatest,
+			Template: a.builds.InputOf(builds.Request{Rule: r}), Triggers: r.Triggers, TagLatest: r.TagLatest,
 		}},
 		WorkflowExecutionTimeout: 10 * time.Minute,
 	}
@@ -68,8 +69,8 @@ func (a *api) applyReconcile(ctx context.Context, r store.Rule) error {
 	})
 }
 
-func (a *api) deleteReconcile(ctx context.Context, ruleID string) error {
-	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+func (a *Server) deleteReconcile(ctx context.Context, ruleID string) error {
+	ctx, cancel := context.WithTimeout(ctx, builds.Timeout)
 	defer cancel()
 	err := a.temporal.ScheduleClient().GetHandle(ctx, reconcileScheduleID(ruleID)).Delete(ctx)
 	var nf *serviceerror.NotFound

@@ -20,7 +20,7 @@ const registryTokenTTL = 5 * time.Minute
 // auth with a Slipway user name and API token, and a JWT granting of the requested scopes
 // what the user's roles allow. `docker login` and `crane auth login` ask it with no scope, to
 // check the password; they get a token that grants nothing.
-func (a *api) registryToken(c *gin.Context) {
+func (a *Server) registryToken(c *gin.Context) {
 	name, token, ok := c.Request.BasicAuth()
 	if !ok || name == "" || token == "" {
 		c.Header("WWW-Authenticate", `Basic realm="slipway registry"`)

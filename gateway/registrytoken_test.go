@@ -15,6 +15,8 @@ import (
 
 // TestRegistryToken asks the token service as each kind of user and reads what the JWT grants.
 func TestRegistryToken(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	key, err := registryauth.LoadOrCreate(filepath.Join(t.TempDir(), registryauth.KeyFile))
 	if err != nil {
 		t.Fatal(err)

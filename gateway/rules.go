@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
@@ -20,7 +21,7 @@ import (
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 
 // maxTimeout is the longest timeout the operator allows a build (SLIPWAY_MAX_BUILD_TIMEOUT).
-func (a *api) maxTimeout() time.Duration {
+func (a *Server) maxTimeout() time.Duration {
 	if a.cfg.MaxBuildTimeout > 0 {
 		return a.cfg.MaxBuildTimeout
 	}
@@ -62,7 +63,7 @@ func validRepository(repo string) bool {
 	return validOwner(repo) && !strings.Contains(repo, "/")
 }
 
-// ruleBody is a build rule as callers send it (DESIGN.md §4).
+// ruleBody is a build rule as callers send it.
 type ruleBody struct {
 	Source         store.Source      `json:"source"`
 	Triggers       build.Triggers    `json:"triggers"`
@@ -105,7 +106,7 @@ type webhookView struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
+func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
 	if withSecret {
 		v.Webhook.Secret = r.WebhookSecret
@@ -116,7 +117,7 @@ func (a *api) ruleView(r store.Rule, withSecret bool) ruleView {
 // validateRule refuses at save time what would fail every build of rule b of image repository
 // ns/repo, naming the field: the source and triggers here, the rest as the workflow checks a
 // build of the rule (build.Input.Validate). It warns of refs the rule matches but cannot build.
-func (a *api) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
+func (a *Server) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
 	if b.Source.Provider != build.ProviderGitHub && b.Source.Provider != build.ProviderGitLab {
 		return nil, fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
@@ -158,7 +159,7 @@ func (a *api) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 		samples = []build.Ref{{Type: build.RefBranch, Name: "main"}, {Type: build.RefTag, Name: "v1.0.0"}}
 	}
 	for _, ref := range samples {
-		err := a.input(buildRequest{rule: b.rule(ns, repo), ref: ref, trigger: build.TriggerManual, captures: standIn}).Validate()
+		err := a.builds.InputOf(builds.Request{Rule: b.rule(ns, repo), Ref: ref, Trigger: build.TriggerManual, Captures: standIn}).Validate()
 		var ie *build.InvalidError
 		if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
 			return nil, fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
@@ -181,7 +182,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 }
 
 // checkAccount refuses an account of another namespace or provider than the rule's.
-func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
+func (a *Server) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 	if b.AccountID == "" {
 		return true
 	}
@@ -201,7 +202,7 @@ func (a *api) checkAccount(c *gin.Context, ns string, b ruleBody) bool {
 // account: created or updated while it has triggers, removed when it has none. A hook that
 // cannot be managed (no admin right on the repository, say) leaves the rule saved, with
 // manual builds, and its state says why.
-func (a *api) syncHook(ctx context.Context, r store.Rule) store.Rule {
+func (a *Server) syncHook(ctx context.Context, r store.Rule) store.Rule {
 	if r.AccountID == "" || a.accounts == nil {
 		return r
 	}
@@ -246,7 +247,7 @@ func hookProblem(err error) string {
 
 // repoRule loads rule :id and checks it belongs to the repository in the URL, so a rule id
 // from another namespace reads as missing.
-func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
+func (a *Server) repoRule(c *gin.Context) (store.Rule, bool) {
 	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
 	r, err := a.store.GetRule(c.Request.Context(), id)
 	if err == nil && (r.Namespace != ns || r.Repository != repo) {
@@ -259,11 +260,8 @@ func (a *api) repoRule(c *gin.Context) (store.Rule, bool) {
 	return r, true
 }
 
-func (a *api) createRule(c *gin.Context) {
+func (a *Server) createRule(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleWrite) {
-		return
-	}
 	var body ruleBody
 	if !bindJSON(c, &body) {
 		return
@@ -288,11 +286,8 @@ func (a *api) createRule(c *gin.Context) {
 	c.JSON(http.StatusCreated, v)
 }
 
-func (a *api) listRules(c *gin.Context) {
+func (a *Server) listRules(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	if !a.authorize(c, ns, store.RoleRead) {
-		return
-	}
 	rs, err := a.store.ListRules(c.Request.Context(), ns, repo)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
@@ -305,19 +300,13 @@ func (a *api) listRules(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"build_rules": out})
 }
 
-func (a *api) getRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleRead) {
-		return
-	}
+func (a *Server) getRule(c *gin.Context) {
 	if r, ok := a.repoRule(c); ok {
 		c.JSON(http.StatusOK, a.ruleView(r, false))
 	}
 }
 
-func (a *api) updateRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) updateRule(c *gin.Context) {
 	old, ok := a.repoRule(c)
 	if !ok {
 		return
@@ -349,10 +338,7 @@ func (a *api) updateRule(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-func (a *api) deleteRule(c *gin.Context) {
-	if !a.authorize(c, c.Param("ns"), store.RoleWrite) {
-		return
-	}
+func (a *Server) deleteRule(c *gin.Context) {
 	r, ok := a.repoRule(c)
 	if !ok {
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
 )
@@ -82,7 +83,7 @@ func parseTriggers(trg build.Triggers) ([]triggerEntry, error) {
 // entry and the fix; a pattern that may match such refs is a warning. Every capture the
 // template names must be a group of every entry that can start a build, since a build of a
 // ref matched by another entry would have nothing to put there.
-func (a *api) checkTriggers(b ruleBody, ns, repo string) (warnings []string, err error) {
+func (a *Server) checkTriggers(b ruleBody, ns, repo string) (warnings []string, err error) {
 	entries, err := parseTriggers(b.Triggers)
 	if err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func (a *api) checkTriggers(b ruleBody, ns, repo string) (warnings []string, err
 		}
 		if e.pattern.IsExact() {
 			ref := build.Ref{Type: e.refType, Name: e.pattern.String()}
-			err := a.input(buildRequest{rule: b.rule(ns, repo), ref: ref, trigger: build.TriggerManual}).Validate()
+			err := a.builds.InputOf(builds.Request{Rule: b.rule(ns, repo), Ref: ref, Trigger: build.TriggerManual}).Validate()
 			var ie *build.InvalidError
 			// Only the ref's own characters are the entry's fault; the template's are
 			// reported for every build below.
@@ -154,7 +155,7 @@ func refExtras(r store.Rule, ref build.Ref, defaultBranch string) (captures map[
 
 // refExtras is refExtras for a build no webhook payload came with: the default branch is read
 // through the rule's account, and only when the rule tags latest.
-func (a *api) refExtras(ctx context.Context, r store.Rule, ref build.Ref) (map[string]string, bool) {
+func (a *Server) refExtras(ctx context.Context, r store.Rule, ref build.Ref) (map[string]string, bool) {
 	def := ""
 	if r.TagLatest == tagLatestDefaultBranch && ref.Type == build.RefBranch {
 		def = a.defaultBranch(ctx, r)
@@ -168,7 +169,7 @@ const maxRepoPages = 20
 
 // defaultBranch reads the default branch of rule r's source through its account, for builds
 // no webhook payload names it for; "" when the rule has no account or the provider cannot say.
-func (a *api) defaultBranch(ctx context.Context, r store.Rule) string {
+func (a *Server) defaultBranch(ctx context.Context, r store.Rule) string {
 	if r.AccountID == "" || a.accounts == nil {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
@@ -33,36 +34,77 @@ const maxAPIBody = 1 << 20
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// api holds what every handler needs.
-type api struct {
+// Server is the gateway's HTTP side: its routes and what every handler needs. New builds it
+// whole; nothing is set on it afterwards.
+type Server struct {
 	cfg config.Config
 	// accounts resolves connected accounts; nil turns account endpoints into 503s.
 	accounts *accounts.Resolver
 	store    *store.Store
 	temporal client.Client
-	logs     *logstore.Store
-	logger   *slog.Logger
-	// registry is what /metrics serves; metrics is the gateway's part of it. Builds are
-	// counted as started or duplicate only when the Temporal client was dialed with
-	// metrics.StartInterceptor (main does); without it a webhook that started a build counts as
-	// ignored.
+	// builds is where builds are started, read and cancelled.
+	builds *builds.Service
+	logs   *logstore.Store
+	logger *slog.Logger
+	// registry is what /metrics serves; metrics is the gateway's part of it.
 	registry *prometheus.Registry
 	metrics  *metrics.Gateway
 	// registryKey signs registry tokens; nil turns the token service into 503s.
 	registryKey *registryauth.Key
 	// registryKeychain gives the credentials of the image registry, for deleting a
-	// repository's images; anonymous (the local stack's registry) unless main sets one.
+	// repository's images.
 	registryKeychain authn.Keychain
 	// bodies bounds the webhook bodies read at once (config WebhookConcurrency, WebhookBuffer).
 	bodies *bodyGate
 	// follows shares one watcher per followed build and counts each user's followers.
-	follows *followHub
+	follows *builds.Followers
+	// engine routes requests; it is built once, by New.
+	engine *gin.Engine
 }
 
-func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore.Store, logger *slog.Logger) *api {
-	reg := metrics.NewRegistry()
-	a := &api{cfg: cfg, store: st, temporal: tc, logs: logs, logger: logger, registry: reg, metrics: metrics.NewGateway(reg),
-		registryKeychain: authn.NewMultiKeychain()}
+// Deps is what a Server is built from. Config, Store, Temporal, Logs and Logger are needed
+// to serve; the others have defaults.
+type Deps struct {
+	Config   config.Config
+	Store    *store.Store
+	Temporal client.Client
+	Logs     *logstore.Store
+	Logger   *slog.Logger
+	// Accounts resolves connected accounts; nil turns account endpoints into 503s.
+	Accounts *accounts.Resolver
+	// Registry is what /metrics serves and Metrics the gateway's part of it; nil makes new
+	// ones. Builds are counted as started or duplicate only when the Temporal client was
+	// dialed with Metrics.StartInterceptor (Run does); without it a webhook that started a
+	// build counts as ignored.
+	Registry *prometheus.Registry
+	Metrics  *metrics.Gateway
+	// RegistryKey signs registry tokens; nil turns the token service into 503s.
+	RegistryKey *registryauth.Key
+	// RegistryKeychain gives the credentials of the image registry, for deleting a
+	// repository's images; nil is anonymous (the local stack's registry).
+	RegistryKeychain authn.Keychain
+}
+
+// New builds the server and its routes from d.
+func New(d Deps) *Server {
+	a := &Server{cfg: d.Config, store: d.Store, temporal: d.Temporal, logs: d.Logs, logger: d.Logger,
+		accounts: d.Accounts, registry: d.Registry, metrics: d.Metrics, registryKey: d.RegistryKey,
+		registryKeychain: d.RegistryKeychain}
+	if a.registry == nil {
+		a.registry = metrics.NewRegistry()
+		a.metrics = nil
+	}
+	if a.metrics == nil {
+		a.metrics = metrics.NewGateway(a.registry)
+	}
+	if a.registryKeychain == nil {
+		a.registryKeychain = authn.NewMultiKeychain()
+	}
+	cfg := d.Config
+	a.builds = builds.New(d.Temporal, builds.Settings{
+		TaskQueue: cfg.TaskQueue, TemporalNamespace: cfg.TemporalNamespace, Registry: cfg.Registry,
+		GatewayURL: cfg.GatewayURL, TemporalUIURL: cfg.TemporalUIURL,
+	})
 	concurrency, buffer := cfg.WebhookConcurrency, cfg.WebhookBuffer
 	if concurrency < 1 {
 		concurrency = 16
@@ -71,13 +113,17 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, logs *logstore
 		buffer = 64 << 20
 	}
 	a.bodies = newBodyGate(concurrency, buffer)
-	a.follows = newFollowHub(a)
+	a.follows = a.builds.NewFollowers(cfg.LogFollowersPerUser, d.Logger)
+	a.engine = a.router()
 	return a
 }
 
-// router lays out DESIGN.md §4.
-func (a *api) router() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
+// Handler serves the gateway's routes.
+func (a *Server) Handler() http.Handler { return a.engine }
+
+// router lays out the routes. Routes under a namespace are grouped by the role they need
+// there; routes of one build check the role in the build's namespace.
+func (a *Server) router() *gin.Engine {
 	r := gin.New()
 	r.Use(a.instrument(), a.requestLog(), a.recovery())
 	r.HandleMethodNotAllowed = true
@@ -97,30 +143,39 @@ func (a *api) router() *gin.Engine {
 	v1.POST("/users/:user/token", a.rotateUserToken)
 	v1.GET("/namespaces", a.listNamespaces)
 	v1.POST("/namespaces", a.createNamespace)
-	v1.GET("/namespaces/:ns/members", a.listMembers)
-	v1.PUT("/namespaces/:ns/members/:user", a.setMember)
-	v1.DELETE("/namespaces/:ns/members/:user", a.removeMember)
-	v1.POST("/namespaces/:ns/repositories", a.createRepository)
-	v1.GET("/namespaces/:ns/repositories", a.listRepositories)
-	v1.DELETE("/namespaces/:ns/repositories/:repo", a.deleteRepository)
-	v1.POST("/namespaces/:ns/accounts", a.connectAccount)
-	v1.GET("/namespaces/:ns/accounts", a.listAccounts)
-	v1.DELETE("/namespaces/:ns/accounts/:account", a.deleteAccount)
-	v1.GET("/namespaces/:ns/accounts/:account/:what", a.browse)
-	rules := v1.Group("/namespaces/:ns/repositories/:repo/build-rules")
-	rules.POST("", a.createRule)
-	rules.GET("", a.listRules)
-	rules.GET("/:id", a.getRule)
-	rules.PUT("/:id", a.updateRule)
-	rules.DELETE("/:id", a.deleteRule)
-	rules.POST("/:id/webhook-secret", a.rotateWebhookSecret)
-	rules.POST("/:id/builds", a.buildNow)
-	rules.POST("/preview", a.previewRule)
-	v1.GET("/namespaces/:ns/repositories/:repo/builds", a.listBuilds)
-	v1.GET("/builds/:id", a.getBuild)
-	v1.GET("/builds/:id/logs", a.buildLogs)
-	v1.POST("/builds/:id/cancel", a.cancelBuild)
-	v1.POST("/builds/:id/rebuild", a.rebuildBuild)
+
+	ns := v1.Group("/namespaces/:ns")
+	read := ns.Group("", a.requireRole(store.RoleRead))
+	write := ns.Group("", a.requireRole(store.RoleWrite))
+	admin := ns.Group("", a.requireRole(store.RoleAdmin))
+	read.GET("/members", a.listMembers)
+	admin.PUT("/members/:user", a.setMember)
+	admin.DELETE("/members/:user", a.removeMember)
+	write.POST("/repositories", a.createRepository)
+	read.GET("/repositories", a.listRepositories)
+	admin.DELETE("/repositories/:repo", a.deleteRepository)
+	write.POST("/accounts", a.connectAccount)
+	read.GET("/accounts", a.listAccounts)
+	admin.DELETE("/accounts/:account", a.deleteAccount)
+	// Browsing shows the account's private repositories: it needs write, the role that
+	// creates rules.
+	write.GET("/accounts/:account/:what", a.browse)
+	const rules = "/repositories/:repo/build-rules"
+	write.POST(rules, a.createRule)
+	read.GET(rules, a.listRules)
+	read.GET(rules+"/:id", a.getRule)
+	write.PUT(rules+"/:id", a.updateRule)
+	write.DELETE(rules+"/:id", a.deleteRule)
+	write.POST(rules+"/:id/webhook-secret", a.rotateWebhookSecret)
+	write.POST(rules+"/:id/builds", a.buildNow)
+	// Write, as saving a rule: without refs a preview reads the source through the account.
+	write.POST(rules+"/preview", a.previewRule)
+	read.GET("/repositories/:repo/builds", a.listBuilds)
+
+	v1.GET("/builds/:id", a.requireBuild(store.RoleRead), a.getBuild)
+	v1.GET("/builds/:id/logs", a.requireBuild(store.RoleRead), a.buildLogs)
+	v1.POST("/builds/:id/cancel", a.requireBuild(store.RoleWrite), a.cancelBuild)
+	v1.POST("/builds/:id/rebuild", a.requireBuild(store.RoleWrite), a.rebuildBuild)
 
 	r.GET(registryauth.TokenPath, a.registryToken)
 
@@ -131,7 +186,7 @@ func (a *api) router() *gin.Engine {
 
 // healthz answers whether the gateway can serve: its database and Temporal answer. It names
 // the part that is down, never its error (which can name hosts and users): that goes to the log.
-func (a *api) healthz(c *gin.Context) {
+func (a *Server) healthz(c *gin.Context) {
 	ctx := c.Request.Context()
 	checks := []metrics.Check{
 		{Name: "database", Probe: func(ctx context.Context) error { _, err := a.store.SchemaVersion(ctx); return err }},
@@ -150,11 +205,11 @@ func (a *api) healthz(c *gin.Context) {
 
 // readyz answers whether the gateway should get traffic: the checks of healthz, under the name
 // orchestrators probe readiness with.
-func (a *api) readyz(c *gin.Context) { a.healthz(c) }
+func (a *Server) readyz(c *gin.Context) { a.healthz(c) }
 
 // instrument counts every request by route, method and status, times it, and sorts webhook
 // deliveries by outcome.
-func (a *api) instrument() gin.HandlerFunc {
+func (a *Server) instrument() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		route := c.FullPath()
@@ -187,7 +242,7 @@ func webhookProvider(route string) (string, bool) {
 	return provider, provider != ""
 }
 
-// deliveryOutcome reads what a delivery came to from its answer (DESIGN.md §4: 401 for a bad
+// deliveryOutcome reads what a delivery came to from its answer (401 for a bad
 // signature or token, 404 for a rule that is not there, 400 or 413 for a payload that cannot
 // be read, 503 when Temporal is down) and from the starts its handler made.
 func deliveryOutcome(code int, starts *metrics.Starts) string {
@@ -215,14 +270,14 @@ func fail(c *gin.Context, code int, msg string) {
 }
 
 // internal answers 500 and logs the cause, which may name internals a caller need not see.
-func (a *api) internal(c *gin.Context, what string, err error) {
+func (a *Server) internal(c *gin.Context, what string, err error) {
 	a.logger.Error(what, "error", err, "path", c.FullPath())
 	fail(c, http.StatusInternalServerError, what)
 }
 
 // requestLog logs one line per request: method, route, status, time. Never headers, bodies or
 // query strings, which may carry tokens and secrets.
-func (a *api) requestLog() gin.HandlerFunc {
+func (a *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -236,7 +291,7 @@ func (a *api) requestLog() gin.HandlerFunc {
 }
 
 // recovery turns a panic into a 500 with a request id the log also names.
-func (a *api) recovery() gin.HandlerFunc {
+func (a *Server) recovery() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
 			if r := recover(); r != nil {

@@ -20,6 +20,8 @@ import (
 )
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	r := h.do(t, "GET", "/healthz", "", nil)
 	expect(t, r, 200, "healthz")
 	var v map[string]string
@@ -40,11 +42,11 @@ func TestHealthz(t *testing.T) {
 		}
 		defer tc.Close()
 		var logs strings.Builder
-		a := newAPI(h.cfg, st, tc, h.logs, slog.New(slog.NewTextHandler(&logs, nil)))
+		a := testServer(h.cfg, st, tc, h.logs, slog.New(slog.NewTextHandler(&logs, nil)))
 		rec := httptest.NewRecorder()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		a.router().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
+		a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
 		if rec.Code != 503 {
 			t.Fatalf("healthz with both down answered %d %s", rec.Code, rec.Body)
 		}
@@ -67,6 +69,8 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	for _, tc := range []struct {
 		method, path string
 		want         int
@@ -88,9 +92,11 @@ func TestUnknownRoutes(t *testing.T) {
 // TestPanic checks a handler's panic becomes a 500 in the API's error shape, with a request id
 // the log names, and that the server goes on serving.
 func TestPanic(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	buf := &syncBuffer{}
-	a := newAPI(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, nil)))
-	r := a.router()
+	a := testServer(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, nil)))
+	r := a.engine
 	r.GET("/test-panic", func(*gin.Context) { panic("boom: something broke") })
 	srv := httptest.NewServer(r)
 	defer srv.Close()
@@ -129,9 +135,11 @@ func TestPanic(t *testing.T) {
 // TestRequestLogHoldsNoSecrets sends tokens and webhook secrets everywhere a request can carry
 // them and checks the gateway's log shows none of them, but does log the requests.
 func TestRequestLogHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
 	buf := &syncBuffer{}
-	a := newAPI(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	srv := httptest.NewServer(a.router())
+	a := testServer(h.cfg, h.store, h.temporal, h.logs, slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	tm := h.newTeam(t, "logs-hygiene")

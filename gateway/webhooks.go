@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/webhook"
@@ -33,11 +34,11 @@ func readBody(r io.Reader, n int64) ([]byte, error) {
 	return body, nil
 }
 
-func (a *api) githubWebhook(c *gin.Context) {
+func (a *Server) githubWebhook(c *gin.Context) {
 	a.deliver(c, build.ProviderGitHub)
 }
 
-func (a *api) gitlabWebhook(c *gin.Context) {
+func (a *Server) gitlabWebhook(c *gin.Context) {
 	a.deliver(c, build.ProviderGitLab)
 }
 
@@ -50,7 +51,7 @@ const webhookRetryAfter = "2"
 // match against the rule, start the build, answer. The answer comes once the start is
 // recorded in Temporal, so a 202 is never given for a build that was not started, and a 503
 // makes the provider deliver again.
-func (a *api) deliver(c *gin.Context, provider string) {
+func (a *Server) deliver(c *gin.Context, provider string) {
 	ctx := c.Request.Context()
 	rule, err := a.store.GetRule(ctx, c.Param("rule_id"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && rule.Source.Provider != provider) {
@@ -152,27 +153,27 @@ func (a *api) deliver(c *gin.Context, provider string) {
 			return
 		}
 	}
-	req := buildRequest{id: webhook.BuildID(rule.ID, ev), rule: rule, commit: ev.Commit, captures: d.Captures}
+	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit, Captures: d.Captures}
 	if ev.Kind == webhook.KindTag {
-		req.ref, req.trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
+		req.Ref, req.Trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
-		req.ref, req.trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
+		req.Ref, req.Trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
 		if rule.TagLatest == tagLatestDefaultBranch {
 			def := ev.DefaultBranch
 			if def == "" {
 				def = a.defaultBranch(ctx, rule)
 			}
-			_, req.latest = refExtras(rule, req.ref, def)
+			_, req.Latest = refExtras(rule, req.Ref, def)
 		}
 	}
 	if d.ComputePaths {
-		req.paths, req.before = rule.Triggers.Paths, ev.Before
+		req.Paths, req.Before = rule.Triggers.Paths, ev.Before
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.
 	if remember {
 		match := d
-		d, err := a.store.FindDelivery(ctx, rule.ID, req.id, since)
+		d, err := a.store.FindDelivery(ctx, rule.ID, req.ID, since)
 		if err == nil {
 			metrics.AddDuplicate(ctx)
 			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
@@ -184,7 +185,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 			return
 		}
 	}
-	id, _, err := a.startOrExisting(ctx, req)
+	id, _, _, err := a.builds.Start(ctx, req)
 	if err != nil {
 		a.logger.Error("starting build from webhook", "rule", rule.ID, "delivery", ev.Delivery, "error", err)
 		fail(c, http.StatusServiceUnavailable, "build not started: Temporal is unavailable; deliver again")
@@ -193,7 +194,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 	// Recorded after the start: a failure here leaves only Temporal's own deduplication, and a
 	// record is never there for a build that did not start.
 	if remember {
-		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.id, BuildID: id}, since); err != nil {
+		if err := a.store.RecordDelivery(ctx, store.Delivery{RuleID: rule.ID, EventKey: req.ID, BuildID: id}, since); err != nil {
 			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
 		}
 	}
@@ -203,7 +204,7 @@ func (a *api) deliver(c *gin.Context, provider string) {
 // recordTagDeletion remembers that a tag of rule's source was deleted, so its next push builds
 // again even at the commit it had. The deletion's delivery id is the generation, so a
 // redelivery of the same deletion changes nothing; a failure costs only that rebuild.
-func (a *api) recordTagDeletion(ctx context.Context, rule store.Rule, ev webhook.Event) {
+func (a *Server) recordTagDeletion(ctx context.Context, rule store.Rule, ev webhook.Event) {
 	gen := ev.Delivery
 	if gen == "" {
 		gen = strconv.FormatInt(time.Now().UnixNano(), 10)

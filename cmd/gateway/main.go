@@ -11,11 +11,15 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/gateway"
 )
 
 func main() {
+	// gin's debug mode prints every route at start; the gateway logs its own requests.
+	gin.SetMode(gin.ReleaseMode)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

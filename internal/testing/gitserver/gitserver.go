@@ -118,6 +118,27 @@ func Handler(root, user, password string) (http.Handler, error) {
 	}), nil
 }
 
+// New serves the bare repositories under root on a loopback port until Close; when user is
+// not empty, every request must carry basic auth with that user and password. It needs no
+// testing.TB, so a benchmark or a tool serves fixtures with it too.
+func New(root, user, password string) (*Server, error) {
+	h, err := Handler(root, user, password)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Root: root, redirects: map[string]string{}}
+	s.srv = httptest.NewServer(s.serve(h))
+	s.URL = s.srv.URL
+	return s, nil
+}
+
+// Close stops serving and waits for the requests in flight.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
+
 // Start serves a new empty root on a loopback port until the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
@@ -128,102 +149,126 @@ func Start(tb testing.TB) *Server {
 // like a private repository on a Git host.
 func StartAuth(tb testing.TB, user, password string) *Server {
 	tb.Helper()
-	root := tb.TempDir()
-	h, err := Handler(root, user, password)
+	s, err := New(tb.TempDir(), user, password)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Root: root, redirects: map[string]string{}}
-	s.srv = httptest.NewServer(s.serve(h))
-	tb.Cleanup(s.srv.Close)
-	s.URL = s.srv.URL
+	tb.Cleanup(s.Close)
 	return s
 }
 
-// Repo is a working repository whose commits are pushed to a bare one the server serves.
-type Repo struct {
-	tb   testing.TB
+// Repository is a working repository in Dir whose commits are pushed to the bare one the
+// server serves. Its methods return errors; Repo wraps it for tests.
+type Repository struct {
 	Dir  string
 	Bare string
 	// CloneURL is the repository's smart-HTTP URL.
 	CloneURL string
 }
 
-// NewRepo creates OWNER/NAME on the server, with an empty history.
-func (s *Server) NewRepo(tb testing.TB, owner, name string) *Repo {
-	tb.Helper()
+// CreateRepository creates OWNER/NAME on the server, with an empty history, and its working
+// repository in dir (an empty or missing folder).
+func (s *Server) CreateRepository(owner, name, dir string) (*Repository, error) {
 	bare := filepath.Join(s.Root, owner, name+".git")
-	r := &Repo{tb: tb, Dir: tb.TempDir(), Bare: bare, CloneURL: s.URL + "/" + owner + "/" + name + ".git"}
-	if err := os.MkdirAll(bare, 0o755); err != nil {
-		tb.Fatal(err)
+	r := &Repository{Dir: dir, Bare: bare, CloneURL: s.URL + "/" + owner + "/" + name + ".git"}
+	for _, d := range []string{bare, dir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating repository %s/%s: %w", owner, name, err)
+		}
 	}
-	r.git(bare, "init", "-q", "--bare", "--initial-branch=main")
-	r.git(r.Dir, "init", "-q", "--initial-branch=main")
-	r.git(r.Dir, "remote", "add", "origin", bare)
-	return r
+	for _, step := range [][]string{
+		{bare, "init", "-q", "--bare", "--initial-branch=main"},
+		{dir, "init", "-q", "--initial-branch=main"},
+		{dir, "remote", "add", "origin", bare},
+	} {
+		if _, err := git(step[0], "", step[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // Commit writes files (path to content; a content starting with "symlink:" makes a symlink
 // to the rest) on branch, commits and pushes, and returns the commit id.
-func (r *Repo) Commit(branch string, files map[string]string) string {
-	r.tb.Helper()
-	if out := r.gitOut(r.Dir, "branch", "--list", branch); out == "" && r.gitOut(r.Dir, "rev-parse", "--verify", "-q", "HEAD") != "" {
-		r.git(r.Dir, "checkout", "-q", "-b", branch)
-	} else if out == "" {
-		r.git(r.Dir, "checkout", "-q", "--orphan", branch)
-	} else {
-		r.git(r.Dir, "checkout", "-q", branch)
+func (r *Repository) Commit(branch string, files map[string]string) (string, error) {
+	listed, _ := git(r.Dir, "", "branch", "--list", branch)
+	head, _ := git(r.Dir, "", "rev-parse", "--verify", "-q", "HEAD")
+	checkout := []string{"checkout", "-q", branch}
+	switch {
+	case listed == "" && head != "":
+		checkout = []string{"checkout", "-q", "-b", branch}
+	case listed == "":
+		checkout = []string{"checkout", "-q", "--orphan", branch}
+	}
+	if _, err := git(r.Dir, "", checkout...); err != nil {
+		return "", err
 	}
 	for p, content := range files {
 		full := filepath.Join(r.Dir, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.tb.Fatal(err)
+			return "", err
 		}
 		os.Remove(full)
 		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
 			if err := os.Symlink(target, full); err != nil {
-				r.tb.Fatal(err)
+				return "", err
 			}
 			continue
 		}
 		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			r.tb.Fatal(err)
+			return "", err
 		}
 	}
-	r.git(r.Dir, "add", "-A")
-	r.git(r.Dir, "-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit", "-q", "--allow-empty", "-m", "commit on "+branch)
-	r.git(r.Dir, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
-	return r.gitOut(r.Dir, "rev-parse", "HEAD")
+	for _, args := range [][]string{
+		{"add", "-A"},
+		{"-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit", "-q", "--allow-empty", "-m", "commit on " + branch},
+		{"push", "-q", "origin", "HEAD:refs/heads/" + branch},
+	} {
+		if _, err := git(r.Dir, "", args...); err != nil {
+			return "", err
+		}
+	}
+	return git(r.Dir, "", "rev-parse", "HEAD")
 }
 
 // Tag tags the head of branch and pushes the tag; annotated tags point at a tag object.
-func (r *Repo) Tag(branch, tag string, annotated bool) {
-	r.tb.Helper()
+func (r *Repository) Tag(branch, tag string, annotated bool) error {
 	args := []string{"-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "tag"}
 	if annotated {
 		args = append(args, "-a", "-m", "release "+tag)
 	}
-	r.git(r.Dir, append(args, tag, branch)...)
-	r.git(r.Dir, "push", "-q", "origin", "refs/tags/"+tag)
+	if _, err := git(r.Dir, "", append(args, tag, branch)...); err != nil {
+		return err
+	}
+	_, err := git(r.Dir, "", "push", "-q", "origin", "refs/tags/"+tag)
+	return err
 }
 
 // PlantEntry pushes to branch a commit that git itself would never make: its tree holds a
 // Dockerfile and a folder named dir (such as ".." or ".GIT") with file in it. Hostile-input
 // tests use it; git refuses to check such a tree out.
-func (r *Repo) PlantEntry(branch, dir, file, content string) string {
-	r.tb.Helper()
-	blob := r.gitIn(r.Dir, content, "hash-object", "-w", "--stdin")
-	df := r.gitIn(r.Dir, "FROM busybox\n", "hash-object", "-w", "--stdin")
-	inner := r.gitIn(r.Dir, fmt.Sprintf("100755 blob %s\t%s\n", blob, file), "mktree")
-	top := r.gitIn(r.Dir, fmt.Sprintf("040000 tree %s\t%s\n100644 blob %s\tDockerfile\n", inner, dir, df), "mktree")
-	commit := r.gitIn(r.Dir, "", "-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit-tree", "-m", "plant "+dir, top)
-	r.git(r.Dir, "push", "-q", "origin", commit+":refs/heads/"+branch)
-	return commit
+func (r *Repository) PlantEntry(branch, dir, file, content string) (string, error) {
+	var err error
+	obj := func(stdin string, args ...string) string {
+		if err != nil {
+			return ""
+		}
+		var out string
+		out, err = git(r.Dir, stdin, args...)
+		return out
+	}
+	blob := obj(content, "hash-object", "-w", "--stdin")
+	df := obj("FROM busybox\n", "hash-object", "-w", "--stdin")
+	inner := obj(fmt.Sprintf("100755 blob %s\t%s\n", blob, file), "mktree")
+	top := obj(fmt.Sprintf("040000 tree %s\t%s\n100644 blob %s\tDockerfile\n", inner, dir, df), "mktree")
+	commit := obj("", "-c", "user.name=Slipway Test", "-c", "user.email=test@slipway.invalid", "commit-tree", "-m", "plant "+dir, top)
+	obj("", "push", "-q", "origin", commit+":refs/heads/"+branch)
+	return commit, err
 }
 
-// gitIn runs git with stdin and returns its trimmed output.
-func (r *Repo) gitIn(dir, stdin string, args ...string) string {
-	r.tb.Helper()
+// git runs git in dir with stdin, isolated from the machine's and the user's git config, and
+// returns its trimmed output.
+func git(dir, stdin string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
@@ -232,27 +277,51 @@ func (r *Repo) gitIn(dir, stdin string, args ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		r.tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
-func (r *Repo) git(dir string, args ...string) {
+// Repo is a Repository for a test: its methods end the test when git fails.
+type Repo struct {
+	*Repository
+	tb testing.TB
+}
+
+// NewRepo creates OWNER/NAME on the server, with an empty history.
+func (s *Server) NewRepo(tb testing.TB, owner, name string) *Repo {
+	tb.Helper()
+	r, err := s.CreateRepository(owner, name, tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Repo{Repository: r, tb: tb}
+}
+
+// Commit is Repository.Commit, failing the test on error.
+func (r *Repo) Commit(branch string, files map[string]string) string {
 	r.tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		r.tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	id, err := r.Repository.Commit(branch, files)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	return id
+}
+
+// Tag is Repository.Tag, failing the test on error.
+func (r *Repo) Tag(branch, tag string, annotated bool) {
+	r.tb.Helper()
+	if err := r.Repository.Tag(branch, tag, annotated); err != nil {
+		r.tb.Fatal(err)
 	}
 }
 
-func (r *Repo) gitOut(dir string, args ...string) string {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	out, _ := cmd.Output()
-	return strings.TrimSpace(string(out))
+// PlantEntry is Repository.PlantEntry, failing the test on error.
+func (r *Repo) PlantEntry(branch, dir, file, content string) string {
+	r.tb.Helper()
+	id, err := r.Repository.PlantEntry(branch, dir, file, content)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	return id
 }

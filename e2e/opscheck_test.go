@@ -1,22 +1,22 @@
-// Package opscheck_test runs every command of the README's "Operating builds with the temporal
-// CLI" against a real local stack (devstack: Temporal dev server, registry, buildkitd), a
-// smart-HTTP Git server and the worker binary, so the documented commands keep working. It also
-// scrapes the worker's /metrics and /readyz after real builds.
-package opscheck_test
+//go:build opscheck
+
+package e2e
+
+// The ops check (make ops-check, build tag opscheck) runs every command of the README's
+// "Operating builds with the temporal CLI" against the shared stack, a smart-HTTP Git server
+// and a worker binary of its own, so the documented commands keep working. It also scrapes
+// the worker's /metrics and /readyz after real builds.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,24 +27,6 @@ import (
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // ops is the stack the commands run against.
 type ops struct {
@@ -83,70 +65,50 @@ func (o *ops) try(args ...string) (string, error) {
 // waitStatus waits until the latest run of id has status want.
 func (o *ops) waitStatus(id string, want enumspb.WorkflowExecutionStatus, within time.Duration) {
 	o.t.Helper()
-	deadline := time.Now().Add(within)
 	var last enumspb.WorkflowExecutionStatus
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		d, err := o.tc.DescribeWorkflow(ctx, id, "")
-		cancel()
-		if err == nil {
+	if err := devstack.Poll(o.t.Context(), 250*time.Millisecond, within, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
+		defer cancel()
+		if d, err := o.tc.DescribeWorkflow(ctx, id, ""); err == nil {
 			last = d.Status
-			if last == want {
-				return
-			}
 		}
-		time.Sleep(250 * time.Millisecond)
+		return last == want, nil
+	}); err != nil {
+		o.t.Fatalf("%s is %s, want %s: %v", id, last, want, err)
 	}
-	o.t.Fatalf("%s is %s after %s, want %s", id, last, within, want)
 }
 
 // waitStep waits until the status query of id names step.
 func (o *ops) waitStep(id, step string, within time.Duration) {
 	o.t.Helper()
-	deadline := time.Now().Add(within)
 	var st build.Status
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := devstack.Poll(o.t.Context(), 250*time.Millisecond, within, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(o.t.Context(), 10*time.Second)
+		defer cancel()
 		v, err := o.tc.QueryWorkflow(ctx, id, "", build.StatusQuery)
-		cancel()
-		if err == nil && v.Get(&st) == nil && st.Step == step {
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
+		return err == nil && v.Get(&st) == nil && st.Step == step, nil
+	}); err != nil {
+		o.t.Fatalf("%s is at step %q, want %q: %v", id, st.Step, step, err)
 	}
-	o.t.Fatalf("%s is at step %q after %s, want %q", id, st.Step, within, step)
 }
 
 // waitListed waits until visibility lists exactly want for query (it lags a moment behind).
 func (o *ops) waitListed(query string, want ...string) string {
 	o.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	var out string
-	for {
+	var n int
+	if err := devstack.Poll(o.t.Context(), 300*time.Millisecond, 30*time.Second, func() (bool, error) {
 		out = o.cli("workflow", "list", "--query", query)
-		n := strings.Count(out, "workflow_docker_builder")
+		n = strings.Count(out, "workflow_docker_builder")
 		ok := n == len(want)
 		for _, id := range want {
 			ok = ok && strings.Contains(out, id)
 		}
-		if ok {
-			return out
-		}
-		if time.Now().After(deadline) {
-			o.t.Fatalf("temporal workflow list --query %q lists %d builds, want %v:\n%s", query, n, want, out)
-		}
-		time.Sleep(300 * time.Millisecond)
+		return ok, nil
+	}); err != nil {
+		o.t.Fatalf("temporal workflow list --query %q lists %d builds, want %v: %v\n%s", query, n, want, err, out)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -173,82 +135,26 @@ func buildInput(repo, branch, cloneURL, registry string) string {
 }
 
 func TestTemporalCLIOperations(t *testing.T) {
-	root := repoRoot(t)
-	tools := os.Getenv("SLIPWAY_TOOLS_DIR")
-	if tools == "" {
-		tools = filepath.Join(root, ".tools", "bin")
-	}
-	// Short: buildkitd's socket lives under it and unix socket paths are short.
-	home, err := os.MkdirTemp("/tmp", "slw-ops-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	bin := filepath.Join(home, "bin")
-	compile := exec.Command("go", "build", "-o", bin+"/", "./cmd/worker")
-	compile.Dir = root
-	if out, err := compile.CombinedOutput(); err != nil {
-		t.Fatalf("building the worker: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stack, err := devstack.Start(ctx, devstack.Options{Home: home, ToolsDir: tools, Logger: logger})
-	if err != nil {
-		t.Fatalf("starting the stack (tools from %s; run scripts/tools.sh): %v", tools, err)
-	}
-	t.Cleanup(func() { stack.Close() })
-
 	git := gitserver.Start(t)
 	repo := git.NewRepo(t, "octo", "hello")
 	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN echo built > /built\n"})
 	repo.Commit("broken", map[string]string{"Dockerfile": "FROM busybox\nRUN echo broken && exit 3\n"})
 	repo.Commit("slow", map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 120\n"})
 
-	metricsAddr := freePort(t)
-	worker := exec.Command(filepath.Join(bin, "worker"))
-	worker.Env = append(os.Environ(),
-		"SLIPWAY_HOME="+home,
-		"SLIPWAY_TEMPORAL_ADDRESS="+stack.TemporalAddress,
-		"SLIPWAY_BUILDKIT_ADDR="+stack.BuildkitAddr,
-		"SLIPWAY_BUILD_CGROUP="+stack.BuildCgroup,
-		"SLIPWAY_REGISTRY="+stack.Registry,
-		"SLIPWAY_GITHUB_URL="+git.URL,
-		"SLIPWAY_MAX_CONCURRENT_BUILDS=3",
-		"SLIPWAY_WORKER_METRICS_ADDR="+metricsAddr,
-	)
-	logf, err := os.Create(filepath.Join(home, "worker.log"))
+	metricsAddr, err := devstack.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker.Stdout, worker.Stderr = logf, logf
-	worker.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
+	w := startWorker(t, "SLIPWAY_GITHUB_URL="+git.URL, "SLIPWAY_MAX_CONCURRENT_BUILDS=3",
+		"SLIPWAY_WORKER_METRICS_ADDR="+metricsAddr)
 	t.Cleanup(func() {
-		worker.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { worker.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			worker.Process.Kill()
-			<-done
-		}
-		logf.Close()
+		w.stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("worker log:\n%s", b)
+			t.Logf("worker log:\n%s", w.Tail(200))
 		}
 	})
-
-	tc, err := client.Dial(client.Options{HostPort: stack.TemporalAddress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
-	o := &ops{t: t, temporal: filepath.Join(tools, "temporal"), tc: tc,
+	stack := env.stack
+	o := &ops{t: t, temporal: filepath.Join(env.tools, "temporal"), tc: env.temporal,
 		env: append(os.Environ(), "TEMPORAL_ADDRESS="+stack.TemporalAddress, "TEMPORAL_NAMESPACE=default")}
 
 	// Builds under a repository name of this run, so lists see only them.
