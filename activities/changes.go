@@ -5,62 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/slipway-dev/slipway/build"
-	"github.com/slipway-dev/slipway/webhook"
 )
-
-// pathFilter is a build.PathFilter with its globs parsed.
-type pathFilter struct {
-	include, ignore []webhook.Pattern
-}
-
-// compilePaths parses the globs of f; nil stays nil (no filter).
-func compilePaths(f *build.PathFilter) (*pathFilter, error) {
-	if f == nil || len(f.Include)+len(f.Ignore) == 0 {
-		return nil, nil
-	}
-	parse := func(field string, globs []string) ([]webhook.Pattern, error) {
-		out := make([]webhook.Pattern, 0, len(globs))
-		for _, g := range globs {
-			p, err := webhook.ParsePattern(g)
-			if err != nil {
-				return nil, &build.InvalidError{Field: field, Type: build.ErrTypeInvalidInput,
-					Msg: fmt.Sprintf("%s entry %q: %v", field, g, err)}
-			}
-			out = append(out, p)
-		}
-		return out, nil
-	}
-	inc, err := parse("paths.include", f.Include)
-	if err != nil {
-		return nil, err
-	}
-	ign, err := parse("paths.ignore", f.Ignore)
-	if err != nil {
-		return nil, err
-	}
-	return &pathFilter{include: inc, ignore: ign}, nil
-}
-
-// relevant reports whether one of files is wanted: it matches an include glob (any file when
-// there is none) and no ignore glob.
-func (f *pathFilter) relevant(files []string) bool {
-	matches := func(ps []webhook.Pattern, file string) bool {
-		for _, p := range ps {
-			if _, ok := p.Match(file); ok {
-				return true
-			}
-		}
-		return false
-	}
-	for _, file := range files {
-		if (len(f.include) == 0 || matches(f.include, file)) && !matches(f.ignore, file) {
-			return true
-		}
-	}
-	return false
-}
 
 // zeroCommit is what a push payload names as before for a new branch.
 var zeroCommit = strings.Repeat("0", 40)

@@ -69,9 +69,8 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err := build.CheckCommit(in.Before); err != nil {
 		return CloneResult{}, build.ApplicationError(err)
 	}
-	filter, err := compilePaths(in.Paths)
-	if err != nil {
-		return CloneResult{}, build.ApplicationError(err)
+	if err := in.Paths.Check(); err != nil {
+		return CloneResult{}, temporal.NewNonRetryableApplicationError(err.Error(), build.ErrTypeInvalidInput, nil)
 	}
 	remote, err := a.cloneURL(in.Source)
 	if err != nil {
@@ -109,15 +108,18 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 		fmt.Fprintln(log, "==> .gitmodules found: submodules are not fetched (and no hook runs), so their folders stay empty")
 	}
 	res := CloneResult{Commit: commit, LogURL: a.logURL(ctx)}
-	if filter != nil {
+	if in.Paths != nil {
 		files, base, err := g.changedFiles(ctx, remote, refspecOf(in.Ref), commit, in.Before)
 		if err != nil {
 			return CloneResult{}, err
 		}
 		fmt.Fprintf(log, "==> %d files changed since %s\n", len(files), base)
-		if !filter.relevant(files) {
-			res.Skip = fmt.Sprintf("none of the %d files changed since %s matches the rule's paths", len(files), base)
+		ok, why := in.Paths.Selects(files)
+		if !ok {
+			res.Skip = fmt.Sprintf("files changed since %s: %s", base, why)
 			fmt.Fprintf(log, "==> %s: nothing to build\n", res.Skip)
+		} else {
+			fmt.Fprintf(log, "==> %s\n", why)
 		}
 	}
 	return res, nil
