@@ -19,18 +19,26 @@ import (
 func reconcileScheduleID(ruleID string) string { return "slipway-reconcile-" + ruleID }
 
 // syncReconcile makes the rule's reconcile Schedule match its reconcile_every: created or
-// updated (with the rule's parameters as they are now) when set, deleted when empty. The
-// rule is saved whatever Temporal says; a failure is logged and mended by the next save.
-func (a *Server) syncReconcile(ctx context.Context, r store.Rule) {
+// updated (with the rule's parameters as they are now) when set, deleted when it was set
+// before (old is the rule before the save; zero for a new rule). A rule that never had one
+// costs Temporal nothing. The rule is saved whatever Temporal says; a failure is logged and
+// mended by the next save.
+func (a *Server) syncReconcile(ctx context.Context, old, r store.Rule) {
+	if old.ReconcileEvery == "" && r.ReconcileEvery == "" {
+		return
+	}
 	if err := a.applyReconcile(ctx, r); err != nil {
 		a.logger.Error("syncing the rule's reconcile schedule", "rule", r.ID, "error", err)
 	}
 }
 
 // dropReconcile deletes the reconcile Schedule of a deleted rule, if it has one.
-func (a *Server) dropReconcile(ctx context.Context, ruleID string) {
-	if err := a.deleteReconcile(ctx, ruleID); err != nil {
-		a.logger.Error("deleting the rule's reconcile schedule", "rule", ruleID, "error", err)
+func (a *Server) dropReconcile(ctx context.Context, r store.Rule) {
+	if r.ReconcileEvery == "" {
+		return
+	}
+	if err := a.deleteReconcile(ctx, r.ID); err != nil {
+		a.logger.Error("deleting the rule's reconcile schedule", "rule", r.ID, "error", err)
 	}
 }
 

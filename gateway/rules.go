@@ -280,7 +280,7 @@ func (a *Server) createRule(c *gin.Context) {
 		return
 	}
 	r = a.syncHook(c.Request.Context(), r)
-	a.syncReconcile(c.Request.Context(), r)
+	a.syncReconcile(c.Request.Context(), store.Rule{}, r)
 	v := a.ruleView(r, true)
 	v.Warnings = warnings
 	c.JSON(http.StatusCreated, v)
@@ -332,7 +332,7 @@ func (a *Server) updateRule(c *gin.Context) {
 	}
 	r = a.leaveOldSource(c.Request.Context(), old, r)
 	r = a.syncHook(c.Request.Context(), r)
-	a.syncReconcile(c.Request.Context(), r)
+	a.syncReconcile(c.Request.Context(), old, r)
 	v := a.ruleView(r, false)
 	v.Warnings = warnings
 	c.JSON(http.StatusOK, v)
@@ -354,6 +354,6 @@ func (a *Server) deleteRule(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
 		return
 	}
-	a.dropReconcile(c.Request.Context(), r.ID)
+	a.dropReconcile(c.Request.Context(), r)
 	c.Status(http.StatusNoContent)
 }
