@@ -77,6 +77,13 @@ func (in Input) Validate() error {
 	if err := CheckCommit(in.Commit); err != nil {
 		return err
 	}
+	// Before comes from the provider's payload: SHA-1 or SHA-256, all zeros for a new ref.
+	if in.Before != "" && !beforePattern.MatchString(in.Before) {
+		return invalid("before", "before %q is not a commit hash", shorten(in.Before, 80))
+	}
+	if err := in.Paths.Check(); err != nil {
+		return invalid("paths", "%s", err.Error())
+	}
 	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
 	// after the clone; the real tags are rendered once the commit is known.
 	if _, err := RenderTags(RenderTagInput{
@@ -183,6 +190,9 @@ func CheckBuildArgs(args map[string]string) error {
 }
 
 var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// beforePattern is a push's before commit: a SHA-1 or SHA-256 object name.
+var beforePattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // ValidCommit reports whether s is a full commit id: 40 lowercase hex digits.
 func ValidCommit(s string) bool {
