@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
-// zeroCommit is what a push payload names as before for a new branch.
-var zeroCommit = strings.Repeat("0", 40)
+// beforePattern is a push's previous head: a SHA-1 or SHA-256 object name.
+var beforePattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// newRef reports whether before names no commit: a push that created its ref says all zeros.
+func newRef(before string) bool { return strings.Trim(before, "0") == "" }
 
 // changedFiles lists the files a push changed, read from git: from before to commit, before
 // being found on the ref or, after a force push, fetched on its own. With no before (a new
@@ -16,7 +20,7 @@ var zeroCommit = strings.Repeat("0", 40)
 // remote's default branch; with none (or when commit is on the default branch), every file of
 // commit. base names what the files are compared with, for the log and the skip reason.
 func (g gitRunner) changedFiles(ctx context.Context, remote, refspec, commit, before string) (files []string, base string, err error) {
-	if before != "" && before != zeroCommit {
+	if !newRef(before) {
 		found := true
 		if err := g.deepenUntil(ctx, remote, refspec, before); errors.Is(err, errNotOnRef) {
 			// A force push: the old head is off the ref, and the remote may still serve it.

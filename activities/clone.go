@@ -66,8 +66,10 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if err := build.CheckCommit(in.Commit); err != nil {
 		return CloneResult{}, build.ApplicationError(err)
 	}
-	if err := build.CheckCommit(in.Before); err != nil {
-		return CloneResult{}, build.ApplicationError(err)
+	// Before reaches a command line too: a SHA-1 or SHA-256 object name, nothing else.
+	if in.Before != "" && !beforePattern.MatchString(in.Before) {
+		return CloneResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("before %q is not a commit hash", in.Before), build.ErrTypeInvalidInput, nil)
 	}
 	if err := in.Paths.Check(); err != nil {
 		return CloneResult{}, temporal.NewNonRetryableApplicationError(err.Error(), build.ErrTypeInvalidInput, nil)

@@ -77,8 +77,12 @@ func (in Input) Validate() error {
 	if err := CheckCommit(in.Commit); err != nil {
 		return err
 	}
-	if err := CheckCommit(in.Before); err != nil {
-		return invalid("before", "before %q is not a commit id", in.Before)
+	// Before comes from the provider's payload: SHA-1 or SHA-256, all zeros for a new ref.
+	if in.Before != "" && !beforePattern.MatchString(in.Before) {
+		return invalid("before", "before %q is not a commit hash", shorten(in.Before, 80))
+	}
+	if err := in.Paths.Check(); err != nil {
+		return invalid("paths", "%s", err.Error())
 	}
 	switch in.RunPolicy {
 	case "", RunParallel, RunSerial, RunLatestOnly:
@@ -191,6 +195,9 @@ func CheckBuildArgs(args map[string]string) error {
 }
 
 var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// beforePattern is a push's before commit: a SHA-1 or SHA-256 object name.
+var beforePattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // ValidCommit reports whether s is a full commit id: 40 lowercase hex digits.
 func ValidCommit(s string) bool {

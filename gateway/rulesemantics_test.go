@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/internal/testing/providertest"
 )
 
 func TestRuleSemanticsValidation(t *testing.T) {
@@ -359,4 +360,56 @@ func (hs *harness) workflowInput(t testing.TB, id string) build.Input {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// TestPreviewThroughAccount lists the refs through the rule's account and reads the default
+// branch there, for tag_latest.
+func TestPreviewThroughAccount(t *testing.T) {
+	t.Parallel()
+	h := mockStack(t)
+	x := newAccountsAPI(t, h)
+	const token = "ghp_previewTOKEN0000000000000000"
+	x.tokens = []string{token}
+	x.github.AddUser("octo", token)
+	x.github.AddRepo(providertest.Repo{Owner: "octo", Name: "hello", Private: true, DefaultBranch: "trunk",
+		Branches: []providertest.Ref{{Name: "trunk", Commit: providertest.SHA("t")}, {Name: "release-2", Commit: providertest.SHA("r")}, {Name: "wip", Commit: providertest.SHA("w")}},
+		Tags:     []providertest.Ref{{Name: "v2.1.0", Commit: providertest.SHA("v")}},
+		Admins:   []string{"octo"}})
+	tm := h.newTeam(t, "pacct")
+	var acct struct{ ID string }
+	if code := x.call(t, "POST", "/api/v1/namespaces/"+tm.ns+"/accounts", h.writer, map[string]string{"provider": "github", "token": token}, &acct); code != 201 {
+		t.Fatalf("connect: %d", code)
+	}
+	body := map[string]any{
+		"source":       map[string]any{"provider": "github", "owner": "octo", "repository": "hello"},
+		"account_id":   acct.ID,
+		"triggers":     map[string]any{"branches": []string{"trunk", "/^release-(\\d+)$/"}, "tags": true},
+		"tag_template": "{short_commit}", "tag_latest": "default_branch", "semver": true,
+	}
+	var v struct {
+		DefaultBranch string `json:"default_branch"`
+		Refs          []struct {
+			Name    string   `json:"name"`
+			Commit  string   `json:"commit"`
+			Matches bool     `json:"matches"`
+			Tags    []string `json:"tags"`
+		} `json:"refs"`
+	}
+	if code := x.call(t, "POST", tm.rules()+"/preview", h.writer, body, &v); code != 200 {
+		t.Fatalf("preview: %d %+v", code, v)
+	}
+	got := map[string]string{}
+	for _, r := range v.Refs {
+		got[r.Name] = fmt.Sprint(r.Matches, r.Tags)
+	}
+	short := func(s string) string { return providertest.SHA(s)[:7] }
+	want := map[string]string{
+		"trunk":     fmt.Sprint(true, []string{short("t"), "latest"}),
+		"release-2": fmt.Sprint(true, []string{short("r")}),
+		"wip":       fmt.Sprint(false, []string{}),
+		"v2.1.0":    fmt.Sprint(true, []string{short("v"), "2.1.0", "2.1", "2"}),
+	}
+	if v.DefaultBranch != "trunk" || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("preview: default branch %q, refs %v; want trunk, %v", v.DefaultBranch, got, want)
+	}
 }

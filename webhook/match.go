@@ -1,9 +1,7 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -168,18 +166,4 @@ func (c Captures) Map() map[string]string {
 		m[k] = v
 	}
 	return m
-}
-
-// ValidBranchPattern reports a branch entry that can only ever match a
-// branch of exactly its own name because it is a malformed path.Match
-// pattern, so the rule store can refuse "release/[" when a rule is saved
-// instead of letting it silently match nothing else.
-func ValidBranchPattern(pattern string) error {
-	if pattern == "" {
-		return errors.New("branch pattern is empty")
-	}
-	if _, err := path.Match(pattern, ""); err != nil {
-		return fmt.Errorf("branch pattern %s: %w", quote(pattern), err)
-	}
-	return nil
 }
