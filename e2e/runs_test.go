@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
@@ -287,3 +288,64 @@ func TestRebuildAndReconcile(t *testing.T) {
 		t.Error("the reconcile schedule outlived its rule")
 	}
 }
+
+// TestPathFilterIncompletePayload delivers force pushes, whose payloads cannot say which
+// files changed, to a rule with a path filter: the clone step reads the files from git and a
+// push that changed only documentation ends skipped.
+func TestPathFilterIncompletePayload(t *testing.T) {
+	w := startWorker(t)
+	t.Cleanup(w.stop)
+	g := startGateway(t)
+	owner := "e2e-paths"
+	srv := &gitserver.Server{Root: env.gitRoot, URL: env.gitURL}
+	repo := srv.NewRepo(t, owner, "hello")
+	first := repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nCOPY src /src\n", "src/app.txt": "1\n"})
+	docs := repo.Commit("main", map[string]string{"docs/readme.md": "docs\n"})
+	code := repo.Commit("main", map[string]string{"src/app.txt": "2\n"})
+	if c := g.call(t, "POST", "/api/v1/namespaces", g.admin, map[string]string{"name": "paths"}, nil); c != 201 {
+		t.Fatalf("create namespace: %d", c)
+	}
+	if c := g.call(t, "POST", "/api/v1/namespaces/paths/repositories", g.admin, map[string]string{"name": "app"}, nil); c != 201 {
+		t.Fatalf("create repository: %d", c)
+	}
+	var rule struct {
+		ID      string `json:"id"`
+		Webhook struct {
+			Secret string `json:"secret"`
+		} `json:"webhook"`
+	}
+	if c := g.call(t, "POST", "/api/v1/namespaces/paths/repositories/app/build-rules", g.admin, map[string]any{
+		"source":       map[string]any{"provider": "github", "owner": owner, "repository": "hello"},
+		"triggers":     map[string]any{"branches": []string{"main"}, "paths": map[string]any{"include": []string{"src/**"}}},
+		"tag_template": "{short_commit}",
+	}, &rule); c != 201 {
+		t.Fatalf("create rule: %d", c)
+	}
+	for i, tt := range []struct {
+		name, before, after, want string
+	}{
+		{"docs only", first, docs, "skipped"},
+		{"source changed", docs, code, "succeeded"},
+	} {
+		push := fixturePayload(t, "github/push_branch.json", func(m map[string]any) {
+			m["ref"], m["before"], m["after"], m["forced"] = "refs/heads/main", tt.before, tt.after, true
+			m["head_commit"].(map[string]any)["id"] = tt.after
+			m["head_commit"].(map[string]any)["message"] = "rewrite"
+			r := m["repository"].(map[string]any)
+			r["name"] = "hello"
+			r["owner"].(map[string]any)["login"] = owner
+		})
+		headers := map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "paths-" + stampOf(i),
+			"X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, push)}
+		c, builds, _ := g.deliver(t, "/webhooks/github/"+rule.ID, push, headers)
+		if c != 202 || len(builds) != 1 {
+			t.Fatalf("%s: delivery answered %d %v, want 202 and a build the clone decides", tt.name, c, builds)
+		}
+		rec := g.waitBuild(t, g.admin, builds[0])
+		if rec.Status != tt.want || rec.Commit != tt.after {
+			t.Errorf("%s: build %+v, want %s at %s", tt.name, rec, tt.want, tt.after)
+		}
+	}
+}
+
+func stampOf(i int) string { return time.Now().Format("150405.000") + "-" + string(rune('a'+i)) }
