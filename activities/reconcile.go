@@ -24,8 +24,9 @@ import (
 // Reconciliation: a rule with reconcile_every has a Temporal Schedule that runs the reconcile
 // workflow, which compares the heads of the rule's refs with the commits its builds built and
 // starts a build, with trigger reconcile, for each head no webhook delivery brought. A ref the
-// rule never built is left alone: turning reconciliation on must not build every old branch
-// and tag of a repository.
+// rule never built counts only once a run has seen the ref elsewhere before (or not at all):
+// turning reconciliation on must not build every old branch and tag of a repository, while a
+// tag pushed since the last run, whose delivery was lost, is built.
 
 // ReconcileWorkflowName is the workflow type of a rule's reconciliation.
 const ReconcileWorkflowName = "slipway_reconcile"
@@ -43,6 +44,23 @@ type ReconcileInput struct {
 	// repository's default branch.
 	TagLatest string `json:"tag_latest,omitempty"`
 }
+
+// MissedHeadsInput is one reconciliation's question: the rule's, and the heads of its refs
+// the previous run saw (nil on the first run).
+type MissedHeadsInput struct {
+	ReconcileInput
+	Seen map[string]string `json:"seen,omitempty"`
+}
+
+// MissedHeads answers the heads to build, and every head of the rule's refs seen now (by
+// RefKey), for the next run to compare with.
+type MissedHeads struct {
+	Missed []MissedHead      `json:"missed"`
+	Seen   map[string]string `json:"seen"`
+}
+
+// RefKey names a ref in MissedHeads.Seen.
+func RefKey(r build.Ref) string { return r.FullName() }
 
 // MissedHead is a head of one of the rule's refs that no build of the rule built.
 type MissedHead struct {
@@ -66,49 +84,59 @@ type remoteHeads struct {
 }
 
 // MissedHeads lists the heads of the rule's refs (read with git ls-remote, with the rule's
-// account when it has one) that no build of the rule built, on refs it built before.
-func (a *Activities) MissedHeads(ctx context.Context, in ReconcileInput) ([]MissedHead, error) {
+// account when it has one) that no build of the rule built: on refs it built before, and on
+// refs that are new or moved since the previous run saw them.
+func (a *Activities) MissedHeads(ctx context.Context, in MissedHeadsInput) (MissedHeads, error) {
+	out := MissedHeads{Missed: []MissedHead{}, Seen: map[string]string{}}
 	if a.Temporal == nil {
-		return nil, errors.New("worker has no temporal client for reconciliation")
+		return out, errors.New("worker has no temporal client for reconciliation")
 	}
 	remote, err := a.cloneURL(in.Template.Source)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	rh, err := a.lsRemote(ctx, in.Template.Namespace, in.Template.Source, remote)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	var missed []MissedHead
 	for _, h := range rh.heads {
 		d, ok := webhook.MatchRef(in.Triggers, h.Ref)
 		if !ok || build.CheckCommit(h.Commit) != nil || !literalSafe(h.Ref.Name) {
 			continue
 		}
-		q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", build.WorkflowName,
-			build.AttrRule.GetName(), in.Template.RuleID, build.AttrRef.GetName(), h.Ref.Name)
-		all, err := a.countBuilds(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		if all == 0 {
+		if len(out.Missed) == maxReconciled {
+			// The next run looks at the rest as if this one had not.
+			if prev, ok := in.Seen[RefKey(h.Ref)]; ok {
+				out.Seen[RefKey(h.Ref)] = prev
+			}
 			continue
 		}
+		out.Seen[RefKey(h.Ref)] = h.Commit
+		q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND %s = '%s'", build.WorkflowName,
+			build.AttrRule.GetName(), in.Template.RuleID, build.AttrRef.GetName(), h.Ref.Name)
 		built, err := a.countBuilds(ctx, q+fmt.Sprintf(" AND %s = '%s'", build.AttrCommit.GetName(), h.Commit))
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		if built > 0 {
 			continue
 		}
+		if prev, seen := in.Seen[RefKey(h.Ref)]; in.Seen == nil || seen && prev == h.Commit {
+			// Not new since the last look: only a ref the rule builds, its earlier builds
+			// show, counts as missed.
+			all, err := a.countBuilds(ctx, q)
+			if err != nil {
+				return out, err
+			}
+			if all == 0 {
+				continue
+			}
+		}
 		h.Captures = d.Captures
 		h.Default = h.Ref.Type == build.RefBranch && h.Ref.Name == rh.defaultBranch
-		missed = append(missed, h)
-		if len(missed) == maxReconciled {
-			break
-		}
+		out.Missed = append(out.Missed, h)
 	}
-	return missed, nil
+	return out, nil
 }
 
 // literalSafe reports whether s can go into a visibility query between single quotes.
