@@ -35,25 +35,28 @@ test: tools fmt-check vet
 	$(GO) vet -tags opscheck ./e2e/
 	$(GO) test -tags opscheck -count=1 -timeout 40m ./...
 
-## unit: tests that need no stack
+## unit: tests that need no stack (no Temporal, BuildKit or registry process)
 unit:
-	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/... ./builds/...
+	$(GO) test -count=1 ./build/... ./builds/... ./activities/... ./workflows/... ./webhook/... \
+		./store/... ./accounts/... ./providers/... ./secretbox/... ./logstore/... ./config/... \
+		./metrics/... ./registryauth/... ./registryclean/... ./worker/... ./cmd/reliability-report/...
 
 ## e2e: only the end-to-end tests
 e2e: tools
 	$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
 ## chaos: fault, load, fuzz and hostile-input tests on the real stack (e2e/chaos_*_test.go,
-## build tag chaos); they write docs/reliability.md as they run
+## build tag chaos); cmd/reliability-report renders what they log into docs/reliability.md
 chaos: tools
 	$(GO) vet -tags chaos ./e2e/
-	SLIPWAY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md \
-	$(GO) test -tags chaos -count=1 -timeout 40m -v -run 'Chaos' ./e2e/...
+	set -o pipefail; $(GO) test -tags chaos -count=1 -timeout 40m -json -run 'Chaos' ./e2e/... | \
+		$(GO) run ./cmd/reliability-report -out docs/reliability.md
 
-## bench: end-to-end time of Slipway builds against git clone + buildctl, side by side, on a
-## stack of its own; writes docs/performance.md (flags: go run ./bench -h)
+## bench: Slipway against git clone + buildctl side by side, webhooks, build lists, rebuilds,
+## throughput and the build network, on a stack of its own; prints the figures and writes them
+## to docs/bench-results.md, which docs/performance.md explains (flags: go run ./bench -h)
 bench: tools-prod
-	$(GO) run ./bench -out docs/performance.md
+	$(GO) run ./bench -out docs/bench-results.md
 
 .PHONY: compose-check ops-check tools-prod test-prod
 

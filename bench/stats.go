@@ -2,21 +2,23 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
 
-// summary is the spread of a set of durations.
-type summary struct {
-	n                int
-	min, median, max time.Duration
+// stats is the spread of a set of durations.
+type stats struct {
+	n                           int
+	min, median, p99, max, mean time.Duration
 }
 
-// summarize returns the min, median and max of ds; the median of an even count is the mean
-// of the middle two.
-func summarize(ds []time.Duration) summary {
+// summarize returns the spread of ds: the median of an even count is the mean of the middle
+// two, the 99th percentile is the nearest rank (the smallest value with 99% of the samples at
+// or below it).
+func summarize(ds []time.Duration) stats {
 	if len(ds) == 0 {
-		return summary{}
+		return stats{}
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -24,13 +26,18 @@ func summarize(ds []time.Duration) summary {
 	if len(s)%2 == 0 {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return summary{n: len(s), min: s[0], median: m, max: s[len(s)-1]}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	p99 := s[max(0, min(int(math.Ceil(0.99*float64(len(s))))-1, len(s)-1))]
+	return stats{n: len(s), min: s[0], median: m, p99: p99, max: s[len(s)-1], mean: sum / time.Duration(len(s))}
 }
 
 // median is the median of ds.
 func median(ds []time.Duration) time.Duration { return summarize(ds).median }
 
-// ms formats a duration in milliseconds, with a decimal below 10 ms where it matters.
+// ms formats a duration in milliseconds, with a decimal below 10 ms.
 func ms(d time.Duration) string {
 	f := float64(d) / float64(time.Millisecond)
 	if f > -10 && f < 10 {
@@ -41,24 +48,64 @@ func ms(d time.Duration) string {
 
 // signedMS is ms with a sign, for differences.
 func signedMS(d time.Duration) string {
-	if d > -50*time.Microsecond && d < 50*time.Microsecond {
-		return "±0 ms"
-	}
 	if d >= 0 {
 		return "+" + ms(d)
 	}
 	return ms(d)
 }
 
-// spread formats a summary as "min / median / max".
-func spread(s summary) string {
+// spread formats ds as "min / median / max".
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	s := summarize(ds)
 	return ms(s.min) + " / " + ms(s.median) + " / " + ms(s.max)
+}
+
+// secondsSpread is spread in seconds, for long times.
+func secondsSpread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	s := summarize(ds)
+	return fmt.Sprintf("%.2f / %.2f / %.2f s", s.min.Seconds(), s.median.Seconds(), s.max.Seconds())
+}
+
+// ranks formats ds as "p50 / p99 / max".
+func ranks(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	s := summarize(ds)
+	return ms(s.median) + " / " + ms(s.p99) + " / " + ms(s.max)
 }
 
 // ratio formats a/b as "1.23×".
 func ratio(a, b time.Duration) string {
 	if b <= 0 {
-		return "n/a"
+		return "–"
 	}
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+// floatSpread formats the min, median and max of fs with a format per value.
+func floatSpread(format string, fs []float64) string {
+	if len(fs) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf(format+" / "+format+" / "+format, slices.Min(fs), medianFloat(fs), slices.Max(fs))
+}
+
+// medianFloat is the median of fs, 0 for none.
+func medianFloat(fs []float64) float64 {
+	if len(fs) == 0 {
+		return 0
+	}
+	s := slices.Clone(fs)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }

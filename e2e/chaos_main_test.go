@@ -4,21 +4,19 @@ package e2e
 
 // The chaos tests (make chaos) break the real stack while builds run and feed it bad input,
 // then check what a user would check: the build finished, once; nothing leaked; nothing was
-// left running. Each test appends what it measured to the file SLIPWAY_RELIABILITY_OUT names
-// (make chaos: docs/reliability.md), so that document is written by the tests themselves.
+// left running. Each test logs what it measured as "reliability: {json}" lines; make chaos
+// pipes `go test -json` into cmd/reliability-report, which renders docs/reliability.md.
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,127 +24,43 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/slipway-dev/slipway/build"
-	"github.com/slipway-dev/slipway/devstack"
 )
 
-func init() {
-	setupHooks = append(setupHooks, startReport)
-}
-
-// reportMu serialises appends to the results file.
-var reportMu sync.Mutex
-
-// reportPath is where figures go; empty when SLIPWAY_RELIABILITY_OUT is unset.
-func reportPath() string {
-	p := os.Getenv("SLIPWAY_RELIABILITY_OUT")
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	root, err := devstack.ModuleRoot()
-	if err != nil {
-		return p
-	}
-	return filepath.Join(root, p)
-}
-
-// startReport writes the header of the results file, replacing an older one.
-func startReport() error {
-	p := reportPath()
-	if p == "" {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("creating folder of %s: %w", p, err)
-	}
-	header := fmt.Sprintf(`# Reliability
-
-Written by `+"`make chaos`"+`: the fault, load and hostile-input tests in `+"`e2e/chaos_*_test.go`"+`
-(build tag `+"`chaos`"+`) append what they measured to this file as they run, on the real local
-stack (Temporal dev server on SQLite, buildkitd with runc, the distribution registry, the worker
-and gateway binaries). Nothing here is typed by hand; run `+"`make chaos`"+` again to refresh it.
-
-Run of %s on %d cores (%s, %s/%s). Times are wall-clock on a machine shared with other work:
-they describe this run, and no test asserts on them.
-`, time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if err := os.WriteFile(p, []byte(header), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	return nil
-}
-
-// report collects one test's figures and appends them as a section when the test ends,
-// saying whether it passed.
+// report logs one test's figures in the form cmd/reliability-report reads: a line per
+// scenario, figure and note, each "reliability: " and a JSON object.
 type report struct {
-	t     *testing.T
-	title string
-	what  string
-	start time.Time
-	mu    sync.Mutex
-	rows  [][2]string
-	notes []string
+	t *testing.T
 }
 
 // newReport starts the section of t: title is the scenario, what says what the test does.
 func newReport(t *testing.T, title, what string) *report {
-	r := &report{t: t, title: title, what: what, start: time.Now()}
-	t.Cleanup(r.write)
+	r := &report{t: t}
+	r.log(map[string]string{"title": title, "what": what})
 	return r
 }
 
-// add records one figure; it is also logged, so a run without the results file shows it.
+// add records one figure.
 func (r *report) add(name string, value any) {
 	r.t.Helper()
 	v := fmt.Sprint(value)
 	if d, ok := value.(time.Duration); ok {
 		v = d.Round(10 * time.Millisecond).String()
 	}
-	r.mu.Lock()
-	r.rows = append(r.rows, [2]string{name, v})
-	r.mu.Unlock()
-	r.t.Logf("%s: %s", name, v)
+	r.log(map[string]string{"figure": name, "value": v})
 }
 
 // note adds a sentence under the figures.
 func (r *report) note(format string, args ...any) {
-	r.mu.Lock()
-	r.notes = append(r.notes, fmt.Sprintf(format, args...))
-	r.mu.Unlock()
+	r.log(map[string]string{"note": fmt.Sprintf(format, args...)})
 }
 
-func (r *report) write() {
-	p := reportPath()
-	if p == "" {
-		return
-	}
-	outcome := "passed"
-	if r.t.Failed() {
-		outcome = "FAILED"
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n## %s: %s\n\n`%s`, %s in %s. %s\n\n", r.title, outcome, r.t.Name(), outcome,
-		time.Since(r.start).Round(100*time.Millisecond), r.what)
-	r.mu.Lock()
-	if len(r.rows) > 0 {
-		sb.WriteString("| figure | value |\n| --- | --- |\n")
-		for _, row := range r.rows {
-			fmt.Fprintf(&sb, "| %s | %s |\n", row[0], strings.ReplaceAll(row[1], "|", "\\|"))
-		}
-	}
-	for _, n := range r.notes {
-		fmt.Fprintf(&sb, "\n%s\n", n)
-	}
-	r.mu.Unlock()
-	reportMu.Lock()
-	defer reportMu.Unlock()
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+func (r *report) log(fields map[string]string) {
+	r.t.Helper()
+	b, err := json.Marshal(fields)
 	if err != nil {
-		r.t.Errorf("opening %s: %v", p, err)
-		return
+		r.t.Fatalf("encoding report line: %v", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(sb.String()); err != nil {
-		r.t.Errorf("writing %s: %v", p, err)
-	}
+	r.t.Logf("reliability: %s", b)
 }
 
 // activityRun is one activity of a build as its history tells it: the last attempt's start

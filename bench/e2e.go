@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// scenarioRuns are the measured runs of one fixture in one scenario: "changed" runs build a new
+// commit each, which changes a file the Dockerfile copies; "unchanged" runs build the same
+// commit again, every step a cache hit.
+type scenarioRuns struct {
+	name    string
+	slipway []buildRun
+	raw     []rawRun
+}
+
+// measureE2E builds the small and the large fixture, changed and unchanged, through Slipway
+// and with the raw tools, interleaved run by run (A B A B ...) so machine noise hits both
+// sides alike.
+func measureE2E(ctx context.Context, e *env, o options) (result, error) {
+	var all []*scenarioRuns
+	for _, fx := range []fixture{smallFixture("small"), largeFixture(o.largeFiles, o.largeMiB)} {
+		r, err := e.createRepo(fx)
+		if err != nil {
+			return result{}, err
+		}
+		for _, changed := range []bool{true, false} {
+			sc := &scenarioRuns{name: fx.name + "/unchanged"}
+			if changed {
+				sc.name = fx.name + "/changed"
+			}
+			for i := range o.warmups + o.runs {
+				label := strings.ReplaceAll(sc.name, "/", "-") + "-" + strconv.Itoa(i)
+				// A changed run gets a new commit on each side: building Slipway's commit
+				// again would be a cache hit and flatter the raw tools.
+				next := func() (string, error) {
+					if changed {
+						return r.change()
+					}
+					return r.head, nil
+				}
+				commit, err := next()
+				if err != nil {
+					return result{}, err
+				}
+				s, err := e.build(ctx, label, buildInput(r, "main", label, commit, e.stack.Registry+"/bench/slipway", e.cache))
+				if err != nil {
+					return result{}, err
+				}
+				if commit, err = next(); err != nil {
+					return result{}, err
+				}
+				rw, err := e.raw(ctx, r, label, commit, e.stack.Registry+"/bench/raw")
+				if err != nil {
+					return result{}, err
+				}
+				e.logger.Info("run", "scenario", sc.name, "run", i, "slipway", s.total().Round(time.Millisecond), "raw", rw.total.Round(time.Millisecond))
+				if i >= o.warmups {
+					sc.slipway, sc.raw = append(sc.slipway, s), append(sc.raw, rw)
+					e.loads = append(e.loads, load1())
+				}
+			}
+			all = append(all, sc)
+		}
+	}
+	return e2eResult(all), nil
+}
+
+// e2eResult lays the scenarios out: totals, where the overhead goes, the phases of a build, the
+// raw commands and BuildKit's own vertex times.
+func e2eResult(all []*scenarioRuns) result {
+	res := result{key: "e2e", title: "End to end: Slipway (ExecuteWorkflow → result) vs git clone + buildctl build --push"}
+	head := func(first string) []string {
+		h := []string{first}
+		for _, sc := range all {
+			h = append(h, sc.name)
+		}
+		return h
+	}
+	totals := table{header: []string{"scenario", "runs", "Slipway min / median / max", "raw min / median / max", "ratio of medians", "overhead (median diff)"}}
+	over := table{title: "Where the overhead goes (medians)", header: head("part")}
+	phases := table{title: "Phases of a Slipway build (medians)", header: head("phase")}
+	rawT := table{title: "Raw commands (medians)", header: head("command")}
+	vert := table{title: "BuildKit's own vertex times (medians, Slipway / raw; 0.1 s resolution)", header: head("vertex")}
+	overRows := []string{"overhead: Slipway − raw", "Clone activity runs − git clone", "Build + Push activities run − buildctl build --push",
+		"other activities run (ResolveDockerfile, RenderTag, session completion)", "Temporal orchestration (workflow tasks, dispatch, session creation)",
+		"  of which activity dispatch (scheduled → started)", "  of which workflow start → Clone started", "client: start call and result poll", "residual (medians do not add up)"}
+	over.rows = rowsOf(overRows)
+	rawT.rows = rowsOf([]string{"git clone --depth 1", "buildctl build … push=true", "pair"})
+	groups := []string{groupContext, groupCacheImport, groupExport, groupCacheExport}
+	vert.rows = rowsOf(groups)
+	var phaseNames []string
+	var phaseMeds []map[string]time.Duration
+	var wfts []string
+	for _, sc := range all {
+		var st, rt []time.Duration
+		per := map[string][]time.Duration{}
+		kinds := map[phaseKind][]time.Duration{}
+		var disp, stc, cloneRun, bpRun, wftN, wftD, wftR []time.Duration
+		for _, s := range sc.slipway {
+			st = append(st, s.total())
+			k := map[phaseKind]time.Duration{}
+			var d time.Duration
+			for _, p := range s.phases() {
+				if !slices.Contains(phaseNames, p.name) {
+					phaseNames = append(phaseNames, p.name)
+				}
+				per[p.name] = append(per[p.name], p.d)
+				k[p.kind] += p.d
+				if p.dispatch {
+					d += p.d
+				}
+			}
+			for _, kind := range []phaseKind{kindWork, kindStep, kindOrchestration, kindClient} {
+				kinds[kind] = append(kinds[kind], k[kind])
+			}
+			disp, stc = append(disp, d), append(stc, s.tl.startToClone())
+			cloneRun, bpRun = append(cloneRun, s.tl.ran("Clone")), append(bpRun, s.tl.ran("Build", "Push"))
+			wftN = append(wftN, time.Duration(s.tl.workflowTasks))
+			wftD, wftR = append(wftD, s.tl.wftDispatch), append(wftR, s.tl.wftRun)
+		}
+		var rc, rb []time.Duration
+		for _, r := range sc.raw {
+			rt, rc, rb = append(rt, r.total), append(rc, r.clone), append(rb, r.build)
+		}
+		totals.rows = append(totals.rows, []string{sc.name, strconv.Itoa(len(st)), spread(st), spread(rt),
+			ratio(median(st), median(rt)), signedMS(median(st) - median(rt))})
+		parts := []time.Duration{median(st) - median(rt), median(cloneRun) - median(rc), median(bpRun) - median(rb),
+			median(kinds[kindStep]), median(kinds[kindOrchestration]), median(disp), median(stc), median(kinds[kindClient])}
+		parts = append(parts, parts[0]-parts[1]-parts[2]-parts[3]-parts[4]-parts[7])
+		for i, d := range parts {
+			over.rows[i] = append(over.rows[i], signedMS(d))
+		}
+		for i, ds := range [][]time.Duration{rc, rb, rt} {
+			rawT.rows[i] = append(rawT.rows[i], ms(median(ds)))
+		}
+		for i, g := range groups {
+			var sv, rv []time.Duration
+			for _, s := range sc.slipway {
+				sv = append(sv, vertexGroups(s.log)[g])
+			}
+			for _, r := range sc.raw {
+				rv = append(rv, vertexGroups(r.output)[g])
+			}
+			vert.rows[i] = append(vert.rows[i], ms(median(sv))+" / "+ms(median(rv)))
+		}
+		meds := map[string]time.Duration{}
+		for n, ds := range per {
+			meds[n] = median(ds)
+		}
+		phaseMeds = append(phaseMeds, meds)
+		wfts = append(wfts, fmt.Sprintf("%d tasks, %s + %s", int(median(wftN)), ms(median(wftD)), ms(median(wftR))))
+		res.durations("BenchmarkE2E/"+sc.name+"/slipway", st)
+		res.durations("BenchmarkE2E/"+sc.name+"/raw", rt)
+	}
+	for _, n := range phaseNames {
+		row := []string{n}
+		for _, m := range phaseMeds {
+			if d, ok := m[n]; ok {
+				row = append(row, ms(d))
+			} else {
+				row = append(row, "–")
+			}
+		}
+		phases.rows = append(phases.rows, row)
+	}
+	phases.rows = append(phases.rows, append([]string{"(workflow tasks: count, scheduled → started + started → completed)"}, wfts...))
+	res.tables = []table{totals, over, phases, rawT, vert}
+	return res
+}
+
+// rowsOf starts one row per name.
+func rowsOf(names []string) [][]string {
+	rows := make([][]string, len(names))
+	for i, n := range names {
+		rows[i] = []string{n}
+	}
+	return rows
+}
+
+// phaseKind says what a phase of a build is spent on.
+type phaseKind int
+
+const (
+	// kindWork is an activity the raw tools also do: Clone, Build, Push.
+	kindWork phaseKind = iota
+	// kindStep is an activity the raw tools have no counterpart for.
+	kindStep
+	// kindOrchestration is Temporal between activities: workflow tasks, dispatch, session.
+	kindOrchestration
+	// kindClient is the client's own round trips: the start call and the result poll.
+	kindClient
+)
+
+// phase is one stretch of a build between two consecutive milestones of its history.
+type phase struct {
+	name string
+	d    time.Duration
+	kind phaseKind
+	// dispatch marks an activity's scheduled → started: matching the task to a worker.
+	dispatch bool
+}
+
+// phases cuts the client-observed total into consecutive phases that add up to it exactly: each
+// milestone of the history (session creation scheduled and started, its signal, each activity's
+// scheduled, started and closed events, completion) ends one phase.
+func (b buildRun) phases() []phase {
+	type milestone struct {
+		t          time.Time
+		name, what string // what is the activity whose event this is
+		ev         string
+	}
+	tl := b.tl
+	ms := []milestone{{t: tl.started, name: "workflow started"}}
+	for _, m := range []milestone{{tl.session.scheduled, "session creation scheduled", sessionCreation, "scheduled"},
+		{tl.session.started, "session creation started", sessionCreation, "started"}, {tl.signal, "session signal", "", ""}} {
+		if !m.t.IsZero() && m.t.Before(tl.closed) {
+			ms = append(ms, m)
+		}
+	}
+	for _, a := range tl.activities {
+		for _, m := range []milestone{{a.scheduled, a.name + " scheduled", a.name, "scheduled"},
+			{a.started, a.name + " started", a.name, "started"}, {a.closed, a.name + " closed", a.name, "closed"}} {
+			if !m.t.IsZero() {
+				ms = append(ms, m)
+			}
+		}
+	}
+	ms = append(ms, milestone{t: tl.closed, name: "workflow completed"})
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].t.Before(ms[j].t) })
+	var out []phase
+	for i := 1; i < len(ms); i++ {
+		a, z := ms[i-1], ms[i]
+		p := phase{name: a.name + " → " + z.name, d: z.t.Sub(a.t), kind: kindOrchestration}
+		if a.what != "" && a.what == z.what {
+			switch {
+			case a.ev == "scheduled" && z.ev == "started":
+				p.dispatch = true
+			case a.ev == "started" && z.ev == "closed":
+				p.name, p.kind = a.what+" runs", kindStep
+				if a.what == "Clone" || a.what == "Build" || a.what == "Push" {
+					p.kind = kindWork
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return append(out, phase{name: "client: start call and result poll", d: b.total() - tl.closed.Sub(tl.started), kind: kindClient})
+}
