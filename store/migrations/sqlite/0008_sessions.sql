@@ -5,13 +5,13 @@
 -- console form carries lives here too, and so does the state of an OAuth authorization in
 -- flight (bound to the session that started it). A disabled or deleted user's sessions stop
 -- working with the user.
--- Keep in step with ../sqlite/0009_sessions.sql.
+-- Keep in step with ../postgres/0008_sessions.sql.
 CREATE TABLE sessions (
 	id_hash        TEXT PRIMARY KEY,
-	user_id        BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	csrf_token     TEXT NOT NULL,
-	created_at     TIMESTAMPTZ NOT NULL,
-	expires_at     TIMESTAMPTZ NOT NULL,
+	created_at     TIMESTAMP NOT NULL,
+	expires_at     TIMESTAMP NOT NULL,
 	-- An OAuth authorization in flight: its state, PKCE verifier and what it connects.
 	oauth_state    TEXT NOT NULL DEFAULT '',
 	oauth_verifier TEXT NOT NULL DEFAULT '',
@@ -23,4 +23,4 @@ CREATE INDEX sessions_expires_at ON sessions (expires_at);
 -- account) and when its token expires (GitLab's last two hours), so it is refreshed and
 -- sealed again before use. Accounts with a pasted token have neither.
 ALTER TABLE accounts ADD COLUMN refresh_sealed TEXT NOT NULL DEFAULT '';
-ALTER TABLE accounts ADD COLUMN token_expires_at TIMESTAMPTZ;
+ALTER TABLE accounts ADD COLUMN token_expires_at TIMESTAMP;
