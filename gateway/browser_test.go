@@ -191,8 +191,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[value="preview"]`)),
 	)
 	// The form had a preview before the click: wait for the one of the new template.
-	w.waitText("feature-login-0123456")
-	if txt := w.text(); !strings.Contains(txt, "v1.2.0-0123456") {
+	w.waitText("release-1.2-0000000")
+	if txt := w.text(); !strings.Contains(txt, "release-1.2, release-1.2-0000000") {
 		t.Fatalf("preview does not show the sample tags:\n%s", txt)
 	}
 	if v := run(w, "reading owner", chromedp.Value(chromedp.ID("owner"))); v != "octo" {

@@ -231,8 +231,17 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 		wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", bad), http.StatusBadRequest, `id="timeout-err"`)
 	})
 	t.Run("preview", func(t *testing.T) {
-		pv := url.Values{"provider": {"github"}, "tag_template": {"{ref}"}, "sanitize_ref": {"on"}, "action": {"preview"}}
-		wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", pv), http.StatusOK, "feature-login", "v1.2.0")
+		// The API's preview, of sample refs for a rule without an account.
+		pv := url.Values{"provider": {"github"}, "owner": {"octo"}, "repository": {"hello"}, "branches": {"release/*"},
+			"tag_template": {"{ref}-{short_commit}"}, "sanitize_ref": {"on"}, "semver": {"on"}, "action": {"preview"}}
+		p := b.post(repo+"/rules/new", repo+"/rules/new", pv)
+		wantPage(t, p, http.StatusOK, "release-1.2-0000000", "branch main")
+		if !regexp.MustCompile(`release/1.2</th><td>yes`).MatchString(p.body) || !regexp.MustCompile(`main</th><td>no`).MatchString(p.body) {
+			t.Fatalf("preview does not say which refs build:\n%s", p.body)
+		}
+		// A rule the API refuses says why instead.
+		pv.Set("owner", "")
+		wantPage(t, b.post(repo+"/rules/new", repo+"/rules/new", pv), http.StatusOK, `id="preview-err"`, "source.owner")
 	})
 
 	p := b.post(repo+"/rules/new", repo+"/rules/new", form)
@@ -257,9 +266,14 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 	buildPage := p.location
 	wantPage(t, b.get(buildPage), http.StatusOK, "running", "main", "aaaaaaaaaa", "build/Dockerfile", "Cancel build", `data-src="`+buildPage+`/log"`)
 
-	again := regexp.MustCompile(`(?s)<form method="post" action="([^"]+/build)">.*?name="ref" value="([^"]*)".*?name="commit" value="([^"]*)"`).FindStringSubmatch(b.get(buildPage).body)
-	if again == nil || again[2] != "main" || again[3] != strings.Repeat("a", 40) {
-		t.Fatalf("no build-again form for the same ref and commit: %q", again)
+	// Build again: the API's rebuild of the same commit, as a new build.
+	if p := b.get(buildPage); !strings.Contains(p.body, `action="`+buildPage+`/rebuild"`) {
+		t.Fatalf("no build-again form:\n%s", p.body)
+	}
+
+	p = b.post(buildPage, buildPage+"/rebuild", url.Values{})
+	if p.code != http.StatusSeeOther || !strings.Contains(p.location, "-rebuild-") {
+		t.Fatalf("build again: %d %q\n%s", p.code, p.location, p.body)
 	}
 
 	// The harness's registry does not answer: the tab says so and still gives the pull line.
@@ -290,6 +304,7 @@ func TestConsoleRuleBuildAndRecords(t *testing.T) {
 		}
 		wantPage(t, r.post(repo+"/rules", repo+"/rules/new", forged), http.StatusForbidden)
 		wantPage(t, r.post(repo+"/rules", buildPage+"/cancel", url.Values{}), http.StatusForbidden)
+		wantPage(t, r.post(repo+"/rules", buildPage+"/rebuild", url.Values{}), http.StatusForbidden)
 	})
 	t.Run("cancel", func(t *testing.T) {
 		p := b.post(buildPage, buildPage+"/cancel", url.Values{})

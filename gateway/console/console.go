@@ -135,6 +135,7 @@ func (cn *Console) Register(r gin.IRouter) {
 	s.GET("/builds/:id", cn.buildPage)
 	s.GET("/builds/:id/log", cn.buildLog)
 	s.POST("/builds/:id/cancel", cn.cancelBuild)
+	s.POST("/builds/:id/rebuild", cn.rebuild)
 }
 
 // static serves the embedded stylesheet and script.

@@ -1,7 +1,12 @@
 package console
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
+
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/store"
 )
 
 // TestCatalogComplete keeps every language holding every English key, so no page shows a
@@ -80,6 +85,8 @@ func TestFieldOf(t *testing.T) {
 		{apiError{Message: `source.repository "a b" is not a repository name`}, "repository"},
 		{apiError{Message: `source.owner "a b" is not an organization or group path`}, "owner"},
 		{apiError{Message: "triggers.branches: bad pattern"}, "branches"},
+		{apiError{Message: "triggers.tag_patterns: bad pattern"}, "tag_patterns"},
+		{apiError{Message: `run_policy "x" is not parallel, serial or latest_only`}, "run_policy"},
 		{apiError{Message: "something else"}, ""},
 	} {
 		t.Run(tc.e.Message, func(t *testing.T) {
@@ -87,5 +94,34 @@ func TestFieldOf(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRuleFormRoundTrip keeps the form holding every field of a rule: a stored rule shown in
+// the form and saved again unchanged is the same rule.
+func TestRuleFormRoundTrip(t *testing.T) {
+	r := store.Rule{
+		Source: store.Source{Provider: "gitlab", Owner: "group/sub", Repository: "app"},
+		Triggers: build.Triggers{Branches: []string{"main", "/^release-(?P<v>\\d+)$/"}, Tags: true, TagPatterns: []string{"v*"},
+			Paths: &build.PathFilter{Include: []string{"src/**"}, Ignore: []string{"docs/**"}}},
+		TagTemplate: "{ref}-{short_commit}", DockerfilePath: "build/Dockerfile", ContextPath: "build",
+		BuildArgs: map[string]string{"A": "1", "B": "x=y"}, SanitizeRef: true, Timeout: "30m", AccountID: "a-abc",
+		Cache: "off", TagLatest: "default_branch", Semver: true, SkipMarkers: false, RunPolicy: "serial", ReconcileEvery: "15m",
+	}
+	f := formOfRule(r)
+	args, err := parseArgs(f.BuildArgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(f.body(args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got store.Rule
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
 	}
 }

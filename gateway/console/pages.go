@@ -294,13 +294,6 @@ type buildData struct {
 	Build  record
 	Access access
 	Params [][2]string
-	// Rebuild is the build-now form that builds the same ref, commit and args again; nil for a
-	// build without a rule or parameters.
-	Rebuild *rebuildForm
-}
-
-type rebuildForm struct {
-	Action, Kind, Ref, Commit, Args string
 }
 
 func (cn *Console) buildPage(c *gin.Context) {
@@ -332,14 +325,8 @@ func (cn *Console) buildPage(c *gin.Context) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		var args []string
 		for _, k := range keys {
 			d.Params = append(d.Params, [2]string{"param.build_arg", k + "=" + p.BuildArgs[k]})
-			args = append(args, k+"="+p.BuildArgs[k])
-		}
-		if b.RuleID != "" {
-			d.Rebuild = &rebuildForm{Action: "/ns/" + esc(b.Namespace) + "/repos/" + esc(b.Repository) + "/rules/" + esc(b.RuleID) + "/build",
-				Kind: p.Ref.Type, Ref: p.Ref.Name, Commit: p.Commit, Args: strings.Join(args, "\n")}
 		}
 	}
 	crumbs := append(repoCrumbs(b.Namespace, b.Repository), crumb{"tab.builds", "/ns/" + esc(b.Namespace) + "/repos/" + esc(b.Repository) + "/builds"})
@@ -359,6 +346,19 @@ func (cn *Console) buildLog(c *gin.Context) {
 	}
 	c.Header("X-Content-Type-Options", "nosniff")
 	cn.d.API.ServeHTTP(c.Writer, req)
+}
+
+// rebuild builds the build's commit again, with its parameters (the API's rebuild), and shows
+// the new build.
+func (cn *Console) rebuild(c *gin.Context) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := cn.call(c, http.MethodPost, "/builds/"+esc(c.Param("id"))+"/rebuild", nil, nil, &out); err != nil {
+		cn.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/builds/"+esc(out.ID))
 }
 
 func (cn *Console) cancelBuild(c *gin.Context) {

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,16 +15,26 @@ import (
 )
 
 // ruleForm is the create/edit form of a build rule, as the browser sends it and as the API
-// takes it.
+// takes it. It holds every field of the API's rule body, so saving an edited rule keeps what
+// the form shows and changes nothing else.
 type ruleForm struct {
 	Provider, AccountID, Owner, Repository string
 	Branches                               string
 	Tags                                   bool
+	TagPatterns                            string
+	PathsInclude, PathsIgnore              string
 	TagTemplate                            string
+	SanitizeRef, Semver, TagLatest         bool
+	SkipMarkers                            bool
 	DockerfilePath, ContextPath            string
 	BuildArgs                              string
-	SanitizeRef                            bool
-	Timeout                                string
+	Timeout, Cache                         string
+	RunPolicy, ReconcileEvery              string
+}
+
+// newRuleForm is the form of a new rule: the API's defaults.
+func newRuleForm() ruleForm {
+	return ruleForm{Provider: build.ProviderGitHub, SkipMarkers: true}
 }
 
 func formOfRule(r store.Rule) ruleForm {
@@ -38,18 +47,28 @@ func formOfRule(r store.Rule) ruleForm {
 	for _, k := range keys {
 		args = append(args, k+"="+r.BuildArgs[k])
 	}
-	return ruleForm{Provider: r.Source.Provider, AccountID: r.AccountID, Owner: r.Source.Owner,
+	f := ruleForm{Provider: r.Source.Provider, AccountID: r.AccountID, Owner: r.Source.Owner,
 		Repository: r.Source.Repository, Branches: strings.Join(r.Triggers.Branches, "\n"), Tags: r.Triggers.Tags,
+		TagPatterns: strings.Join(r.Triggers.TagPatterns, "\n"),
 		TagTemplate: r.TagTemplate, DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath,
-		BuildArgs: strings.Join(args, "\n"), SanitizeRef: r.SanitizeRef, Timeout: r.Timeout}
+		BuildArgs: strings.Join(args, "\n"), SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
+		Semver: r.Semver, TagLatest: r.TagLatest != "", SkipMarkers: r.SkipMarkers, RunPolicy: r.RunPolicy,
+		ReconcileEvery: r.ReconcileEvery}
+	if p := r.Triggers.Paths; p != nil {
+		f.PathsInclude, f.PathsIgnore = strings.Join(p.Include, "\n"), strings.Join(p.Ignore, "\n")
+	}
+	return f
 }
 
 func formOfPost(c *gin.Context) ruleForm {
 	f := func(k string) string { return strings.TrimSpace(c.PostForm(k)) }
+	on := func(k string) bool { return c.PostForm(k) == "on" }
 	return ruleForm{Provider: f("provider"), AccountID: f("account_id"), Owner: f("owner"), Repository: f("repository"),
-		Branches: f("branches"), Tags: c.PostForm("tags") == "on", TagTemplate: f("tag_template"),
+		Branches: f("branches"), Tags: on("tags"), TagPatterns: f("tag_patterns"),
+		PathsInclude: f("paths_include"), PathsIgnore: f("paths_ignore"), TagTemplate: f("tag_template"),
 		DockerfilePath: f("dockerfile_path"), ContextPath: f("context_path"), BuildArgs: c.PostForm("build_args"),
-		SanitizeRef: c.PostForm("sanitize_ref") == "on", Timeout: f("timeout")}
+		SanitizeRef: on("sanitize_ref"), Semver: on("semver"), TagLatest: on("tag_latest"), SkipMarkers: on("skip_markers"),
+		Timeout: f("timeout"), Cache: f("cache"), RunPolicy: f("run_policy"), ReconcileEvery: f("reconcile_every")}
 }
 
 // lines splits a textarea into its non-empty lines (or comma-separated items).
@@ -82,16 +101,30 @@ func parseArgs(s string) (map[string]string, error) {
 
 // body is the API's rule body of f.
 func (f ruleForm) body(args map[string]string) map[string]any {
+	triggers := map[string]any{"branches": lines(f.Branches), "tags": f.Tags, "tag_patterns": lines(f.TagPatterns)}
+	if inc, ign := lines(f.PathsInclude), lines(f.PathsIgnore); len(inc)+len(ign) > 0 {
+		triggers["paths"] = map[string]any{"include": inc, "ignore": ign}
+	}
+	tagLatest := ""
+	if f.TagLatest {
+		tagLatest = "default_branch"
+	}
 	return map[string]any{
 		"source":          map[string]string{"provider": f.Provider, "owner": f.Owner, "repository": f.Repository},
 		"account_id":      f.AccountID,
-		"triggers":        map[string]any{"branches": lines(f.Branches), "tags": f.Tags},
+		"triggers":        triggers,
 		"tag_template":    f.TagTemplate,
 		"dockerfile_path": f.DockerfilePath,
 		"context_path":    f.ContextPath,
 		"build_args":      args,
 		"sanitize_ref":    f.SanitizeRef,
 		"timeout":         f.Timeout,
+		"cache":           f.Cache,
+		"tag_latest":      tagLatest,
+		"semver":          f.Semver,
+		"skip_markers":    f.SkipMarkers,
+		"run_policy":      f.RunPolicy,
+		"reconcile_every": f.ReconcileEvery,
 	}
 }
 
@@ -124,17 +157,24 @@ type ruleFormData struct {
 	Repos    []pick
 	// Errors maps a field to the API's message about it; "" is a message naming no field.
 	Errors map[string]string
-	// Preview is the tags the rule's template renders for a sample branch and tag.
+	// Preview is which refs the rule builds and as which tags, as the API's preview says;
+	// PreviewErr is why there is none, Warnings what the API warns of.
 	Preview    []previewRow
+	PreviewErr string
+	Warnings   []string
 	Webhook    *webhookShown
 	Defaults   map[string]string
-	PickerNote string
+	// RunPolicies are the run policy's choices, the default first.
+	RunPolicies []string
+	PickerNote  string
 }
 
 type previewRow struct {
-	Ref  string
-	Tags string
-	Err  string
+	Ref    string
+	Builds bool
+	Reason string
+	Tags   string
+	Err    string
 }
 
 type webhookShown struct{ URL, Secret string }
@@ -150,7 +190,7 @@ func (cn *Console) ruleFormPage(c *gin.Context) {
 		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
 		return
 	}
-	f := ruleForm{Provider: build.ProviderGitHub}
+	f := newRuleForm()
 	if id != "" {
 		var rule store.Rule
 		if err := cn.call(c, http.MethodGet, rulesPath(ns, repo)+"/"+esc(id), nil, nil, &rule); err != nil {
@@ -159,7 +199,7 @@ func (cn *Console) ruleFormPage(c *gin.Context) {
 		}
 		f = formOfRule(rule)
 	}
-	cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, false)
+	cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, false, id != "")
 }
 
 func rulesPath(ns, repo string) string {
@@ -167,9 +207,10 @@ func rulesPath(ns, repo string) string {
 }
 
 // showRuleForm renders the form with the account's pickers loaded when load is set.
-func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f ruleForm, errs map[string]string, load bool) {
+func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f ruleForm, errs map[string]string, load, showPreview bool) {
 	d := ruleFormData{NS: ns, Repo: repo, ID: id, Form: f, Errors: errs,
-		Defaults: map[string]string{"dockerfile_path": build.DefaultDockerfile, "tag_template": build.DefaultTagTemplate}}
+		Defaults:    map[string]string{"dockerfile_path": build.DefaultDockerfile, "tag_template": build.DefaultTagTemplate},
+		RunPolicies: []string{build.RunParallel, build.RunSerial, build.RunLatestOnly}}
 	if d.Errors == nil {
 		d.Errors = map[string]string{}
 	}
@@ -193,7 +234,9 @@ func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f
 			}
 		}
 	}
-	d.Preview = preview(f)
+	if showPreview {
+		d.Preview, d.PreviewErr, d.Warnings = cn.preview(c, ns, repo, f)
+	}
 	crumbs := append(repoCrumbs(ns, repo), crumb{"tab.rules", "/ns/" + esc(ns) + "/repos/" + esc(repo) + "/rules"})
 	title := "rule.new"
 	if id != "" {
@@ -226,20 +269,40 @@ func (cn *Console) browse(c *gin.Context, path string, q url.Values) ([]pick, er
 	return all, nil
 }
 
-// preview renders the form's tag template for a sample branch and tag, as a build would.
-func preview(f ruleForm) []previewRow {
-	now := time.Now().UTC()
-	var rows []previewRow
-	for _, ref := range []build.Ref{{Type: build.RefBranch, Name: "feature/login"}, {Type: build.RefTag, Name: "v1.2.0"}} {
-		res, err := build.RenderTags(build.RenderTagInput{TagTemplate: f.TagTemplate, Ref: ref,
-			Commit: "0123456789abcdef0123456789abcdef01234567", Time: now, SanitizeRef: f.SanitizeRef})
-		row := previewRow{Ref: ref.Type + " " + ref.Name, Tags: strings.Join(res.Tags, ", ")}
-		if err != nil {
-			row.Err = err.Error()
-		}
-		rows = append(rows, row)
+// sampleRefs are the refs a preview of a rule without an account is shown for.
+var sampleRefs = map[string][]string{"branches": {"main", "feature/login", "release/1.2"}, "tags": {"v1.2.3"}}
+
+// preview asks the API which refs the form's rule builds, and as which tags: the account's
+// own refs when the rule has an account, else sampleRefs. A rule the API refuses shows why.
+func (cn *Console) preview(c *gin.Context, ns, repo string, f ruleForm) ([]previewRow, string, []string) {
+	args, err := parseArgs(f.BuildArgs)
+	if err != nil {
+		return nil, cn.lang(c).T("rule.bad_arg", err.Error()), nil
 	}
-	return rows
+	body := f.body(args)
+	if f.AccountID == "" {
+		body["refs"] = sampleRefs
+	}
+	var out struct {
+		Refs []struct {
+			Type    string   `json:"type"`
+			Name    string   `json:"name"`
+			Matches bool     `json:"matches"`
+			Reason  string   `json:"reason"`
+			Tags    []string `json:"tags"`
+			Error   string   `json:"error"`
+		} `json:"refs"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := cn.call(c, http.MethodPost, rulesPath(ns, repo)+"/preview", nil, body, &out); err != nil {
+		return nil, errText(err), nil
+	}
+	var rows []previewRow
+	for _, r := range out.Refs {
+		rows = append(rows, previewRow{Ref: r.Type + " " + r.Name, Builds: r.Matches, Reason: r.Reason,
+			Tags: strings.Join(r.Tags, ", "), Err: r.Error})
+	}
+	return rows, "", out.Warnings
 }
 
 func errText(err error) string {
@@ -250,28 +313,30 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// formFields are the form's fields an API message can name, longest first so that
-// "source.repository" is not read as "source".
+// formFields map the names an API message starts with to the form field it is shown at.
 var formFields = []struct{ prefix, field string }{
 	{"source.provider", "provider"}, {"source.owner", "owner"}, {"source.repository", "repository"},
 	{"account_id", "account_id"}, {"account", "account_id"}, {"triggers", "branches"},
-	{"tag_template", "tag_template"}, {"dockerfile_path", "dockerfile_path"}, {"context_path", "context_path"},
-	{"build_args", "build_args"}, {"timeout", "timeout"}, {"the rule's tag_template", "tag_template"},
+	{"triggers.tag_patterns", "tag_patterns"}, {"triggers.paths", "paths_include"},
+	{"tag_template", "tag_template"}, {"the rule's tag_template", "tag_template"}, {"dockerfile_path", "dockerfile_path"},
+	{"context_path", "context_path"}, {"build_args", "build_args"}, {"timeout", "timeout"}, {"cache", "cache"},
+	{"run_policy", "run_policy"}, {"reconcile_every", "reconcile_every"}, {"tag_latest", "tag_latest"},
 }
 
 // fieldOf is the form field an API error is about: the answer's "field" when it names one,
-// else the field its message starts with; "" for none.
+// else the field the longest name its message starts with is shown at; "" for none.
 func fieldOf(ae *apiError) string {
 	name := ae.Field
 	if name == "" {
 		name = ae.Message
 	}
+	best, field := 0, ""
 	for _, f := range formFields {
-		if strings.HasPrefix(name, f.prefix) {
-			return f.field
+		if strings.HasPrefix(name, f.prefix) && len(f.prefix) > best {
+			best, field = len(f.prefix), f.field
 		}
 	}
-	return ""
+	return field
 }
 
 // saveRule creates or updates the rule, or with action=load fills the pickers from the
@@ -280,14 +345,17 @@ func (cn *Console) saveRule(c *gin.Context) {
 	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
 	f := formOfPost(c)
 	switch c.PostForm("action") {
-	case "load", "preview":
-		cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, true)
+	case "load":
+		cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, true, false)
+		return
+	case "preview":
+		cn.showRuleForm(c, http.StatusOK, ns, repo, id, f, nil, false, true)
 		return
 	}
 	args, err := parseArgs(f.BuildArgs)
 	if err != nil {
 		cn.showRuleForm(c, http.StatusBadRequest, ns, repo, id, f,
-			map[string]string{"build_args": cn.lang(c).T("rule.bad_arg", err.Error())}, false)
+			map[string]string{"build_args": cn.lang(c).T("rule.bad_arg", err.Error())}, false, false)
 		return
 	}
 	var saved struct {
@@ -304,7 +372,7 @@ func (cn *Console) saveRule(c *gin.Context) {
 	}
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		cn.showRuleForm(c, http.StatusBadRequest, ns, repo, id, f, map[string]string{fieldOf(ae): ae.Message}, false)
+		cn.showRuleForm(c, http.StatusBadRequest, ns, repo, id, f, map[string]string{fieldOf(ae): ae.Message}, false, false)
 		return
 	}
 	if err != nil {
