@@ -166,7 +166,9 @@ type ruleFormData struct {
 	Defaults   map[string]string
 	// RunPolicies are the run policy's choices, the default first.
 	RunPolicies []string
-	PickerNote  string
+	// Placeholders are what a tag template may name.
+	Placeholders string
+	PickerNote   string
 }
 
 type previewRow struct {
@@ -209,8 +211,9 @@ func rulesPath(ns, repo string) string {
 // showRuleForm renders the form with the account's pickers loaded when load is set.
 func (cn *Console) showRuleForm(c *gin.Context, code int, ns, repo, id string, f ruleForm, errs map[string]string, load, showPreview bool) {
 	d := ruleFormData{NS: ns, Repo: repo, ID: id, Form: f, Errors: errs,
-		Defaults:    map[string]string{"dockerfile_path": build.DefaultDockerfile, "tag_template": build.DefaultTagTemplate},
-		RunPolicies: []string{build.RunParallel, build.RunSerial, build.RunLatestOnly}}
+		Defaults:     map[string]string{"dockerfile_path": build.DefaultDockerfile, "tag_template": build.DefaultTagTemplate},
+		RunPolicies:  []string{build.RunParallel, build.RunSerial, build.RunLatestOnly},
+		Placeholders: strings.Join(build.Placeholders(), ", ")}
 	if d.Errors == nil {
 		d.Errors = map[string]string{}
 	}
