@@ -35,6 +35,7 @@ func readmeBodies(t *testing.T, suffix string) []map[string]any {
 // TestREADMERuleExamples saves the README's build rules and runs its preview: they must work
 // as the README says, without warnings.
 func TestREADMERuleExamples(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "readme")
 	for _, body := range readmeBodies(t, "/repositories/app/build-rules") {
 		created := h.createRule(t, tm, body)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRebuild(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "rebuild")
 	rule := h.createRule(t, tm, githubRule())
 	const commit = "0123456789abcdef0123456789abcdef01234567"

@@ -32,6 +32,7 @@ func describeReconcile(t *testing.T, ruleID string) *client.ScheduleDescription 
 }
 
 func TestReconcileSchedule(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "reconcile")
 	body := githubRule()
 	body["reconcile_every"] = "5m"

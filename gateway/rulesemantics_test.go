@@ -14,6 +14,7 @@ import (
 )
 
 func TestRuleSemanticsValidation(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "sem")
 	trg := func(v map[string]any) map[string]any { return map[string]any{"triggers": v} }
 	withAll := func(changes ...map[string]any) map[string]any {
@@ -123,6 +124,7 @@ func TestRuleSemanticsValidation(t *testing.T) {
 }
 
 func TestPreviewRule(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "preview")
 	path := tm.rules() + "/preview"
 	body := githubRule()
@@ -196,6 +198,7 @@ func TestPreviewRule(t *testing.T) {
 }
 
 func TestWebhookRuleSemantics(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "whsem")
 	body := githubRule()
 	body["triggers"] = map[string]any{"branches": []string{"main", "/^release-(\\d+)$/"}, "tags": true,
@@ -300,6 +303,7 @@ func TestWebhookRuleSemantics(t *testing.T) {
 }
 
 func TestWebhookTagLatest(t *testing.T) {
+	h := devStack(t)
 	tm := h.newTeam(t, "latest")
 	gh := githubRule()
 	gh["tag_latest"], gh["semver"] = "default_branch", true
