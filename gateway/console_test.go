@@ -547,3 +547,54 @@ func TestConsoleOAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleLogStreams follows a running build's log through the console, as the build
+// page's script does: lines written to the log arrive while the request is open.
+func TestConsoleLogStreams(t *testing.T) {
+	hs := devStack(t)
+	tm := hs.newTeam(t, "console-log")
+	rule := hs.createRule(t, tm, githubRule())
+	id, runID := hs.buildNow(t, tm, rule.ID)
+	w, err := hs.logs.Append(id, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := io.WriteString(w, "#1 cloning\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	b := hs.browser(t)
+	b.signIn(hs.writer)
+	// Without follow: the log as it is.
+	wantPage(t, b.get("/builds/"+id+"/log"), http.StatusOK, "#1 cloning")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/builds/"+id+"/log?follow=1", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("follow: %d %q", resp.StatusCode, ct)
+	}
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	wrote := false
+	for !strings.Contains(got.String(), "#2 building") {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("the stream ended before the second line: %v; read %q", err, got.String())
+		}
+		if !wrote && strings.Contains(got.String(), "#1 cloning") {
+			// The first line arrived; the second is written while the stream is open.
+			if _, err := io.WriteString(w, "#2 building\n"); err != nil {
+				t.Fatal(err)
+			}
+			wrote = true
+		}
+	}
+}
