@@ -598,3 +598,29 @@ func TestConsoleLogStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleWebhookAnswerLinks checks a delivery's answer names the console page of the build
+// it started, which opens (through sign-in) in a browser.
+func TestConsoleWebhookAnswerLinks(t *testing.T) {
+	hs := devStack(t)
+	tm := hs.newTeam(t, "console-hook")
+	rule := hs.createRule(t, tm, githubRule())
+	body := fixture(t, "github/push_branch.json", setCommit(randomCommit()))
+	r := hs.deliverGitHub(t, rule.ID, "push", body, sign(rule.Secret, body), randomHex(16))
+	id := oneBuild(t, r, "push")
+	var v struct {
+		URLs []string `json:"build_urls"`
+	}
+	r.decode(t, &v)
+	if len(v.URLs) != 1 || v.URLs[0] != hs.cfg.GatewayURL+"/builds/"+id {
+		t.Fatalf("build_urls %q, want the build page of %s", v.URLs, id)
+	}
+	b := hs.browser(t)
+	path := strings.TrimPrefix(v.URLs[0], hs.cfg.GatewayURL)
+	p := b.get(path)
+	if p.code != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login?next=") {
+		t.Fatalf("not signed in: %d %q", p.code, p.location)
+	}
+	b.signIn(hs.writer)
+	wantPage(t, b.get(path), http.StatusOK, id, "push")
+}

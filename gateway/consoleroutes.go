@@ -102,3 +102,13 @@ func (a *Server) toConsole(c *gin.Context) bool {
 	c.Abort()
 	return true
 }
+
+// buildURLs are the console pages of builds ids, which a webhook's answer links to: a person
+// reading a delivery in the provider's settings opens them.
+func (a *Server) buildURLs(ids ...string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, a.cfg.GatewayURL+"/builds/"+url.PathEscape(id))
+	}
+	return out
+}

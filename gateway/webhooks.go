@@ -142,7 +142,7 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 		a.recordTagDeletion(ctx, rule, ev)
 	}
 	if !d.Build {
-		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
+		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "build_urls": []string{}, "reason": d.Reason})
 		return
 	}
 	if ev.Kind == webhook.KindTag && remember {
@@ -177,7 +177,7 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 		if err == nil {
 			metrics.AddDuplicate(ctx)
 			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
-			c.JSON(http.StatusAccepted, gin.H{"builds": []string{d.BuildID}, "reason": match.Reason})
+			c.JSON(http.StatusAccepted, gin.H{"builds": []string{d.BuildID}, "build_urls": a.buildURLs(d.BuildID), "reason": match.Reason})
 			return
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -198,7 +198,7 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
 		}
 	}
-	c.JSON(http.StatusAccepted, gin.H{"builds": []string{id}, "reason": d.Reason})
+	c.JSON(http.StatusAccepted, gin.H{"builds": []string{id}, "build_urls": a.buildURLs(id), "reason": d.Reason})
 }
 
 // recordTagDeletion remembers that a tag of rule's source was deleted, so its next push builds
