@@ -52,6 +52,10 @@ type Activities struct {
 	Logs *logstore.Store
 	// LogURLBase is the gateway's builds URL; a build's log is at LogURLBase/{id}/logs.
 	LogURLBase string
+	// BuildPageBase is where the console shows builds (GATEWAY/builds): a commit status links
+	// to BuildPageBase/{id}, a page a person opens. Empty links to the API's record
+	// (LogURLBase/{id}), which sends a browser to the same page.
+	BuildPageBase string
 	// Keychain resolves registry credentials by registry name, so no password is an input.
 	// It serves registries other than the local one when RegistryKey is set.
 	Keychain authn.Keychain

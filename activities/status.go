@@ -43,10 +43,14 @@ func (a *Activities) SetCommitStatus(ctx context.Context, in StatusInput) error 
 	if name == "" {
 		name = "slipway"
 	}
+	target := a.BuildPageBase
+	if target == "" {
+		target = a.LogURLBase
+	}
 	st := build.CommitStatus{
 		State:       in.State,
 		Description: truncate(in.Description, 140),
-		TargetURL:   strings.TrimSuffix(a.LogURLBase, "/") + "/" + url.PathEscape(id),
+		TargetURL:   strings.TrimSuffix(target, "/") + "/" + url.PathEscape(id),
 		Context:     name,
 	}
 	ref := build.AccountRef{ID: in.Source.AccountID, Namespace: in.Namespace, Provider: in.Source.Provider}

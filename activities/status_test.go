@@ -48,6 +48,8 @@ func TestSetCommitStatus(t *testing.T) {
 		want    *statusPost // the call expected; nil means none
 		errType string      // a non-retryable error's type; "" with wantErr means retryable
 		wantErr bool
+		// pageBase is the console's builds URL the worker knows; "" links to the API's record.
+		pageBase string
 	}{
 		{name: "posted with the default context", in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateSuccess, Description: "built"},
 			want: &statusPost{build.AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
@@ -57,6 +59,10 @@ func TestSetCommitStatus(t *testing.T) {
 			want: &statusPost{build.AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
 				build.CommitStatus{State: build.StateFailure, Description: long[:137] + "...", TargetURL: "http://gw/api/v1/builds/default-test-workflow-id",
 					Context: "slipway/team/app"}}},
+		{name: "linked to the console's build page", pageBase: "http://gw/builds/",
+			in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StateSuccess, Description: "built"},
+			want: &statusPost{build.AccountRef{ID: "acct-1", Namespace: "team", Provider: "github"}, src, commit,
+				build.CommitStatus{State: build.StateSuccess, Description: "built", TargetURL: "http://gw/builds/default-test-workflow-id", Context: "slipway"}}},
 		{name: "public source", in: StatusInput{Namespace: "team", Source: build.Source{Provider: "github", Owner: "octo", Repository: "hello"},
 			Commit: commit, State: build.StatePending}},
 		{name: "no accounts on the worker", noAccts: true, in: StatusInput{Namespace: "team", Source: src, Commit: commit, State: build.StatePending}},
@@ -71,7 +77,7 @@ func TestSetCommitStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			accts := &fakeAccounts{err: tt.postErr}
-			act := &Activities{LogURLBase: "http://gw/api/v1/builds/", Accounts: accts}
+			act := &Activities{LogURLBase: "http://gw/api/v1/builds/", BuildPageBase: tt.pageBase, Accounts: accts}
 			if tt.noAccts {
 				act.Accounts = nil
 			}

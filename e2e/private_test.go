@@ -112,14 +112,14 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	if p.files["app.txt"] != "private code\n" {
 		t.Fatalf("/app.txt = %q", p.files["app.txt"])
 	}
-	// Commit statuses: pending, then success, linking to the record.
+	// Commit statuses: pending, then success, linking to the build's console page.
 	var states []string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		states = states[:0]
 		for _, s := range api.Statuses("octo", "secret-app", head) {
 			states = append(states, s.State)
-			if !strings.HasSuffix(s.TargetURL, "/api/v1/builds/"+started.ID) || s.Context != "slipway/private/app" {
+			if !strings.HasSuffix(s.TargetURL, "/builds/"+started.ID) || strings.Contains(s.TargetURL, "/api/") || s.Context != "slipway/private/app" {
 				t.Fatalf("status %+v", s)
 			}
 		}

@@ -185,6 +185,7 @@ func newActivities(cfg config.Config, logger *slog.Logger) (*activities.Activiti
 	}
 	return &activities.Activities{
 		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
+		BuildPageBase: cfg.GatewayURL + "/builds",
 		Keychain:      authn.DefaultKeychain,
 		RegistryKey:   registryKey,
 		RegistryHosts: cfg.TokenHosts(),
