@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +132,23 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	if strings.Join(states, ",") != "pending,success" {
 		t.Fatalf("statuses = %v, want pending then success", states)
 	}
+
+	// The status's link opens in a browser: sign-in with a Slipway token, then the build's
+	// page, with its status and parameters; the records page lists the build.
+	statuses := api.Statuses("octo", "secret-app", head)
+	alicePerson := newPerson(t)
+	// The stack's worker is not told the gateway's address: the link's path is what counts.
+	target, err := url.Parse(statuses[len(statuses)-1].TargetURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, page := alicePerson.open(g.url+target.Path, alice.Token)
+	if !strings.HasSuffix(end, "/builds/"+started.ID) {
+		t.Fatalf("the status link ended at %s", end)
+	}
+	wantIn(t, "build page", page, started.ID, "succeeded", "octo/secret-app", head)
+	_, page = alicePerson.open(g.url+"/ns/private/repos/app/builds", alice.Token)
+	wantIn(t, "build records", page, `href="/builds/`+started.ID+`"`, head[:7])
 
 	// The token is nowhere a reader looks: history, log, image, API answers, stack logs.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
