@@ -167,6 +167,15 @@ func (r *Resolver) Reconnect(ctx context.Context, a store.Account, g Grant) (sto
 	return a, nil
 }
 
+// Identify returns who token acts as on provider, for "Sign in with GitHub/GitLab".
+func (r *Resolver) Identify(ctx context.Context, provider, token string) (providers.Identity, error) {
+	c, err := r.client(provider, token)
+	if err != nil {
+		return providers.Identity{}, err
+	}
+	return c.Identity(ctx)
+}
+
 // Token opens the token of the account ref names, for a build of ref's namespace and provider.
 // A missing account wraps build.ErrUnknownAccount; one of another namespace or provider
 // wraps build.ErrAccountNotBound, and its token is not even opened.

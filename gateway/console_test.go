@@ -483,6 +483,49 @@ func TestConsoleOAuth(t *testing.T) {
 					t.Errorf("account %s: refresh token sealed %t, expires %v", a.Login, a.RefreshSealed != "", a.TokenExpiresAt)
 				}
 			}
+			t.Run("sign in with", func(t *testing.T) {
+				// Not linked yet: refused, saying so.
+				nb := browserAt(t, srv.URL)
+				p := nb.post("/login", "/login/oauth/"+tc.provider, url.Values{"next": {settings}})
+				u, _ := url.Parse(p.location)
+				if p.code != http.StatusSeeOther || u.Query().Get("scope") == "" || u.Query().Get("code_challenge") == "" {
+					t.Fatalf("sign in with: %d %q", p.code, p.location)
+				}
+				resp, err := noRedirect.Get(p.location)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				cb, _ := url.Parse(resp.Header.Get("Location"))
+				wantPage(t, nb.get(cb.RequestURI()), http.StatusUnauthorized, "No Slipway user is linked", tc.login)
+
+				// The owner links the provider user, then signs in with it.
+				p = b.post("/", "/account/link/"+tc.provider, url.Values{})
+				resp, err = noRedirect.Get(p.location)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				cb, _ = url.Parse(resp.Header.Get("Location"))
+				if p := b.get(cb.RequestURI()); p.code != http.StatusSeeOther || p.location != "/" {
+					t.Fatalf("link callback: %d %q\n%s", p.code, p.location, p.body)
+				}
+				p = nb.post("/login", "/login/oauth/"+tc.provider, url.Values{"next": {settings}})
+				resp, err = noRedirect.Get(p.location)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				cb, _ = url.Parse(resp.Header.Get("Location"))
+				if p := nb.get(cb.RequestURI()); p.code != http.StatusSeeOther || p.location != settings {
+					t.Fatalf("sign-in callback: %d %q\n%s", p.code, p.location, p.body)
+				}
+				wantPage(t, nb.get(settings), http.StatusOK, "Sign out", "owner")
+				// The callback is good once.
+				wantPage(t, nb.get(cb.RequestURI()), http.StatusBadRequest)
+				// Without the sign-in form's CSRF token, no authorization starts.
+				wantPage(t, browserAt(t, srv.URL).send(http.MethodPost, "/login/oauth/"+tc.provider, url.Values{}), http.StatusForbidden)
+			})
 			if tc.provider != "github" {
 				return
 			}

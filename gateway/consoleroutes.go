@@ -15,13 +15,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-dev/slipway/gateway/console"
+	"github.com/slipway-dev/slipway/providers"
 )
 
 // console is the web console over api, which it calls in process through r.
 func (a *Server) console(r *gin.Engine) *console.Console {
 	cn, err := console.New(console.Deps{
 		API: r, Store: a.store, GatewayURL: a.cfg.GatewayURL, Logger: a.logger, Tags: a.imageTags,
-		OAuth: a.cfg.OAuthApps(),
+		OAuth: a.cfg.OAuthApps(), Identify: a.identify(),
 	})
 	if err != nil {
 		panic(err) // the templates are embedded: an error is a bug caught by every test
@@ -32,6 +33,15 @@ func (a *Server) console(r *gin.Engine) *console.Console {
 // maxImageTags bounds the tags the Images tab describes: each costs the registry a manifest
 // and a config read.
 const maxImageTags = 100
+
+// identify is who a provider token belongs to, through the accounts' provider clients; nil
+// (no "Sign in with") when accounts are off.
+func (a *Server) identify() func(context.Context, string, string) (providers.Identity, error) {
+	if a.accounts == nil {
+		return nil
+	}
+	return a.accounts.Identify
+}
 
 // imageTags lists image's tags in the registry with the operator's credentials, each with its
 // digest, size and creation time; the console asks only after the API let the caller read

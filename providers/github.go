@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +130,22 @@ func (c *githubClient) Whoami(ctx context.Context) (string, error) {
 		return "", c.fail(err, "checking the github token")
 	}
 	return login, nil
+}
+
+// Identity asks GET /user for the user's id and login.
+func (c *githubClient) Identity(ctx context.Context) (Identity, error) {
+	var user *github.User
+	_, err := c.call(ctx, func() (resp *github.Response, err error) {
+		user, resp, err = c.gh.Users.Get(ctx, "")
+		return resp, err
+	})
+	if err != nil {
+		return Identity{}, c.fail(err, "reading the github user")
+	}
+	if user.GetID() == 0 || user.GetLogin() == "" {
+		return Identity{}, errors.New("github answered GET /user without an id or login")
+	}
+	return Identity{ID: strconv.FormatInt(user.GetID(), 10), Login: user.GetLogin()}, nil
 }
 
 // whoami answers from the cache unless fresh: Owners and Repos need the

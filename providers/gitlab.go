@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -144,6 +145,22 @@ func (c *gitlabClient) Whoami(ctx context.Context) (string, error) {
 		return "", c.fail(err, "checking the gitlab token")
 	}
 	return username, nil
+}
+
+// Identity asks GET /user for the user's id and username.
+func (c *gitlabClient) Identity(ctx context.Context) (Identity, error) {
+	var user *gitlab.User
+	_, err := c.call(ctx, func(opts ...gitlab.RequestOptionFunc) (resp *gitlab.Response, err error) {
+		user, resp, err = c.gl.Users.CurrentUser(opts...)
+		return resp, err
+	})
+	if err != nil {
+		return Identity{}, c.fail(err, "reading the gitlab user")
+	}
+	if user.ID == 0 || user.Username == "" {
+		return Identity{}, errors.New("gitlab answered GET /user without an id or username")
+	}
+	return Identity{ID: strconv.FormatInt(user.ID, 10), Login: user.Username}, nil
 }
 
 // whoami answers from the cache unless fresh: Owners and Repos need the

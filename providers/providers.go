@@ -76,11 +76,21 @@ type Hook struct {
 	Active bool   `json:"active"`
 }
 
+// Identity is a provider's user as its token says.
+type Identity struct {
+	// ID is the user's id on the provider, in decimal.
+	ID    string
+	Login string
+}
+
 // Client acts on a provider for one account. Implementations are safe for
 // concurrent use.
 type Client interface {
 	// Whoami checks the token and returns the account's login.
 	Whoami(ctx context.Context) (string, error)
+	// Identity returns who the token acts as: the provider's numeric user id, which stays
+	// when the user is renamed (and is never given to another user), and the login.
+	Identity(ctx context.Context) (Identity, error)
 	// Owners lists the accounts whose repositories the token may build from:
 	// on GitHub the user and its organizations, on GitLab the user namespace
 	// and the groups where the user is at least a Reporter. The user comes

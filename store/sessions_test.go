@@ -70,3 +70,42 @@ func TestSessions(t *testing.T) {
 		})
 	})
 }
+
+func TestIdentities(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		alice, _, err := s.CreateUser(ctx, "alice", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, _, err := s.CreateUser(ctx, "bob", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UserByIdentity(ctx, "github", "42"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unlinked: %v", err)
+		}
+		if err := s.LinkIdentity(ctx, alice.ID, "github", "42", "octo"); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.UserByIdentity(ctx, "github", "42"); err != nil || u.Name != "alice" {
+			t.Fatalf("linked: %+v, %v", u, err)
+		}
+		if _, err := s.UserByIdentity(ctx, "gitlab", "42"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another provider's 42: %v", err)
+		}
+		// Linking again moves the identity.
+		if err := s.LinkIdentity(ctx, bob.ID, "github", "42", "octo"); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := s.UserByIdentity(ctx, "github", "42"); u.Name != "bob" {
+			t.Fatalf("relinked to %q", u.Name)
+		}
+		if _, err := s.SetDisabled(ctx, "bob", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UserByIdentity(ctx, "github", "42"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("disabled user: %v", err)
+		}
+	})
+}

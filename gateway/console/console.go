@@ -24,6 +24,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
 )
 
@@ -47,6 +48,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Tags lists an image's tags in the registry for the Images tab; nil shows none.
 	Tags TagLister
+	// Identify says whose a provider token is, for "Sign in with GitHub/GitLab"; nil offers
+	// no such sign-in.
+	Identify func(ctx context.Context, provider, token string) (providers.Identity, error)
 	// OAuth configures "Connect GitHub/GitLab"; a provider without an app shows none.
 	OAuth OAuthApps
 }
@@ -106,6 +110,9 @@ func (cn *Console) Register(r gin.IRouter) {
 	r.GET("/login", cn.loginPage)
 	r.POST("/login", cn.login)
 	r.GET("/lang/:lang", cn.setLang)
+	r.POST("/login/oauth/:provider", cn.signInStart)
+	// The callback of every authorization: a session's (connect, link) or a sign-in's.
+	r.GET("/oauth/callback/:provider", cn.oauthCallback)
 
 	s := r.Group("", cn.session)
 	s.POST("/logout", cn.logout)
@@ -120,7 +127,7 @@ func (cn *Console) Register(r gin.IRouter) {
 	s.POST("/ns/:ns/accounts/:account/remove", cn.removeAccount)
 	s.POST("/ns/:ns/accounts/:account/reconnect", cn.reconnectAccount)
 	s.POST("/ns/:ns/oauth/:provider", cn.oauthStart)
-	s.GET("/oauth/callback/:provider", cn.oauthCallback)
+	s.POST("/account/link/:provider", cn.linkStart)
 	repo := s.Group("/ns/:ns/repos/:repo")
 	repo.GET("", cn.rulesPage)
 	repo.GET("/rules", cn.rulesPage)

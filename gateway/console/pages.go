@@ -60,9 +60,11 @@ func repoCrumbs(ns, repo string) []crumb {
 
 type namespacesData struct {
 	Namespaces []store.Membership
-	CanCreate  bool
-	Error      string
-	Name       string
+	// Link are the providers whose user the signed-in user may link, to sign in with it.
+	Link      []string
+	CanCreate bool
+	Error     string
+	Name      string
 }
 
 func (cn *Console) namespacesPage(c *gin.Context) {
@@ -72,7 +74,7 @@ func (cn *Console) namespacesPage(c *gin.Context) {
 		return
 	}
 	cn.render(c, http.StatusOK, "namespaces", page{Title: "nav.namespaces", Crumbs: []crumb{{"nav.namespaces", "/"}},
-		Data: namespacesData{Namespaces: m.Namespaces, CanCreate: m.User.SiteAdmin}})
+		Data: namespacesData{Namespaces: m.Namespaces, CanCreate: m.User.SiteAdmin, Link: cn.signInProviders()}})
 }
 
 func (cn *Console) createNamespace(c *gin.Context) {

@@ -113,13 +113,15 @@ func randomToken() string {
 type loginData struct {
 	Next  string
 	Error string
+	// OAuth are the providers of "Sign in with".
+	OAuth []string
 }
 
 func (cn *Console) loginPage(c *gin.Context) {
 	tok := randomToken()
 	cn.setCookie(c, loginCookie, tok, 3600)
 	cn.render(c, http.StatusOK, "login", page{CSRF: tok, Title: "login.title",
-		Data: loginData{Next: localPath(c.Query("next"))}})
+		Data: loginData{Next: localPath(c.Query("next")), OAuth: cn.signInProviders()}})
 }
 
 // login signs in with a Slipway token.
@@ -135,14 +137,19 @@ func (cn *Console) login(c *gin.Context) {
 		tok := randomToken()
 		cn.setCookie(c, loginCookie, tok, 3600)
 		cn.render(c, http.StatusUnauthorized, "login", page{CSRF: tok, Title: "login.title",
-			Data: loginData{Next: next, Error: cn.lang(c).T("login.bad_token")}})
+			Data: loginData{Next: next, Error: cn.lang(c).T("login.bad_token"), OAuth: cn.signInProviders()}})
 		return
 	}
 	if err != nil {
 		cn.fail(c, err)
 		return
 	}
-	id, err := cn.d.Store.CreateSession(c.Request.Context(), u.ID, time.Now().Add(cn.d.SessionTTL))
+	cn.startSession(c, u.ID, next)
+}
+
+// startSession signs userID in with a new session and goes to next.
+func (cn *Console) startSession(c *gin.Context, userID int64, next string) {
+	id, err := cn.d.Store.CreateSession(c.Request.Context(), userID, time.Now().Add(cn.d.SessionTTL))
 	if err != nil {
 		cn.fail(c, err)
 		return

@@ -24,3 +24,14 @@ CREATE INDEX sessions_expires_at ON sessions (expires_at);
 -- sealed again before use. Accounts with a pasted token have neither.
 ALTER TABLE accounts ADD COLUMN refresh_sealed TEXT NOT NULL DEFAULT '';
 ALTER TABLE accounts ADD COLUMN token_expires_at TIMESTAMP;
+
+-- "Sign in with GitHub/GitLab": a provider user a Slipway user linked to themselves, by the
+-- provider's numeric id (a login can be renamed and then taken by someone else).
+CREATE TABLE identities (
+	provider   TEXT NOT NULL,
+	subject    TEXT NOT NULL,
+	user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	login      TEXT NOT NULL,
+	created_at TIMESTAMP NOT NULL,
+	PRIMARY KEY (provider, subject)
+);
