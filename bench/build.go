@@ -51,7 +51,7 @@ func (b buildRun) total() time.Duration { return b.end.Sub(b.start) }
 // after the bench's build timeout. Reading the history is left to inspect, outside the timing.
 func (e *env) runBuild(ctx context.Context, label string, in build.Input, watch ...*devstack.Process) (buildRun, error) {
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, fmt.Errorf("build %s took longer than %s", id, e.timeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, buildTimeout, fmt.Errorf("build %s took longer than %s", id, buildTimeout))
 	defer cancel()
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
@@ -139,7 +139,7 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit, image string, bui
 			"--local", "context=" + dir, "--local", "dockerfile=" + dir}, buildArgs...),
 			"--output", "type=image,name="+image+":"+label+",push=true"),
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	var took [2]time.Duration
 	var out [2][]byte
@@ -178,7 +178,7 @@ func (e *env) dockerConfig(label string, stacks []*devstack.Stack, images ...str
 	}
 	auths := map[string]any{}
 	for _, st := range stacks {
-		tok, err := st.RegistryKey.Mint("bench "+label, access, e.timeout+time.Minute)
+		tok, err := st.RegistryKey.Mint("bench "+label, access, buildTimeout+time.Minute)
 		if err != nil {
 			return "", err
 		}

@@ -24,8 +24,12 @@ import (
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
-// workerStopGrace is how long a worker or gateway gets to shut down on SIGTERM.
-const workerStopGrace = 20 * time.Second
+const (
+	// workerStopGrace is how long a worker or gateway gets to shut down on SIGTERM.
+	workerStopGrace = 20 * time.Second
+	// buildTimeout is the longest one build may take.
+	buildTimeout = 10 * time.Minute
+)
 
 // env is everything the bench started: the stack, a Git server, the worker and a Temporal
 // client. close stops all of it.
@@ -34,7 +38,6 @@ type env struct {
 	home     string
 	bin      string
 	keep     bool
-	timeout  time.Duration
 	cache    string
 	buildctl string
 	stack    *devstack.Stack
@@ -53,8 +56,8 @@ func startEnv(ctx context.Context, logger *slog.Logger, o options) (_ *env, err 
 	if err != nil {
 		return nil, fmt.Errorf("creating home: %w", err)
 	}
-	e := &env{logger: logger, home: home, bin: filepath.Join(home, "bin"), keep: o.keep, timeout: o.buildTimeout,
-		cache: o.cache, buildctl: filepath.Join(o.toolsDir, "buildctl")}
+	e := &env{logger: logger, home: home, bin: filepath.Join(home, "bin"), keep: o.keep, cache: o.cache,
+		buildctl: filepath.Join(o.toolsDir, "buildctl")}
 	defer func() {
 		if err != nil {
 			e.close()

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -163,52 +158,18 @@ func (e *env) rebuild(ctx context.Context, r *repo, side, label, commit, image s
 		vertices: vertexGroups(b.log), retries: b.tl.retries}, nil
 }
 
-// restartBuildkitdEmpty kills buildkitd, removes its root (its whole local cache) and starts it
+// restartBuildkitdEmpty kills buildkitd, empties its root (its whole local cache) and starts it
 // again on the same socket. The worker keeps its BuildKit client: gRPC dials again.
 func (e *env) restartBuildkitdEmpty(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	if err := e.stack.KillBuildkitd(); err != nil {
 		return 0, fmt.Errorf("stopping buildkitd: %w", err)
 	}
-	// devstack keeps buildkitd's root here.
-	root := filepath.Join(e.home, "buildkit")
-	if err := removeTree(root); err != nil {
-		return 0, fmt.Errorf("emptying buildkitd's root: %w", err)
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return 0, fmt.Errorf("creating buildkitd's root: %w", err)
+	if err := e.stack.EmptyBuildkitdRoot(); err != nil {
+		return 0, err
 	}
 	if err := e.stack.StartBuildkitd(ctx); err != nil {
 		return 0, fmt.Errorf("starting buildkitd again: %w", err)
 	}
 	return time.Since(start), nil
-}
-
-// removeTree removes dir; a killed buildkitd may leave mounts under it, which are detached
-// (deepest first) when the removal fails.
-func removeTree(dir string) error {
-	if err := os.RemoveAll(dir); err == nil {
-		return nil
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return fmt.Errorf("listing mounts: %w", err)
-	}
-	var points []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	f.Close()
-	for i := len(points) - 1; i >= 0; i-- {
-		if err := syscall.Unmount(points[i], syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-			return fmt.Errorf("unmounting %s: %w", points[i], err)
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("removing %s: %w", dir, err)
-	}
-	return nil
 }
