@@ -167,7 +167,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		}
 		a := g.deliver(ctx, d)
 		if len(a.builds) != 1 {
-			return res, fmt.Errorf("first-step delivery answered %d: %s", a.code, a.err)
+			return res, fmt.Errorf("first-step delivery answered %d: %s", a.Code, a.err)
 		}
 		b := buildRun{id: a.builds[0]}
 		run := e.temporal.GetWorkflow(ctx, b.id, "")
@@ -182,7 +182,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		if i == 0 || !ok {
 			continue
 		}
-		answers, toClone = append(answers, a.took), append(toClone, clone.started.Sub(a.answered))
+		answers, toClone = append(answers, a.Took), append(toClone, clone.started.Sub(a.Answered))
 		startToClone = append(startToClone, b.tl.startToClone())
 	}
 	n := strconv.Itoa(len(toClone))
