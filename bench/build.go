@@ -230,11 +230,6 @@ func (e *env) timeline(ctx context.Context, id, runID string) (timeline, error) 
 	byID := map[int64]*span{}
 	var order []int64
 	wft := map[int64]time.Time{}
-	closeSpan := func(scheduled int64, t time.Time) {
-		if s := byID[scheduled]; s != nil {
-			s.closed = t
-		}
-	}
 	it := e.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -275,14 +270,13 @@ func (e *env) timeline(ctx context.Context, id, runID string) (timeline, error) 
 					tl.identity = a.GetIdentity()
 				}
 			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			closeSpan(ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-			closeSpan(ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-			closeSpan(ev.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-			closeSpan(ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId(), t)
+		default: // an activity's end: the getters of the other events' attributes answer 0
+			for _, a := range []interface{ GetScheduledEventId() int64 }{ev.GetActivityTaskCompletedEventAttributes(),
+				ev.GetActivityTaskFailedEventAttributes(), ev.GetActivityTaskTimedOutEventAttributes(), ev.GetActivityTaskCanceledEventAttributes()} {
+				if s := byID[a.GetScheduledEventId()]; s != nil {
+					s.closed = t
+				}
+			}
 		}
 	}
 	for _, eid := range order {

@@ -26,22 +26,14 @@ import (
 
 // Settings of the scale measurements.
 const (
-	// scaleNamespace is the gateway namespace (and SlipwayNamespace) of everything seeded.
-	scaleNamespace = "scale"
-	// scaleListRepo is the image repository whose build records are listed.
-	scaleListRepo = "list"
-	// scaleListRules is how many rule ids the seeded builds spread over.
-	scaleListRules = 10
-	// scaleStarters is how many starts of the seeding are in flight at once.
-	scaleStarters = 32
-	// scaleListReps is how many times each listing is timed.
-	scaleListReps = 20
-	// scalePageSize is the build list's default page size.
-	scalePageSize = 20
-	// scaleRuleRepos is how many image repositories the seeded rules spread over.
-	scaleRuleRepos = 100
-	// scaleDeliveries is how many deliveries of each kind are timed.
-	scaleDeliveries = 300
+	scaleNamespace  = "scale" // gateway namespace (and SlipwayNamespace) of everything seeded
+	scaleListRepo   = "list"  // image repository whose build records are listed
+	scaleListRules  = 10      // rule ids the seeded builds spread over
+	scaleStarters   = 32      // starts of the seeding in flight at once
+	scaleListReps   = 20      // times each listing is timed
+	scalePageSize   = 20      // the build list's default page size
+	scaleRuleRepos  = 100     // image repositories the seeded rules spread over
+	scaleDeliveries = 300     // deliveries of each kind timed
 	// scaleSeedQueue is the task queue of the seeded builds, polled by a worker inside the
 	// bench; starts ask for eager execution, so the first task comes back in the start's answer.
 	scaleSeedQueue = "bench-seed"
