@@ -158,10 +158,21 @@ func (g *gateway) deliver(ctx context.Context, d delivery) answer {
 	return res
 }
 
-// send delivers ds with senders concurrent senders pulling from one queue; it returns the
-// answers in the order of ds and the wall time from the first request to the last answer.
-func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answer, time.Duration) {
-	res := make([]answer, len(ds))
+// send makes n deliveries with mk (untimed), delivers them with senders concurrent senders
+// pulling from one queue and reads from the gateway's log how long it handled each. It returns
+// the answers in order and the wall time from the first request to the last answer.
+func (g *gateway) send(ctx context.Context, n, senders int, mk func(i int) (delivery, error)) (res []answer, wall time.Duration, handled []time.Duration, err error) {
+	ds := make([]delivery, n)
+	for i := range ds {
+		if ds[i], err = mk(i); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	var off int64
+	if st, err := os.Stat(g.proc.LogPath()); err == nil {
+		off = st.Size()
+	}
+	res = make([]answer, n)
 	work := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -177,7 +188,9 @@ func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answe
 	}
 	close(work)
 	wg.Wait()
-	return res, time.Since(start)
+	wall = time.Since(start)
+	handled, err = g.webhookTimes(off)
+	return res, wall, handled, err
 }
 
 // unexpected counts the answers without code or, when builds is set, not naming one build,
@@ -201,15 +214,6 @@ func tookOf(res []answer) []time.Duration {
 		ds[i] = a.Took
 	}
 	return ds
-}
-
-// logSize is the size of the gateway's log, where the next lines start.
-func (g *gateway) logSize() int64 {
-	st, err := os.Stat(g.proc.LogPath())
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // webhookTimes are the duration_ms of the webhook requests the gateway logged after offset off.

@@ -325,36 +325,23 @@ func measureRules(ctx context.Context, e *env, g *gateway, rules []scaleRule, tm
 		{"nomatch", "push to a branch the rule does not build", "feature/bench", http.StatusAccepted, false},
 		{"unknown", "delivery to a rule id that does not exist (404)", "main", http.StatusNotFound, true},
 	}
-	mk := func(n int, branch string, unknown bool) ([]delivery, error) {
-		ds := []delivery{}
-		for i := range n {
+	mk := func(branch string, unknown bool) func(i int) (delivery, error) {
+		return func(i int) (delivery, error) {
 			r := rules[rnd.IntN(len(rules))]
 			path := "/webhooks/github/" + r.id
 			if unknown {
 				path = fmt.Sprintf("/webhooks/github/r-nosuchrule%04d", i)
 			}
-			d, err := pushDelivery(tmpl, path, r.secret, r.owner, r.repository, branch, randomHex(20))
-			if err != nil {
-				return nil, err
-			}
-			ds = append(ds, d)
+			return pushDelivery(tmpl, path, r.secret, r.owner, r.repository, branch, randomHex(20))
 		}
-		return ds, nil
 	}
-	warm, err := mk(webhookWarmups, "main", false)
+	answers, _, _, err := g.send(ctx, webhookWarmups, 1, mk("main", false))
 	if err != nil {
 		return err
 	}
-	answers, _ := g.send(ctx, warm, 1)
 	_, started, _ := unexpected(answers, http.StatusAccepted, true)
 	for _, k := range kinds {
-		ds, err := mk(scaleDeliveries, k.branch, k.unknown)
-		if err != nil {
-			return err
-		}
-		off := g.logSize()
-		answers, _ := g.send(ctx, ds, 1)
-		server, err := g.webhookTimes(off)
+		answers, _, server, err := g.send(ctx, scaleDeliveries, 1, mk(k.branch, k.unknown))
 		if err != nil {
 			return err
 		}

@@ -200,42 +200,25 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 // builds go to a queue no worker polls on tc's server; it adds a row per level and terminates
 // what each level started.
 func webhookLevels(ctx context.Context, logger *slog.Logger, tc client.Client, g *gateway, rule pushRule, backend string, res *result, t *table) error {
-	next := func(n int) ([]delivery, error) {
-		ds := make([]delivery, n)
-		for i := range ds {
-			var err error
-			if ds[i], err = rule.push("main", randomHex(20)); err != nil {
-				return nil, err
-			}
-		}
-		return ds, nil
-	}
-	warm, err := next(webhookWarmups)
+	next := func(int) (delivery, error) { return rule.push("main", randomHex(20)) }
+	answers, _, _, err := g.send(ctx, webhookWarmups, 1, next)
 	if err != nil {
 		return err
-	}
-	answers, _ := g.send(ctx, warm, 1)
-	if bad, ids, first := unexpected(answers, http.StatusAccepted, true); bad > 0 {
+	} else if bad, ids, first := unexpected(answers, http.StatusAccepted, true); bad > 0 {
 		return fmt.Errorf("warm-up: %d deliveries not answered 202 with a build, first %s", bad, first)
 	} else if err := terminateAll(ctx, tc, ids, "bench: warm-up"); err != nil {
 		return err
 	}
 	for _, senders := range []int{1, 10, 50} {
-		ds, err := next(webhookDeliveries)
-		if err != nil {
-			return err
-		}
 		before, err := g.startLatency(ctx)
 		if err != nil {
 			return err
 		}
-		off := g.logSize()
-		answers, wall := g.send(ctx, ds, senders)
-		after, err := g.startLatency(ctx)
+		answers, wall, server, err := g.send(ctx, webhookDeliveries, senders, next)
 		if err != nil {
 			return err
 		}
-		server, err := g.webhookTimes(off)
+		after, err := g.startLatency(ctx)
 		if err != nil {
 			return err
 		}
