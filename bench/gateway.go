@@ -254,17 +254,12 @@ type histogram struct {
 // (temporal_request_latency, summed over label sets; not the per-attempt one).
 func (g *gateway) startLatency(ctx context.Context) (histogram, error) {
 	h := histogram{buckets: map[float64]float64{}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/metrics", nil)
-	if err != nil {
-		return h, fmt.Errorf("making metrics request: %w", err)
-	}
-	resp, err := g.HTTP.Do(req)
+	a, err := g.Post(ctx, http.MethodGet, "/metrics", nil, nil)
 	if err != nil {
 		return h, fmt.Errorf("scraping gateway metrics: %w", err)
 	}
-	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(a.Body))
 	if err != nil {
 		return h, fmt.Errorf("parsing gateway metrics: %w", err)
 	}
