@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,15 +155,10 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, l
 	if totalAfter > totalBefore {
 		bt.busy = float64(busyAfter-busyBefore) / float64(totalAfter-totalBefore)
 	}
-	first, last := builds[0].start, builds[0].end
+	bt.wall = slices.MaxFunc(builds, func(a, b buildRun) int { return a.end.Compare(b.end) }).end.Sub(
+		slices.MinFunc(builds, func(a, b buildRun) int { return a.start.Compare(b.start) }).start)
 	for i := range builds {
 		b := &builds[i]
-		if b.start.Before(first) {
-			first = b.start
-		}
-		if b.end.After(last) {
-			last = b.end
-		}
 		if err := e.inspect(ctx, b); err != nil {
 			return batch{}, err
 		}
@@ -175,7 +171,6 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, l
 		p, _ := strconv.Atoi(pid)
 		bt.perWorker[p]++
 	}
-	bt.wall = last.Sub(first)
 	for pid, group := range procs {
 		if b, ok := before[pid]; ok {
 			bt.cpu[group] += after[pid] - b
