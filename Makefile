@@ -35,9 +35,11 @@ test: tools fmt-check vet
 	$(GO) vet -tags opscheck ./e2e/
 	$(GO) test -tags opscheck -count=1 -timeout 40m ./...
 
-## unit: tests that need no stack
+## unit: tests that need no stack (no Temporal, BuildKit or registry process)
 unit:
-	$(GO) test -count=1 ./activities/... ./workflows/... ./logstore/... ./config/... ./builds/...
+	$(GO) test -count=1 ./build/... ./builds/... ./activities/... ./workflows/... ./webhook/... \
+		./store/... ./accounts/... ./providers/... ./secretbox/... ./logstore/... ./config/... \
+		./metrics/... ./registryauth/... ./registryclean/... ./worker/... ./cmd/reliability-report/...
 
 ## e2e: only the end-to-end tests
 e2e: tools

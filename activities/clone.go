@@ -36,6 +36,10 @@ type CloneInput struct {
 	Ref       build.Ref    `json:"ref"`
 	// Commit, when set, must be on Ref; empty means the ref's head.
 	Commit string `json:"commit,omitempty"`
+	// Paths, when set, makes the clone read the files the push changed from git (Before to
+	// the commit) and report in Skip when none of them is one Paths wants.
+	Paths  *build.PathFilter `json:"paths,omitempty"`
+	Before string            `json:"before,omitempty"`
 }
 
 // CloneResult reports what was checked out.
@@ -43,6 +47,9 @@ type CloneResult struct {
 	Commit string `json:"commit"`
 	// LogURL points at the build's log in the log store.
 	LogURL string `json:"log_url"`
+	// Skip, set only when the input had Paths, says why the push changed nothing the path
+	// filter wants; the build then ends as skipped.
+	Skip string `json:"skip,omitempty"`
 }
 
 // Clone fetches exactly one commit of the ref, shallowly, over HTTP(S), with hooks and
@@ -58,6 +65,14 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	}
 	if err := build.CheckCommit(in.Commit); err != nil {
 		return CloneResult{}, build.ApplicationError(err)
+	}
+	// Before reaches a command line too: a SHA-1 or SHA-256 object name, nothing else.
+	if in.Before != "" && !beforePattern.MatchString(in.Before) {
+		return CloneResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("before %q is not a commit hash", in.Before), build.ErrTypeInvalidInput, nil)
+	}
+	if err := in.Paths.Check(); err != nil {
+		return CloneResult{}, temporal.NewNonRetryableApplicationError(err.Error(), build.ErrTypeInvalidInput, nil)
 	}
 	remote, err := a.cloneURL(in.Source)
 	if err != nil {
@@ -85,7 +100,8 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 		return CloneResult{}, fmt.Errorf("creating workspace: %w", err)
 	}
 	start := time.Now()
-	commit, err := gitRunner{dir: dir, log: log, env: auth}.checkoutCommit(ctx, remote, in, auth != nil)
+	g := gitRunner{dir: dir, log: log, env: auth}
+	commit, err := g.checkoutCommit(ctx, remote, in, auth != nil)
 	if err != nil {
 		return CloneResult{}, err
 	}
@@ -93,7 +109,22 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); err == nil {
 		fmt.Fprintln(log, "==> .gitmodules found: submodules are not fetched (and no hook runs), so their folders stay empty")
 	}
-	return CloneResult{Commit: commit, LogURL: a.logURL(ctx)}, nil
+	res := CloneResult{Commit: commit, LogURL: a.logURL(ctx)}
+	if in.Paths != nil {
+		files, base, err := g.changedFiles(ctx, remote, refspecOf(in.Ref), commit, in.Before)
+		if err != nil {
+			return CloneResult{}, err
+		}
+		fmt.Fprintf(log, "==> %d files changed since %s\n", len(files), base)
+		ok, why := in.Paths.Selects(files)
+		if !ok {
+			res.Skip = fmt.Sprintf("files changed since %s: %s", base, why)
+			fmt.Fprintf(log, "==> %s: nothing to build\n", res.Skip)
+		} else {
+			fmt.Fprintf(log, "==> %s\n", why)
+		}
+	}
+	return res, nil
 }
 
 // checkoutCommit fetches the head of in.Ref from remote into an empty repository, deepening
@@ -103,12 +134,11 @@ func (g gitRunner) checkoutCommit(ctx context.Context, remote string, in CloneIn
 	if err := g.run(ctx, "init", "-q"); err != nil {
 		return "", err
 	}
-	local := "refs/slipway/ref"
-	refspec := "+" + in.Ref.FullName() + ":" + local
+	refspec := refspecOf(in.Ref)
 	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
 		return "", classifyFetch(err, in, authed)
 	}
-	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
+	head, err := g.output(ctx, "rev-parse", localRef+"^{commit}")
 	if err != nil {
 		return "", err
 	}
@@ -129,6 +159,12 @@ func (g gitRunner) checkoutCommit(ctx context.Context, remote string, in CloneIn
 	}
 	return commit, nil
 }
+
+// localRef is where the checkout keeps the fetched ref.
+const localRef = "refs/slipway/ref"
+
+// refspecOf fetches ref into localRef.
+func refspecOf(ref build.Ref) string { return "+" + ref.FullName() + ":" + localRef }
 
 // cloneURL is the source's clone URL, or one built from the provider's base URL. Only http and
 // https are allowed, and never with credentials in the URL: they would end up in history.

@@ -29,7 +29,36 @@ type Input struct {
 	// (one cache per image repository), "off" means no registry cache, anything else is an
 	// image reference of its own.
 	Cache string `json:"cache,omitempty"`
+	// Captures are what the rule's matching branch or tag pattern captured from the ref, by
+	// group number ("1".."9") and name, for the tag template.
+	Captures map[string]string `json:"captures,omitempty"`
+	// Latest adds the tag "latest": the rule tags latest on its default branch and this is it.
+	Latest bool `json:"latest,omitempty"`
+	// Semver adds the version tags of a Git tag that is a version (SemverTags).
+	Semver bool `json:"semver,omitempty"`
+	// Paths, when set, asks the clone step to compute the files changed between Before and
+	// the commit, because the webhook's payload could not say (more than 20 commits, a
+	// forced push, a commit listing no files), and to end the build as skipped when the
+	// filter selects none of them.
+	Paths *PathFilter `json:"paths,omitempty"`
+	// Before is the commit the ref pointed at before the push; empty or all zeros for a new
+	// ref. It is set with Paths.
+	Before string `json:"before,omitempty"`
+	// RunPolicy is the rule's run policy: RunParallel (also when empty), RunSerial or
+	// RunLatestOnly. It travels in the input so the workflow needs no database.
+	RunPolicy string `json:"run_policy,omitempty"`
 }
+
+// Run policies of a rule: how its builds wait for each other.
+const (
+	// RunParallel lets every build run as soon as a slot of the namespace is free.
+	RunParallel = "parallel"
+	// RunSerial runs one build of the rule at a time; the others queue in order.
+	RunSerial = "serial"
+	// RunLatestOnly lets a newer commit of a ref cancel the rule's older builds of that ref
+	// still queued or running.
+	RunLatestOnly = "latest_only"
+)
 
 // CacheOff turns the registry cache off.
 const CacheOff = "off"
@@ -67,7 +96,8 @@ type Result struct {
 	LogURL         string   `json:"log_url"`
 	// Tags above are the tags written; HeldTags the mutable ones left on a newer commit.
 	HeldTags []HeldTag `json:"held_tags,omitempty"`
-	// Status is empty for a build that pushed, or OutcomeSuperseded with the Reason.
+	// Status is empty for a build that pushed, or OutcomeSuperseded or OutcomeSkipped with
+	// the Reason.
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }

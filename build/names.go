@@ -23,11 +23,14 @@ const (
 	TriggerPush   = "push"
 	TriggerTag    = "tag"
 	TriggerManual = "manual"
+	// TriggerReconcile is a build a rule's reconciliation started for a head no delivery
+	// brought.
+	TriggerReconcile = "reconcile"
 )
 
 // TriggerNames lists every trigger, for metrics that export each at zero.
 func TriggerNames() []string {
-	return []string{TriggerPush, TriggerTag, TriggerManual}
+	return []string{TriggerPush, TriggerTag, TriggerManual, TriggerReconcile}
 }
 
 // Provider names, as in a source's provider and a webhook's URL.
@@ -69,12 +72,18 @@ const (
 	// MemoQueued holds why a build waits for a build slot (empty once it runs); the gateway
 	// reports such a build as queued, with that reason.
 	MemoQueued = "queued_reason"
+	// MemoRebuildOf names the build a rebuild repeats; the starter sets it.
+	MemoRebuildOf = "rebuild_of"
 )
 
 // OutcomeSuperseded is the outcome of a push build whose commit was no longer on its branch
 // when the build cloned it (the branch was force-pushed): a newer build owns the branch, so
 // this one ends without building, and without failing.
 const OutcomeSuperseded = "superseded"
+
+// OutcomeSkipped is the outcome of a push build whose changed files, read from git because
+// the payload's lists were incomplete, hold nothing the rule's path filter wants.
+const OutcomeSkipped = "skipped"
 
 // Search attributes set on every build; build records are visibility queries over them. The
 // stack registers them at start (all Keyword, see AttributeNames).

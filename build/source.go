@@ -35,12 +35,27 @@ type Source struct {
 // Triggers is a rule's "triggers" object: which pushes start a build. The store keeps it, the
 // gateway checks it and the webhook matches deliveries against it.
 type Triggers struct {
-	// Branches lists branch names or path.Match patterns. A pattern's "*" stops at "/", so
-	// "release/*" matches "release/1.2" but not "release/1.2/hotfix". A name equal to an
-	// entry always matches, even if the entry would be a malformed pattern.
+	// Branches lists the branches that build: exact names, globs ("*" within a path segment,
+	// "**" across "/") or RE2 expressions between slashes ("/^release-(\d+)$/"), whose
+	// captures the tag template may name.
 	Branches []string `json:"branches"`
-	// Tags, when set, makes every new or moved Git tag start a build.
+	// Tags, when set, makes new or moved Git tags start a build: all of them, or only those
+	// TagPatterns match when it has entries.
 	Tags bool `json:"tags"`
+	// TagPatterns narrows Tags, in the form of Branches.
+	TagPatterns []string `json:"tag_patterns"`
+	// Paths, when set, starts a build only for pushes that changed a file it selects.
+	Paths *PathFilter `json:"paths,omitempty"`
+}
+
+// PathFilter selects the pushes that build by the files they changed, so a monorepo's image
+// is not rebuilt for a change to its documentation. Entries are globs over paths from the
+// repository root ("*" within a segment, "**" across "/").
+type PathFilter struct {
+	// Include, when it has entries, builds only for changes to a file one of them matches.
+	Include []string `json:"include,omitempty"`
+	// Ignore drops the changes to the files one of them matches before Include is asked.
+	Ignore []string `json:"ignore,omitempty"`
 }
 
 // Commit status states, as GitHub names them; the provider clients map them onto GitLab's.

@@ -3,6 +3,7 @@ package build
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -60,6 +61,9 @@ type TagValues struct {
 	Commit      string
 	Time        time.Time
 	SanitizeRef bool
+	// Captures are what the rule's matching pattern captured from the ref, by group number
+	// ("1".."9") and name; a template may name them as {1} or {name}.
+	Captures map[string]string
 }
 
 // invalidTag is the error of a template that renders no tag.
@@ -67,25 +71,88 @@ func invalidTag(field, msg string) error {
 	return &InvalidError{Field: field, Type: ErrTypeInvalidTag, Msg: msg}
 }
 
-// ExpandTag expands a tag template and checks the result against the OCI tag grammar.
-// A ref name holding a character a tag cannot hold fails naming the character, unless
+// builtin reports whether a placeholder (with its braces) is one of Placeholders.
+func builtin(ph string) bool {
+	for _, p := range Placeholders() {
+		if ph == p {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesRef reports whether a template puts the name of a ref of type refType into the tag:
+// {ref}, or {branch} for a branch and {tag} for a tag. Only such a template (or one naming a
+// capture) cares whether the ref holds a character an image tag cannot.
+func UsesRef(template, refType string) bool {
+	if strings.TrimSpace(template) == "" {
+		template = DefaultTagTemplate
+	}
+	return strings.Contains(template, "{ref}") ||
+		(refType == RefBranch && strings.Contains(template, "{branch}")) ||
+		(refType == RefTag && strings.Contains(template, "{tag}"))
+}
+
+// TemplateCaptures lists the placeholders of a (comma-separated) template that are not
+// Placeholders, without braces, in order and without repeats: the captures it needs from the
+// pattern a ref matched. The gateway checks them against every pattern of the rule at save
+// time.
+func TemplateCaptures(template string) []string {
+	var out []string
+	rest := template
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			return out
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return out
+		}
+		ph := rest[open : open+end+1]
+		if !builtin(ph) && !slices.Contains(out, ph[1:len(ph)-1]) {
+			out = append(out, ph[1:len(ph)-1])
+		}
+		rest = rest[open+end+1:]
+	}
+}
+
+// refValue is the value of a placeholder taken from a ref (the ref, or a capture of it): it
+// fails naming the character an image tag cannot hold, unless sanitize maps it to '-'.
+func refValue(what, value string, ref Ref, sanitize bool) (string, error) {
+	if sanitize {
+		return sanitizeRef(value), nil
+	}
+	if i := strings.IndexFunc(value, func(r rune) bool { return !tagRune(r) }); i >= 0 {
+		r := []rune(value[i:])[0]
+		if what == "" {
+			return "", invalidTag("ref.name", fmt.Sprintf("%s %q holds %q, which an image tag cannot contain; set sanitize_ref to map it to '-', or leave {branch}, {tag} and {ref} out of tag_template",
+				ref.Type, ref.Name, r))
+		}
+		return "", invalidTag("ref.name", fmt.Sprintf("%s of %s %q is %q, which holds %q, which an image tag cannot contain; set sanitize_ref to map it to '-'",
+			what, ref.Type, ref.Name, value, r))
+	}
+	return value, nil
+}
+
+// ExpandTag expands a tag template and checks the result against the OCI tag grammar. A ref
+// name holding a character a tag cannot hold fails naming the character only when the
+// template puts the ref into the tag ({branch}, {tag}, {ref} or a capture holding it), unless
 // SanitizeRef maps each such character to '-'. Errors are *InvalidError of ErrTypeInvalidTag.
 func ExpandTag(template string, v TagValues) (string, error) {
 	if template == "" {
 		template = DefaultTagTemplate
 	}
-	if err := CheckTemplate(template); err != nil {
+	if err := checkTemplate(template, v.Captures); err != nil {
 		return "", err
 	}
-	refName := v.Ref.Name
-	if v.SanitizeRef {
-		refName = sanitizeRef(refName)
-	} else if i := strings.IndexFunc(refName, func(r rune) bool { return !tagRune(r) }); i >= 0 {
-		r := []rune(refName[i:])[0]
-		return "", invalidTag("ref.name", fmt.Sprintf("%s %q holds %q, which an image tag cannot contain; set sanitize_ref to map it to '-'",
-			v.Ref.Type, v.Ref.Name, r))
+	var branch, tag, refName string
+	if UsesRef(template, v.Ref.Type) {
+		var err error
+		if refName, err = refValue("", v.Ref.Name, v.Ref, v.SanitizeRef); err != nil {
+			return "", err
+		}
 	}
-	var branch, tag string
 	switch v.Ref.Type {
 	case RefBranch:
 		branch = refName
@@ -96,14 +163,22 @@ func ExpandTag(template string, v TagValues) (string, error) {
 	if len(short) > 7 {
 		short = short[:7]
 	}
-	out := strings.NewReplacer(
+	pairs := []string{
 		"{branch}", branch,
 		"{tag}", tag,
 		"{ref}", refName,
 		"{commit}", v.Commit,
 		"{short_commit}", short,
 		"{time}", v.Time.UTC().Format(TimeFormat),
-	).Replace(template)
+	}
+	for _, name := range TemplateCaptures(template) {
+		value, err := refValue("capture {"+name+"}", v.Captures[name], v.Ref, v.SanitizeRef)
+		if err != nil {
+			return "", err
+		}
+		pairs = append(pairs, "{"+name+"}", value)
+	}
+	out := strings.NewReplacer(pairs...).Replace(template)
 	if !tagPattern.MatchString(out) {
 		return "", invalidTag("tag_template", fmt.Sprintf("template %q renders %q, which is not a valid image tag (want %s)",
 			template, out, tagPattern.String()))
@@ -112,8 +187,24 @@ func ExpandTag(template string, v TagValues) (string, error) {
 }
 
 // CheckTemplate refuses a template with an unknown or unclosed placeholder. It is what a
-// gateway calls when a rule is saved, so a bad template is caught before any build.
+// gateway calls when a rule is saved, so a bad template is caught before any build; a
+// template naming captures is checked with CheckTemplateCaptures.
 func CheckTemplate(template string) error {
+	return checkTemplate(template, nil)
+}
+
+// CheckTemplateCaptures is CheckTemplate for a template rendered with the captures a pattern
+// with groups names: each placeholder is one of Placeholders or one of groups.
+func CheckTemplateCaptures(template string, groups []string) error {
+	captures := map[string]string{}
+	for _, g := range groups {
+		captures[g] = ""
+	}
+	return checkTemplate(template, captures)
+}
+
+// checkTemplate is CheckTemplate with the names of captures also known.
+func checkTemplate(template string, captures map[string]string) error {
 	rest := template
 	for {
 		open := strings.IndexByte(rest, '{')
@@ -132,16 +223,18 @@ func CheckTemplate(template string) error {
 			return invalidTag("tag_template", fmt.Sprintf("template %q has an unclosed '{'", template))
 		}
 		ph := rest[open : open+end+1]
-		known := false
-		for _, p := range Placeholders() {
-			if ph == p {
-				known = true
-				break
+		if _, capture := captures[ph[1:len(ph)-1]]; !builtin(ph) && !capture {
+			known := strings.Join(Placeholders(), ", ")
+			if len(captures) > 0 {
+				var names []string
+				for n := range captures {
+					names = append(names, "{"+n+"}")
+				}
+				slices.Sort(names)
+				known += ", and the captures " + strings.Join(names, ", ")
 			}
-		}
-		if !known {
 			return invalidTag("tag_template", fmt.Sprintf("template %q uses unknown placeholder %s (known: %s)",
-				template, ph, strings.Join(Placeholders(), ", ")))
+				template, ph, known))
 		}
 		rest = rest[open+end+1:]
 	}
@@ -169,6 +262,12 @@ type RenderTagInput struct {
 	Commit      string    `json:"commit"`
 	Time        time.Time `json:"time"`
 	SanitizeRef bool      `json:"sanitize_ref,omitempty"`
+	// Captures are what the rule's matching pattern captured from the ref.
+	Captures map[string]string `json:"captures,omitempty"`
+	// Latest adds the tag "latest" (a build of the default branch of a rule that asks).
+	Latest bool `json:"latest,omitempty"`
+	// Semver adds SemverTags of a Git tag.
+	Semver bool `json:"semver,omitempty"`
 }
 
 // RenderTagResult lists the rendered tags, in template order, without repeats.
@@ -179,30 +278,53 @@ type RenderTagResult struct {
 	Mutable []string `json:"mutable,omitempty"`
 }
 
-// RenderTags renders a build's tags; errors are *InvalidError of ErrTypeInvalidTag.
+// LatestTag is the tag a rule with tag_latest adds to builds of the default branch.
+const LatestTag = "latest"
+
+// RenderTags renders a build's tags: the template's, then "latest" when Latest is set, then
+// the version tags when Semver is set and the ref is a tag that is a version. Errors are
+// *InvalidError of ErrTypeInvalidTag.
 func RenderTags(in RenderTagInput) (RenderTagResult, error) {
 	var res RenderTagResult
 	seen := map[string]bool{}
+	add := func(tag string, mutable bool) {
+		if !seen[tag] {
+			seen[tag] = true
+			res.Tags = append(res.Tags, tag)
+			if mutable {
+				res.Mutable = append(res.Mutable, tag)
+			}
+		}
+	}
 	tmpl := in.TagTemplate
 	if strings.TrimSpace(tmpl) == "" {
 		tmpl = DefaultTagTemplate
 	}
 	templates := strings.Split(tmpl, ",")
-	if len(templates) > MaxTags {
-		return RenderTagResult{}, invalidTag("tag_template", fmt.Sprintf("tag_template gives %d tags; a build pushes at most %d", len(templates), MaxTags))
+	var extra []string
+	if in.Latest {
+		extra = append(extra, LatestTag)
+	}
+	if in.Semver && in.Ref.Type == RefTag {
+		extra = append(extra, SemverTags(in.Ref.Name)...)
+	}
+	if n := len(templates) + len(extra); n > MaxTags {
+		return RenderTagResult{}, invalidTag("tag_template", fmt.Sprintf("tag_template, tag_latest and semver give %d tags; a build pushes at most %d", n, MaxTags))
 	}
 	for _, t := range templates {
-		tag, err := ExpandTag(strings.TrimSpace(t), TagValues{Ref: in.Ref, Commit: in.Commit, Time: in.Time, SanitizeRef: in.SanitizeRef})
+		tag, err := ExpandTag(strings.TrimSpace(t), TagValues{Ref: in.Ref, Commit: in.Commit, Time: in.Time, SanitizeRef: in.SanitizeRef, Captures: in.Captures})
 		if err != nil {
 			return RenderTagResult{}, err
 		}
-		if !seen[tag] {
-			seen[tag] = true
-			res.Tags = append(res.Tags, tag)
-			if MutableTemplate(t) {
-				res.Mutable = append(res.Mutable, tag)
-			}
-		}
+		add(tag, MutableTemplate(t))
+	}
+	// latest and the version tags follow a ref: each moves from commit to commit.
+	for _, tag := range extra {
+		add(tag, true)
 	}
 	return res, nil
 }
+
+// TagRune reports whether an image tag may hold r; a ref name holding another rune fails to
+// render into a tag unless sanitize_ref maps it to '-'.
+func TagRune(r rune) bool { return tagRune(r) }

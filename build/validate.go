@@ -77,10 +77,23 @@ func (in Input) Validate() error {
 	if err := CheckCommit(in.Commit); err != nil {
 		return err
 	}
+	// Before comes from the provider's payload: SHA-1 or SHA-256, all zeros for a new ref.
+	if in.Before != "" && !beforePattern.MatchString(in.Before) {
+		return invalid("before", "before %q is not a commit hash", shorten(in.Before, 80))
+	}
+	if err := in.Paths.Check(); err != nil {
+		return invalid("paths", "%s", err.Error())
+	}
+	switch in.RunPolicy {
+	case "", RunParallel, RunSerial, RunLatestOnly:
+	default:
+		return invalid("run_policy", "run_policy %q is not one of parallel, serial, latest_only", in.RunPolicy)
+	}
 	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
 	// after the clone; the real tags are rendered once the commit is known.
 	if _, err := RenderTags(RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: standInCommit, SanitizeRef: in.SanitizeRef,
+		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
 	}); err != nil {
 		return err
 	}
@@ -182,6 +195,9 @@ func CheckBuildArgs(args map[string]string) error {
 }
 
 var commitPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// beforePattern is a push's before commit: a SHA-1 or SHA-256 object name.
+var beforePattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // ValidCommit reports whether s is a full commit id: 40 lowercase hex digits.
 func ValidCommit(s string) bool {

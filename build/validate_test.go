@@ -153,3 +153,28 @@ func TestTimeoutOrDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestValidatePathsAndBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Input)
+		field string
+	}{
+		{"before not a commit", func(in *Input) { in.Before = "main" }, "before"},
+		{"bad path glob", func(in *Input) { in.Paths = &PathFilter{Include: []string{"src/["}} }, "paths"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := goodInput()
+			tc.edit(&in)
+			var ie *InvalidError
+			if err := in.Validate(); !errors.As(err, &ie) || ie.Field != tc.field {
+				t.Fatalf("Validate() = %v, want an *InvalidError of field %s", err, tc.field)
+			}
+		})
+	}
+	in := goodInput()
+	in.Before, in.Paths = strings.Repeat("0", 40), &PathFilter{Ignore: []string{"docs/"}}
+	if err := in.Validate(); err != nil {
+		t.Fatalf("a new ref's before and a good filter: %v", err)
+	}
+}

@@ -37,6 +37,7 @@ var visibilityStatus = map[string]string{
 	"canceled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated",
 	// A superseded build completed without building; the record tells it from its memo.
 	build.OutcomeSuperseded: "Completed",
+	build.OutcomeSkipped:    "Completed",
 }
 
 // literal quotes v as a visibility string. Names reach it validated (by the store, or as
@@ -55,7 +56,7 @@ func (q Query) Check() error {
 		return &QueryError{fmt.Sprintf("rule %q is not a rule id", q.Rule)}
 	}
 	if _, ok := visibilityStatus[q.Status]; q.Status != "" && !ok {
-		return &QueryError{fmt.Sprintf("status %q is not one of running, succeeded, superseded, failed, canceled, timed_out, terminated", q.Status)}
+		return &QueryError{fmt.Sprintf("status %q is not one of running, succeeded, superseded, skipped, failed, canceled, timed_out, terminated", q.Status)}
 	}
 	return nil
 }
@@ -110,9 +111,9 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, []byte, error) {
 	out := make([]Record, 0, len(resp.GetExecutions()))
 	for _, info := range resp.GetExecutions() {
 		rec := s.record(info)
-		// succeeded and superseded share Temporal's Completed: a page may hold fewer records
+		// succeeded, superseded and skipped share Temporal's Completed: a page may hold fewer records
 		// than the limit, and the next page token goes on.
-		if (q.Status == "succeeded" || q.Status == build.OutcomeSuperseded) && rec.Status != q.Status {
+		if visibilityStatus[q.Status] == "Completed" && rec.Status != q.Status {
 			continue
 		}
 		out = append(out, rec)

@@ -29,8 +29,11 @@ type Record struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	Error      string     `json:"error,omitempty"`
-	// Reason says why a queued build waits, or why a build was superseded.
+	// Reason says why a queued build waits, why a build was superseded or skipped, or which
+	// newer build canceled it.
 	Reason string `json:"reason,omitempty"`
+	// RebuildOf names the build this one repeats (POST /builds/{id}/rebuild).
+	RebuildOf string `json:"rebuild_of,omitempty"`
 	// HeldTags are the mutable tags the build left on a newer commit, with the reason; Tags
 	// lists only the tags it wrote.
 	HeldTags []build.HeldTag `json:"held_tags,omitempty"`
@@ -128,10 +131,16 @@ func (s *Service) record(info *workflowpb.WorkflowExecutionInfo) Record {
 	if p := memo[build.MemoHeldTags]; p != nil {
 		_ = dc.FromPayload(p, &rec.HeldTags)
 	}
-	// A push build whose commit had left its branch completed without building.
-	if rec.Status == "succeeded" && str(memo[build.MemoOutcome]) == build.OutcomeSuperseded {
-		rec.Status, rec.Reason = build.OutcomeSuperseded, str(memo[build.MemoReason])
+	// A push build whose commit had left its branch, or which changed nothing its rule's
+	// paths select, completed without building.
+	if o := str(memo[build.MemoOutcome]); rec.Status == "succeeded" && (o == build.OutcomeSuperseded || o == build.OutcomeSkipped) {
+		rec.Status, rec.Reason = o, str(memo[build.MemoReason])
 	}
+	// A build a newer one of its ref canceled (run policy latest_only) says which.
+	if rec.Status == "canceled" {
+		rec.Reason = str(memo[build.MemoReason])
+	}
+	rec.RebuildOf = str(memo[build.MemoRebuildOf])
 	if c := str(memo[build.MemoCommit]); c != "" {
 		rec.Commit = c
 	}

@@ -26,19 +26,34 @@ type Request struct {
 	Trigger string
 	// BuildArgs go over the rule's own.
 	BuildArgs map[string]string
+	// Captures are what the rule's matching trigger entry captured from the ref; Latest says
+	// the ref is the default branch of a rule with tag_latest.
+	Captures map[string]string
+	Latest   bool
+	// Paths and Before ask the clone step to decide the rule's path filter, when the
+	// webhook's payload could not.
+	Paths  *build.PathFilter
+	Before string
 }
 
 // Start starts workflow_docker_builder for req, or finds the build already started under the
 // same id, running or finished: then started is false and id and runID are that build's. A
 // finished build is not built again by a late redelivery of its event.
 func (s *Service) Start(ctx context.Context, req Request) (id, runID string, started bool, err error) {
-	opts, in := s.startOptions(req)
+	return s.StartInput(ctx, req.ID, s.InputOf(req), nil)
+}
+
+// StartInput is Start for an input already made (a rebuild's, read back from the build it
+// repeats), with memo entries beside the image and the log URL.
+func (s *Service) StartInput(ctx context.Context, id string, in build.Input, memo map[string]any) (string, string, bool, error) {
+	opts := s.startOptions(id, in)
+	maps.Copy(opts.Memo, memo)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	run, err := s.temporal.ExecuteWorkflow(ctx, opts, build.WorkflowName, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &dup) {
-		return req.ID, dup.RunId, false, nil
+		return id, dup.RunId, false, nil
 	}
 	if err != nil {
 		return "", "", false, err
@@ -62,15 +77,16 @@ func (s *Service) InputOf(req Request) build.Input {
 		DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath, TagTemplate: r.TagTemplate,
 		BuildArgs: args, Image: s.Image(r.Namespace, r.Repository), Trigger: req.Trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
+		Captures: req.Captures, Latest: req.Latest, Semver: r.Semver, Paths: req.Paths, Before: req.Before,
+		RunPolicy: r.RunPolicy,
 	}
 }
 
-// startOptions are how req starts: its input, id policies, backstop timeout, search
+// startOptions are how build id of in starts: id policies, backstop timeout, search
 // attributes and memo.
-func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, build.Input) {
-	in := s.InputOf(req)
+func (s *Service) startOptions(id string, in build.Input) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
-		ID:        req.ID,
+		ID:        id,
 		TaskQueue: s.set.TaskQueue,
 		// The workflow ends itself cleanly at its timeout; this is the backstop.
 		WorkflowExecutionTimeout: in.TimeoutOrDefault() + 5*time.Minute,
@@ -80,7 +96,7 @@ func (s *Service) startOptions(req Request) (client.StartWorkflowOptions, build.
 		TypedSearchAttributes: temporal.NewSearchAttributes(build.SearchAttributes(in)...),
 		Memo: map[string]any{
 			build.MemoImage:  in.Image,
-			build.MemoLogURL: s.LogsURL(req.ID),
+			build.MemoLogURL: s.LogsURL(id),
 		},
-	}, in
+	}
 }

@@ -218,14 +218,26 @@ func TestGatewayEndToEnd(t *testing.T) {
 					r["name"] = "hello"
 					r["owner"].(map[string]any)["login"] = owner
 				})
-				tag = fixturePayload(t, "github/create_tag.json", func(m map[string]any) {
+				// GitHub sends a push and a create event for a new tag: the push builds.
+				tag = fixturePayload(t, "github/push_tag.json", func(m map[string]any) {
+					m["ref"], m["after"] = "refs/tags/v1.0.0", head
+					m["head_commit"].(map[string]any)["id"] = head
+					r := m["repository"].(map[string]any)
+					r["name"] = "hello"
+					r["owner"].(map[string]any)["login"] = owner
+				})
+				create := fixturePayload(t, "github/create_tag.json", func(m map[string]any) {
 					m["ref"] = "v1.0.0"
 					r := m["repository"].(map[string]any)
 					r["name"] = "hello"
 					r["owner"].(map[string]any)["login"] = owner
 				})
+				createHeaders := map[string]string{"X-GitHub-Event": "create", "X-GitHub-Delivery": "d-3", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, create)}
+				if code, none, _ := g.deliver(t, path, create, createHeaders); code != 202 || len(none) != 0 {
+					t.Fatalf("create of a tag: %d %v, want 202 and no build (its push decides)", code, none)
+				}
 				pushHeaders = map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, push)}
-				tagHeaders = map[string]string{"X-GitHub-Event": "create", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, tag)}
+				tagHeaders = map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-2", "X-Hub-Signature-256": devstack.SignGitHub(rule.Webhook.Secret, tag)}
 				badHeaders = map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": devstack.SignGitHub("not-the-secret", push)}
 			} else {
 				edit := func(ref string) func(map[string]any) {

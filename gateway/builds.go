@@ -79,6 +79,7 @@ func (a *Server) buildNow(c *gin.Context) {
 		return
 	}
 	req := builds.Request{Rule: rule, Ref: ref, Commit: body.Commit, Trigger: build.TriggerManual, BuildArgs: body.BuildArgs}
+	req.Captures, req.Latest = a.refExtras(c.Request.Context(), rule, ref)
 	// The checks the workflow makes first, so a bad request is a 400, not a failed build. A
 	// rule saved before the operator's limits (or written by hand) meets them now.
 	if err := a.builds.InputOf(req).Validate(); err != nil {

@@ -16,9 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	"google.golang.org/grpc"
-
 	"github.com/slipway-dev/slipway/accounts"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
@@ -62,20 +59,12 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	var stopMeter func(context.Context) error
-	opts.MetricsHandler, stopMeter, err = metrics.TemporalHandler(reg)
+	// Only the server's answer to a start says whether it made a new build or found one.
+	tc, closeTemporal, err := metrics.DialTemporal(ctx, opts, reg, gm.StartInterceptor())
 	if err != nil {
 		return err
 	}
-	defer stopMeter(context.Background())
-	// Only the server's answer to a start says whether it made a new build or found one.
-	opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,
-		grpc.WithChainUnaryInterceptor(gm.StartInterceptor()))
-	tc, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	defer tc.Close()
+	defer closeTemporal()
 
 	// The gateway is the registry's token service and keeps its key; the first process of the
 	// stack to start makes it.

@@ -236,6 +236,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"RuleInput", ruleBody{}},
 		{"Source", store.Source{}},
 		{"Triggers", build.Triggers{}},
+		{"PathFilter", build.PathFilter{}},
+		{"PreviewRef", previewRef{}},
 		{"Repository", repositoryView{}},
 		{"NameBody", nameBody{}},
 		{"User", userView{}},

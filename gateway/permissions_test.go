@@ -261,6 +261,13 @@ func endpoints() []endpoint {
 				}
 				return request{path: mx.team(sc).rule(r.ID), hidden: hidden}
 			}},
+		// Write, as saving a rule: without refs a preview reads the source through the account.
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/preview", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				body := githubRule()
+				body["refs"] = map[string]any{"branches": []string{"main"}}
+				return request{path: mx.team(sc).rules() + "/preview", body: body, hidden: nsHidden(mx, sc)}
+			}},
 		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/:id/builds", access: inNamespace, need: store.RoleWrite, ok: 202, cross: true,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				p, hidden := ruleURL(mx, sc)
@@ -283,6 +290,10 @@ func endpoints() []endpoint {
 				// Each cell cancels a build of its own.
 				id := startBuild(t, mx.rules[sc])
 				return request{path: "/api/v1/builds/" + id + "/cancel", hidden: buildHidden(sc, id)}
+			}},
+		{method: "POST", route: "/api/v1/builds/:id/rebuild", access: inNamespace, need: store.RoleWrite, ok: 202,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/builds/" + mx.builds[sc] + "/rebuild", hidden: buildHidden(sc, mx.builds[sc])}
 			}},
 		{method: "POST", route: "/webhooks/github/:rule_id", access: hook,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {

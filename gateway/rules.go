@@ -16,7 +16,6 @@ import (
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/providers"
 	"github.com/slipway-dev/slipway/store"
-	"github.com/slipway-dev/slipway/webhook"
 )
 
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
@@ -80,12 +79,25 @@ type ruleBody struct {
 	// Cache is where BuildKit keeps the registry cache: "" for IMAGE:buildcache, "off", or an
 	// image reference.
 	Cache string `json:"cache"`
+	// TagLatest is "" or "default_branch": builds of the default branch also tag latest.
+	TagLatest string `json:"tag_latest"`
+	// Semver adds "1.2.3", "1.2" and "1" to a build of the Git tag "v1.2.3".
+	Semver bool `json:"semver"`
+	// SkipMarkers is a pointer because its absence means true: a commit saying "[skip ci]"
+	// starts nothing unless the rule turns that off.
+	SkipMarkers *bool `json:"skip_markers"`
+	// RunPolicy is "parallel" (the default), "serial" or "latest_only".
+	RunPolicy string `json:"run_policy"`
+	// ReconcileEvery is a Go duration of at least a minute, or "" for never.
+	ReconcileEvery string `json:"reconcile_every"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
 type ruleView struct {
 	store.Rule
 	Webhook webhookView `json:"webhook"`
+	// Warnings, in the answer to a save, name the refs the rule may match but not build.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type webhookView struct {
@@ -104,28 +116,30 @@ func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 
 // validateRule refuses at save time what would fail every build of rule b of image repository
 // ns/repo, naming the field: the source and triggers here, the rest as the workflow checks a
-// build of the rule (build.Input.Validate).
-func (a *Server) validateRule(b *ruleBody, ns, repo string) error {
+// build of the rule (build.Input.Validate). It warns of refs the rule matches but cannot build.
+func (a *Server) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 	b.Source.Provider = strings.ToLower(strings.TrimSpace(b.Source.Provider))
 	if b.Source.Provider != build.ProviderGitHub && b.Source.Provider != build.ProviderGitLab {
-		return fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
+		return nil, fmt.Errorf("source.provider %q is not github or gitlab", b.Source.Provider)
 	}
 	if b.Source.Owner == "" || b.Source.Repository == "" {
-		return errors.New("source.owner and source.repository are required")
+		return nil, errors.New("source.owner and source.repository are required")
 	}
 	if !validOwner(b.Source.Owner) {
-		return fmt.Errorf("source.owner %q is not an organization or group path", b.Source.Owner)
+		return nil, fmt.Errorf("source.owner %q is not an organization or group path", b.Source.Owner)
 	}
 	if !validRepository(b.Source.Repository) {
-		return fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
+		return nil, fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
 	}
-	for _, br := range b.Triggers.Branches {
-		if err := webhook.ValidBranchPattern(br); err != nil {
-			return fmt.Errorf("triggers.branches: %w", err)
-		}
+	if err := checkRuleFields(b); err != nil {
+		return nil, err
 	}
 	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
-		return err
+		return nil, err
+	}
+	warnings, err := a.checkTriggers(*b, ns, repo)
+	if err != nil {
+		return nil, err
 	}
 	// The template must render for every kind of ref the rule can build: a rule with no
 	// trigger is built by hand, from a branch or a tag.
@@ -133,23 +147,28 @@ func (a *Server) validateRule(b *ruleBody, ns, repo string) error {
 	if len(b.Triggers.Branches) > 0 {
 		samples = append(samples, build.Ref{Type: build.RefBranch, Name: "main"})
 	}
-	if b.Triggers.Tags {
+	if b.Triggers.Tags || len(b.Triggers.TagPatterns) > 0 {
 		samples = append(samples, build.Ref{Type: build.RefTag, Name: "v1.0.0"})
+	}
+	// Captures were checked against the patterns above; a stand-in value renders the rest.
+	standIn := map[string]string{}
+	for _, c := range build.TemplateCaptures(b.TagTemplate) {
+		standIn[c] = "x"
 	}
 	if len(samples) == 0 {
 		samples = []build.Ref{{Type: build.RefBranch, Name: "main"}, {Type: build.RefTag, Name: "v1.0.0"}}
 	}
 	for _, ref := range samples {
-		err := a.builds.InputOf(builds.Request{Rule: b.rule(ns, repo), Ref: ref, Trigger: build.TriggerManual}).Validate()
+		err := a.builds.InputOf(builds.Request{Rule: b.rule(ns, repo), Ref: ref, Trigger: build.TriggerManual, Captures: standIn}).Validate()
 		var ie *build.InvalidError
 		if errors.As(err, &ie) && ie.Type == build.ErrTypeInvalidTag {
-			return fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
+			return nil, fmt.Errorf("tag_template for a %s build: %w", ref.Type, err)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
 func (b ruleBody) rule(ns, repo string) store.Rule {
@@ -157,6 +176,8 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		Namespace: ns, Repository: repo, Source: b.Source, Triggers: b.Triggers, TagTemplate: b.TagTemplate,
 		DockerfilePath: b.DockerfilePath, ContextPath: b.ContextPath, BuildArgs: b.BuildArgs,
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
+		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
+		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
 	}
 }
 
@@ -185,7 +206,7 @@ func (a *Server) syncHook(ctx context.Context, r store.Rule) store.Rule {
 	if r.AccountID == "" || a.accounts == nil {
 		return r
 	}
-	want := len(r.Triggers.Branches) > 0 || r.Triggers.Tags
+	want := len(r.Triggers.Branches) > 0 || r.Triggers.Tags || len(r.Triggers.TagPatterns) > 0
 	if !want && r.Hook.ID == 0 {
 		return r
 	}
@@ -245,7 +266,8 @@ func (a *Server) createRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := a.validateRule(&body, ns, repo); err != nil {
+	warnings, err := a.validateRule(&body, ns, repo)
+	if err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -258,7 +280,10 @@ func (a *Server) createRule(c *gin.Context) {
 		return
 	}
 	r = a.syncHook(c.Request.Context(), r)
-	c.JSON(http.StatusCreated, a.ruleView(r, true))
+	a.syncReconcile(c.Request.Context(), store.Rule{}, r)
+	v := a.ruleView(r, true)
+	v.Warnings = warnings
+	c.JSON(http.StatusCreated, v)
 }
 
 func (a *Server) listRules(c *gin.Context) {
@@ -290,7 +315,8 @@ func (a *Server) updateRule(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	if err := a.validateRule(&body, old.Namespace, old.Repository); err != nil {
+	warnings, err := a.validateRule(&body, old.Namespace, old.Repository)
+	if err != nil {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -299,14 +325,17 @@ func (a *Server) updateRule(c *gin.Context) {
 	}
 	r := body.rule(old.Namespace, old.Repository)
 	r.ID = old.ID
-	r, err := a.store.UpdateRule(c.Request.Context(), r)
+	r, err = a.store.UpdateRule(c.Request.Context(), r)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("build rule %q", old.ID), err)
 		return
 	}
 	r = a.leaveOldSource(c.Request.Context(), old, r)
 	r = a.syncHook(c.Request.Context(), r)
-	c.JSON(http.StatusOK, a.ruleView(r, false))
+	a.syncReconcile(c.Request.Context(), old, r)
+	v := a.ruleView(r, false)
+	v.Warnings = warnings
+	c.JSON(http.StatusOK, v)
 }
 
 func (a *Server) deleteRule(c *gin.Context) {
@@ -325,5 +354,6 @@ func (a *Server) deleteRule(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("build rule %q", r.ID), err)
 		return
 	}
+	a.dropReconcile(c.Request.Context(), r)
 	c.Status(http.StatusNoContent)
 }

@@ -168,11 +168,14 @@ func (a *Server) router() *gin.Engine {
 	write.DELETE(rules+"/:id", a.deleteRule)
 	write.POST(rules+"/:id/webhook-secret", a.rotateWebhookSecret)
 	write.POST(rules+"/:id/builds", a.buildNow)
+	// Write, as saving a rule: without refs a preview reads the source through the account.
+	write.POST(rules+"/preview", a.previewRule)
 	read.GET("/repositories/:repo/builds", a.listBuilds)
 
 	v1.GET("/builds/:id", a.requireBuild(store.RoleRead), a.getBuild)
 	v1.GET("/builds/:id/logs", a.requireBuild(store.RoleRead), a.buildLogs)
 	v1.POST("/builds/:id/cancel", a.requireBuild(store.RoleWrite), a.cancelBuild)
+	v1.POST("/builds/:id/rebuild", a.requireBuild(store.RoleWrite), a.rebuildBuild)
 
 	r.GET(registryauth.TokenPath, a.registryToken)
 

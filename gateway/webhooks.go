@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -132,28 +134,50 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 		c.JSON(http.StatusOK, gin.H{"ok": true, "rule_id": rule.ID})
 		return
 	}
-	d := webhook.Match(rule.BuildSource(), rule.Triggers, ev)
+	d := webhook.Rule{Source: rule.BuildSource(), Triggers: rule.Triggers, SkipMarkers: rule.SkipMarkers}.Match(ev)
+	// A zero retention (a configuration not read from the environment) keeps no record.
+	remember := a.cfg.DeliveryRetention > 0
+	since := time.Now().Add(-a.cfg.DeliveryRetention)
+	if d.Deleted && ev.Kind == webhook.KindTag && remember {
+		a.recordTagDeletion(ctx, rule, ev)
+	}
 	if !d.Build {
 		c.JSON(http.StatusAccepted, gin.H{"builds": []string{}, "reason": d.Reason})
 		return
 	}
-	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit}
+	if ev.Kind == webhook.KindTag && remember {
+		if del, err := a.store.FindDelivery(ctx, rule.ID, webhook.TagDeletionKey(rule.ID, ev.Ref), since); err == nil {
+			ev.Generation = del.BuildID
+		} else if !errors.Is(err, store.ErrNotFound) {
+			a.internal(c, "reading deliveries", err)
+			return
+		}
+	}
+	req := builds.Request{ID: webhook.BuildID(rule.ID, ev), Rule: rule, Commit: ev.Commit, Captures: d.Captures}
 	if ev.Kind == webhook.KindTag {
 		req.Ref, req.Trigger = build.Ref{Type: build.RefTag, Name: ev.Ref}, build.TriggerTag
 	} else {
 		req.Ref, req.Trigger = build.Ref{Type: build.RefBranch, Name: ev.Ref}, build.TriggerPush
+		if rule.TagLatest == tagLatestDefaultBranch {
+			def := ev.DefaultBranch
+			if def == "" {
+				def = a.defaultBranch(ctx, rule)
+			}
+			_, req.Latest = refExtras(rule, req.Ref, def)
+		}
+	}
+	if d.ComputePaths {
+		req.Paths, req.Before = rule.Triggers.Paths, ev.Before
 	}
 	// The event may have started a build longer ago than Temporal keeps executions: the
 	// gateway's own record answers with that build, and nothing starts.
-	// A zero retention (a configuration not read from the environment) keeps no record.
-	remember := a.cfg.DeliveryRetention > 0
-	since := time.Now().Add(-a.cfg.DeliveryRetention)
 	if remember {
+		match := d
 		d, err := a.store.FindDelivery(ctx, rule.ID, req.ID, since)
 		if err == nil {
 			metrics.AddDuplicate(ctx)
 			a.logger.Info("delivery of an event already built", "rule", rule.ID, "build", d.BuildID, "first_seen", d.CreatedAt)
-			c.JSON(http.StatusAccepted, gin.H{"builds": []string{d.BuildID}})
+			c.JSON(http.StatusAccepted, gin.H{"builds": []string{d.BuildID}, "reason": match.Reason})
 			return
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -174,5 +198,18 @@ func (a *Server) deliver(c *gin.Context, provider string) {
 			a.logger.Warn("recording delivery", "rule", rule.ID, "build", id, "error", err)
 		}
 	}
-	c.JSON(http.StatusAccepted, gin.H{"builds": []string{id}})
+	c.JSON(http.StatusAccepted, gin.H{"builds": []string{id}, "reason": d.Reason})
+}
+
+// recordTagDeletion remembers that a tag of rule's source was deleted, so its next push builds
+// again even at the commit it had. The deletion's delivery id is the generation, so a
+// redelivery of the same deletion changes nothing; a failure costs only that rebuild.
+func (a *Server) recordTagDeletion(ctx context.Context, rule store.Rule, ev webhook.Event) {
+	gen := ev.Delivery
+	if gen == "" {
+		gen = strconv.FormatInt(time.Now().UnixNano(), 10)
+	}
+	if err := a.store.RecordTagDeletion(ctx, rule.ID, webhook.TagDeletionKey(rule.ID, ev.Ref), gen); err != nil {
+		a.logger.Warn("recording tag deletion", "rule", rule.ID, "tag", ev.Ref, "error", err)
+	}
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
 
 	"github.com/prometheus/client_golang/prometheus"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -40,4 +41,24 @@ func TemporalHandler(reg prometheus.Registerer) (client.MetricsHandler, func(con
 		OnError: func(error) {},
 	})
 	return h, provider.Shutdown, nil
+}
+
+// DialTemporal connects to Temporal with opts, the SDK's metrics going into reg and the given
+// interceptors on every call. close closes the client, then flushes and stops the metrics.
+func DialTemporal(ctx context.Context, opts client.Options, reg prometheus.Registerer, interceptors ...grpc.UnaryClientInterceptor) (c client.Client, close func(), err error) {
+	var stopMeter func(context.Context) error
+	opts.MetricsHandler, stopMeter, err = TemporalHandler(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(interceptors) > 0 {
+		opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions,
+			grpc.WithChainUnaryInterceptor(interceptors...))
+	}
+	c, err = client.DialContext(ctx, opts)
+	if err != nil {
+		stopMeter(context.Background())
+		return nil, nil, fmt.Errorf("connecting to temporal at %s: %w", opts.HostPort, err)
+	}
+	return c, func() { c.Close(); stopMeter(context.Background()) }, nil
 }

@@ -49,3 +49,15 @@ ON CONFLICT (rule_id, event_key) DO NOTHING`, d.RuleID, d.EventKey, d.BuildID, d
 		return nil
 	})
 }
+
+// RecordTagDeletion remembers, under key, the generation of a rule's tag after a deletion of
+// it: the builds of the tag pushed again are known by it, so the tag builds again even at the
+// commit it had. A later deletion replaces it; it expires with the deliveries.
+func (s *Store) RecordTagDeletion(ctx context.Context, ruleID, key, generation string) error {
+	if _, err := s.exec(ctx, s.db, `INSERT INTO deliveries (rule_id, event_key, build_id, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (rule_id, event_key) DO UPDATE SET build_id = excluded.build_id, created_at = excluded.created_at`,
+		ruleID, key, generation, now().UTC()); err != nil {
+		return fmt.Errorf("recording tag deletion: %w", err)
+	}
+	return nil
+}

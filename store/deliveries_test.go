@@ -70,3 +70,24 @@ func TestDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordTagDeletion checks a later deletion of a tag replaces the generation an earlier
+// one left, on both backends (an upsert), and that it reads back as a delivery.
+func TestRecordTagDeletion(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		since := time.Now().Add(-time.Hour)
+		for _, gen := range []string{"delete-1", "delete-2"} {
+			if err := s.RecordTagDeletion(ctx, "r-1", "tag-deleted-v1-x", gen); err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.FindDelivery(ctx, "r-1", "tag-deleted-v1-x", since)
+			if err != nil || d.BuildID != gen {
+				t.Fatalf("after deletion %s: %+v, %v", gen, d, err)
+			}
+		}
+		if _, err := s.FindDelivery(ctx, "r-2", "tag-deleted-v1-x", since); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another rule's deletion: %v", err)
+		}
+	})
+}

@@ -54,6 +54,19 @@ type Rule struct {
 	// Cache is where BuildKit keeps the rule's registry cache: "" for IMAGE:buildcache, "off"
 	// for none, or an image reference.
 	Cache string `json:"cache,omitempty"`
+	// TagLatest is "" (off) or "default_branch": builds of the source's default branch also
+	// tag "latest".
+	TagLatest string `json:"tag_latest"`
+	// Semver makes a build of a Git tag "v1.2.3" also tag "1.2.3", "1.2" and "1".
+	Semver bool `json:"semver"`
+	// SkipMarkers lets "[skip ci]" and its kin in the head commit's message start nothing.
+	SkipMarkers bool `json:"skip_markers"`
+	// RunPolicy is how builds of the rule run together: "parallel", "serial" or
+	// "latest_only".
+	RunPolicy string `json:"run_policy"`
+	// ReconcileEvery is how often the heads of the rule's refs are compared with what was
+	// built, as a Go duration of at least a minute; empty is never.
+	ReconcileEvery string `json:"reconcile_every"`
 	// Hook is the webhook Slipway manages on the source; set with SetRuleHook, not by
 	// CreateRule or UpdateRule.
 	Hook RuleHook `json:"hook"`
@@ -118,6 +131,9 @@ func newWebhookSecret() (string, error) {
 func normalize(r Rule) Rule {
 	if r.Triggers.Branches == nil {
 		r.Triggers.Branches = []string{}
+	}
+	if r.Triggers.TagPatterns == nil {
+		r.Triggers.TagPatterns = []string{}
 	}
 	if r.BuildArgs == nil {
 		r.BuildArgs = map[string]string{}
@@ -202,7 +218,8 @@ func (s *Store) sealWebhookSecrets(ctx context.Context, tx *sql.Tx) error {
 const ruleColumns = `r.id, n.name, p.name, r.source_provider, r.source_owner, r.source_repository,
 r.branches, r.tags, r.tag_template, r.dockerfile_path, r.context_path, r.build_args,
 r.sanitize_ref, r.timeout, r.webhook_secret, r.created_at, r.updated_at,
-r.account_id, r.hook_id, r.hook_state, r.cache, r.orphaned_hooks
+r.account_id, r.hook_id, r.hook_state, r.cache, r.orphaned_hooks,
+r.tag_patterns, r.paths, r.tag_latest, r.semver, r.skip_markers, r.run_policy, r.reconcile_every
 FROM rules r
 JOIN repositories p ON p.id = r.repository_id
 JOIN namespaces n ON n.id = p.namespace_id`
@@ -213,12 +230,13 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 	var (
 		r                           Rule
 		branches, buildArgs, stored string
-		orphans                     string
+		orphans, patterns, paths    string
 	)
 	err := row.Scan(&r.ID, &r.Namespace, &r.Repository, &r.Source.Provider, &r.Source.Owner,
 		&r.Source.Repository, &branches, &r.Triggers.Tags, &r.TagTemplate, &r.DockerfilePath,
 		&r.ContextPath, &buildArgs, &r.SanitizeRef, &r.Timeout, &stored,
-		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State, &r.Cache, &orphans)
+		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State, &r.Cache, &orphans,
+		&patterns, &paths, &r.TagLatest, &r.Semver, &r.SkipMarkers, &r.RunPolicy, &r.ReconcileEvery)
 	if err != nil {
 		return Rule{}, classify(err)
 	}
@@ -234,20 +252,49 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 	if err := json.Unmarshal([]byte(buildArgs), &r.BuildArgs); err != nil {
 		return Rule{}, fmt.Errorf("decoding build args of rule %s: %w", r.ID, err)
 	}
+	if err := json.Unmarshal([]byte(patterns), &r.Triggers.TagPatterns); err != nil {
+		return Rule{}, fmt.Errorf("decoding tag patterns of rule %s: %w", r.ID, err)
+	}
+	if paths != "" {
+		r.Triggers.Paths = &build.PathFilter{}
+		if err := json.Unmarshal([]byte(paths), r.Triggers.Paths); err != nil {
+			return Rule{}, fmt.Errorf("decoding path filter of rule %s: %w", r.ID, err)
+		}
+	}
 	return normalize(r), nil
 }
 
+// ruleJSON is the JSON columns of a rule, rendered.
+type ruleJSON struct {
+	branches, buildArgs, tagPatterns string
+	// paths is "" for a rule without a path filter.
+	paths string
+}
+
 // encodeCollections renders the JSON columns of r.
-func encodeCollections(r Rule) (branches, buildArgs string, err error) {
+func encodeCollections(r Rule) (ruleJSON, error) {
+	var j ruleJSON
 	b, err := json.Marshal(r.Triggers.Branches)
 	if err != nil {
-		return "", "", fmt.Errorf("encoding branches: %w", err)
+		return j, fmt.Errorf("encoding branches: %w", err)
 	}
 	a, err := json.Marshal(r.BuildArgs)
 	if err != nil {
-		return "", "", fmt.Errorf("encoding build args: %w", err)
+		return j, fmt.Errorf("encoding build args: %w", err)
 	}
-	return string(b), string(a), nil
+	t, err := json.Marshal(r.Triggers.TagPatterns)
+	if err != nil {
+		return j, fmt.Errorf("encoding tag patterns: %w", err)
+	}
+	j = ruleJSON{branches: string(b), buildArgs: string(a), tagPatterns: string(t)}
+	if r.Triggers.Paths != nil {
+		p, err := json.Marshal(r.Triggers.Paths)
+		if err != nil {
+			return j, fmt.Errorf("encoding path filter: %w", err)
+		}
+		j.paths = string(p)
+	}
+	return j, nil
 }
 
 // CreateRule adds r to the repository r.Namespace/r.Repository, filling in its ID,
@@ -266,7 +313,7 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 	r.UpdatedAt = r.CreatedAt
 	r.Hook = RuleHook{}
 	r.OrphanedHooks = []OrphanedHook{}
-	branches, buildArgs, err := encodeCollections(r)
+	cols, err := encodeCollections(r)
 	if err != nil {
 		return Rule{}, fmt.Errorf("creating rule: %w", err)
 	}
@@ -281,11 +328,13 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 		}
 		_, err = s.exec(ctx, tx, `INSERT INTO rules (id, repository_id, source_provider, source_owner,
 source_repository, branches, tags, tag_template, dockerfile_path, context_path, build_args,
-sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id, cache)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, repo.ID, r.Source.Provider, r.Source.Owner, r.Source.Repository, branches,
-			r.Triggers.Tags, r.TagTemplate, r.DockerfilePath, r.ContextPath, buildArgs,
-			r.SanitizeRef, r.Timeout, sealed, r.CreatedAt, r.UpdatedAt, r.AccountID, r.Cache)
+sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id, cache,
+tag_patterns, paths, tag_latest, semver, skip_markers, run_policy, reconcile_every)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, repo.ID, r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches,
+			r.Triggers.Tags, r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs,
+			r.SanitizeRef, r.Timeout, sealed, r.CreatedAt, r.UpdatedAt, r.AccountID, r.Cache,
+			cols.tagPatterns, cols.paths, r.TagLatest, r.Semver, r.SkipMarkers, r.RunPolicy, r.ReconcileEvery)
 		return classify(err)
 	})
 	if err != nil {
@@ -341,7 +390,7 @@ func (s *Store) ListRules(ctx context.Context, ns, repo string) ([]Rule, error) 
 // them from its URL cannot edit another repository's rule.
 func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
 	r = normalize(r)
-	branches, buildArgs, err := encodeCollections(r)
+	cols, err := encodeCollections(r)
 	if err != nil {
 		return Rule{}, fmt.Errorf("updating rule %q: %w", r.ID, err)
 	}
@@ -361,11 +410,13 @@ func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
 		}
 		_, err = s.exec(ctx, tx, `UPDATE rules SET source_provider = ?, source_owner = ?,
 source_repository = ?, branches = ?, tags = ?, tag_template = ?, dockerfile_path = ?,
-context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?, cache = ?
+context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?, cache = ?,
+tag_patterns = ?, paths = ?, tag_latest = ?, semver = ?, skip_markers = ?, run_policy = ?, reconcile_every = ?
 WHERE id = ?`,
-			r.Source.Provider, r.Source.Owner, r.Source.Repository, branches, r.Triggers.Tags,
-			r.TagTemplate, r.DockerfilePath, r.ContextPath, buildArgs, r.SanitizeRef, r.Timeout,
-			updated, r.AccountID, r.Cache, r.ID)
+			r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches, r.Triggers.Tags,
+			r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs, r.SanitizeRef, r.Timeout,
+			updated, r.AccountID, r.Cache, cols.tagPatterns, cols.paths, r.TagLatest, r.Semver,
+			r.SkipMarkers, r.RunPolicy, r.ReconcileEvery, r.ID)
 		if err != nil {
 			return classify(err)
 		}

@@ -619,6 +619,9 @@ func TestRules(t *testing.T) {
 			if want.Triggers.Branches == nil {
 				want.Triggers.Branches = []string{}
 			}
+			if want.Triggers.TagPatterns == nil {
+				want.Triggers.TagPatterns = []string{}
+			}
 			want.OrphanedHooks = []store.OrphanedHook{}
 			if want.BuildArgs == nil {
 				want.BuildArgs = map[string]string{}
@@ -686,6 +689,7 @@ func TestRules(t *testing.T) {
 			want := edit
 			want.WebhookSecret, want.CreatedAt, want.UpdatedAt = orig.WebhookSecret, orig.CreatedAt, updated.UpdatedAt
 			want.OrphanedHooks = []store.OrphanedHook{}
+			want.Triggers.TagPatterns = []string{}
 			if !reflect.DeepEqual(updated, want) {
 				t.Errorf("UpdateRule = %+v\nwant %+v", updated, want)
 			}

@@ -13,6 +13,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -70,6 +71,84 @@ type Event struct {
 	// Reason says why a KindIgnore event is ignored, for the 202 answer and
 	// the log.
 	Reason string
+	// Before is the commit the ref pointed at before the push: empty when
+	// the payload does not say, all zeros for a new ref.
+	Before string
+	// DefaultBranch is the repository's default branch as the payload names
+	// it (GitHub repository.default_branch, GitLab project.default_branch).
+	DefaultBranch string
+	// Message is the head commit's message (GitHub head_commit, GitLab the
+	// commit checkout_sha names, or the last one listed).
+	Message string
+	// Files are the paths the push added, modified or removed, as the
+	// payload's commits list them. FilesComplete says whether they are all
+	// of them; when not, Incomplete says why.
+	Files         []string
+	FilesComplete bool
+	Incomplete    string
+	// Generation tells a tag pushed again after its deletion from the tag
+	// as first pushed, so the same tag at the same commit builds again. The
+	// handler sets it from its record of the tag's last deletion.
+	Generation string
+}
+
+// payloadCommit is one entry of a push payload's commits, as both
+// providers spell it.
+type payloadCommit struct {
+	ID       string    `json:"id"`
+	Message  string    `json:"message"`
+	Added    *[]string `json:"added"`
+	Modified *[]string `json:"modified"`
+	Removed  *[]string `json:"removed"`
+}
+
+// maxListedCommits is how many commits GitHub and GitLab list in a push
+// payload at most: a push listing that many may have had more.
+const maxListedCommits = 20
+
+// changedFiles gathers the files commits list, in order and without
+// repeats, and says when the list cannot be the whole push: listed is the
+// number of commits the push holds by the payload's count (0 when it does
+// not say).
+func changedFiles(commits []payloadCommit, total int, before string, forced bool) (files []string, complete bool, why string) {
+	seen := map[string]bool{}
+	for _, c := range commits {
+		if c.Added == nil && c.Modified == nil && c.Removed == nil {
+			why = fmt.Sprintf("commit %s lists no files", shortHash(c.ID))
+		}
+		for _, list := range []*[]string{c.Added, c.Modified, c.Removed} {
+			if list == nil {
+				continue
+			}
+			for _, f := range *list {
+				if !seen[f] {
+					seen[f] = true
+					files = append(files, f)
+				}
+			}
+		}
+		if c.Added != nil && c.Modified != nil && c.Removed != nil && len(*c.Added)+len(*c.Modified)+len(*c.Removed) == 0 {
+			why = fmt.Sprintf("commit %s lists no files", shortHash(c.ID))
+		}
+	}
+	switch {
+	case forced:
+		why = "the push was forced"
+	case before == "" || zeroHash(before):
+		why = "the push created the ref"
+	case len(commits) == 0:
+		why = "the payload lists no commits"
+	case len(commits) >= maxListedCommits || total > len(commits):
+		why = fmt.Sprintf("the payload lists %d commits, at most %d are listed", len(commits), maxListedCommits)
+	}
+	return files, why == "", why
+}
+
+func shortHash(h string) string {
+	if len(h) > 7 {
+		return h[:7]
+	}
+	return quote(h)
 }
 
 // maxNameLen bounds refs, owners and repository names. Real names are far

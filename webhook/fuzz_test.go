@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func checkParsed(t *testing.T, provider string, ev Event, err error) {
 		if !errors.Is(err, ErrMalformed) {
 			t.Fatalf("error %v does not wrap ErrMalformed", err)
 		}
-		if ev != (Event{}) {
+		if !reflect.DeepEqual(ev, Event{}) {
 			t.Fatalf("error %v comes with event %+v", err, ev)
 		}
 		return

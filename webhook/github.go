@@ -93,7 +93,51 @@ func ParseGitHub(eventType string, body []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	if eventType == githubPush && (ev.Kind == KindBranch || ev.Kind == KindTag) && !ev.Deleted {
+		githubPushDetails(&ev, body)
+	}
 	return ev, nil
+}
+
+// githubPushDetails are the fields of a push a rule's finer triggers read: the
+// files it changed, the head commit's message, the default branch.
+type githubPushDetail struct {
+	Before     string          `json:"before"`
+	Forced     bool            `json:"forced"`
+	Commits    []payloadCommit `json:"commits"`
+	HeadCommit *payloadCommit  `json:"head_commit"`
+	Repository *struct {
+		DefaultBranch string `json:"default_branch"`
+		MasterBranch  string `json:"master_branch"`
+	} `json:"repository"`
+}
+
+// githubPushDetails fills the details of a push event from body; a payload
+// that does not hold them as expected leaves them unknown (FilesComplete
+// false), which costs a path filter only its shortcut.
+func githubPushDetails(ev *Event, body []byte) {
+	var d githubPushDetail
+	if err := json.Unmarshal(body, &d); err != nil {
+		ev.Incomplete = "the payload's commits could not be read"
+		return
+	}
+	if h, ok := commitHash(d.Before); ok {
+		ev.Before = h
+	}
+	if d.HeadCommit != nil {
+		ev.Message = d.HeadCommit.Message
+	}
+	if r := d.Repository; r != nil {
+		// The legacy payload names it master_branch.
+		name := r.DefaultBranch
+		if name == "" {
+			name = r.MasterBranch
+		}
+		if validRefName(name) {
+			ev.DefaultBranch = name
+		}
+	}
+	ev.Files, ev.FilesComplete, ev.Incomplete = changedFiles(d.Commits, 0, ev.Before, d.Forced)
 }
 
 // decodeGitHub decodes body with go-github and falls back to githubPayload
@@ -206,28 +250,24 @@ func githubPushEvent(ev Event, f githubFields) (Event, error) {
 }
 
 func githubCreateEvent(ev Event, f githubFields) (Event, error) {
+	ev.Kind = KindIgnore
 	switch f.refType {
 	case "tag":
-	case "branch":
 		// The push event GitHub sends beside it carries the commit and
-		// decides about the build.
-		ev.Kind = KindIgnore
+		// decides about the build: a build is known by its commit, and the
+		// create event has none. The event is still checked, as before.
+		if err := githubSource(&ev, f); err != nil {
+			return ev, err
+		}
+		if !validRefName(f.ref) {
+			return ev, fmt.Errorf("github create ref %s is not a valid tag name: %w", quote(f.ref), ErrMalformed)
+		}
+		ev.Reason = "tag creation; its push event decides about the build"
+	case "branch":
 		ev.Reason = "branch creation; its push event decides about the build"
-		return ev, nil
 	default:
-		ev.Kind = KindIgnore
 		ev.Reason = fmt.Sprintf("creation of a %s does not start builds", quote(f.refType))
-		return ev, nil
 	}
-	if err := githubSource(&ev, f); err != nil {
-		return ev, err
-	}
-	if !validRefName(f.ref) {
-		return ev, fmt.Errorf("github create ref %s is not a valid tag name: %w", quote(f.ref), ErrMalformed)
-	}
-	// The create event carries no hash: Commit stays empty and the build
-	// resolves the tag when it clones.
-	ev.Kind, ev.Ref = KindTag, f.ref
 	return ev, nil
 }
 

@@ -84,7 +84,48 @@ func ParseGitLab(eventType string, body []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	if (ev.Kind == KindBranch || ev.Kind == KindTag) && !ev.Deleted {
+		gitlabPushDetails(&ev, body)
+	}
 	return ev, nil
+}
+
+// gitlabPushDetail are the fields of a push a rule's finer triggers read.
+type gitlabPushDetail struct {
+	Before            string          `json:"before"`
+	CheckoutSHA       string          `json:"checkout_sha"`
+	TotalCommitsCount int             `json:"total_commits_count"`
+	Commits           []payloadCommit `json:"commits"`
+	Project           struct {
+		DefaultBranch string `json:"default_branch"`
+	} `json:"project"`
+}
+
+// gitlabPushDetails fills the details of a push or tag push from body. GitLab
+// says nothing of a forced push; a push whose before commit is not an
+// ancestor still lists its new commits, and total_commits_count tells a cut
+// list.
+func gitlabPushDetails(ev *Event, body []byte) {
+	var d gitlabPushDetail
+	if err := json.Unmarshal(body, &d); err != nil {
+		ev.Incomplete = "the payload's commits could not be read"
+		return
+	}
+	if h, ok := commitHash(d.Before); ok {
+		ev.Before = h
+	}
+	if validRefName(d.Project.DefaultBranch) {
+		ev.DefaultBranch = d.Project.DefaultBranch
+	}
+	for _, c := range d.Commits {
+		if strings.EqualFold(c.ID, d.CheckoutSHA) {
+			ev.Message = c.Message
+		}
+	}
+	if ev.Message == "" && len(d.Commits) > 0 {
+		ev.Message = d.Commits[len(d.Commits)-1].Message
+	}
+	ev.Files, ev.FilesComplete, ev.Incomplete = changedFiles(d.Commits, d.TotalCommitsCount, ev.Before, false)
 }
 
 // decodeGitLab decodes body with client-go and falls back to gitlabPayload

@@ -20,18 +20,23 @@ const (
 // policy that returns the running execution, so a redelivered or repeated
 // event starts no second build:
 //
-//   - a branch push is identified by rule, branch and commit, so a new
-//     commit builds and a redelivery of the same push does not;
-//   - a tag is identified by rule and tag name only, because GitHub sends a
-//     push and a create event (which has no commit) for one new tag;
+//   - a branch or tag push is identified by rule, ref and commit, so a new
+//     commit (or a tag moved to another commit) builds and a redelivery of
+//     the same push does not. GitHub's create event of a tag, which carries
+//     no commit, starts nothing (its push decides), so the two events of
+//     one new tag are one build;
+//   - a tag pushed again after its deletion carries the Generation the
+//     handler read from its record of that deletion, so it builds again even
+//     at the same commit, while the push and any redelivery after the same
+//     deletion share it;
 //   - an event without a commit (which Match never lets build) falls back to
 //     the delivery ID when there is one.
 //
-// The format is build-<rule>-<branch|tag>-<ref>-<hash>[-<commit>]. Rule and
-// ref are kept readable, cut to a few dozen bytes, with every character
-// outside [A-Za-z0-9._-] turned into "-"; the hash (12 hex digits of SHA-256
-// over rule, kind and the exact ref) keeps refs that read alike apart, such
-// as "feature/a$b" and "feature/a-b".
+// The format is build-<rule>-<branch|tag>-<ref>-<hash>[-<commit>][-g<gen>].
+// Rule and ref are kept readable, cut to a few dozen bytes, with every
+// character outside [A-Za-z0-9._-] turned into "-"; the hash (12 hex digits
+// of SHA-256 over rule, kind and the exact ref) keeps refs that read alike
+// apart, such as "feature/a$b" and "feature/a-b".
 //
 // Whether an ID used by a finished build may start again is the start
 // request's reuse policy, not the ID's: with Temporal's default a
@@ -52,19 +57,30 @@ func BuildID(ruleID string, ev Event) string {
 	b.WriteString("-")
 	b.WriteString(digest(12, ruleID, kind, ev.Ref))
 	switch {
-	case ev.Kind == KindTag:
-	case ev.Kind == KindBranch && ev.Commit != "":
+	case (ev.Kind == KindBranch || ev.Kind == KindTag) && ev.Commit != "":
 		b.WriteString("-")
 		if h, ok := commitHash(ev.Commit); ok {
 			b.WriteString(h)
 		} else {
 			b.WriteString("c" + digest(16, ev.Commit))
 		}
+	case ev.Kind == KindTag:
 	case ev.Delivery != "":
 		b.WriteString("-d")
 		b.WriteString(digest(16, ev.Delivery))
 	}
+	if ev.Kind == KindTag && ev.Generation != "" {
+		b.WriteString("-g")
+		b.WriteString(digest(8, ev.Generation))
+	}
 	return b.String()
+}
+
+// TagDeletionKey is the key under which the handler records the last deletion
+// of tag ref for rule ruleID; the record's value is the Generation of the
+// pushes of the tag that follow it.
+func TagDeletionKey(ruleID, ref string) string {
+	return "tag-deleted-" + label(ref, maxRefLabel) + "-" + digest(12, ruleID, string(KindTag), ref)
 }
 
 // ManualBuildID returns the workflow ID of a "build now" request that sent

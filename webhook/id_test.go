@@ -29,7 +29,11 @@ func TestBuildIDFormat(t *testing.T) {
 		t.Errorf("BuildID() = %q, want %v", id, want)
 	}
 	id = BuildID("r-1", Event{Provider: "github", Kind: KindTag, Ref: "v1.2.0", Commit: commit})
-	if want := regexp.MustCompile(`^build-r-1-tag-v1\.2\.0-[0-9a-f]{12}$`); !want.MatchString(id) {
+	if want := regexp.MustCompile(`^build-r-1-tag-v1\.2\.0-[0-9a-f]{12}-` + commit + `$`); !want.MatchString(id) {
+		t.Errorf("BuildID() = %q, want %v", id, want)
+	}
+	id = BuildID("r-1", Event{Provider: "github", Kind: KindTag, Ref: "v1.2.0", Commit: commit, Generation: "delivery-1"})
+	if want := regexp.MustCompile(`^build-r-1-tag-v1\.2\.0-[0-9a-f]{12}-` + commit + `-g[0-9a-f]{8}$`); !want.MatchString(id) {
 		t.Errorf("BuildID() = %q, want %v", id, want)
 	}
 }
@@ -49,9 +53,14 @@ func TestBuildIDSameBuild(t *testing.T) {
 		a, b Event
 	}{
 		{
-			"push and create of one new tag",
+			"redelivered tag push",
 			parse(ParseGitHub, "push", "github/push_tag.json", "d-push"),
-			parse(ParseGitHub, "create", "github/create_tag.json", "d-create"),
+			parse(ParseGitHub, "push", "github/push_tag.json", "d-again"),
+		},
+		{
+			"tag pushed and redelivered after one deletion",
+			generation(parse(ParseGitHub, "push", "github/push_tag.json", "d-push"), "deleted-1"),
+			generation(parse(ParseGitHub, "push", "github/push_tag.json", "d-again"), "deleted-1"),
 		},
 		{
 			"redelivered branch push",
@@ -94,6 +103,9 @@ func TestBuildIDDifferentBuilds(t *testing.T) {
 		{"different rules", "r-1", "r-2", br("main", c1), br("main", c1)},
 		{"branch and tag of one name", "r-1", "r-1", br("v1", c1), Event{Kind: KindTag, Ref: "v1"}},
 		{"different tags", "r-1", "r-1", Event{Kind: KindTag, Ref: "v1"}, Event{Kind: KindTag, Ref: "v2"}},
+		{"tag moved to another commit", "r-1", "r-1", Event{Kind: KindTag, Ref: "v1", Commit: c1}, Event{Kind: KindTag, Ref: "v1", Commit: c2}},
+		{"tag pushed again after its deletion", "r-1", "r-1", Event{Kind: KindTag, Ref: "v1", Commit: c1}, Event{Kind: KindTag, Ref: "v1", Commit: c1, Generation: "d-1"}},
+		{"tag pushed again after a second deletion", "r-1", "r-1", Event{Kind: KindTag, Ref: "v1", Commit: c1, Generation: "d-1"}, Event{Kind: KindTag, Ref: "v1", Commit: c1, Generation: "d-2"}},
 		{"refs that read alike", "r-1", "r-1", br("feature/a$b", c1), br("feature/a-b", c1)},
 		{"unicode that reads alike", "r-1", "r-1", br("función", c1), br("funci-n", c1)},
 		{"long refs sharing 300 bytes", "r-1", "r-1", br(long+"a", c1), br(long+"b", c1)},
@@ -162,4 +174,9 @@ func TestManualBuildID(t *testing.T) {
 	if strings.Contains(a, "-branch-") || strings.Contains(a, "-tag-") {
 		t.Errorf("ManualBuildID() = %q looks like a webhook build", a)
 	}
+}
+
+func generation(ev Event, g string) Event {
+	ev.Generation = g
+	return ev
 }

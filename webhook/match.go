@@ -1,9 +1,8 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"path"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-dev/slipway/build"
@@ -14,14 +13,47 @@ import (
 type Decision struct {
 	Build  bool
 	Reason string
+	// Entry is the trigger entry the ref matched ("" for all tags), and
+	// Captures what it captured, by group number and name, for the tag
+	// template.
+	Entry    string
+	Captures map[string]string
+	// ComputePaths says the rule filters by path and the payload could not
+	// tell which files the push changed: the build starts and its clone step
+	// decides.
+	ComputePaths bool
+	// Deleted says the event removed a ref of the rule's source: the
+	// handler remembers a deleted tag, so that the tag pushed again builds
+	// again.
+	Deleted bool
+}
+
+// Rule is what Match reads of a build rule.
+type Rule struct {
+	Source   build.Source
+	Triggers build.Triggers
+	// SkipMarkers lets "[skip ci]" and its kin in the head commit's message
+	// of a branch push start nothing.
+	SkipMarkers bool
 }
 
 // Match decides whether ev starts a build under a rule with source src and
-// triggers trg. The webhook URL names the rule, so Match also refuses an
-// event for another repository: a hook copied onto the wrong repository must
-// not build the rule's image from foreign code. Owners and repositories
-// compare case-insensitively, as GitHub and GitLab resolve them.
+// triggers trg, without skip markers; see Rule.Match.
 func Match(src build.Source, trg build.Triggers, ev Event) Decision {
+	return Rule{Source: src, Triggers: trg}.Match(ev)
+}
+
+// Match decides whether ev starts a build under rule r. The webhook URL names
+// the rule, so Match also refuses an event for another repository: a hook
+// copied onto the wrong repository must not build the rule's image from
+// foreign code. Owners and repositories compare case-insensitively, as
+// GitHub and GitLab resolve them.
+//
+// Skip markers and path filters apply to branch pushes only: a release tag is
+// often made on a commit that says "[skip ci]" (release tools write it on
+// their version bump), and a tag push changes no file.
+func (r Rule) Match(ev Event) Decision {
+	src, trg := r.Source, r.Triggers
 	switch ev.Kind {
 	case KindPing:
 		return Decision{Reason: "ping"}
@@ -41,42 +73,97 @@ func Match(src build.Source, trg build.Triggers, ev Event) Decision {
 		return Decision{Reason: fmt.Sprintf("event is for %s/%s, rule builds %s/%s", ev.Owner, ev.Repository, src.Owner, src.Repository)}
 	}
 	if ev.Deleted {
-		return Decision{Reason: fmt.Sprintf("%s %s was deleted", ev.Kind, ev.Ref)}
+		return Decision{Deleted: true, Reason: fmt.Sprintf("%s %s was deleted", ev.Kind, ev.Ref)}
 	}
 	if ev.Kind == KindTag {
-		if !trg.Tags {
-			return Decision{Reason: fmt.Sprintf("tag %s: rule does not build tags", ev.Ref)}
+		d, ok := MatchRef(trg, build.Ref{Type: build.RefTag, Name: ev.Ref})
+		if !ok {
+			return d
 		}
-		return Decision{Build: true, Reason: fmt.Sprintf("tag %s", ev.Ref)}
+		d.Build = true
+		return d
 	}
-	for _, b := range trg.Branches {
-		if branchMatches(b, ev.Ref) {
-			return Decision{Build: true, Reason: fmt.Sprintf("push to branch %s matches %s", ev.Ref, quote(b))}
+	d, ok := MatchRef(trg, build.Ref{Type: build.RefBranch, Name: ev.Ref})
+	if !ok {
+		return d
+	}
+	if r.SkipMarkers {
+		if m := SkipMarker(ev.Message); m != "" {
+			return Decision{Reason: fmt.Sprintf("push to branch %s: the head commit's message holds %q (skip_markers)", ev.Ref, m)}
 		}
 	}
-	return Decision{Reason: fmt.Sprintf("branch %s is not in the rule's branches", ev.Ref)}
+	d.Build = true
+	if trg.Paths != nil {
+		if !ev.FilesComplete {
+			why := ev.Incomplete
+			if why == "" {
+				why = "the payload does not list the changed files"
+			}
+			d.ComputePaths = true
+			d.Reason += fmt.Sprintf("; triggers.paths is decided after the clone, since %s", why)
+			return d
+		}
+		ok, why := trg.Paths.Selects(ev.Files)
+		if !ok {
+			return Decision{Reason: fmt.Sprintf("push to branch %s: %s", ev.Ref, why)}
+		}
+		d.Reason += "; " + why
+	}
+	return d
 }
 
-// branchMatches reports whether branch is pattern or matches it as a
-// path.Match pattern; a malformed pattern matches only itself.
-func branchMatches(pattern, branch string) bool {
-	if pattern == branch {
-		return true
+// MatchRef finds the entry of trg a branch or tag matches, first match first,
+// with what it captured; when none does, the Decision's Reason says so. An
+// entry that is no valid pattern matches only a ref of exactly its name, as
+// rules saved before patterns were checked may hold one.
+func MatchRef(trg build.Triggers, ref build.Ref) (Decision, bool) {
+	if ref.Type == build.RefTag {
+		if !trg.Tags && len(trg.TagPatterns) == 0 {
+			return Decision{Reason: fmt.Sprintf("tag %s: rule does not build tags", ref.Name)}, false
+		}
+		if len(trg.TagPatterns) == 0 {
+			return Decision{Reason: fmt.Sprintf("tag %s", ref.Name)}, true
+		}
+		if entry, c, ok := firstEntry(trg.TagPatterns, ref.Name); ok {
+			return Decision{Reason: fmt.Sprintf("tag %s matches %s", ref.Name, quote(entry)), Entry: entry, Captures: c}, true
+		}
+		return Decision{Reason: fmt.Sprintf("tag %s matches none of the rule's tag_patterns", ref.Name)}, false
 	}
-	ok, err := path.Match(pattern, branch)
-	return err == nil && ok
+	if entry, c, ok := firstEntry(trg.Branches, ref.Name); ok {
+		return Decision{Reason: fmt.Sprintf("push to branch %s matches %s", ref.Name, quote(entry)), Entry: entry, Captures: c}, true
+	}
+	return Decision{Reason: fmt.Sprintf("branch %s is not in the rule's branches", ref.Name)}, false
 }
 
-// ValidBranchPattern reports a branch entry that can only ever match a
-// branch of exactly its own name because it is a malformed path.Match
-// pattern, so the rule store can refuse "release/[" when a rule is saved
-// instead of letting it silently match nothing else.
-func ValidBranchPattern(pattern string) error {
-	if pattern == "" {
-		return errors.New("branch pattern is empty")
+// firstEntry returns the first of entries name matches and its captures.
+func firstEntry(entries []string, name string) (string, map[string]string, bool) {
+	for _, e := range entries {
+		p, err := ParsePattern(e)
+		if err != nil {
+			if e == name {
+				return e, nil, true
+			}
+			continue
+		}
+		if c, ok := p.Match(name); ok {
+			return e, c.Map(), true
+		}
 	}
-	if _, err := path.Match(pattern, ""); err != nil {
-		return fmt.Errorf("branch pattern %s: %w", quote(pattern), err)
+	return "", nil, false
+}
+
+// Map flattens captures for a build's input: "1".."9" and the group names.
+// It is nil when there are none.
+func (c Captures) Map() map[string]string {
+	if len(c.Index) == 0 {
+		return nil
 	}
-	return nil
+	m := make(map[string]string, len(c.Index)+len(c.Named))
+	for i, v := range c.Index {
+		m[strconv.Itoa(i+1)] = v
+	}
+	for k, v := range c.Named {
+		m[k] = v
+	}
+	return m
 }

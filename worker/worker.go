@@ -34,7 +34,8 @@ import (
 	"github.com/slipway-dev/slipway/workflows"
 )
 
-// Run polls for builds until ctx ends or the worker fails. getenv supplies the configuration (os.Getenv in the binary).
+// Run polls for builds until ctx ends or the worker fails. getenv supplies the configuration
+// (os.Getenv in the binary).
 func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) error {
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
@@ -43,41 +44,15 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err := cfg.MakeHome(); err != nil {
 		return err
 	}
-	logs, err := logstore.New(cfg.LogsDir())
-	if err != nil {
-		return err
-	}
 	id, err := newWorkerID()
 	if err != nil {
 		return err
 	}
-	roots := []string{cfg.WorkspacesDir(), cfg.ImagesDir()}
-	for _, root := range roots {
-		if err := sweepWorkspaces(root, id, logger); err != nil {
-			return err
-		}
-	}
-	workspaces, err := claimFolder(cfg.WorkspacesDir(), id)
+	workspaces, images, releaseFolders, err := claimFolders(cfg, id, logger)
 	if err != nil {
-		return fmt.Errorf("creating workspaces folder: %w", err)
+		return err
 	}
-	// This worker removes its own folders only; those of a worker that is gone are swept.
-	defer releaseFolder(workspaces, logger)
-	// A sibling worker on this host that is killed later leaves its folder too.
-	stopSweeping := make(chan struct{})
-	defer close(stopSweeping)
-	go sweepPeriodically(roots, id, sweepInterval, logger, stopSweeping)
-	var images *activities.ImageStore
-	if cfg.ImageStoreTTL > 0 {
-		// Per worker process, as workspaces are: BuildKit's writes into a content store are
-		// locked within one process only.
-		store, err := claimFolder(cfg.ImagesDir(), id)
-		if err != nil {
-			return fmt.Errorf("creating image store: %w", err)
-		}
-		defer releaseFolder(store, logger)
-		images = &activities.ImageStore{Dir: store.Dir, TTL: cfg.ImageStoreTTL}
-	}
+	defer releaseFolders()
 	accts, closeAccounts, err := openAccounts(ctx, getenv, cfg, logger)
 	if err != nil {
 		return err
@@ -93,17 +68,11 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	var stopMeter func(context.Context) error
-	opts.MetricsHandler, stopMeter, err = metrics.TemporalHandler(reg)
+	tc, closeTemporal, err := metrics.DialTemporal(ctx, opts, reg)
 	if err != nil {
 		return err
 	}
-	defer stopMeter(context.Background())
-	tc, err := client.Dial(opts)
-	if err != nil {
-		return fmt.Errorf("connecting to temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	defer tc.Close()
+	defer closeTemporal()
 	stopOps := serveOps(cfg.WorkerMetricsAddr, reg, logger,
 		metrics.Check{Name: "temporal", Probe: func(ctx context.Context) error {
 			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
@@ -115,6 +84,15 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		}})
 	defer stopOps()
 
+	acts, err := newActivities(cfg, logger)
+	if err != nil {
+		return err
+	}
+	acts.WorkspaceRoot, acts.Images = workspaces, images
+	acts.Buildkit, acts.Temporal, acts.Accounts = bk, tc, accts
+	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
+		return err
+	}
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		EnableSessionWorker:               true,
 		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
@@ -125,52 +103,10 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		Interceptors:                 []interceptor.WorkerInterceptor{metrics.NewBuildSteps(reg)},
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
-	// The registry key lets the worker mint each build's tokens itself: the worker is the
-	// operator's, trusted as the gateway is. Without it, the Docker config's credentials serve.
-	var registryKey *registryauth.Key
-	if registryKey, err = registryauth.Load(cfg.RegistryTokenKey); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		registryKey = nil
-		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
-	}
 	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
-	var cgroups *cgroup.Parent
-	if cfg.BuildCgroup != "" {
-		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
-		if err := cgroups.Create(); err != nil {
-			return fmt.Errorf("preparing the builds' cgroup %s: %w", cfg.BuildCgroup, err)
-		}
-		logger.Info("each build's RUN steps get a cgroup of their own", "parent", cfg.BuildCgroup, "limits", cfg.BuildLimits.String())
-	} else {
-		logger.Warn("SLIPWAY_BUILD_CGROUP is unset: RUN steps are bounded only by buildkitd's own cgroup settings")
-	}
-	w.RegisterActivity(&activities.Activities{
-		WorkspaceRoot: workspaces.Dir,
-		Buildkit:      bk,
-		Logs:          logs,
-		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
-		Keychain:      authn.DefaultKeychain,
-		RegistryKey:   registryKey,
-		RegistryHosts: cfg.TokenHosts(),
-		CloneBaseURLs: cfg.CloneBaseURLs(),
-		Accounts:      accts,
-		Images:        images,
-		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
-		Temporal:      tc,
-		TaskQueue:     cfg.TaskQueue,
-		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
-		Frontends:     cfg.BuildFrontends,
-		Cgroups:       cgroups,
-		// Under SLIPWAY_HOME, so that workers sharing it serialize their writes of a tag.
-		TagLockDir: filepath.Join(cfg.Home, "locks", "tags"),
-	})
-	if !cfg.BuildIsolation {
-		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +
-			"that RUN steps are kept off the service's network")
-	}
-	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces.Dir, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
+	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: activities.ReconcileWorkflowName})
+	w.RegisterActivity(acts)
+	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
 	// Run returns when ctx ends (SIGINT or SIGTERM in the binary) after running activities
 	// finish or WorkerStopTimeout.
@@ -180,6 +116,87 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		return fmt.Errorf("running worker: %w", err)
 	}
 	return nil
+}
+
+// claimFolders sweeps what workers that are gone left on this host and claims this worker's
+// workspaces folder and, unless the image store is off, its image store. release removes both
+// as the worker stops and ends the periodic sweep.
+func claimFolders(cfg config.Config, id string, logger *slog.Logger) (workspaces string, images *activities.ImageStore, release func(), err error) {
+	roots := []string{cfg.WorkspacesDir(), cfg.ImagesDir()}
+	for _, root := range roots {
+		if err := sweepWorkspaces(root, id, logger); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	ws, err := claimFolder(cfg.WorkspacesDir(), id)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("creating workspaces folder: %w", err)
+	}
+	// This worker removes its own folders only; those of a worker that is gone are swept.
+	owned := []*ownFolder{ws}
+	if cfg.ImageStoreTTL > 0 {
+		// Per worker process, as workspaces are: BuildKit's writes into a content store are
+		// locked within one process only.
+		st, err := claimFolder(cfg.ImagesDir(), id)
+		if err != nil {
+			releaseFolder(ws, logger)
+			return "", nil, nil, fmt.Errorf("creating image store: %w", err)
+		}
+		owned = append(owned, st)
+		images = &activities.ImageStore{Dir: st.Dir, TTL: cfg.ImageStoreTTL}
+	}
+	// A sibling worker on this host that is killed later leaves its folder too.
+	stopSweeping := make(chan struct{})
+	go sweepPeriodically(roots, id, sweepInterval, logger, stopSweeping)
+	return ws.Dir, images, func() {
+		close(stopSweeping)
+		for _, o := range owned {
+			releaseFolder(o, logger)
+		}
+	}, nil
+}
+
+// newActivities sets up the activities from the configuration: the registry key, the builds'
+// cgroup and the limits. Run adds the clients.
+func newActivities(cfg config.Config, logger *slog.Logger) (*activities.Activities, error) {
+	// The registry key lets the worker mint each build's tokens itself: the worker is the
+	// operator's, trusted as the gateway is. Without it, the Docker config's credentials serve.
+	registryKey, err := registryauth.Load(cfg.RegistryTokenKey)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		registryKey = nil
+		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
+	}
+	var cgroups *cgroup.Parent
+	if cfg.BuildCgroup != "" {
+		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
+		if err := cgroups.Create(); err != nil {
+			return nil, fmt.Errorf("preparing the builds' cgroup %s: %w", cfg.BuildCgroup, err)
+		}
+		logger.Info("each build's RUN steps get a cgroup of their own", "parent", cfg.BuildCgroup, "limits", cfg.BuildLimits.String())
+	} else {
+		logger.Warn("SLIPWAY_BUILD_CGROUP is unset: RUN steps are bounded only by buildkitd's own cgroup settings")
+	}
+	if !cfg.BuildIsolation {
+		logger.Warn("build isolation is off (SLIPWAY_BUILD_ISOLATION=off): builds run without checking " +
+			"that RUN steps are kept off the service's network")
+	}
+	return &activities.Activities{
+		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
+		Keychain:      authn.DefaultKeychain,
+		RegistryKey:   registryKey,
+		RegistryHosts: cfg.TokenHosts(),
+		CloneBaseURLs: cfg.CloneBaseURLs(),
+		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
+		TaskQueue:     cfg.TaskQueue,
+		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
+		Frontends:     cfg.BuildFrontends,
+		Cgroups:       cgroups,
+		// Under SLIPWAY_HOME, so that workers sharing it serialize their writes of a tag.
+		TagLockDir: filepath.Join(cfg.Home, "locks", "tags"),
+	}, nil
 }
 
 // releaseFolder removes one of this worker's folders as it stops.

@@ -49,6 +49,14 @@ func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) 
 	memo := map[string]any{}
 	if err != nil {
 		memo[build.MemoError] = errorMessage(err)
+		// A build of a latest_only rule that a newer build of its ref canceled says which.
+		var sup activities.SlotSuperseded
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) && workflow.GetSignalChannel(ctx, activities.SignalSlotSuperseded).ReceiveAsync(&sup) {
+			memo[build.MemoError] = sup.Reason()
+			memo[build.MemoReason] = sup.Reason()
+			err = temporal.NewCanceledError(sup.Reason())
+		}
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
 			memo[build.MemoErrorType] = appErr.Type()
@@ -125,18 +133,22 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 		}
 	})
 
+	if policy := in.RunPolicy; policy == build.RunSerial || policy == build.RunLatestOnly {
+		if in.RuleID != "" && workflow.GetVersion(ctx, versionRunPolicy, workflow.DefaultVersion, 1) == 1 {
+			// The rule's builds wait for each other (serial) or the ref's newest build
+			// cancels the older ones (latest_only), before the namespace's slot is asked.
+			release, err := acquireRuleSlot(runCtx, in, st)
+			defer release()
+			if err := slotError(ctx, err, timedOut, timeout); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if limited {
 		// One namespace's builds wait for each other, not for other namespaces' builds.
 		release, err := acquireSlot(runCtx, in, st)
 		defer release()
-		switch {
-		case err == nil:
-		case timedOut:
-			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("build exceeded its timeout of %s waiting for a build slot", timeout), build.ErrTypeTimedOut, nil)
-		case ctx.Err() != nil:
-			return nil, temporal.NewCanceledError("build canceled")
-		default:
+		if err := slotError(ctx, err, timedOut, timeout); err != nil {
 			return nil, err
 		}
 	}
@@ -165,6 +177,20 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 		}
 		workflow.GetLogger(ctx).Warn("build host lost, starting over on another", "host_attempt", host, "error", err)
 	}
+}
+
+// slotError is the build's error after waiting for a slot ended with err: nil once granted.
+func slotError(ctx workflow.Context, err error, timedOut bool, timeout time.Duration) error {
+	switch {
+	case err == nil:
+		return nil
+	case timedOut:
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("build exceeded its timeout of %s waiting for a build slot", timeout), build.ErrTypeTimedOut, nil)
+	case ctx.Err() != nil:
+		return temporal.NewCanceledError("build canceled")
+	}
+	return err
 }
 
 // superseded reports whether err says that a push build's commit is no longer on its branch:
@@ -225,10 +251,23 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	in := b.in
 	var a *activities.Activities // names the activities; the worker holds the real one
 	var clone activities.CloneResult
-	if err := b.step(ctx, build.StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, activities.CloneInput{
+	cloneIn := activities.CloneInput{
 		Workspace: ws, Namespace: in.Namespace, Source: in.Source, Ref: in.Ref, Commit: in.Commit,
-	}, &clone); err != nil {
+	}
+	// A push whose payload could not list its files carries the rule's path filter: the clone
+	// reads the files from git, and the build ends as skipped when none is wanted.
+	filtered := in.Paths != nil && workflow.GetVersion(ctx, versionSkipped, workflow.DefaultVersion, 1) == 1
+	if filtered {
+		cloneIn.Paths, cloneIn.Before = in.Paths, in.Before
+	}
+	if err := b.step(ctx, build.StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, cloneIn, &clone); err != nil {
 		return nil, err
+	}
+	if filtered && clone.Skip != "" {
+		b.st.Step = build.OutcomeSkipped
+		b.st.Commit = clone.Commit
+		return &build.Result{Image: in.Image, Tags: []string{}, Commit: clone.Commit,
+			Status: build.OutcomeSkipped, Reason: clone.Skip, LogURL: clone.LogURL}, nil
 	}
 	b.st.LogURL = clone.LogURL
 	if b.st.Commit != clone.Commit { // a build that starts over on another host posts pending once
@@ -261,6 +300,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, build.RenderTagInput{
 		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
 		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
+		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
 	})
 	if together {
 		if err := resolve(&paths); err != nil {
@@ -431,6 +471,10 @@ func (s *statuses) finished(commit string, res *build.Result, err error) {
 		// Nothing was built for the commit; its replacement reports on its own commit.
 		return
 	}
+	if err == nil && res.Status == build.OutcomeSkipped {
+		// A required check must not wait forever on a commit the rule does not build.
+		commit = res.Commit
+	}
 	state, desc := outcome(res, err)
 	if f := s.post(commit, state, desc); f != nil {
 		if perr := f.Get(ctx, nil); perr != nil {
@@ -442,6 +486,9 @@ func (s *statuses) finished(commit string, res *build.Result, err error) {
 // outcome is the commit status a finished build reports: failure for what is wrong with the
 // source or the Dockerfile, error for what went wrong around it (cancelled, timed out, hosts lost).
 func outcome(res *build.Result, err error) (state, desc string) {
+	if err == nil && res.Status == build.OutcomeSkipped {
+		return build.StateSuccess, "skipped: " + res.Reason
+	}
 	if err == nil {
 		return build.StateSuccess, "pushed " + res.Image + ":" + strings.Join(res.Tags, ", ")
 	}

@@ -20,7 +20,10 @@ import (
 // a nondeterminism error fails here first. testdata/replay/v0-*.json were recorded from the
 // e2e tests with the workflow before ResolveDockerfile and RenderTag ran together and before
 // Push removed the workspace (commit afac0e6): a built image, a cancellation, a failing RUN,
-// a missing branch, a missing Dockerfile and input refused before any activity. Record new
+// a missing branch, a missing Dockerfile and input refused before any activity. v1-*.json
+// were recorded by e2e TestRunPoliciesAndSkipped (SLIPWAY_RECORD_HISTORIES=dir): a build that
+// waited for its serial rule's slot, a latest_only build a newer one canceled, and a push build
+// skipped by its path filter after the clone read its files from git. Record new
 // ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))

@@ -119,7 +119,7 @@ func (s *slots) add(ctx workflow.Context, r activities.SlotRequest) {
 	}
 	for _, h := range s.Holders {
 		if h == r.SlotHolder { // a repeated request: the grant may have been lost
-			s.signal(ctx, h, activities.SignalSlotGranted, nil)
+			s.signal(ctx, h, activities.SignalSlotGranted, s.id(ctx))
 			return
 		}
 	}
@@ -128,12 +128,43 @@ func (s *slots) add(ctx workflow.Context, r activities.SlotRequest) {
 			return
 		}
 	}
+	if s.Policy == build.RunLatestOnly {
+		// The newcomer is the newest build of the ref: the older ones stop, the holder once
+		// it has cleaned up (its release frees the slot), the waiters at once.
+		for _, h := range s.Holders {
+			s.supersede(ctx, h, r.WorkflowID)
+		}
+		for _, w := range s.Waiting {
+			s.supersede(ctx, w.SlotHolder, r.WorkflowID)
+		}
+		s.Waiting = nil
+	}
 	s.Waiting = append(s.Waiting, r)
 	if len(s.Holders) >= s.Limit {
-		s.signal(ctx, r.SlotHolder, activities.SignalSlotQueued, activities.SlotQueued{
-			Namespace: s.Namespace, Running: len(s.Holders), Limit: s.Limit, Position: len(s.Waiting),
-		})
+		q := activities.SlotQueued{
+			Namespace: s.Namespace, Running: len(s.Holders), Limit: s.Limit, Position: len(s.Waiting), Policy: s.Policy,
+			Slots: s.id(ctx),
+		}
+		if len(s.Holders) > 0 {
+			q.Holder = s.Holders[0].WorkflowID
+		}
+		s.signal(ctx, r.SlotHolder, activities.SignalSlotQueued, q)
 	}
+}
+
+// id is the slots workflow's own id, which its grants carry so that a build waiting for two
+// slots (its rule's, then its namespace's) tells them apart.
+func (s *slots) id(ctx workflow.Context) string { return workflow.GetInfo(ctx).WorkflowExecution.ID }
+
+// supersede tells build h that build by supersedes it, then asks h to cancel: the signal is
+// delivered first, so h knows why it was canceled.
+func (s *slots) supersede(ctx workflow.Context, h activities.SlotHolder, by string) {
+	f := workflow.SignalExternalWorkflow(ctx, h.WorkflowID, h.RunID, activities.SignalSlotSuperseded, activities.SlotSuperseded{By: by})
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		_ = f.Get(gctx, nil)
+		// A build that has ended already has nothing to cancel.
+		_ = workflow.RequestCancelExternalWorkflow(gctx, h.WorkflowID, h.RunID).Get(gctx, nil)
+	})
 }
 
 func (s *slots) remove(h activities.SlotHolder) {
@@ -157,7 +188,7 @@ func (s *slots) grant(ctx workflow.Context) {
 		h := s.Waiting[0].SlotHolder
 		s.Waiting = s.Waiting[1:]
 		s.Holders = append(s.Holders, h)
-		s.signal(ctx, h, activities.SignalSlotGranted, nil)
+		s.signal(ctx, h, activities.SignalSlotGranted, s.id(ctx))
 	}
 }
 
@@ -189,13 +220,30 @@ func (s *slots) dropEnded(ctx workflow.Context) {
 // step and in the memo. The returned release gives the slot back (or leaves the queue); it is
 // to be called however the build ends.
 func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(), err error) {
+	return acquire(ctx, activities.RequestSlotInput{Namespace: in.Namespace}, st)
+}
+
+// acquireRuleSlot waits for the slot of the build's rule (run policy serial) or of the rule's
+// ref (latest_only), like acquireSlot.
+func acquireRuleSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(), err error) {
+	ref := in.Ref
+	return acquire(ctx, activities.RequestSlotInput{Namespace: in.Namespace, Policy: in.RunPolicy, RuleID: in.RuleID, Ref: &ref}, st)
+}
+
+// acquire waits for a slot of the slots workflow req names. Holder is filled in here.
+func acquire(ctx workflow.Context, req activities.RequestSlotInput, st *build.Status) (release func(), err error) {
 	info := workflow.GetInfo(ctx)
 	me := activities.SlotHolder{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	req.Holder = me
+	slotsID := req.SlotsID(info.TaskQueueName)
+	// A grant or a queued notice from another slots workflow than the one asked (a repeated
+	// grant of the rule's slot arriving late) is not this slot's.
+	mine := func(from string) bool { return from == "" || from == slotsID }
 	granted := workflow.GetSignalChannel(ctx, activities.SignalSlotGranted)
 	queued := workflow.GetSignalChannel(ctx, activities.SignalSlotQueued)
 	release = func() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		err := workflow.SignalExternalWorkflow(dctx, activities.SlotsWorkflowID(workflow.GetInfo(ctx).TaskQueueName, in.Namespace), "",
+		err := workflow.SignalExternalWorkflow(dctx, slotsID, "",
 			activities.SignalSlotRelease, me).Get(dctx, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("giving the build slot back", "error", err)
@@ -207,9 +255,7 @@ func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (releas
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second},
 	})
 	request := func() error {
-		return workflow.ExecuteLocalActivity(lctx, a.RequestSlot, activities.RequestSlotInput{
-			Namespace: in.Namespace, Holder: me,
-		}).Get(ctx, nil)
+		return workflow.ExecuteLocalActivity(lctx, a.RequestSlot, req).Get(ctx, nil)
 	}
 	if err := request(); err != nil {
 		return release, err
@@ -223,12 +269,16 @@ func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (releas
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(workflow.NewTimer(again, slotRequestAgain), func(f workflow.Future) { ask = f.Get(ctx, nil) == nil })
 		sel.AddReceive(granted, func(c workflow.ReceiveChannel, _ bool) {
-			c.Receive(ctx, nil)
-			got = true
+			var from string
+			c.Receive(ctx, &from)
+			got = mine(from)
 		})
 		sel.AddReceive(queued, func(c workflow.ReceiveChannel, _ bool) {
 			var q activities.SlotQueued
 			c.Receive(ctx, &q)
+			if !mine(q.Slots) {
+				return
+			}
 			st.QueuedReason = q.Reason()
 			if err := workflow.UpsertMemo(ctx, map[string]any{build.MemoQueued: st.QueuedReason}); err != nil {
 				workflow.GetLogger(ctx).Warn("recording the queued reason", "error", err)

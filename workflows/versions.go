@@ -22,4 +22,12 @@ const (
 	// the mutable tags to push, which moves each only forward along the ref. DefaultVersion
 	// preserves builds scheduled before that, which pushed every tag as it was.
 	versionTagOrder = "tag-order"
+	// versionSkipped: version 1 passes a push's path filter and previous head to the clone
+	// step and ends the build as skipped when the push changed nothing the filter selects.
+	// Only builds whose input carries Paths ask; DefaultVersion builds as before.
+	versionSkipped = "skipped"
+	// versionRunPolicy: version 1 waits for the slot of the build's rule (run_policy serial)
+	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
+	// policy ask; DefaultVersion runs them as parallel, as before.
+	versionRunPolicy = "run-policy"
 )
