@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -165,10 +166,6 @@ func (e *env) describe(ctx context.Context, o options, took time.Duration) resul
 	if len(e.loads) > 0 {
 		loads = fmt.Sprintf("%.2f – %.2f", slices.Min(e.loads), slices.Max(e.loads))
 	}
-	cache := o.cache
-	if cache == "" {
-		cache = "Slipway's default (IMAGE:buildcache, mode=max)"
-	}
 	return result{key: "machine", title: "Machine", tables: []table{{header: []string{"", ""}, rows: [][]string{
 		{"date", time.Now().UTC().Format(time.RFC3339)},
 		{"go", out("go", "version")},
@@ -180,7 +177,7 @@ func (e *env) describe(ctx context.Context, o options, took time.Duration) resul
 		{"1-minute load after each measured e2e pair, min – max", loads},
 		{"temporal CLI", out(filepath.Join(o.toolsDir, "temporal"), "--version")},
 		{"buildkitd", version + ", snapshotter " + snapshotter},
-		{"registry cache of the e2e and throughput builds", cache},
+		{"registry cache of the e2e and throughput builds", cmp.Or(o.cache, "Slipway's default (IMAGE:buildcache, mode=max)")},
 		{"flags", strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " ")},
 		{"duration", took.Round(time.Second).String()},
 	}}}}
