@@ -13,12 +13,12 @@ func TestSummarize(t *testing.T) {
 	tests := []struct {
 		name string
 		in   []time.Duration
-		want stats
+		want stats[time.Duration]
 	}{
-		{"empty", nil, stats{}},
-		{"one", []time.Duration{5 * ms}, stats{n: 1, min: 5 * ms, median: 5 * ms, p99: 5 * ms, max: 5 * ms, mean: 5 * ms}},
-		{"odd, unsorted", []time.Duration{9 * ms, 1 * ms, 5 * ms}, stats{n: 3, min: ms, median: 5 * ms, p99: 9 * ms, max: 9 * ms, mean: 5 * ms}},
-		{"even: median is the mean of the middle two", []time.Duration{8 * ms, 2 * ms, 4 * ms, 6 * ms}, stats{n: 4, min: 2 * ms, median: 5 * ms, p99: 8 * ms, max: 8 * ms, mean: 5 * ms}},
+		{"empty", nil, stats[time.Duration]{}},
+		{"one", []time.Duration{5 * ms}, stats[time.Duration]{n: 1, min: 5 * ms, median: 5 * ms, p99: 5 * ms, max: 5 * ms, mean: 5 * ms}},
+		{"odd, unsorted", []time.Duration{9 * ms, 1 * ms, 5 * ms}, stats[time.Duration]{n: 3, min: ms, median: 5 * ms, p99: 9 * ms, max: 9 * ms, mean: 5 * ms}},
+		{"even: median is the mean of the middle two", []time.Duration{8 * ms, 2 * ms, 4 * ms, 6 * ms}, stats[time.Duration]{n: 4, min: 2 * ms, median: 5 * ms, p99: 8 * ms, max: 8 * ms, mean: 5 * ms}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,8 +106,8 @@ func TestRender(t *testing.T) {
 	}
 	r.durations("BenchmarkX/many", many)
 	var md, text strings.Builder
-	writeMarkdown(&md, []result{r})
-	writeText(&text, []result{r})
+	writeText(&md, []result{r}, true)
+	writeText(&text, []result{r}, false)
 	for _, want := range []string{"## X\n", "### T\n", "| a | b |\n| --- | --- |\n| 1 \\| 2 | 3 |\n",
 		"BenchmarkX/one 1 123000000 ns/op\n", "BenchmarkX/many 10 95500000 ns/op 100000000 p99-ns\n"} {
 		if !strings.Contains(md.String(), want) {

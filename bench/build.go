@@ -51,7 +51,7 @@ func (b buildRun) total() time.Duration { return b.end.Sub(b.start) }
 // after the bench's build timeout. Reading the history is left to inspect, outside the timing.
 func (e *env) runBuild(ctx context.Context, label string, in build.Input, watch ...*devstack.Process) (buildRun, error) {
 	id := "bench-" + label + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, fmt.Errorf("build %s took longer than %s", id, e.timeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, buildTimeout, fmt.Errorf("build %s took longer than %s", id, buildTimeout))
 	defer cancel()
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
@@ -139,7 +139,7 @@ func (e *env) raw(ctx context.Context, r *repo, label, commit, image string, bui
 			"--local", "context=" + dir, "--local", "dockerfile=" + dir}, buildArgs...),
 			"--output", "type=image,name="+image+":"+label+",push=true"),
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	var took [2]time.Duration
 	var out [2][]byte
@@ -178,7 +178,7 @@ func (e *env) dockerConfig(label string, stacks []*devstack.Stack, images ...str
 	}
 	auths := map[string]any{}
 	for _, st := range stacks {
-		tok, err := st.RegistryKey.Mint("bench "+label, access, e.timeout+time.Minute)
+		tok, err := st.RegistryKey.Mint("bench "+label, access, buildTimeout+time.Minute)
 		if err != nil {
 			return "", err
 		}
@@ -230,11 +230,6 @@ func (e *env) timeline(ctx context.Context, id, runID string) (timeline, error) 
 	byID := map[int64]*span{}
 	var order []int64
 	wft := map[int64]time.Time{}
-	closeSpan := func(scheduled int64, t time.Time) {
-		if s := byID[scheduled]; s != nil {
-			s.closed = t
-		}
-	}
 	it := e.temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -275,14 +270,13 @@ func (e *env) timeline(ctx context.Context, id, runID string) (timeline, error) 
 					tl.identity = a.GetIdentity()
 				}
 			}
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			closeSpan(ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-			closeSpan(ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-			closeSpan(ev.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId(), t)
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-			closeSpan(ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId(), t)
+		default: // an activity's end: the getters of the other events' attributes answer 0
+			for _, a := range []interface{ GetScheduledEventId() int64 }{ev.GetActivityTaskCompletedEventAttributes(),
+				ev.GetActivityTaskFailedEventAttributes(), ev.GetActivityTaskTimedOutEventAttributes(), ev.GetActivityTaskCanceledEventAttributes()} {
+				if s := byID[a.GetScheduledEventId()]; s != nil {
+					s.closed = t
+				}
+			}
 		}
 	}
 	for _, eid := range order {

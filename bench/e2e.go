@@ -24,7 +24,7 @@ type scenarioRuns struct {
 // sides alike.
 func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 	var all []*scenarioRuns
-	for _, fx := range []fixture{smallFixture("small"), largeFixture(o.largeFiles, o.largeMiB)} {
+	for _, fx := range []fixture{smallFixture("small"), largeFixture(300, 48)} {
 		r, err := e.createRepo(fx)
 		if err != nil {
 			return result{}, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -24,8 +25,12 @@ import (
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
-// workerStopGrace is how long a worker or gateway gets to shut down on SIGTERM.
-const workerStopGrace = 20 * time.Second
+const (
+	// workerStopGrace is how long a worker or gateway gets to shut down on SIGTERM.
+	workerStopGrace = 20 * time.Second
+	// buildTimeout is the longest one build may take.
+	buildTimeout = 10 * time.Minute
+)
 
 // env is everything the bench started: the stack, a Git server, the worker and a Temporal
 // client. close stops all of it.
@@ -34,7 +39,6 @@ type env struct {
 	home     string
 	bin      string
 	keep     bool
-	timeout  time.Duration
 	cache    string
 	buildctl string
 	stack    *devstack.Stack
@@ -53,8 +57,8 @@ func startEnv(ctx context.Context, logger *slog.Logger, o options) (_ *env, err 
 	if err != nil {
 		return nil, fmt.Errorf("creating home: %w", err)
 	}
-	e := &env{logger: logger, home: home, bin: filepath.Join(home, "bin"), keep: o.keep, timeout: o.buildTimeout,
-		cache: o.cache, buildctl: filepath.Join(o.toolsDir, "buildctl")}
+	e := &env{logger: logger, home: home, bin: filepath.Join(home, "bin"), keep: o.keep, cache: o.cache,
+		buildctl: filepath.Join(o.toolsDir, "buildctl")}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -162,10 +166,6 @@ func (e *env) describe(ctx context.Context, o options, took time.Duration) resul
 	if len(e.loads) > 0 {
 		loads = fmt.Sprintf("%.2f – %.2f", slices.Min(e.loads), slices.Max(e.loads))
 	}
-	cache := o.cache
-	if cache == "" {
-		cache = "Slipway's default (IMAGE:buildcache, mode=max)"
-	}
 	return result{key: "machine", title: "Machine", tables: []table{{header: []string{"", ""}, rows: [][]string{
 		{"date", time.Now().UTC().Format(time.RFC3339)},
 		{"go", out("go", "version")},
@@ -177,7 +177,7 @@ func (e *env) describe(ctx context.Context, o options, took time.Duration) resul
 		{"1-minute load after each measured e2e pair, min – max", loads},
 		{"temporal CLI", out(filepath.Join(o.toolsDir, "temporal"), "--version")},
 		{"buildkitd", version + ", snapshotter " + snapshotter},
-		{"registry cache of the e2e and throughput builds", cache},
+		{"registry cache of the e2e and throughput builds", cmp.Or(o.cache, "Slipway's default (IMAGE:buildcache, mode=max)")},
 		{"flags", strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " ")},
 		{"duration", took.Round(time.Second).String()},
 	}}}}

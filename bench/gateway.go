@@ -31,13 +31,14 @@ import (
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/internal/testing/apiclient"
 )
 
 // gateway is a gateway binary the bench started, and an HTTP client to it.
 type gateway struct {
-	url, admin string
-	proc       *devstack.Process
-	client     *http.Client
+	apiclient.Client
+	admin string
+	proc  *devstack.Process
 }
 
 // gatewayHome is the SLIPWAY_HOME of the bench gateway called name; its SQLite database is
@@ -63,10 +64,10 @@ func (e *env) launchGateway(ctx context.Context, name, admin, taskQueue, tempora
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{url: "http://" + addr, admin: admin, proc: proc, client: &http.Client{Timeout: time.Minute,
-		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}}}
+	g := &gateway{admin: admin, proc: proc, Client: apiclient.Client{URL: "http://" + addr, HTTP: &http.Client{Timeout: time.Minute,
+		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}}}}
 	err = devstack.Poll(ctx, 100*time.Millisecond, 30*time.Second, func() (bool, error) {
-		resp, err := g.client.Get(g.url + "/healthz")
+		resp, err := g.HTTP.Get(g.URL + "/healthz")
 		if err != nil {
 			return false, proc.ExitError()
 		}
@@ -84,46 +85,18 @@ func (e *env) launchGateway(ctx context.Context, name, admin, taskQueue, tempora
 func (g *gateway) stop() {
 	if g != nil && g.proc.ExitError() == nil {
 		_ = g.proc.Stop(workerStopGrace)
-		g.client.CloseIdleConnections()
+		g.HTTP.CloseIdleConnections()
 	}
 }
 
 // call makes one API call as the site admin, checks the status and decodes the answer into out
 // (when not nil); it returns the time from the request sent to the answer read.
 func (g *gateway) call(ctx context.Context, method, path string, body, out any, want int) (time.Duration, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, fmt.Errorf("encoding %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
+	a, err := g.Call(ctx, method, path, g.admin, body, out)
+	if err == nil && a.Code != want {
+		err = fmt.Errorf("%s %s answered %d, want %d: %s", method, path, a.Code, want, bytes.TrimSpace(a.Body))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, g.url+path, rd)
-	if err != nil {
-		return 0, fmt.Errorf("making request %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+g.admin)
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	took := time.Since(start)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("reading answer of %s %s: %w", method, path, err)
-	case resp.StatusCode != want:
-		return 0, fmt.Errorf("%s %s answered %d, want %d: %s", method, path, resp.StatusCode, want, bytes.TrimSpace(raw))
-	case out != nil:
-		if err := json.Unmarshal(raw, out); err != nil {
-			return 0, fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
-		}
-	}
-	return took, nil
+	return a.Took, err
 }
 
 // delivery is one signed webhook request, made before the clock starts.
@@ -167,47 +140,39 @@ func pushDelivery(tmpl []byte, path, secret, owner, repository, branch, commit s
 
 // answer is one delivery's answer as the sender saw it.
 type answer struct {
-	took     time.Duration
-	answered time.Time
-	code     int
-	builds   []string
+	apiclient.Answer
+	builds []string
 	// err is the transport error or the body of an answer that names no build.
 	err string
 }
 
 // deliver posts one delivery, timed from the request sent to the answer read.
 func (g *gateway) deliver(ctx context.Context, d delivery) answer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+d.path, bytes.NewReader(d.body))
+	a, err := g.Post(ctx, http.MethodPost, d.path, d.body, d.headers)
+	res := answer{Answer: a, builds: a.Builds()}
 	if err != nil {
-		return answer{err: err.Error()}
+		res.err = err.Error()
+	} else if len(res.builds) == 0 {
+		res.err = string(bytes.TrimSpace(a.Body))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range d.headers {
-		req.Header.Set(k, v)
-	}
-	start := time.Now()
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return answer{took: time.Since(start), err: err.Error()}
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	a := answer{answered: time.Now(), code: resp.StatusCode}
-	a.took = a.answered.Sub(start)
-	var body struct {
-		Builds []string `json:"builds"`
-	}
-	if err != nil || json.Unmarshal(raw, &body) != nil || len(body.Builds) == 0 {
-		a.err = string(bytes.TrimSpace(raw))
-	}
-	a.builds = body.Builds
-	return a
+	return res
 }
 
-// send delivers ds with senders concurrent senders pulling from one queue; it returns the
-// answers in the order of ds and the wall time from the first request to the last answer.
-func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answer, time.Duration) {
-	res := make([]answer, len(ds))
+// send makes n deliveries with mk (untimed), delivers them with senders concurrent senders
+// pulling from one queue and reads from the gateway's log how long it handled each. It returns
+// the answers in order and the wall time from the first request to the last answer.
+func (g *gateway) send(ctx context.Context, n, senders int, mk func(i int) (delivery, error)) (res []answer, wall time.Duration, handled []time.Duration, err error) {
+	ds := make([]delivery, n)
+	for i := range ds {
+		if ds[i], err = mk(i); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	var off int64
+	if st, err := os.Stat(g.proc.LogPath()); err == nil {
+		off = st.Size()
+	}
+	res = make([]answer, n)
 	work := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -223,7 +188,9 @@ func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answe
 	}
 	close(work)
 	wg.Wait()
-	return res, time.Since(start)
+	wall = time.Since(start)
+	handled, err = g.webhookTimes(off)
+	return res, wall, handled, err
 }
 
 // unexpected counts the answers without code or, when builds is set, not naming one build,
@@ -231,9 +198,9 @@ func (g *gateway) send(ctx context.Context, ds []delivery, senders int) ([]answe
 func unexpected(res []answer, code int, builds bool) (bad int, ids []string, first string) {
 	for _, a := range res {
 		ids = append(ids, a.builds...)
-		if a.code != code || builds != (len(a.builds) == 1) {
+		if a.Code != code || builds != (len(a.builds) == 1) {
 			if bad++; first == "" {
-				first = fmt.Sprintf("answered %d: %.200s", a.code, a.err)
+				first = fmt.Sprintf("answered %d: %.200s", a.Code, a.err)
 			}
 		}
 	}
@@ -244,18 +211,9 @@ func unexpected(res []answer, code int, builds bool) (bad int, ids []string, fir
 func tookOf(res []answer) []time.Duration {
 	ds := make([]time.Duration, len(res))
 	for i, a := range res {
-		ds[i] = a.took
+		ds[i] = a.Took
 	}
 	return ds
-}
-
-// logSize is the size of the gateway's log, where the next lines start.
-func (g *gateway) logSize() int64 {
-	st, err := os.Stat(g.proc.LogPath())
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // webhookTimes are the duration_ms of the webhook requests the gateway logged after offset off.
@@ -296,17 +254,12 @@ type histogram struct {
 // (temporal_request_latency, summed over label sets; not the per-attempt one).
 func (g *gateway) startLatency(ctx context.Context) (histogram, error) {
 	h := histogram{buckets: map[float64]float64{}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url+"/metrics", nil)
-	if err != nil {
-		return h, fmt.Errorf("making metrics request: %w", err)
-	}
-	resp, err := g.client.Do(req)
+	a, err := g.Post(ctx, http.MethodGet, "/metrics", nil, nil)
 	if err != nil {
 		return h, fmt.Errorf("scraping gateway metrics: %w", err)
 	}
-	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(a.Body))
 	if err != nil {
 		return h, fmt.Errorf("parsing gateway metrics: %w", err)
 	}

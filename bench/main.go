@@ -22,13 +22,9 @@ import (
 
 // options are the command-line settings of one bench run.
 type options struct {
-	runs, warmups        int
-	largeFiles, largeMiB int
-	scaleN               int
-	out, toolsDir, cache string
-	only                 string
-	keep                 bool
-	buildTimeout         time.Duration
+	runs, warmups, scaleN      int
+	out, toolsDir, cache, only string
+	keep                       bool
 }
 
 // part is one measurement of the bench; -only picks parts by key.
@@ -49,15 +45,12 @@ func main() {
 	flag.IntVar(&o.warmups, "warmup", 1, "unmeasured runs before each scenario")
 	flag.StringVar(&o.out, "out", "", "markdown file to write the results to (docs/bench-results.md); empty writes none")
 	flag.StringVar(&o.toolsDir, "tools", os.Getenv("SLIPWAY_TOOLS_DIR"), "folder holding temporal, buildkitd and buildctl (default <module>/.tools/bin)")
-	flag.IntVar(&o.largeFiles, "large-files", 300, "number of files in the large-context fixture")
-	flag.IntVar(&o.largeMiB, "large-mib", 48, "total size of the large-context fixture, in MiB")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache)")
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the e2e and throughput builds, as BuildInput.cache: empty is Slipway's default, off builds without one")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network); empty measures all")
 	flag.IntVar(&o.scaleN, "scale-n", 10000, "closed builds and build rules the scale part seeds")
-	flag.DurationVar(&o.buildTimeout, "build-timeout", 10*time.Minute, "longest one build may take")
 	flag.Parse()
-	if o.runs < 1 || o.warmups < 0 || o.largeFiles < 1 || o.largeMiB < 1 || o.scaleN < 10 || flag.NArg() != 0 {
+	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || flag.NArg() != 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -99,7 +92,7 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 		results = append(results, r)
 	}
 	results = append([]result{e.describe(ctx, o, time.Since(begin))}, results...)
-	writeText(os.Stdout, results)
+	writeText(os.Stdout, results, false)
 	if o.out == "" {
 		return nil
 	}
@@ -107,7 +100,7 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", o.out, err)
 	}
-	writeMarkdown(f, results)
+	writeText(f, results, true)
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", o.out, err)
 	}

@@ -115,27 +115,13 @@ func measureNetwork(ctx context.Context, e *env, o options) (result, error) {
 // runVertices sums the DONE times of the Dockerfile RUN vertices in BuildKit's plain progress
 // output and counts those that ran and those that were cache hits.
 func runVertices(text string) (sum time.Duration, ran, cached int) {
-	isRun := map[string]bool{}
-	for line := range strings.Lines(text) {
-		num, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || len(num) < 2 || num[0] != '#' {
+	for _, v := range vertices(text) {
+		if inst, ok := dockerfileInstruction(v.name); !ok || inst != "RUN" {
 			continue
-		}
-		if _, seen := isRun[num]; !seen {
-			inst, ok := dockerfileInstruction(rest)
-			isRun[num] = ok && inst == "RUN"
-			continue
-		}
-		if !isRun[num] {
-			continue
-		}
-		if rest == "CACHED" {
+		} else if v.cached {
 			cached++
-		} else if secs, ok := strings.CutPrefix(rest, "DONE "); ok {
-			if d, err := time.ParseDuration(strings.TrimSpace(secs)); err == nil {
-				sum += d
-				ran++
-			}
+		} else if v.done {
+			sum, ran = sum+v.doneAfter, ran+1
 		}
 	}
 	return sum, ran, cached

@@ -49,49 +49,42 @@ func (r *result) durations(name string, ds []time.Duration) {
 	}
 }
 
-// writeText prints every table, aligned, then the benchstat lines.
-func writeText(w io.Writer, results []result) {
-	for _, r := range results {
-		fmt.Fprintf(w, "\n== %s\n", r.title)
-		for _, t := range r.tables {
-			if t.title != "" {
-				fmt.Fprintf(w, "\n-- %s\n", t.title)
-			}
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			for _, row := range append([][]string{t.header}, t.rows...) {
-				fmt.Fprintln(tw, strings.Join(row, "\t"))
-			}
-			tw.Flush()
-		}
+// writeText prints every table, aligned, then the benchstat lines; with md, as markdown with
+// the benchstat lines in a code block.
+func writeText(w io.Writer, results []result, md bool) {
+	h1, h2 := "\n== %s\n", "\n-- %s\n"
+	if md {
+		h1, h2 = "\n## %s\n", "\n### %s\n"
+		fmt.Fprintf(w, "# Bench results\n\nWritten by `make bench` (`go run ./bench`); do not edit. "+
+			"[performance.md](performance.md) says what is measured and what the figures mean.\n")
 	}
-	fmt.Fprintln(w)
-	writeBenchstat(w, results)
-}
-
-// writeMarkdown writes every table as markdown and the benchstat lines in a code block.
-func writeMarkdown(w io.Writer, results []result) {
-	fmt.Fprintf(w, "# Bench results\n\nWritten by `make bench` (`go run ./bench`); do not edit. "+
-		"[performance.md](performance.md) says what is measured and what the figures mean.\n")
 	for _, r := range results {
-		fmt.Fprintf(w, "\n## %s\n", r.title)
+		fmt.Fprintf(w, h1, r.title)
 		for _, t := range r.tables {
 			if t.title != "" {
-				fmt.Fprintf(w, "\n### %s\n", t.title)
+				fmt.Fprintf(w, h2, t.title)
 			}
-			seps := slices.Repeat([]string{"---"}, len(t.header))
-			fmt.Fprintf(w, "\n| %s |\n| %s |\n", strings.Join(t.header, " | "), strings.Join(seps, " | "))
-			for _, row := range t.rows {
-				cells := make([]string, len(row))
-				for i, c := range row {
-					cells[i] = strings.ReplaceAll(c, "|", `\|`)
+			if !md {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				for _, row := range append([][]string{t.header}, t.rows...) {
+					fmt.Fprintln(tw, strings.Join(row, "\t"))
 				}
-				fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+				tw.Flush()
+				continue
+			}
+			fmt.Fprintf(w, "\n| %s |\n| %s |\n", strings.Join(t.header, " | "), strings.Join(slices.Repeat([]string{"---"}, len(t.header)), " | "))
+			for _, row := range t.rows {
+				fmt.Fprintf(w, "| %s |\n", strings.NewReplacer("|", `\|`, "\x00", " | ").Replace(strings.Join(row, "\x00")))
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n## Every sample (benchstat format)\n\n```\n")
+	if md {
+		fmt.Fprintf(w, "\n## Every sample (benchstat format)\n\n```\n")
+		defer fmt.Fprintf(w, "```\n")
+	} else {
+		fmt.Fprintln(w)
+	}
 	writeBenchstat(w, results)
-	fmt.Fprintf(w, "```\n")
 }
 
 // writeBenchstat writes the samples in Go's benchmark format.

@@ -26,22 +26,14 @@ import (
 
 // Settings of the scale measurements.
 const (
-	// scaleNamespace is the gateway namespace (and SlipwayNamespace) of everything seeded.
-	scaleNamespace = "scale"
-	// scaleListRepo is the image repository whose build records are listed.
-	scaleListRepo = "list"
-	// scaleListRules is how many rule ids the seeded builds spread over.
-	scaleListRules = 10
-	// scaleStarters is how many starts of the seeding are in flight at once.
-	scaleStarters = 32
-	// scaleListReps is how many times each listing is timed.
-	scaleListReps = 20
-	// scalePageSize is the build list's default page size.
-	scalePageSize = 20
-	// scaleRuleRepos is how many image repositories the seeded rules spread over.
-	scaleRuleRepos = 100
-	// scaleDeliveries is how many deliveries of each kind are timed.
-	scaleDeliveries = 300
+	scaleNamespace  = "scale" // gateway namespace (and SlipwayNamespace) of everything seeded
+	scaleListRepo   = "list"  // image repository whose build records are listed
+	scaleListRules  = 10      // rule ids the seeded builds spread over
+	scaleStarters   = 32      // starts of the seeding in flight at once
+	scaleListReps   = 20      // times each listing is timed
+	scalePageSize   = 20      // the build list's default page size
+	scaleRuleRepos  = 100     // image repositories the seeded rules spread over
+	scaleDeliveries = 300     // deliveries of each kind timed
 	// scaleSeedQueue is the task queue of the seeded builds, polled by a worker inside the
 	// bench; starts ask for eager execution, so the first task comes back in the start's answer.
 	scaleSeedQueue = "bench-seed"
@@ -333,36 +325,23 @@ func measureRules(ctx context.Context, e *env, g *gateway, rules []scaleRule, tm
 		{"nomatch", "push to a branch the rule does not build", "feature/bench", http.StatusAccepted, false},
 		{"unknown", "delivery to a rule id that does not exist (404)", "main", http.StatusNotFound, true},
 	}
-	mk := func(n int, branch string, unknown bool) ([]delivery, error) {
-		ds := []delivery{}
-		for i := range n {
+	mk := func(branch string, unknown bool) func(i int) (delivery, error) {
+		return func(i int) (delivery, error) {
 			r := rules[rnd.IntN(len(rules))]
 			path := "/webhooks/github/" + r.id
 			if unknown {
 				path = fmt.Sprintf("/webhooks/github/r-nosuchrule%04d", i)
 			}
-			d, err := pushDelivery(tmpl, path, r.secret, r.owner, r.repository, branch, randomHex(20))
-			if err != nil {
-				return nil, err
-			}
-			ds = append(ds, d)
+			return pushDelivery(tmpl, path, r.secret, r.owner, r.repository, branch, randomHex(20))
 		}
-		return ds, nil
 	}
-	warm, err := mk(webhookWarmups, "main", false)
+	answers, _, _, err := g.send(ctx, webhookWarmups, 1, mk("main", false))
 	if err != nil {
 		return err
 	}
-	answers, _ := g.send(ctx, warm, 1)
 	_, started, _ := unexpected(answers, http.StatusAccepted, true)
 	for _, k := range kinds {
-		ds, err := mk(scaleDeliveries, k.branch, k.unknown)
-		if err != nil {
-			return err
-		}
-		off := g.logSize()
-		answers, _ := g.send(ctx, ds, 1)
-		server, err := g.webhookTimes(off)
+		answers, _, server, err := g.send(ctx, scaleDeliveries, 1, mk(k.branch, k.unknown))
 		if err != nil {
 			return err
 		}

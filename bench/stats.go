@@ -7,35 +7,35 @@ import (
 	"time"
 )
 
-// stats is the spread of a set of durations.
-type stats struct {
+// stats is the spread of a set of durations or other figures.
+type stats[T time.Duration | float64] struct {
 	n                           int
-	min, median, p99, max, mean time.Duration
+	min, median, p99, max, mean T
 }
 
-// summarize returns the spread of ds: the median of an even count is the mean of the middle
+// summarize returns the spread of xs: the median of an even count is the mean of the middle
 // two, the 99th percentile is the nearest rank (the smallest value with 99% of the samples at
 // or below it).
-func summarize(ds []time.Duration) stats {
-	if len(ds) == 0 {
-		return stats{}
+func summarize[T time.Duration | float64](xs []T) stats[T] {
+	if len(xs) == 0 {
+		return stats[T]{}
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(xs)
 	slices.Sort(s)
 	m := s[len(s)/2]
 	if len(s)%2 == 0 {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	var sum time.Duration
+	var sum T
 	for _, d := range s {
 		sum += d
 	}
 	p99 := s[max(0, min(int(math.Ceil(0.99*float64(len(s))))-1, len(s)-1))]
-	return stats{n: len(s), min: s[0], median: m, p99: p99, max: s[len(s)-1], mean: sum / time.Duration(len(s))}
+	return stats[T]{n: len(s), min: s[0], median: m, p99: p99, max: s[len(s)-1], mean: sum / T(len(s))}
 }
 
-// median is the median of ds.
-func median(ds []time.Duration) time.Duration { return summarize(ds).median }
+// median is the median of xs, 0 for none.
+func median[T time.Duration | float64](xs []T) T { return summarize(xs).median }
 
 // ms formats a duration in milliseconds, with a decimal below 10 ms.
 func ms(d time.Duration) string {
@@ -54,31 +54,39 @@ func signedMS(d time.Duration) string {
 	return ms(d)
 }
 
-// spread formats ds as "min / median / max".
-func spread(ds []time.Duration) string {
-	if len(ds) == 0 {
+// three formats a, b and c with f as "a / b / c", "–" when n is 0.
+func three[T any](n int, f func(T) string, a, b, c T) string {
+	if n == 0 {
 		return "–"
 	}
-	s := summarize(ds)
-	return ms(s.min) + " / " + ms(s.median) + " / " + ms(s.max)
+	return f(a) + " / " + f(b) + " / " + f(c)
 }
 
-// secondsSpread is spread in seconds, for long times.
-func secondsSpread(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "–"
-	}
+// spread formats ds as "min / median / max".
+func spread(ds []time.Duration) string {
 	s := summarize(ds)
-	return fmt.Sprintf("%.2f / %.2f / %.2f s", s.min.Seconds(), s.median.Seconds(), s.max.Seconds())
+	return three(s.n, ms, s.min, s.median, s.max)
 }
 
 // ranks formats ds as "p50 / p99 / max".
 func ranks(ds []time.Duration) string {
-	if len(ds) == 0 {
+	s := summarize(ds)
+	return three(s.n, ms, s.median, s.p99, s.max)
+}
+
+// secondsSpread is spread in seconds, for long times.
+func secondsSpread(ds []time.Duration) string {
+	s := summarize(ds)
+	if s.n == 0 {
 		return "–"
 	}
-	s := summarize(ds)
-	return ms(s.median) + " / " + ms(s.p99) + " / " + ms(s.max)
+	return fmt.Sprintf("%.2f / %.2f / %.2f s", s.min.Seconds(), s.median.Seconds(), s.max.Seconds())
+}
+
+// floatSpread formats the min, median and max of fs with a format per value.
+func floatSpread(format string, fs []float64) string {
+	s := summarize(fs)
+	return three(s.n, func(f float64) string { return fmt.Sprintf(format, f) }, s.min, s.median, s.max)
 }
 
 // ratio formats a/b as "1.23×".
@@ -87,25 +95,4 @@ func ratio(a, b time.Duration) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
-}
-
-// floatSpread formats the min, median and max of fs with a format per value.
-func floatSpread(format string, fs []float64) string {
-	if len(fs) == 0 {
-		return "–"
-	}
-	return fmt.Sprintf(format+" / "+format+" / "+format, slices.Min(fs), medianFloat(fs), slices.Max(fs))
-}
-
-// medianFloat is the median of fs, 0 for none.
-func medianFloat(fs []float64) float64 {
-	if len(fs) == 0 {
-		return 0
-	}
-	s := slices.Clone(fs)
-	slices.Sort(s)
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
 }

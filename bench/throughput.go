@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,13 +36,8 @@ type batch struct {
 // batches, and stops them; the bench's worker is started again afterwards.
 func measureThroughput(ctx context.Context, e *env, o options) (res result, err error) {
 	res = result{key: "throughput", title: "Throughput: builds per minute by concurrent builds per worker and by workers"}
-	nproc, clk := 1, int64(100)
-	if out, err := exec.CommandContext(ctx, "nproc").Output(); err == nil {
-		nproc, _ = strconv.Atoi(strings.TrimSpace(string(out)))
-	}
-	if out, err := exec.CommandContext(ctx, "getconf", "CLK_TCK").Output(); err == nil {
-		clk, _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	}
+	// runtime.NumCPU counts the CPUs this process may use, as nproc does.
+	nproc := runtime.NumCPU()
 	r, err := e.createRepo(smallFixture("throughput"))
 	if err != nil {
 		return res, err
@@ -77,7 +73,7 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 			if b < 0 {
 				n, label = set[0]*set[1], "tp-"+name+"-w"
 			}
-			bt, err := e.batch(ctx, r, procs, label, n, clk)
+			bt, err := e.batch(ctx, r, procs, label, n)
 			if err != nil {
 				return res, fmt.Errorf("setting %s: %w", name, err)
 			}
@@ -109,15 +105,12 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 			row = append(row, secondsSpread(byGroup[g]))
 		}
 		cpu.rows = append(cpu.rows, append(row, fmt.Sprintf("%.2f s", median(byGroup["all"]).Seconds()/batchSize),
-			fmt.Sprintf("%.0f%% / %.0f%% of %d CPUs", 100*medianFloat(ours), 100*medianFloat(busy), nproc)))
+			fmt.Sprintf("%.0f%% / %.0f%% of %d CPUs", 100*median(ours), 100*median(busy), nproc)))
 		for i, w := range procs {
 			var builds int
 			var used time.Duration
 			for _, bt := range batches {
-				builds += bt.perWorker[w.Pid()]
-			}
-			for _, bt := range batches {
-				used += bt.cpu["worker "+strconv.Itoa(w.Pid())]
+				builds, used = builds+bt.perWorker[w.Pid()], used+bt.cpu["worker "+strconv.Itoa(w.Pid())]
 			}
 			workers.rows = append(workers.rows, []string{name, fmt.Sprintf("worker %d", i+1), strconv.Itoa(builds),
 				fmt.Sprintf("%.2f s", used.Seconds()), procField(fmt.Sprintf("/proc/%d/status", w.Pid()), "VmHWM")})
@@ -132,7 +125,7 @@ func measureThroughput(ctx context.Context, e *env, o options) (res result, err 
 
 // batch pushes n branches with a new commit each (untimed), submits their builds at once and
 // waits for all of them, reading CPU times before and after.
-func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, label string, n int, clk int64) (batch, error) {
+func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, label string, n int) (batch, error) {
 	branches, commits := make([]string, n), make([]string, n)
 	for i := range n {
 		branches[i] = fmt.Sprintf("%s-%02d", label, i)
@@ -142,7 +135,7 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, l
 		}
 	}
 	procs := e.followedProcs(workers)
-	before := cpuTimes(procs, clk)
+	before := cpuTimes(procs)
 	busyBefore, totalBefore := machineCPU()
 	builds := make([]buildRun, n)
 	g, gctx := errgroup.WithContext(ctx)
@@ -156,21 +149,16 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, l
 	if err := g.Wait(); err != nil {
 		return batch{}, err
 	}
-	after := cpuTimes(procs, clk)
+	after := cpuTimes(procs)
 	busyAfter, totalAfter := machineCPU()
 	bt := batch{cpu: map[string]time.Duration{}, perWorker: map[int]int{}}
 	if totalAfter > totalBefore {
 		bt.busy = float64(busyAfter-busyBefore) / float64(totalAfter-totalBefore)
 	}
-	first, last := builds[0].start, builds[0].end
+	bt.wall = slices.MaxFunc(builds, func(a, b buildRun) int { return a.end.Compare(b.end) }).end.Sub(
+		slices.MinFunc(builds, func(a, b buildRun) int { return a.start.Compare(b.start) }).start)
 	for i := range builds {
 		b := &builds[i]
-		if b.start.Before(first) {
-			first = b.start
-		}
-		if b.end.After(last) {
-			last = b.end
-		}
 		if err := e.inspect(ctx, b); err != nil {
 			return batch{}, err
 		}
@@ -183,7 +171,6 @@ func (e *env) batch(ctx context.Context, r *repo, workers []*devstack.Process, l
 		p, _ := strconv.Atoi(pid)
 		bt.perWorker[p]++
 	}
-	bt.wall = last.Sub(first)
 	for pid, group := range procs {
 		if b, ok := before[pid]; ok {
 			bt.cpu[group] += after[pid] - b
@@ -224,8 +211,9 @@ func (e *env) followedProcs(workers []*devstack.Process) map[int]string {
 }
 
 // cpuTimes reads utime + stime + cutime + cstime of /proc/PID/stat (so reaped children count:
-// git for the workers, runc and RUN steps for buildkitd); pids that are gone are left out.
-func cpuTimes(procs map[int]string, clk int64) map[int]time.Duration {
+// git for the workers, runc and RUN steps for buildkitd); pids that are gone are left out. The
+// ticks are USER_HZ, 100 a second on every Linux architecture Go supports.
+func cpuTimes(procs map[int]string) map[int]time.Duration {
 	out := map[int]time.Duration{}
 	for pid := range procs {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -242,7 +230,7 @@ func cpuTimes(procs map[int]string, clk int64) map[int]time.Duration {
 			v, _ := strconv.ParseInt(s, 10, 64)
 			ticks += v
 		}
-		out[pid] = time.Duration(ticks) * time.Second / time.Duration(clk)
+		out[pid] = time.Duration(ticks) * time.Second / 100
 	}
 	return out
 }

@@ -22,37 +22,48 @@ func vertexGroupNames() []string {
 	return []string{groupContext, groupBase, groupSteps, groupCacheImport, groupPull, groupExport, groupCacheExport}
 }
 
+// vertex is one vertex of BuildKit's plain progress output: "#N name", then "#N CACHED" or
+// "#N DONE 1.2s" among its lines.
+type vertex struct {
+	name      string
+	cached    bool
+	done      bool
+	doneAfter time.Duration
+}
+
+// vertices parses BuildKit's plain progress output, vertices in the order they first appear.
+func vertices(text string) []*vertex {
+	byNum := map[string]*vertex{}
+	var out []*vertex
+	for line := range strings.Lines(text) {
+		num, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if v := byNum[num]; !ok || len(num) < 2 || num[0] != '#' {
+			continue
+		} else if v == nil {
+			byNum[num] = &vertex{name: rest}
+			out = append(out, byNum[num])
+		} else if rest == "CACHED" {
+			v.cached = true
+		} else if secs, ok := strings.CutPrefix(rest, "DONE "); ok {
+			if d, err := time.ParseDuration(strings.TrimSpace(secs)); err == nil {
+				v.done, v.doneAfter = true, v.doneAfter+d
+			}
+		}
+	}
+	return out
+}
+
 // vertexGroups sums, per group, the "#N DONE 1.2s" times of the vertices in BuildKit's plain
 // progress output. A vertex that ends CACHED or with an ERROR adds nothing. A step that was
 // CACHED and is DONE later had its layers pulled for the export: a cache hit from the registry
 // leaves the blobs there until an exporter needs their bytes.
 func vertexGroups(text string) map[string]time.Duration {
-	groupOf := map[string]string{}
-	cached := map[string]bool{}
 	out := map[string]time.Duration{}
-	for line := range strings.Lines(text) {
-		num, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || len(num) < 2 || num[0] != '#' {
-			continue
-		}
-		if _, seen := groupOf[num]; !seen {
-			groupOf[num] = vertexGroup(rest)
-			continue
-		}
-		if rest == "CACHED" {
-			cached[num] = true
-			continue
-		}
-		secs, ok := strings.CutPrefix(rest, "DONE ")
-		if !ok || groupOf[num] == "" {
-			continue
-		}
-		g := groupOf[num]
-		if cached[num] {
-			g = groupPull
-		}
-		if d, err := time.ParseDuration(strings.TrimSpace(secs)); err == nil {
-			out[g] += d
+	for _, v := range vertices(text) {
+		if g := vertexGroup(v.name); g != "" && v.done && v.cached {
+			out[groupPull] += v.doneAfter
+		} else if g != "" && v.done {
+			out[g] += v.doneAfter
 		}
 	}
 	return out

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -97,16 +96,8 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		return res, err
 	}
 	admin := "bench-" + randomHex(24)
-	g, err := e.launchGateway(ctx, "webhooks", admin, idleTaskQueue, "")
+	rule, err := webhookLevels(ctx, e, e.temporal, "dev", "", admin, tmpl, fx.name, &res, &levels)
 	if err != nil {
-		return res, err
-	}
-	defer func() { g.stop() }()
-	rule, err := createPushRule(ctx, g, tmpl, fx.name)
-	if err != nil {
-		return res, err
-	}
-	if err := webhookLevels(ctx, e.logger, e.temporal, g, rule, "dev", &res, &levels); err != nil {
 		return res, err
 	}
 
@@ -136,25 +127,17 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		return res, err
 	}
 	defer tc.Close()
-	pg, err := e.launchGateway(ctx, "webhooks-postgres", admin, idleTaskQueue, srv.Address)
-	if err != nil {
-		return res, err
-	}
-	defer pg.stop()
-	pgRule, err := createPushRule(ctx, pg, tmpl, fx.name)
-	if err != nil {
-		return res, err
-	}
-	if err := webhookLevels(ctx, e.logger, tc, pg, pgRule, "postgres", &res, &levels); err != nil {
+	if _, err := webhookLevels(ctx, e, tc, "postgres", srv.Address, admin, tmpl, fx.name, &res, &levels); err != nil {
 		return res, err
 	}
 
 	// Delivery to first step: the same rule on a gateway that starts builds on the workers'
 	// queue, one delivery at a time so no build waits for a slot; the first is unmeasured.
-	g.stop()
-	if g, err = e.launchGateway(ctx, "webhooks", admin, "", ""); err != nil {
+	g, err := e.launchGateway(ctx, "webhooks-dev", admin, "", "")
+	if err != nil {
 		return res, err
 	}
+	defer g.stop()
 	var answers, toClone, startToClone []time.Duration
 	for i := range firstStepRuns + 1 {
 		commit, err := r.change()
@@ -167,7 +150,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		}
 		a := g.deliver(ctx, d)
 		if len(a.builds) != 1 {
-			return res, fmt.Errorf("first-step delivery answered %d: %s", a.code, a.err)
+			return res, fmt.Errorf("first-step delivery answered %d: %s", a.Code, a.err)
 		}
 		b := buildRun{id: a.builds[0]}
 		run := e.temporal.GetWorkflow(ctx, b.id, "")
@@ -182,7 +165,7 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 		if i == 0 || !ok {
 			continue
 		}
-		answers, toClone = append(answers, a.took), append(toClone, clone.started.Sub(a.answered))
+		answers, toClone = append(answers, a.Took), append(toClone, clone.started.Sub(a.Answered))
 		startToClone = append(startToClone, b.tl.startToClone())
 	}
 	n := strconv.Itoa(len(toClone))
@@ -196,54 +179,47 @@ func measureWebhooks(ctx context.Context, e *env, o options) (result, error) {
 	return res, nil
 }
 
-// webhookLevels delivers the warm-up and then each sender count's pushes through g, whose
-// builds go to a queue no worker polls on tc's server; it adds a row per level and terminates
-// what each level started.
-func webhookLevels(ctx context.Context, logger *slog.Logger, tc client.Client, g *gateway, rule pushRule, backend string, res *result, t *table) error {
-	next := func(n int) ([]delivery, error) {
-		ds := make([]delivery, n)
-		for i := range ds {
-			var err error
-			if ds[i], err = rule.push("main", randomHex(20)); err != nil {
-				return nil, err
-			}
-		}
-		return ds, nil
-	}
-	warm, err := next(webhookWarmups)
+// webhookLevels starts the gateway webhooks-BACKEND on Temporal at temporal (empty: the bench
+// stack's), whose client is tc, starting builds on a queue no worker polls; it creates the rule
+// and delivers the warm-up and then each sender count's pushes, adds a row per level,
+// terminates what each level started and stops the gateway. The rule stays in its database.
+func webhookLevels(ctx context.Context, e *env, tc client.Client, backend, temporal, admin string, tmpl []byte, repository string, res *result, t *table) (pushRule, error) {
+	g, err := e.launchGateway(ctx, "webhooks-"+backend, admin, idleTaskQueue, temporal)
 	if err != nil {
-		return err
+		return pushRule{}, err
 	}
-	answers, _ := g.send(ctx, warm, 1)
-	if bad, ids, first := unexpected(answers, http.StatusAccepted, true); bad > 0 {
-		return fmt.Errorf("warm-up: %d deliveries not answered 202 with a build, first %s", bad, first)
+	defer g.stop()
+	rule, err := createPushRule(ctx, g, tmpl, repository)
+	if err != nil {
+		return rule, err
+	}
+	next := func(int) (delivery, error) { return rule.push("main", randomHex(20)) }
+	answers, _, _, err := g.send(ctx, webhookWarmups, 1, next)
+	if err != nil {
+		return rule, err
+	} else if bad, ids, first := unexpected(answers, http.StatusAccepted, true); bad > 0 {
+		return rule, fmt.Errorf("warm-up: %d deliveries not answered 202 with a build, first %s", bad, first)
 	} else if err := terminateAll(ctx, tc, ids, "bench: warm-up"); err != nil {
-		return err
+		return rule, err
 	}
 	for _, senders := range []int{1, 10, 50} {
-		ds, err := next(webhookDeliveries)
-		if err != nil {
-			return err
-		}
 		before, err := g.startLatency(ctx)
 		if err != nil {
-			return err
+			return rule, err
 		}
-		off := g.logSize()
-		answers, wall := g.send(ctx, ds, senders)
+		answers, wall, server, err := g.send(ctx, webhookDeliveries, senders, next)
+		if err != nil {
+			return rule, err
+		}
 		after, err := g.startLatency(ctx)
 		if err != nil {
-			return err
-		}
-		server, err := g.webhookTimes(off)
-		if err != nil {
-			return err
+			return rule, err
 		}
 		// A 202 may name a build that already existed (conflict policy use-existing); each
 		// delivery is a new commit, so each should name a build of its own.
 		bad, ids, first := unexpected(answers, http.StatusAccepted, true)
 		if bad > 0 {
-			logger.Warn("unexpected answers", "temporal", backend, "senders", senders, "count", bad, "first", first)
+			e.logger.Warn("unexpected answers", "temporal", backend, "senders", senders, "count", bad, "first", first)
 		}
 		took := tookOf(answers)
 		s := summarize(took)
@@ -252,8 +228,8 @@ func webhookLevels(ctx context.Context, logger *slog.Logger, tc client.Client, g
 			fmt.Sprintf("%s (n=%d)", ranks(server), len(server)), after.since(before), strconv.Itoa(len(slices.Compact(slices.Sorted(slices.Values(ids)))))})
 		res.durations(fmt.Sprintf("BenchmarkWebhook/temporal=%s/senders=%d", backend, senders), took)
 		if err := terminateAll(ctx, tc, ids, "bench: webhook level measured"); err != nil {
-			return err
+			return rule, err
 		}
 	}
-	return nil
+	return rule, nil
 }

@@ -120,6 +120,23 @@ func (s *Stack) KillBuildkitd() error {
 	return s.halt(&s.buildkitd, "buildkitd", 0)
 }
 
+// EmptyBuildkitdRoot removes the root of a killed buildkitd (KillBuildkitd), its whole local
+// cache, so that the next StartBuildkitd starts as on a fresh node. A killed buildkitd may leave
+// its containers' mounts under the root: they are detached first.
+func (s *Stack) EmptyBuildkitdRoot() error {
+	root := filepath.Join(s.home, "buildkit")
+	if err := unmountUnder(root); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return fmt.Errorf("emptying buildkitd's root: %w", err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return fmt.Errorf("creating buildkitd's root: %w", err)
+	}
+	return nil
+}
+
 // buildkitdWorkers lists buildkitd's workers; it fails until there is one.
 func buildkitdWorkers(ctx context.Context, addr string) ([]*bkclient.WorkerInfo, error) {
 	c, err := bkclient.New(ctx, addr)

@@ -187,6 +187,22 @@ func TestStack(t *testing.T) {
 		buildAndPush(t, s, "FROM busybox\nRUN echo again > /y\n", s.Registry+"/test/y:1")
 	})
 
+	t.Run("buildkitd starts cold on an emptied root", func(t *testing.T) {
+		if err := s.KillBuildkitd(); err != nil {
+			t.Fatalf("KillBuildkitd: %v", err)
+		}
+		if err := s.EmptyBuildkitdRoot(); err != nil {
+			t.Fatalf("EmptyBuildkitdRoot: %v", err)
+		}
+		if left, err := os.ReadDir(filepath.Join(s.Home(), "buildkit")); err != nil || len(left) != 0 {
+			t.Fatalf("buildkitd's root after EmptyBuildkitdRoot: %v, %v; want an empty folder", left, err)
+		}
+		if err := s.StartBuildkitd(t.Context()); err != nil {
+			t.Fatalf("StartBuildkitd: %v", err)
+		}
+		buildAndPush(t, s, "FROM busybox\nRUN echo cold > /z\n", s.Registry+"/test/z:1")
+	})
+
 	t.Run("registry restart keeps its storage", func(t *testing.T) {
 		if err := s.StopRegistry(); err != nil {
 			t.Fatalf("StopRegistry: %v", err)

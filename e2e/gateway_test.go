@@ -2,10 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/devstack"
+	"github.com/slipway-dev/slipway/internal/testing/apiclient"
 )
 
 // gateway is a running gateway process on the shared stack.
@@ -89,59 +89,21 @@ func startGatewayAt(t *testing.T, home, addr string, extra ...string) *gateway {
 // call makes one API call and decodes a JSON answer into out (when not nil).
 func (g *gateway) call(t *testing.T, method, path, token string, body any, out any) int {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, g.url+path, rd)
+	a, err := apiclient.Client{URL: g.url}.Call(context.Background(), method, path, token, body, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
-		}
-	}
-	return resp.StatusCode
+	return a.Code
 }
 
 // deliver posts a webhook delivery with the given headers.
 func (g *gateway) deliver(t *testing.T, path string, body []byte, headers map[string]string) (int, []string, time.Duration) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.url+path, bytes.NewReader(body))
+	a, err := apiclient.Client{URL: g.url}.Post(context.Background(), http.MethodPost, path, body, headers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	took := time.Since(start)
-	var ans struct {
-		Builds []string `json:"builds"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &ans)
-	return resp.StatusCode, ans.Builds, took
+	return a.Code, a.Builds(), a.Took
 }
 
 // fixturePayload loads a webhook fixture and rewrites it to name owner/repo, ref and commit.
