@@ -258,6 +258,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	w.do("build page", chromedp.Navigate(buildPage), chromedp.WaitVisible(chromedp.ID("log")))
 	w.shoot("build")
 
+	t.Run("cancel", func(t *testing.T) {
+		w.do("build page", chromedp.Navigate(buildPage), chromedp.WaitVisible(chromedp.ID("log")))
+		ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
+		defer cancel()
+		// The click's navigation: the POST's redirect, back to the build page.
+		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`form[action$="/cancel"] button`)))
+		if err != nil {
+			t.Fatalf("cancel: %v", err)
+		}
+		if resp.Status != 200 || resp.URL != buildPage {
+			t.Fatalf("cancel ended at %s with %d", resp.URL, resp.Status)
+		}
+	})
 	t.Run("keyboard", func(t *testing.T) {
 		// The first Tab reaches the skip link, which leads to the page's content.
 		w.do("tab", chromedp.Navigate(repo+"/rules"), chromedp.WaitVisible(chromedp.CSS("main h1")),
