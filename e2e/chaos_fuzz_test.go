@@ -47,8 +47,8 @@ func TestChaosFuzz(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []struct{ pkg, name, what string }{
-		{"./activities/", "FuzzRenderTags", "tag template renderer"},
-		{"./activities/", "FuzzCheckPath", "path check at rule save"},
+		{"./build/", "FuzzRenderTags", "tag template renderer"},
+		{"./build/", "FuzzCheckPath", "path check at rule save"},
 		{"./activities/", "FuzzResolvePaths", "Dockerfile and context resolution over a tree with symlinks"},
 		{"./webhook/", "FuzzParseGitHub", "GitHub payload parser"},
 		{"./webhook/", "FuzzParseGitLab", "GitLab payload parser"},
