@@ -14,8 +14,11 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -319,4 +322,56 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// csrfInput is the sign-in form's CSRF field as the console renders it.
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// signIn signs in to the console as the site admin, as a browser does (the sign-in page's
+// CSRF token, then POST /login with the token), and returns a client that keeps the session
+// cookie, so console pages are timed as a signed-in person sees them.
+func (g *gateway) signIn(ctx context.Context) (*http.Client, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Jar: jar, Timeout: g.HTTP.Timeout, Transport: g.HTTP.Transport}
+	body, _, err := consolePage(ctx, c, g.URL+"/login")
+	if err != nil {
+		return nil, err
+	}
+	m := csrfInput.FindSubmatch(body)
+	if m == nil {
+		return nil, errors.New("the sign-in page has no CSRF token")
+	}
+	resp, err := c.PostForm(g.URL+"/login", url.Values{"csrf": {string(m[1])}, "token": {g.admin}})
+	if err != nil {
+		return nil, fmt.Errorf("signing in to the console: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path == "/login" {
+		return nil, fmt.Errorf("signing in to the console ended at %s with %d", resp.Request.URL, resp.StatusCode)
+	}
+	return c, nil
+}
+
+// consolePage gets a console page with c and returns it and the time from the request sent to
+// the page read.
+func consolePage(ctx context.Context, c *http.Client, link string) ([]byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("getting %s: %w", link, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	took := time.Since(start)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s answered %d", link, resp.StatusCode)
+	}
+	return body, took, err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -272,6 +273,17 @@ func measureLists(ctx context.Context, e *env, g *gateway, n int, res *result, s
 			return len(p.Builds), took, err
 		}
 	}
+	console, err := g.signIn(ctx)
+	if err != nil {
+		return table{}, err
+	}
+	browse := func(path string) func() (int, time.Duration, error) {
+		return func() (int, time.Duration, error) {
+			body, took, err := consolePage(ctx, console, g.URL+path)
+			return bytes.Count(body, []byte(`<a href="/builds/`)), took, err
+		}
+	}
+	recordsPage := "/ns/" + scaleNamespace + "/repos/" + scaleListRepo + "/builds"
 	direct := func(token []byte, size int32) func() (int, time.Duration, error) {
 		return func() (int, time.Duration, error) {
 			start := time.Now()
@@ -289,6 +301,8 @@ func measureLists(ctx context.Context, e *env, g *gateway, n int, res *result, s
 		{"last", fmt.Sprintf("gateway: last page with records (%d)", pages), gw(base + "?page_token=" + tokens[pages-1])},
 		{"first-rule", "gateway: first page, ?rule= (a tenth of the builds)", gw(base + "?rule=r-scalelist3")},
 		{"first-failed", "gateway: first page, ?status=failed", gw(base + "?status=failed")},
+		{"console-first", "console: build records page, signed in", browse(recordsPage)},
+		{"console-first-rule", "console: build records page, ?rule=", browse(recordsPage + "?rule=r-scalelist3")},
 		{"temporal-first", "Temporal ListWorkflowExecutions alone: first page", direct(nil, scalePageSize)},
 		{"temporal-first-100", "Temporal ListWorkflowExecutions alone: first page, 100", direct(nil, 100)},
 		{"temporal-middle", fmt.Sprintf("Temporal ListWorkflowExecutions alone: page %d", mid+1), direct(midToken, scalePageSize)},
@@ -304,9 +318,9 @@ func measureLists(ctx context.Context, e *env, g *gateway, n int, res *result, s
 		}
 	}
 	t := table{title: fmt.Sprintf("Build list with %d closed builds (%d runs each, round-robin)", n, scaleListReps),
-		header: []string{"listing", "records", "min / median / max"}}
+		header: []string{"listing", "records", "min / median / max", "p95"}}
 	for i, c := range cases {
-		t.rows = append(t.rows, []string{c.name, strconv.Itoa(counts[i]), spread(samples[i])})
+		t.rows = append(t.rows, []string{c.name, strconv.Itoa(counts[i]), spread(samples[i]), ms(p95(samples[i]))})
 		res.durations(fmt.Sprintf("BenchmarkBuildList/builds=%d/%s", n, c.key), samples[i])
 	}
 	return t, nil

@@ -34,6 +34,17 @@ func summarize[T time.Duration | float64](xs []T) stats[T] {
 	return stats[T]{n: len(s), min: s[0], median: m, p99: p99, max: s[len(s)-1], mean: sum / T(len(s))}
 }
 
+// p95 is the 95th percentile of ds (nearest rank), 0 for none: the figure a page's time is
+// judged by, where a few slow samples of twenty should not hide behind the median.
+func p95(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[max(0, int(math.Ceil(0.95*float64(len(s))))-1)]
+}
+
 // median is the median of xs, 0 for none.
 func median[T time.Duration | float64](xs []T) T { return summarize(xs).median }
 
