@@ -28,27 +28,13 @@ import (
 // turning reconciliation on must not build every old branch and tag of a repository, while a
 // tag pushed since the last run, whose delivery was lost, is built.
 
-// ReconcileWorkflowName is the workflow type of a rule's reconciliation.
-const ReconcileWorkflowName = "slipway_reconcile"
-
 // maxReconciled bounds the builds one reconciliation starts; the next one starts the rest.
 const maxReconciled = 20
-
-// ReconcileInput is what a rule's Schedule starts the reconcile workflow with: the rule's
-// build parameters (Ref, Commit, Trigger, Captures and Latest are filled in per head) and
-// what selects its refs. The gateway writes it again whenever the rule is saved.
-type ReconcileInput struct {
-	Template build.Input    `json:"template"`
-	Triggers build.Triggers `json:"triggers"`
-	// TagLatest is the rule's tag_latest: "default_branch" tags latest on builds of the
-	// repository's default branch.
-	TagLatest string `json:"tag_latest,omitempty"`
-}
 
 // MissedHeadsInput is one reconciliation's question: the rule's, and the heads of its refs
 // the previous run saw (nil on the first run).
 type MissedHeadsInput struct {
-	ReconcileInput
+	build.ReconcileInput
 	Seen map[string]string `json:"seen,omitempty"`
 }
 
@@ -73,8 +59,8 @@ type MissedHead struct {
 
 // StartReconciledInput is one missed head to build under the rule of Reconcile.
 type StartReconciledInput struct {
-	Reconcile ReconcileInput `json:"reconcile"`
-	Head      MissedHead     `json:"head"`
+	Reconcile build.ReconcileInput `json:"reconcile"`
+	Head      MissedHead           `json:"head"`
 }
 
 // remoteHeads are the refs of a repository as git ls-remote lists them.

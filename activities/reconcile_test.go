@@ -84,7 +84,7 @@ func TestMissedHeads(t *testing.T) {
 	release := repo.Commit("release/1", map[string]string{"b": "b\n"})
 	repo.Commit("other", map[string]string{"c": "c\n"})
 
-	in := ReconcileInput{
+	in := build.ReconcileInput{
 		Template: build.Input{Namespace: "demo", RuleID: "r-1", Source: build.Source{Provider: "github", Owner: "octo", Repository: "missed"}},
 		Triggers: build.Triggers{Branches: []string{"main", "/^release/(\\d+)$/"}, Tags: true},
 	}

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -56,9 +56,9 @@ func (a *Server) applyReconcile(ctx context.Context, r store.Rule) error {
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
 	action := &client.ScheduleWorkflowAction{
 		ID:        id,
-		Workflow:  activities.ReconcileWorkflowName,
+		Workflow:  build.ReconcileWorkflowName,
 		TaskQueue: a.cfg.TaskQueue,
-		Args: []any{activities.ReconcileInput{
+		Args: []any{build.ReconcileInput{
 			Template: a.builds.InputOf(builds.Request{Rule: r}), Triggers: r.Triggers, TagLatest: r.TagLatest,
 		}},
 		WorkflowExecutionTimeout: 10 * time.Minute,

@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/build"
 )
 
@@ -47,10 +46,10 @@ func TestReconcileSchedule(t *testing.T) {
 		t.Errorf("schedule intervals %+v, want every 5m", iv)
 	}
 	act, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || act.Workflow != activities.ReconcileWorkflowName || len(act.Args) != 1 {
+	if !ok || act.Workflow != build.ReconcileWorkflowName || len(act.Args) != 1 {
 		t.Fatalf("schedule action %+v", d.Schedule.Action)
 	}
-	var in activities.ReconcileInput
+	var in build.ReconcileInput
 	p, ok := act.Args[0].(*commonpb.Payload)
 	if !ok {
 		t.Fatalf("schedule input %T is no payload", act.Args[0])

@@ -104,7 +104,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: activities.ReconcileWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: build.ReconcileWorkflowName})
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/slipway-dev/slipway/activities"
+	"github.com/slipway-dev/slipway/build"
 )
 
 // ReconcileResult lists the builds a reconciliation started, and the heads of the rule's refs
@@ -19,7 +20,7 @@ type ReconcileResult struct {
 // it finds the heads of the rule's refs that no build built (a webhook delivery that never
 // came) and starts their builds, with trigger reconcile. A head whose start fails is left for
 // the next run: it is dropped from what this run reports seen, so the next run asks again.
-func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (ReconcileResult, error) {
+func Reconcile(ctx workflow.Context, in build.ReconcileInput) (ReconcileResult, error) {
 	var a *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, opts(2*time.Minute, 0, 3))
 	q := activities.MissedHeadsInput{ReconcileInput: in}

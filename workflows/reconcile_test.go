@@ -19,7 +19,7 @@ func TestReconcileStartsWhatNoDeliveryBrought(t *testing.T) {
 	env.RegisterWorkflow(Reconcile)
 	var a *activities.Activities
 	env.RegisterActivity(a)
-	in := activities.ReconcileInput{Template: input(), Triggers: build.Triggers{Branches: []string{"main", "release/*"}}}
+	in := build.ReconcileInput{Template: input(), Triggers: build.Triggers{Branches: []string{"main", "release/*"}}}
 	var asked activities.MissedHeadsInput
 	env.OnActivity(a.MissedHeads, mock.Anything, mock.Anything).Return(func(_ context.Context, q activities.MissedHeadsInput) (activities.MissedHeads, error) {
 		asked = q
