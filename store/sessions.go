@@ -52,7 +52,8 @@ VALUES (?, ?, ?, ?, ?)`, hashToken(id), userID, csrf, created, expires.UTC()); e
 }
 
 // SessionByID returns the unexpired session whose id is id, with its user, or an error
-// wrapping ErrNotFound (also when the user is disabled).
+// wrapping ErrNotFound (also when the user is disabled, or their token was rotated after the
+// session began).
 func (s *Store) SessionByID(ctx context.Context, id string) (Session, error) {
 	if id == "" {
 		return Session{}, fmt.Errorf("looking up session: %w", ErrNotFound)
@@ -76,6 +77,11 @@ WHERE s.id_hash = ? AND s.expires_at > ? AND NOT u.disabled`, hashToken(id), now
 		return Session{}, fmt.Errorf("looking up session: %w", err)
 	}
 	u.TokenCreatedAt, u.TokenLastUsedAt = created.ptr(), lastUsed.ptr()
+	// Rotating a user's token (a leaked token, a person who left) signs out the sessions
+	// started before it, whichever way they signed in.
+	if u.TokenCreatedAt != nil && sess.CreatedAt.Before(*u.TokenCreatedAt) {
+		return Session{}, fmt.Errorf("looking up session: ended by a token rotation: %w", ErrNotFound)
+	}
 	return sess, nil
 }
 

@@ -37,6 +37,33 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("oauth = %+v", got)
 		}
 
+		t.Run("token rotated", func(t *testing.T) {
+			v, _, err := s.CreateUser(ctx, "victor", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := s.CreateSession(ctx, v.ID, time.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, before); err != nil {
+				t.Fatalf("session before the rotation: %v", err)
+			}
+			if _, _, err := s.RotateToken(ctx, "victor"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, before); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("session begun before the rotation still works: %v", err)
+			}
+			after, err := s.CreateSession(ctx, v.ID, time.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SessionByID(ctx, after); err != nil {
+				t.Fatalf("session begun after the rotation: %v", err)
+			}
+		})
+
 		t.Run("expired", func(t *testing.T) {
 			old, err := s.CreateSession(ctx, u.ID, time.Now().Add(-time.Second))
 			if err != nil {
