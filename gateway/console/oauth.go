@@ -44,13 +44,7 @@ func (cn *Console) oauthStart(c *gin.Context) {
 		cn.renderError(c, http.StatusNotFound, cn.lang(c).T("error.not_found"))
 		return
 	}
-	r, err := cn.role(c, ns)
-	if err != nil {
-		cn.fail(c, err)
-		return
-	}
-	if !accessOf(r).Write {
-		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+	if _, ok := cn.requireRole(c, ns, store.RoleWrite); !ok {
 		return
 	}
 	// Reconnecting names the account whose token the authorization replaces.

@@ -46,6 +46,21 @@ type access struct {
 	Admin bool
 }
 
+// requireRole answers the page itself (404 outside the namespace, 403 below want) unless the
+// signed-in user holds want in ns, and returns their access when they do.
+func (cn *Console) requireRole(c *gin.Context, ns string, want store.Role) (access, bool) {
+	r, err := cn.role(c, ns)
+	if err != nil {
+		cn.fail(c, err)
+		return access{}, false
+	}
+	if !r.Allows(want) {
+		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+		return access{}, false
+	}
+	return accessOf(r), true
+}
+
 func accessOf(r store.Role) access {
 	return access{Role: r, Write: r.Allows(store.RoleWrite), Admin: r.Allows(store.RoleAdmin)}
 }

@@ -183,13 +183,7 @@ type webhookShown struct{ URL, Secret string }
 
 func (cn *Console) ruleFormPage(c *gin.Context) {
 	ns, repo, id := c.Param("ns"), c.Param("repo"), c.Param("id")
-	r, err := cn.role(c, ns)
-	if err != nil {
-		cn.fail(c, err)
-		return
-	}
-	if !accessOf(r).Write {
-		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+	if _, ok := cn.requireRole(c, ns, store.RoleWrite); !ok {
 		return
 	}
 	f := newRuleForm()
@@ -415,13 +409,7 @@ func (cn *Console) showBuildNow(c *gin.Context, code int, d buildNowData) {
 		cn.fail(c, err)
 		return
 	}
-	r, err := cn.role(c, ns)
-	if err != nil {
-		cn.fail(c, err)
-		return
-	}
-	if !accessOf(r).Write {
-		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
+	if _, ok := cn.requireRole(c, ns, store.RoleWrite); !ok {
 		return
 	}
 	if d.Rule.AccountID != "" {

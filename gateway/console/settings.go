@@ -35,16 +35,11 @@ func (cn *Console) settingsPage(c *gin.Context) { cn.showSettings(c, http.Status
 // showSettings is the namespace's members and connected accounts, for its admins.
 func (cn *Console) showSettings(c *gin.Context, code int, msg string) {
 	ns := c.Param("ns")
-	r, err := cn.role(c, ns)
-	if err != nil {
-		cn.fail(c, err)
+	acc, ok := cn.requireRole(c, ns, store.RoleAdmin)
+	if !ok {
 		return
 	}
-	if !accessOf(r).Admin {
-		cn.renderError(c, http.StatusForbidden, cn.lang(c).T("error.forbidden"))
-		return
-	}
-	d := settingsData{NS: ns, Access: accessOf(r), Roles: []store.Role{store.RoleRead, store.RoleWrite, store.RoleAdmin},
+	d := settingsData{NS: ns, Access: acc, Roles: []store.Role{store.RoleRead, store.RoleWrite, store.RoleAdmin},
 		Error: msg, OAuth: cn.d.OAuth.providers()}
 	var ms struct {
 		Members []store.Member `json:"members"`
