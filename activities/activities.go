@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
+	"github.com/slipway-dev/slipway/gitcache"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -92,6 +93,10 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// Sources, when set, is the host's Git cache: clones fetch into a mirror per source and
+	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
+	// Nil clones every build afresh into its workspace.
+	Sources *gitcache.Cache
 }
 
 // workspace is the folder of one build session on this host.

@@ -21,5 +21,9 @@ func (a *Activities) Cleanup(ctx context.Context, in CleanupInput) error {
 	if err := os.RemoveAll(ws); err != nil {
 		return fmt.Errorf("removing workspace: %w", err)
 	}
+	if a.Sources != nil {
+		// The checkout was a link into the git cache: its slot goes back to the pool.
+		a.Sources.Release(ws)
+	}
 	return nil
 }
