@@ -25,6 +25,9 @@ import (
 	"time"
 )
 
+// lockEx is an exclusive flock.
+const lockEx = syscall.LOCK_EX
+
 // maxSlots bounds the checkout folders of one source: more concurrent builds of one source
 // than this on one host is a misconfiguration, not a reason to fill the disk.
 const maxSlots = 64
@@ -103,7 +106,7 @@ func (c *Cache) Acquire(ctx context.Context, owner, namespace, remote string) (*
 	entry := filepath.Join(c.Dir, "entries", key)
 	l := &Lease{c: c, owner: owner, Key: key, Mirror: filepath.Join(entry, "mirror.git"), use: use}
 	for n := 0; n < maxSlots; n++ {
-		f, ok, err := tryLock(c.lockPath(fmt.Sprintf("%s.slot-%d", key, n)), syscall.LOCK_EX)
+		f, ok, err := tryLock(c.lockPath(fmt.Sprintf("%s.slot-%d", key, n)), lockEx)
 		if err != nil {
 			use.Close()
 			return nil, err
@@ -189,7 +192,7 @@ func (l *Lease) LockFetch(ctx context.Context) (unlock func(), err error) {
 		go func() { <-locked; m.Unlock() }()
 		return nil, ctx.Err()
 	}
-	f, err := l.c.lock(ctx, l.c.lockPath(l.Key+".fetch"), syscall.LOCK_EX)
+	f, err := l.c.lock(ctx, l.c.lockPath(l.Key+".fetch"), lockEx)
 	if err != nil {
 		m.Unlock()
 		return nil, err
@@ -273,7 +276,7 @@ func (c *Cache) Evict() ([]string, error) {
 		if total <= c.MaxBytes {
 			break
 		}
-		f, ok, err := tryLock(c.lockPath(e.Key+".use"), syscall.LOCK_EX)
+		f, ok, err := tryLock(c.lockPath(e.Key+".use"), lockEx)
 		if err != nil {
 			return gone, err
 		}
