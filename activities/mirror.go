@@ -70,6 +70,9 @@ func (a *Activities) cloneFromMirror(ctx context.Context, log io.Writer, ws, rem
 	if err := os.Symlink(lease.Slot, filepath.Join(ws, checkoutDir)); err != nil {
 		return cloned{}, fmt.Errorf("linking the checkout: %w", err)
 	}
+	if err := lease.RecordSize(); err != nil {
+		fmt.Fprintf(log, "==> warning: %v\n", err)
+	}
 	if gone, err := a.Sources.Evict(); err != nil {
 		fmt.Fprintf(log, "==> warning: trimming the git cache: %v\n", err)
 	} else if len(gone) > 0 {

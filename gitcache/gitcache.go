@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -253,7 +254,7 @@ func (c *Cache) Entries() ([]Entry, error) {
 		if err != nil {
 			continue // evicted meanwhile
 		}
-		out = append(out, Entry{Key: de.Name(), Bytes: duBytes(filepath.Join(c.Dir, "entries", de.Name())), LastUsed: fi.ModTime()})
+		out = append(out, Entry{Key: de.Name(), Bytes: entryBytes(filepath.Join(c.Dir, "entries", de.Name())), LastUsed: fi.ModTime()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LastUsed.Before(out[j].LastUsed) })
 	return out, nil
@@ -292,6 +293,31 @@ func (c *Cache) Evict() ([]string, error) {
 		gone = append(gone, e.Key)
 	}
 	return gone, nil
+}
+
+// sizeFile is where an entry's size was recorded after its last clone, so that sizing the
+// cache reads one file per entry instead of walking every checkout.
+const sizeFile = "size"
+
+// RecordSize measures the lease's entry (its mirror and every slot) and records the size for
+// Evict. The caller calls it after its clone, when the entry has what that clone added.
+func (l *Lease) RecordSize() error {
+	entry := filepath.Dir(l.Mirror)
+	n := duBytes(entry)
+	if err := os.WriteFile(filepath.Join(entry, sizeFile), []byte(strconv.FormatInt(n, 10)), 0o600); err != nil {
+		return fmt.Errorf("recording git cache entry size: %w", err)
+	}
+	return nil
+}
+
+// entryBytes is an entry's recorded size, or its measured one when none was recorded.
+func entryBytes(entry string) int64 {
+	if b, err := os.ReadFile(filepath.Join(entry, sizeFile)); err == nil {
+		if n, err := strconv.ParseInt(string(b), 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return duBytes(entry)
 }
 
 // duBytes is the size of the regular files under dir.
