@@ -229,7 +229,11 @@ func e2eResult(all []*scenarioRuns) result {
 		phases.rows = append(phases.rows, row)
 	}
 	phases.rows = append(phases.rows, append([]string{"(workflow tasks: count, scheduled → started + started → completed)"}, wfts...))
-	res.tables = []table{tot, targetsTable(all), over, phases, rawT, vert}
+	res.tables = []table{tot}
+	if tg := targetsTable(all); len(tg.rows) > 0 {
+		res.tables = append(res.tables, tg)
+	}
+	res.tables = append(res.tables, over, phases, rawT, vert)
 	return res
 }
 
