@@ -282,3 +282,42 @@ func TestHistoryGenerated(t *testing.T) {
 		t.Errorf("two generations gave heads %s and %s, want the same", heads[0], heads[1])
 	}
 }
+
+// TestTargets checks the targets against both raw columns, at and around their limits.
+func TestTargets(t *testing.T) {
+	ms := time.Millisecond
+	run := func(d time.Duration) buildRun {
+		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		return buildRun{start: t0, end: t0.Add(d)}
+	}
+	tests := []struct {
+		name              string
+		sc                *scenarioRuns
+		gotRaw, metRaw    string
+		gotCache, metFair string
+	}{
+		{"ratio met against raw, not against raw + cache",
+			&scenarioRuns{name: "large/changed", slipway: []buildRun{run(800 * ms)}, raw: []rawRun{{total: 1000 * ms}}, cached: []rawRun{{total: 900 * ms}}},
+			"0.80×", "met", "0.89×", "not met"},
+		{"difference at the limit and over it",
+			&scenarioRuns{name: "small/changed", slipway: []buildRun{run(650 * ms)}, raw: []rawRun{{total: 500 * ms}}, cached: []rawRun{{total: 499 * ms}}},
+			"+150 ms", "met", "+151 ms", "not met"},
+		{"no fair column",
+			&scenarioRuns{name: "large/unchanged", slipway: []buildRun{run(600 * ms)}, raw: []rawRun{{total: 1000 * ms}}},
+			"0.60×", "met", "–", "–"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := targetsTable([]*scenarioRuns{{name: "history/changed"}, tt.sc})
+			if len(tb.rows) != 1 {
+				t.Fatalf("%d rows, want 1: %v", len(tb.rows), tb.rows)
+			}
+			want := []string{tt.sc.name, "", tt.gotRaw, tt.metRaw, tt.gotCache, tt.metFair}
+			got := tb.rows[0]
+			want[1] = got[1]
+			if !slices.Equal(got, want) {
+				t.Errorf("row %q, want %q", got, want)
+			}
+		})
+	}
+}
