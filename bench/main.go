@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,9 @@ func main() {
 	cacheDir, _ := os.UserCacheDir()
 	flag.StringVar(&o.work, "work", filepath.Join(cmp.Or(cacheDir, os.TempDir()), "slipway-bench"), "folder keeping generated fixtures between runs (the history fixture, keyed by its sizes)")
 	flag.Parse()
-	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || o.history.commits < 2 || o.history.mib < 1 || flag.NArg() != 0 {
+	known := strings.Split("small,large,history", ",")
+	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || o.history.commits < 2 || o.history.mib < 1 || flag.NArg() != 0 ||
+		slices.ContainsFunc(strings.Split(o.scenarios, ","), func(s string) bool { return !slices.Contains(known, s) }) {
 		flag.Usage()
 		os.Exit(2)
 	}
