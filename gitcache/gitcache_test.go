@@ -157,3 +157,28 @@ func TestLockFetch(t *testing.T) {
 	}
 	unlock2()
 }
+
+func TestRecordSize(t *testing.T) {
+	c := newCache(t, 1<<30)
+	l, err := c.Acquire(context.Background(), owner(t), "ns", "http://git/a.git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, l.Mirror, 1000)
+	fill(t, l.Slot, 500)
+	if err := l.RecordSize(); err != nil {
+		t.Fatal(err)
+	}
+	// Grown since: Entries reads the recorded size, not the folder, until the next record.
+	fill(t, filepath.Join(l.Slot, "more"), 4000)
+	entries, err := c.Entries()
+	if err != nil || len(entries) != 1 || entries[0].Bytes != 1500 {
+		t.Fatalf("entries %+v, %v; want one of 1500 bytes", entries, err)
+	}
+	if err := l.RecordSize(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ = c.Entries(); entries[0].Bytes < 5500 {
+		t.Fatalf("recorded %d bytes, want at least 5500", entries[0].Bytes)
+	}
+}
