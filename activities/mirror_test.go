@@ -443,3 +443,35 @@ func TestContextRootSharedKey(t *testing.T) {
 		t.Fatal("a checkout linking out of the git cache was accepted")
 	}
 }
+
+// TestCloneCachedSymlinkTurnedFolder checks out, into one slot, a commit where a path is a
+// symlink to a folder outside the checkout and then one where the same path is a folder with
+// a file: the file must land in the checkout, never through the old symlink.
+func TestCloneCachedSymlinkTurnedFolder(t *testing.T) {
+	r := newCacheRig(t)
+	outside := t.TempDir()
+	c1 := r.repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\n", "d": "symlink:" + outside})
+	dir := r.mustClone("team", "y1", c1)
+	slot := realPath(t, dir)
+	r.cleanup("y1")
+	gitOut(t, r.repo.Dir, "rm", "-q", "d")
+	if err := os.MkdirAll(filepath.Join(r.repo.Dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.repo.Dir, "d", "planted"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitOut(t, r.repo.Dir, "add", "-A")
+	gitOut(t, r.repo.Dir, "-c", "user.name=T", "-c", "user.email=t@slipway.invalid", "commit", "-q", "-m", "folder")
+	gitOut(t, r.repo.Dir, "push", "-q", "origin", "HEAD:refs/heads/main")
+	c2 := gitOut(t, r.repo.Dir, "rev-parse", "HEAD")
+	if got := realPath(t, r.mustClone("team", "y2", c2)); got != slot {
+		t.Fatalf("second checkout in %s, want the same slot %s", got, slot)
+	}
+	if _, err := os.Lstat(filepath.Join(outside, "planted")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the checkout wrote through the old symlink: %v", err)
+	}
+	if fi, err := os.Lstat(filepath.Join(slot, "d")); err != nil || !fi.IsDir() {
+		t.Fatalf("d is not a folder in the checkout: %v", err)
+	}
+}
