@@ -475,3 +475,20 @@ func TestCloneCachedSymlinkTurnedFolder(t *testing.T) {
 		t.Fatalf("d is not a folder in the checkout: %v", err)
 	}
 }
+
+// TestCloneCachedOtherHost is a build retried on another host: its cache has no mirror of the
+// source, so the clone fetches the commit whole and the checkout is exact.
+func TestCloneCachedOtherHost(t *testing.T) {
+	r := newCacheRig(t)
+	head := r.repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\n", "a.txt": "a\n"})
+	r.mustClone("team", "h1", head)
+	other := *r
+	act := *r.act
+	act.WorkspaceRoot, act.Sources = t.TempDir(), newTestCache(t)
+	other.act = &act
+	before := r.fetches()
+	other.mustClone("team", "h1", head)
+	if r.fetches() == before {
+		t.Fatal("the other host fetched nothing")
+	}
+}
