@@ -103,4 +103,3 @@ func ruleSecrets(names []string) []string {
 	}
 	return names
 }
-
