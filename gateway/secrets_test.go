@@ -32,6 +32,8 @@ func storeSecret(t testing.TB, ns string) string {
 func TestSecretsAPI(t *testing.T) {
 	const value = "s3cr3t-value-of-the-gateway-test"
 	hs := mockStack(t)
+	// Every answer, and the gateway's log at the end, is searched for the value.
+	hs.addSecret(value)
 	tm := hs.newTeam(t, "sec")
 	secrets := "/api/v1/namespaces/" + tm.ns + "/secrets"
 	put := func(who, name string, body any) response {
