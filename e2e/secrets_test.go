@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -32,8 +33,8 @@ import (
 // webhook and again by rebuild, proves the RUN step saw each value (a hash of it in the image,
 // the value echoed and masked in the log), then searches for the values everywhere a value
 // could leak: the Temporal history with every payload decoded, memo and search attributes,
-// the build log, the API's answers (records, params, webhook, secrets list), the database
-// file's raw bytes, every blob in the registry (layers, configs with their history, the
+// the build log, the API's answers (records, params, webhook, secrets list), the database (the
+// SQLite file's raw bytes, or every row of every table on PostgreSQL), every blob in the registry (layers, configs with their history, the
 // registry cache), the worker's workspaces and image store, and the stack's logs. Deleting a
 // secret the rule names fails the next build at once, naming it.
 func TestBuildSecrets(t *testing.T) {
@@ -177,11 +178,13 @@ func TestBuildSecrets(t *testing.T) {
 	if !strings.Contains(places["API answers"], `"secrets":["NPM_TOKEN","SSH_KEY"]`) {
 		t.Fatalf("the build's params do not name its secrets; the answers searched may be the wrong ones")
 	}
-	if !env.prod {
-		places["database file"] = readMatching(t, filepath.Dir(g.db), "slipway.db")
-		if !strings.Contains(places["database file"], "NPM_TOKEN") {
-			t.Fatal("the database file does not hold the secret's name; searching it proves nothing")
-		}
+	if env.prod {
+		places["database"] = postgresDump(t, g.db)
+	} else {
+		places["database"] = readMatching(t, filepath.Dir(g.db), "slipway.db")
+	}
+	if !strings.Contains(places["database"], "NPM_TOKEN") {
+		t.Fatal("the database does not hold the secret's name; searching it proves nothing")
 	}
 	places["image config"] = imageConfig(t, image)
 	if !strings.Contains(places["image config"], "secret") {
@@ -300,6 +303,45 @@ func readMatching(t *testing.T, dir, prefix string) string {
 			}
 			sb.Write(b)
 		}
+	}
+	return sb.String()
+}
+
+// postgresDump is every row of every table of the database at url, as text.
+func postgresDump(t *testing.T, url string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var sb strings.Builder
+	for _, n := range tables {
+		rows, err := db.Query(`SELECT t::text FROM "` + n + `" t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var row string
+			if err := rows.Scan(&row); err != nil {
+				t.Fatal(err)
+			}
+			sb.WriteString(row + "\n")
+		}
+		rows.Close()
 	}
 	return sb.String()
 }
