@@ -260,6 +260,12 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	if filtered {
 		cloneIn.Paths, cloneIn.Before = in.Paths, in.Before
 	}
+	// The clone resolves the Dockerfile too, and the tags are rendered here: no activity of
+	// their own (versionFoldedSteps).
+	folded := workflow.GetVersion(ctx, versionFoldedSteps, workflow.DefaultVersion, 1) == 1
+	if folded {
+		cloneIn.Resolve = &activities.ResolveInput{Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath}
+	}
 	if err := b.step(ctx, build.StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, cloneIn, &clone); err != nil {
 		return nil, err
 	}
@@ -283,31 +289,15 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		}
 	}
 
-	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
-	// the same workflow task, saving a round trip to the server (versionResolveAndTagTogether
-	// keeps the old order, resolve before tag, for executions recorded with it).
 	var paths activities.ResolveResult
 	var tags build.RenderTagResult
-	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
-		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
-	})
-	together := workflow.GetVersion(ctx, versionResolveAndTagTogether, workflow.DefaultVersion, 1) == 1
-	if !together {
-		if err := resolve(&paths); err != nil {
-			return nil, err
-		}
+	var err error
+	if folded {
+		paths, tags, err = b.resolveAndTagFromClone(ctx, ws, host, clone)
+	} else {
+		paths, tags, err = b.resolveAndTag(ctx, ws, host, clone)
 	}
-	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, build.RenderTagInput{
-		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
-		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
-		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
-	})
-	if together {
-		if err := resolve(&paths); err != nil {
-			return nil, err
-		}
-	}
-	if err := tag(&tags); err != nil {
+	if err != nil {
 		return nil, err
 	}
 
@@ -348,6 +338,35 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		Image: in.Image, Tags: written, Digest: pushed.Digest, Commit: clone.Commit,
 		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL, HeldTags: pushed.Held,
 	}, nil
+}
+
+// resolveAndTag runs the resolve and tag steps as activities of their own, as executions
+// recorded before versionFoldedSteps did.
+func (b *buildRun) resolveAndTag(ctx workflow.Context, ws string, host int, clone activities.CloneResult) (activities.ResolveResult, build.RenderTagResult, error) {
+	in := b.in
+	var a *activities.Activities
+	var paths activities.ResolveResult
+	var tags build.RenderTagResult
+	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
+	// the same workflow task, saving a round trip to the server (versionResolveAndTagTogether
+	// keeps the old order, resolve before tag, for executions recorded with it).
+	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
+	})
+	together := workflow.GetVersion(ctx, versionResolveAndTagTogether, workflow.DefaultVersion, 1) == 1
+	if !together {
+		if err := resolve(&paths); err != nil {
+			return paths, tags, err
+		}
+	}
+	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, b.tagInput(ctx, clone.Commit))
+	if together {
+		if err := resolve(&paths); err != nil {
+			return paths, tags, err
+		}
+	}
+	err := tag(&tags)
+	return paths, tags, err
 }
 
 // step runs one activity and records its start, end and error in the status.

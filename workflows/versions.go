@@ -30,4 +30,10 @@ const (
 	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
 	// policy ask; DefaultVersion runs them as parallel, as before.
 	versionRunPolicy = "run-policy"
+	// versionFoldedSteps: version 1 has the clone step resolve the Dockerfile and context on
+	// its checkout and renders the tags in workflow code (a side effect), so the resolve and
+	// tag steps schedule no activity: two activity tasks and one or two workflow tasks fewer
+	// per build, the status still showing both steps. DefaultVersion schedules
+	// ResolveDockerfile and RenderTag as before.
+	versionFoldedSteps = "fold-resolve-tag"
 )
