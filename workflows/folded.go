@@ -23,25 +23,25 @@ type renderedTags struct {
 // resolveAndTagFromClone ends the resolve and tag steps without an activity of their own:
 // the clone checked the paths on the checkout it made, and the tags are rendered here, in a
 // side effect, from the clone's commit and the workflow's clock. Each still shows in the
-// status as a step with its start, end and error. A clone that did not resolve (a worker
-// older than CloneInput.Resolve took it) leaves the resolve step to its own activity.
+// status as a step with its start, end and error, the tags rendered even when the paths were
+// refused, as when both steps ran together. A clone that did not resolve (a worker older
+// than CloneInput.Resolve took it) leaves the resolve step to its own activity.
 func (b *buildRun) resolveAndTagFromClone(ctx workflow.Context, ws string, host int, clone activities.CloneResult) (activities.ResolveResult, build.RenderTagResult, error) {
 	var paths activities.ResolveResult
+	var resolveErr error
 	switch {
 	case clone.ResolveFailure != nil:
 		f := clone.ResolveFailure
 		b.instantStep(ctx, build.StepResolve, host, f.Message)
-		return paths, build.RenderTagResult{}, temporal.NewNonRetryableApplicationError(f.Message, f.Type, nil)
+		resolveErr = temporal.NewNonRetryableApplicationError(f.Message, f.Type, nil)
 	case clone.Resolved != nil:
 		paths = *clone.Resolved
 		b.instantStep(ctx, build.StepResolve, host, "")
 	default:
 		var a *activities.Activities
-		if err := b.step(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+		resolveErr = b.step(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
 			Workspace: ws, DockerfilePath: b.in.DockerfilePath, ContextPath: b.in.ContextPath,
-		}, &paths); err != nil {
-			return paths, build.RenderTagResult{}, err
-		}
+		}, &paths)
 	}
 
 	tin := b.tagInput(ctx, clone.Commit)
@@ -61,7 +61,10 @@ func (b *buildRun) resolveAndTagFromClone(ctx workflow.Context, ws string, host 
 		return paths, build.RenderTagResult{}, err
 	}
 	b.instantStep(ctx, build.StepTag, host, r.Err)
-	if r.Err != "" {
+	switch {
+	case resolveErr != nil:
+		return paths, build.RenderTagResult{}, resolveErr
+	case r.Err != "":
 		return paths, build.RenderTagResult{}, temporal.NewNonRetryableApplicationError(r.Err, r.ErrType, nil)
 	}
 	return paths, r.Tags, nil
