@@ -28,6 +28,10 @@ type historyCounts struct {
 	// cloneToBuild is the Clone activity's completion to the Build activity's start: the
 	// orchestration between the two long steps.
 	cloneToBuild time.Duration
+	// toSession is the start to the session's creation being scheduled (the slot's grant);
+	// openSession that to the Clone being scheduled; pushToEnd the Push's completion to the
+	// workflow's (the session's completion and the slot's release).
+	toSession, openSession, pushToEnd time.Duration
 }
 
 // countHistory reads build id's history.
@@ -36,7 +40,7 @@ func countHistory(t *testing.T, id string) historyCounts {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var c historyCounts
-	var first, last, cloneDone time.Time
+	var first, last, cloneDone, sessionAsked, pushDone time.Time
 	names := map[int64]string{}
 	it := env.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -60,9 +64,19 @@ func countHistory(t *testing.T, id string) historyCounts {
 			name := ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
 			names[ev.GetEventId()] = name
 			c.activities = append(c.activities, name)
+			switch name {
+			case "internalSessionCreationActivity":
+				sessionAsked = ev.GetEventTime().AsTime()
+				c.toSession = sessionAsked.Sub(first)
+			case "Clone":
+				c.openSession = ev.GetEventTime().AsTime().Sub(sessionAsked)
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			if names[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()] == "Clone" {
+			switch names[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()] {
+			case "Clone":
 				cloneDone = ev.GetEventTime().AsTime()
+			case "Push":
+				pushDone = ev.GetEventTime().AsTime()
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			if names[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] == "Build" && !cloneDone.IsZero() {
@@ -71,6 +85,9 @@ func countHistory(t *testing.T, id string) historyCounts {
 		}
 	}
 	c.firstToLast = last.Sub(first)
+	if !pushDone.IsZero() {
+		c.pushToEnd = last.Sub(pushDone)
+	}
 	return c
 }
 
@@ -92,7 +109,7 @@ func TestBuildRoundTrips(t *testing.T) {
 	wantActivities := []string{"internalSessionCreationActivity", "Clone", "Build", "Push", "internalSessionCompletionActivity"}
 	wantSteps := []string{build.StepClone, build.StepResolve, build.StepTag, build.StepBuild, build.StepPush}
 
-	var took, gaps []time.Duration
+	var took, gaps, toSession, openSession, pushToEnd []time.Duration
 	var last string
 	for i := 0; i <= n; i++ {
 		in := baseInput(owner)
@@ -132,17 +149,25 @@ func TestBuildRoundTrips(t *testing.T) {
 		if i > 0 {
 			took = append(took, elapsed)
 			gaps = append(gaps, c.cloneToBuild)
+			toSession, openSession, pushToEnd = append(toSession, c.toSession), append(openSession, c.openSession), append(pushToEnd, c.pushToEnd)
 		}
 		last = id
 	}
-	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("client-observed time of %d unchanged small builds: min %s, median %s, max %s (load average %s)",
-		len(took), took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond),
-		strings.Join(strings.Fields(string(load))[:3], " "))
-	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
-	t.Logf("Clone done to Build started: min %s, median %s, max %s", gaps[0].Round(time.Millisecond),
-		gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+	t.Logf("%d unchanged small builds, load average %s; min / median / max:", len(took), strings.Join(strings.Fields(string(load))[:3], " "))
+	for _, p := range []struct {
+		what string
+		d    []time.Duration
+	}{
+		{"client-observed time", took},
+		{"start to the session asked (slot granted)", toSession},
+		{"session asked to Clone scheduled", openSession},
+		{"Clone done to Build started", gaps},
+		{"Push done to the workflow closed", pushToEnd},
+	} {
+		sort.Slice(p.d, func(i, j int) bool { return p.d[i] < p.d[j] })
+		t.Logf("  %s: %s / %s / %s", p.what, p.d[0].Round(time.Millisecond), p.d[len(p.d)/2].Round(time.Millisecond), p.d[len(p.d)-1].Round(time.Millisecond))
+	}
 	recordHistory(t, last, "v2-folded-built")
 
 	// A missing Dockerfile is found by the clone and reported as the resolve step's failure;
