@@ -133,12 +133,14 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 		}
 	})
 
+	slots := &slotReleases{}
+	defer slots.final(ctx)
 	if policy := in.RunPolicy; policy == build.RunSerial || policy == build.RunLatestOnly {
 		if in.RuleID != "" && workflow.GetVersion(ctx, versionRunPolicy, workflow.DefaultVersion, 1) == 1 {
 			// The rule's builds wait for each other (serial) or the ref's newest build
 			// cancels the older ones (latest_only), before the namespace's slot is asked.
 			release, err := acquireRuleSlot(runCtx, in, st)
-			defer release()
+			slots.add(release)
 			if err := slotError(ctx, err, timedOut, timeout); err != nil {
 				return nil, err
 			}
@@ -147,13 +149,13 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 	if limited {
 		// One namespace's builds wait for each other, not for other namespaces' builds.
 		release, err := acquireSlot(runCtx, in, st)
-		defer release()
+		slots.add(release)
 		if err := slotError(ctx, err, timedOut, timeout); err != nil {
 			return nil, err
 		}
 	}
 
-	b := &buildRun{in: in, st: st, sts: sts, deadline: deadline}
+	b := &buildRun{in: in, st: st, sts: sts, deadline: deadline, slots: slots}
 	for host := 1; ; host++ {
 		st.HostAttempts = host
 		res, err := b.onOneHost(runCtx, host)
@@ -216,6 +218,8 @@ type buildRun struct {
 	deadline time.Time
 	// removed is set when the push step removed the session's workspace itself.
 	removed bool
+	// slots are the build slots it holds, given back early once its steps succeeded.
+	slots *slotReleases
 }
 
 // onOneHost runs every step in one session and removes the workspace before leaving it.
@@ -238,6 +242,10 @@ func (b *buildRun) onOneHost(ctx workflow.Context, host int) (*build.Result, err
 	defer b.cleanup(sessCtx, ws)
 
 	res, err := b.steps(sessCtx, ws, host, remaining+deadlineMargin)
+	if err == nil && len(b.slots.fns) > 0 && workflow.GetVersion(ctx, versionEarlyRelease, workflow.DefaultVersion, 1) == 1 {
+		// Nothing is left but the session's end: the slots go back with it (versionEarlyRelease).
+		b.slots.early(ctx)
+	}
 	var appErr *temporal.ApplicationError
 	if err != nil && (workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed ||
 		errors.As(err, &appErr) && appErr.Type() == build.ErrTypeWorkspaceLost) {

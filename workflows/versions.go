@@ -36,4 +36,9 @@ const (
 	// per build, the status still showing both steps. DefaultVersion schedules
 	// ResolveDockerfile and RenderTag as before.
 	versionFoldedSteps = "fold-resolve-tag"
+	// versionEarlyRelease: version 1 starts giving a build's slots back as soon as its steps
+	// succeeded, in the workflow task that completes the session, and waits for the signals
+	// at the end: one workflow task fewer per build. DefaultVersion gives them back after the
+	// session's end, one after the other.
+	versionEarlyRelease = "early-release"
 )
