@@ -95,8 +95,9 @@ func countHistory(t *testing.T, id string) historyCounts {
 // from each history, the workflow tasks and activity tasks it took: the clone resolves the
 // Dockerfile and the tags are rendered in the workflow, so the only activities are the
 // session's two, Clone, Build and Push. It logs the client-observed time of each build
-// (SLIPWAY_ROUNDTRIPS_N builds after a warm-up, default 5), and records the histories of a
-// built image and a refused Dockerfile for workflows/testdata/replay (SLIPWAY_RECORD_HISTORIES).
+// (SLIPWAY_ROUNDTRIPS_N builds after a warm-up, default 5) and the phases between its
+// history's events, and records the histories of a built image and a refused Dockerfile for
+// workflows/testdata/replay (SLIPWAY_RECORD_HISTORIES).
 func TestBuildRoundTrips(t *testing.T) {
 	w := startWorker(t)
 	t.Cleanup(w.stop)
@@ -168,7 +169,7 @@ func TestBuildRoundTrips(t *testing.T) {
 		sort.Slice(p.d, func(i, j int) bool { return p.d[i] < p.d[j] })
 		t.Logf("  %s: %s / %s / %s", p.what, p.d[0].Round(time.Millisecond), p.d[len(p.d)/2].Round(time.Millisecond), p.d[len(p.d)-1].Round(time.Millisecond))
 	}
-	recordHistory(t, last, "v2-folded-built")
+	recordHistory(t, last, "v3-built")
 
 	// A missing Dockerfile is found by the clone and reported as the resolve step's failure;
 	// the tags are rendered all the same, as when the two steps ran together.
@@ -193,7 +194,7 @@ func TestBuildRoundTrips(t *testing.T) {
 	if c := countHistory(t, id); slices.Contains(c.activities, "ResolveDockerfile") || slices.Contains(c.activities, "Build") {
 		t.Fatalf("refused build scheduled %v", c.activities)
 	}
-	recordHistory(t, id, "v2-folded-missing-dockerfile")
+	recordHistory(t, id, "v3-missing-dockerfile")
 }
 
 // queryStatus is build id's status query.

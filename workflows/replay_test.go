@@ -26,8 +26,10 @@ import (
 // skipped by its path filter after the clone read its files from git. v2-*.json were recorded
 // by e2e TestBuildRoundTrips (SLIPWAY_RECORD_HISTORIES=dir) after versionFoldedSteps: a built
 // image whose clone resolved the Dockerfile and whose tags the workflow rendered, and a missing
-// Dockerfile the clone reported. Record new ones with `temporal workflow show -w ID -o json`
-// when the workflow's commands change.
+// Dockerfile the clone reported. v3-*.json were recorded by the same test after
+// versionEarlyRelease: the built image's slot given back with the session's end, and the
+// missing Dockerfile again (a failed build still gives its slot back at the end). Record new
+// ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))
 	if err != nil {
