@@ -212,3 +212,27 @@ func queryStatus(t *testing.T, id string) build.Status {
 	}
 	return st
 }
+
+// pushDone is when build id's Push activity completed, the end of the part of a build that
+// holds its slots.
+func pushDone(t *testing.T, id string) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	push := map[int64]bool{}
+	it := env.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("reading history of %s: %v", id, err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Push" {
+			push[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && push[a.GetScheduledEventId()] {
+			return ev.GetEventTime().AsTime()
+		}
+	}
+	t.Fatalf("build %s never completed a push", id)
+	return time.Time{}
+}
