@@ -23,9 +23,11 @@ import (
 // a missing branch, a missing Dockerfile and input refused before any activity. v1-*.json
 // were recorded by e2e TestRunPoliciesAndSkipped (SLIPWAY_RECORD_HISTORIES=dir): a build that
 // waited for its serial rule's slot, a latest_only build a newer one canceled, and a push build
-// skipped by its path filter after the clone read its files from git. v2-*.json were recorded
-// by e2e TestBuildRoundTrips (SLIPWAY_RECORD_HISTORIES=dir) after versionFoldedSteps: a built
-// image whose clone resolved the Dockerfile and whose tags the workflow rendered, and a missing
+// skipped by its path filter after the clone read its files from git. v2-secrets.json was recorded
+// by e2e TestBuildSecrets: a webhook build whose rule names build secrets, which passes their
+// names to the build step (versionBuildSecrets). v2-folded-*.json were recorded by e2e
+// TestBuildRoundTrips (SLIPWAY_RECORD_HISTORIES=dir) after versionFoldedSteps: a built image
+// whose clone resolved the Dockerfile and whose tags the workflow rendered, and a missing
 // Dockerfile the clone reported. v3-*.json were recorded by the same test after
 // versionEarlyRelease: the built image's slot given back with the session's end, and the
 // missing Dockerfile again (a failed build still gives its slot back at the end). Record new

@@ -30,6 +30,10 @@ const (
 	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
 	// policy ask; DefaultVersion runs them as parallel, as before.
 	versionRunPolicy = "run-policy"
+	// versionBuildSecrets: version 1 passes the names of the build's secrets, and its
+	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
+	// input names secrets ask; DefaultVersion builds without them, as before.
+	versionBuildSecrets = "build-secrets"
 	// versionFoldedSteps: version 1 has the clone step resolve the Dockerfile and context on
 	// its checkout and renders the tags in workflow code (a side effect), so the resolve and
 	// tag steps schedule no activity: two activity tasks and one or two workflow tasks fewer
