@@ -25,7 +25,13 @@ import (
 // waited for its serial rule's slot, a latest_only build a newer one canceled, and a push build
 // skipped by its path filter after the clone read its files from git. v2-secrets.json was recorded
 // by e2e TestBuildSecrets: a webhook build whose rule names build secrets, which passes their
-// names to the build step (versionBuildSecrets). Record new ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
+// names to the build step (versionBuildSecrets). v2-folded-*.json were recorded by e2e
+// TestBuildRoundTrips (SLIPWAY_RECORD_HISTORIES=dir) after versionFoldedSteps: a built image
+// whose clone resolved the Dockerfile and whose tags the workflow rendered, and a missing
+// Dockerfile the clone reported. v3-*.json were recorded by the same test after
+// versionEarlyRelease: the built image's slot given back with the session's end, and the
+// missing Dockerfile again (a failed build still gives its slot back at the end). Record new
+// ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))
 	if err != nil {
@@ -52,15 +58,22 @@ func TestReplayRecordedHistories(t *testing.T) {
 func TestReplayRejectsAlteredHistories(t *testing.T) {
 	for _, tc := range []struct {
 		name string
+		// file is the recorded history altered; v0-built.json when empty.
+		file string
 		// rename maps the activity type scheduled at an event ID to another name.
 		rename map[float64]string
 	}{
 		{name: "another activity first", rename: map[float64]string{14: "Build"}},
 		{name: "resolve and tag swapped", rename: map[float64]string{22: "RenderTag", 28: "ResolveDockerfile"}},
 		{name: "push renamed", rename: map[float64]string{40: "PushImage"}},
+		{name: "resolve scheduled after a folding clone", file: "v2-folded-built.json", rename: map[float64]string{37: "ResolveDockerfile"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := alteredHistory(t, filepath.Join("testdata", "replay", "v0-built.json"), tc.rename)
+			file := tc.file
+			if file == "" {
+				file = "v0-built.json"
+			}
+			f := alteredHistory(t, filepath.Join("testdata", "replay", file), tc.rename)
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 			err := r.ReplayWorkflowHistoryFromJSONFile(nil, f)

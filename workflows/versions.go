@@ -34,4 +34,15 @@ const (
 	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
 	// input names secrets ask; DefaultVersion builds without them, as before.
 	versionBuildSecrets = "build-secrets"
+	// versionFoldedSteps: version 1 has the clone step resolve the Dockerfile and context on
+	// its checkout and renders the tags in workflow code (a side effect), so the resolve and
+	// tag steps schedule no activity: two activity tasks and one or two workflow tasks fewer
+	// per build, the status still showing both steps. DefaultVersion schedules
+	// ResolveDockerfile and RenderTag as before.
+	versionFoldedSteps = "fold-resolve-tag"
+	// versionEarlyRelease: version 1 starts giving a build's slots back as soon as its steps
+	// succeeded, in the workflow task that completes the session, and waits for the signals
+	// at the end: one workflow task fewer per build. DefaultVersion gives them back after the
+	// session's end, one after the other.
+	versionEarlyRelease = "early-release"
 )
