@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -92,6 +93,10 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// Notifications holds the namespaces' notifications and their delivery log; nil sends
+	// none. NotifyClient, when set, is the HTTP client deliveries go through (tests).
+	Notifications Notifications
+	NotifyClient  *http.Client
 }
 
 // workspace is the folder of one build session on this host.
