@@ -33,23 +33,20 @@ type notifier struct {
 	// build still says so.
 	root workflow.Context
 	on   bool
-	// starts are the child starts in flight, each settled once the server started it.
+	// starts are the child starts in flight, each ready once the server started it.
 	starts []workflow.Future
 }
 
-// startNotifying is the build's first hook: it sends the started event beside the build,
-// which goes on at once. Executions recorded before notifications existed send nothing.
+// startNotifying is the build's first hook: it sends the started event and goes on without
+// waiting for the delivery to start. It runs in the workflow's own coroutine, before anything
+// else: a local activity run beside other commands would not replay in the same order.
+// Executions recorded before notifications existed send nothing.
 func startNotifying(ctx workflow.Context, in build.Input) *notifier {
 	n := &notifier{in: in, root: ctx}
 	n.on = workflow.GetVersion(ctx, versionNotify, workflow.DefaultVersion, 1) == 1
-	if !n.on {
-		return n
+	if n.on {
+		n.send(ctx, build.EventStarted, n.event(build.EventStarted, build.EventStarted, in.Commit, nil, ""))
 	}
-	started, settle := workflow.NewFuture(ctx)
-	n.starts = append(n.starts, started)
-	workflow.Go(ctx, func(gctx workflow.Context) {
-		settle.Set(nil, n.send(gctx, build.EventStarted, n.event(build.EventStarted, build.EventStarted, in.Commit, nil, "")))
-	})
 	return n
 }
 
@@ -60,12 +57,12 @@ func (n *notifier) finished(commit string, res *build.Result, err error) {
 	if !n.on {
 		return
 	}
+	ctx, _ := workflow.NewDisconnectedContext(n.root)
 	event, status, msg := buildEvent(res, err)
 	if res != nil && res.Commit != "" {
 		commit = res.Commit
 	}
-	n.starts = append(n.starts, n.sendAsync(event, n.event(event, status, commit, res, msg)))
-	ctx, _ := workflow.NewDisconnectedContext(n.root)
+	n.send(ctx, event, n.event(event, status, commit, res, msg))
 	for _, f := range n.starts {
 		if err := f.Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("notification not started", "error", err)
@@ -73,16 +70,9 @@ func (n *notifier) finished(commit string, res *build.Result, err error) {
 	}
 }
 
-// sendAsync is send as a future.
-func (n *notifier) sendAsync(event string, ev build.BuildEvent) workflow.Future {
-	f, settle := workflow.NewFuture(n.root)
-	workflow.Go(n.root, func(gctx workflow.Context) { settle.Set(nil, n.send(gctx, event, ev)) })
-	return f
-}
-
-// send starts the delivery of ev to the notifications that want event, and waits for the
-// server to start it. ctx is the calling coroutine's.
-func (n *notifier) send(ctx workflow.Context, event string, ev build.BuildEvent) error {
+// send starts the delivery of ev to the notifications that want event and adds the start to
+// n.starts; a failure to read who wants it is logged, never the build's.
+func (n *notifier) send(ctx workflow.Context, event string, ev build.BuildEvent) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	var a *activities.Activities
 	var targets []string
@@ -93,10 +83,11 @@ func (n *notifier) send(ctx workflow.Context, event string, ev build.BuildEvent)
 	if err := workflow.ExecuteLocalActivity(lctx, a.NotifyTargets, activities.NotifyTargetsInput{
 		Namespace: n.in.Namespace, RuleID: n.in.RuleID, Event: event,
 	}).Get(ctx, &targets); err != nil {
-		return err
+		workflow.GetLogger(ctx).Warn("reading who wants a build event", "event", event, "error", err)
+		return
 	}
 	if len(targets) == 0 {
-		return nil
+		return
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:               workflow.GetInfo(ctx).WorkflowExecution.ID + "-notify-" + event,
@@ -104,8 +95,8 @@ func (n *notifier) send(ctx workflow.Context, event string, ev build.BuildEvent)
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionTimeout: notifyHorizon + time.Hour,
 	})
-	return workflow.ExecuteChildWorkflow(cctx, build.NotifyWorkflowName, NotifyInput{Targets: targets, Event: ev}).
-		GetChildWorkflowExecution().Get(ctx, nil)
+	f := workflow.ExecuteChildWorkflow(cctx, build.NotifyWorkflowName, NotifyInput{Targets: targets, Event: ev})
+	n.starts = append(n.starts, f.GetChildWorkflowExecution())
 }
 
 // event is the build event as far as the build knows it; the delivery adds the page link.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -37,11 +39,37 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, loadHistory(t, f), worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: originalExecution(t, f),
+			}); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}
 		})
 	}
+}
+
+// loadHistory reads a history as `temporal workflow show -o json` wrote it.
+func loadHistory(t *testing.T, file string) *historypb.History {
+	t.Helper()
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("reading %s: %v", file, err)
+	}
+	return h
+}
+
+// originalExecution is the workflow id and run id the history was recorded under: a build
+// names its notification children after its own id, so a replay under the replayer's made-up
+// id would not issue the recorded commands.
+func originalExecution(t *testing.T, file string) workflow.Execution {
+	t.Helper()
+	attrs := loadHistory(t, file).GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	return workflow.Execution{ID: attrs.GetWorkflowId(), RunID: attrs.GetOriginalExecutionRunId()}
 }
 
 // TestReplayRejectsAlteredHistories replays recorded histories edited so that the workflow's
