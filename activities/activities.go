@@ -94,7 +94,8 @@ type Activities struct {
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
 	// Notifications holds the namespaces' notifications and their delivery log; nil sends
-	// none. NotifyClient, when set, is the HTTP client deliveries go through (tests).
+	// none. NotifyClient is the HTTP client deliveries go through (notify.NewClient); nil is
+	// one that reaches public addresses only.
 	Notifications Notifications
 	NotifyClient  *http.Client
 }

@@ -91,7 +91,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, in DeliverInput) e
 	}
 	client := a.NotifyClient
 	if client == nil {
-		client = notify.NewClient(notifyAttemptTimeout)
+		client = notify.NewClient(notifyAttemptTimeout, false)
 	}
 	answer, sendErr := notify.Send(ctx, client, notify.Request{
 		URL: n.URL, Secret: n.Secret, Event: ev.Event, DeliveryID: in.DeliveryID, Body: body,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -77,7 +78,7 @@ func TestDeliverNotification(t *testing.T) {
 		{ID: "n-2", Namespace: "demo", RuleID: "r-2", URL: srv.URL, Events: []string{"failed", "started"}, Format: "slack", Secret: "x"},
 		{ID: "n-3", Namespace: "other", URL: srv.URL, Events: []string{"failed"}, Format: "json", Secret: "y"},
 	}}
-	a := &Activities{Notifications: f, BuildPageBase: "http://gw/builds"}
+	a := &Activities{Notifications: f, BuildPageBase: "http://gw/builds", NotifyClient: notify.NewClient(5*time.Second, true)}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)

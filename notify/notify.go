@@ -14,10 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
@@ -164,15 +167,53 @@ type Request struct {
 }
 
 // NewClient is the HTTP client deliveries go through: it follows no redirect (a receiver that
-// moved is a failed delivery the log shows, not a request to wherever it points) and gives
-// each attempt timeout.
-func NewClient(timeout time.Duration) *http.Client {
+// moved is a failed delivery the log shows, not a request to wherever it points), gives each
+// attempt timeout and, unless private is set, connects to no loopback, private, link-local or
+// unspecified address. The check is made on the address dialed, after name resolution, so a
+// name that resolves to an inner address is refused too.
+func NewClient(timeout time.Duration, private bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout}
+	if !private {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			return checkPublic(address)
+		}
+	}
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConns:        16,
+		IdleConnTimeout:     time.Minute,
+	}
 	return &http.Client{
-		Timeout: timeout,
+		Timeout:   timeout,
+		Transport: transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// ErrPrivateAddress wraps the error of a delivery to an address of the service's own networks.
+var ErrPrivateAddress = errors.New("receiver address is not public")
+
+// checkPublic refuses a dialed address that is loopback, private, link-local, multicast or
+// unspecified.
+func checkPublic(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrPrivateAddress, address)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrPrivateAddress, host)
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return fmt.Errorf("%w: %s (an operator allows it with SLIPWAY_NOTIFY_PRIVATE=allow)", ErrPrivateAddress, ip)
+	}
+	return nil
 }
 
 // ErrRefused wraps the error of an attempt the receiver answered with a status other than 2xx.

@@ -98,7 +98,7 @@ func TestSend(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := NewClient(5 * time.Second)
+	c := NewClient(5*time.Second, true)
 	payload := []byte(`{"event":"failed"}`)
 	a, err := Send(context.Background(), c, Request{URL: srv.URL + "/ok", Secret: "s3cret", Event: "failed", DeliveryID: "d-1", Body: payload})
 	if err != nil || a.Status != 200 {
@@ -126,5 +126,44 @@ func TestSend(t *testing.T) {
 	srv.Close()
 	if _, err := Send(context.Background(), c, Request{URL: srv.URL + "/ok?token=hush", Secret: "s", Body: payload}); err == nil || strings.Contains(err.Error(), "hush") {
 		t.Errorf("a receiver that is down: %v", err)
+	}
+}
+
+// TestPrivateAddresses checks that a client for public receivers dials none of the service's
+// own networks, by the address dialed.
+func TestPrivateAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		public bool
+	}{
+		{"127.0.0.1:80", false},
+		{"[::1]:443", false},
+		{"10.213.4.1:7233", false},
+		{"192.168.1.1:80", false},
+		{"172.16.0.1:80", false},
+		{"169.254.169.254:80", false},
+		{"[fe80::1]:80", false},
+		{"0.0.0.0:80", false},
+		{"[::ffff:127.0.0.1]:80", false},
+		{"93.184.216.34:443", true},
+		{"[2606:2800:220:1::1]:443", true},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			err := checkPublic(tc.addr)
+			if tc.public != (err == nil) {
+				t.Fatalf("checkPublic(%s) = %v", tc.addr, err)
+			}
+			if err != nil && !errors.Is(err, ErrPrivateAddress) {
+				t.Fatalf("error %v does not wrap ErrPrivateAddress", err)
+			}
+		})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a client for public receivers reached %s", r.URL)
+	}))
+	defer srv.Close()
+	_, err := Send(context.Background(), NewClient(5*time.Second, false), Request{URL: srv.URL, Secret: "s", Body: []byte("{}")})
+	if !errors.Is(err, ErrPrivateAddress) {
+		t.Fatalf("sending to loopback: %v", err)
 	}
 }

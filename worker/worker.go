@@ -29,6 +29,7 @@ import (
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/notify"
 	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
@@ -93,6 +94,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if db != nil {
 		acts.Notifications = db
 	}
+	acts.NotifyClient = notify.NewClient(10*time.Second, cfg.NotifyPrivate)
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}
