@@ -158,7 +158,7 @@ func TestNotificationsAndBadges(t *testing.T) {
 		body map[string]any
 		out  *created
 	}{
-		{map[string]any{"url": answeringSrv.URL + "/hook", "events": []string{"started", "succeeded", "failed"}, "rule_id": rule.ID}, &a},
+		{map[string]any{"url": answeringSrv.URL + "/hook", "events": []string{"started", "succeeded", "failed", "canceled", "timed_out"}, "rule_id": rule.ID}, &a},
 		{map[string]any{"url": "http://" + downAddr + "/hook", "events": []string{"succeeded"}}, &d},
 		{map[string]any{"url": hangingSrv.URL + "/slack", "events": []string{"started", "succeeded", "failed"}, "format": "slack"}, &h},
 	} {
@@ -284,6 +284,42 @@ func TestNotificationsAndBadges(t *testing.T) {
 		t.Errorf("failed event %v", failed)
 	}
 	waitFor(t, "the badge saying failing", time.Minute, func() bool { return badge("main") == "failing" })
+
+	// A build canceled through the API says so, and so does the badge.
+	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 60\n"})
+	slow := buildNow()
+	waitFor(t, "the slow build's started event", time.Minute, func() bool {
+		for _, x := range answering.events("started") {
+			if strings.Contains(string(x.body), slow) {
+				return true
+			}
+		}
+		return false
+	})
+	if code := g.call(t, "POST", "/api/v1/builds/"+slow+"/cancel", alice.Token, nil, nil); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("cancel: %d", code)
+	}
+	waitFor(t, "the canceled event", time.Minute, func() bool { return len(answering.events("canceled")) > 0 })
+	if ev := check(answering.events("canceled")[0], a.Secret); ev["build_id"] != slow || ev["status"] != "canceled" {
+		t.Errorf("canceled event %v", ev)
+	}
+	waitFor(t, "the badge saying canceled", time.Minute, func() bool { return badge("main") == "canceled" })
+
+	// A build that reaches its timeout ends itself and says timed_out.
+	var full map[string]any
+	g.call(t, "GET", rules+"/"+rule.ID, alice.Token, nil, &full)
+	if code := g.call(t, "PUT", rules+"/"+rule.ID, alice.Token, map[string]any{
+		"source": full["source"], "triggers": full["triggers"], "tag_template": "{short_commit}", "timeout": "5s",
+	}, nil); code != http.StatusOK {
+		t.Fatalf("setting the rule's timeout: %d", code)
+	}
+	late := buildNow()
+	waitFor(t, "the timed_out event", 2*time.Minute, func() bool { return len(answering.events("timed_out")) > 0 })
+	if ev := check(answering.events("timed_out")[0], a.Secret); ev["build_id"] != late || ev["status"] != "timed_out" || !strings.Contains(str(ev["error"]), "timeout") {
+		t.Errorf("timed_out event %v", ev)
+	}
+	waitFor(t, "the badge saying failing after a timeout", time.Minute, func() bool { return badge("main") == "failing" })
+
 	// The Slack receiver got {"text"} bodies, signed too.
 	waitFor(t, "the slack receiver's started events", time.Minute, func() bool { return len(hanging.events("started")) >= 2 })
 	for _, x := range hanging.events("started") {
@@ -295,4 +331,9 @@ func TestNotificationsAndBadges(t *testing.T) {
 			t.Errorf("slack body not signed")
 		}
 	}
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
