@@ -124,12 +124,12 @@ func (a *Server) updateNotification(c *gin.Context) {
 		return
 	}
 	n.URL, n.Events, n.RuleID, n.Format = b.URL, b.Events, b.RuleID, b.Format
-	n, err := a.store.UpdateNotification(c.Request.Context(), n)
+	updated, err := a.store.UpdateNotification(c.Request.Context(), n)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("notification %q", n.ID), err)
 		return
 	}
-	c.JSON(http.StatusOK, n)
+	c.JSON(http.StatusOK, updated)
 }
 
 func (a *Server) deleteNotification(c *gin.Context) {

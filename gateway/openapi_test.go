@@ -247,6 +247,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Member", store.Member{}},
 		{"OrphanedHook", store.OrphanedHook{}},
 		{"RepositoryOrphanedHook", hookReport{}},
+		{"Notification", store.Notification{}},
+		{"NotificationInput", notificationBody{}},
+		{"NotificationDelivery", store.NotificationDelivery{}},
+		{"Badge", badgeView{}},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			want := jsonFields(reflect.TypeOf(tc.typ))
