@@ -95,6 +95,9 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		acts.Notifications = db
 	}
 	acts.NotifyClient = notify.NewClient(10*time.Second, cfg.NotifyPrivate)
+	if sec, ok := accts.(activities.Secrets); ok {
+		acts.Secrets = sec
+	}
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}

@@ -35,4 +35,8 @@ const (
 	// abandoned slipway_notify child). DefaultVersion preserves builds recorded before
 	// notifications, which sent none.
 	versionNotify = "notify"
+	// versionBuildSecrets: version 1 passes the names of the build's secrets, and its
+	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
+	// input names secrets ask; DefaultVersion builds without them, as before.
+	versionBuildSecrets = "build-secrets"
 )
