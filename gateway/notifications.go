@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -83,7 +84,25 @@ func (a *Server) listNotifications(c *gin.Context) {
 		a.storeError(c, "namespace "+ns, err)
 		return
 	}
+	for i := range list {
+		list[i] = a.forCaller(c, list[i])
+	}
 	c.JSON(http.StatusOK, gin.H{"notifications": list})
+}
+
+// forCaller is n as the caller may read it: a reader without write sees only the scheme and
+// host of its URL, since a receiver's path or query is often its credential (Slack's incoming
+// webhook URLs are).
+func (a *Server) forCaller(c *gin.Context, n store.Notification) store.Notification {
+	if code, _ := a.access(c, n.Namespace, store.RoleWrite); code == 0 {
+		return n
+	}
+	if u, err := url.Parse(n.URL); err == nil {
+		n.URL = u.Scheme + "://" + u.Host + "/…"
+	} else {
+		n.URL = "…"
+	}
+	return n
 }
 
 // nsNotification reads notification :nid of namespace :ns; another namespace's is a 404.
@@ -111,7 +130,7 @@ func (a *Server) getNotification(c *gin.Context) {
 		a.internal(c, "database error", err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"notification": n, "deliveries": ds})
+	c.JSON(http.StatusOK, gin.H{"notification": a.forCaller(c, n), "deliveries": ds})
 }
 
 func (a *Server) updateNotification(c *gin.Context) {

@@ -63,6 +63,14 @@ func TestNotificationSecretShownOnce(t *testing.T) {
 		if strings.Contains(string(r.body), created.Secret) || strings.Contains(string(r.body), `"secret"`) {
 			t.Fatalf("GET %s shows the secret: %s", p, r)
 		}
+		// A receiver's path and query are often its credential: readers see the host only.
+		if strings.Contains(string(r.body), "team=1") || !strings.Contains(string(r.body), `"https://hooks.example/…"`) {
+			t.Fatalf("GET %s shows a reader the receiver's URL: %s", p, r)
+		}
+		w := h.do(t, "GET", p, h.writer, nil)
+		if !strings.Contains(string(w.body), "hooks.example/x?team=1") {
+			t.Fatalf("GET %s hides the URL from a writer: %s", p, w)
+		}
 	}
 	r = h.do(t, "PUT", path+"/"+created.ID, h.writer, map[string]any{"url": "https://hooks.example/y", "events": []string{"started"}})
 	expect(t, r, 200, "updating")
