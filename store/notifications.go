@@ -84,11 +84,13 @@ func (s *Store) scanNotification(row rowScanner) (Notification, error) {
 	var (
 		x              Notification
 		events, sealed string
+		rule           sql.NullString
 	)
-	if err := row.Scan(&x.ID, &x.Namespace, &x.RuleID, &x.URL, &events, &x.Format, &sealed, &x.CreatedBy,
+	if err := row.Scan(&x.ID, &x.Namespace, &rule, &x.URL, &events, &x.Format, &sealed, &x.CreatedBy,
 		timeColumn{&x.CreatedAt}, timeColumn{&x.UpdatedAt}); err != nil {
 		return Notification{}, classify(err)
 	}
+	x.RuleID = rule.String
 	if err := json.Unmarshal([]byte(events), &x.Events); err != nil {
 		return Notification{}, fmt.Errorf("decoding events of notification %s: %w", x.ID, err)
 	}
@@ -147,13 +149,21 @@ func (s *Store) CreateNotification(ctx context.Context, n Notification) (Notific
 		}
 		_, err = s.exec(ctx, tx, `INSERT INTO notifications (id, namespace_id, rule_id, url, events, format, secret_sealed,
 	created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.ID, ns.ID, n.RuleID, n.URL, string(events), n.Format, sealed, n.CreatedBy, n.CreatedAt, n.UpdatedAt)
+			n.ID, ns.ID, ruleRef(n.RuleID), n.URL, string(events), n.Format, sealed, n.CreatedBy, n.CreatedAt, n.UpdatedAt)
 		return classify(err)
 	})
 	if err != nil {
 		return Notification{}, fmt.Errorf("creating notification: %w", err)
 	}
 	return n, nil
+}
+
+// ruleRef is the rule_id column of a notification of rule id: NULL for every rule.
+func ruleRef(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
 }
 
 // GetNotification returns notification id, whichever namespace holds it; callers reaching it
@@ -195,7 +205,7 @@ func (s *Store) UpdateNotification(ctx context.Context, n Notification) (Notific
 		return Notification{}, fmt.Errorf("encoding events: %w", err)
 	}
 	res, err := s.exec(ctx, s.db, "UPDATE notifications SET rule_id = ?, url = ?, events = ?, format = ?, updated_at = ? WHERE id = ?",
-		n.RuleID, n.URL, string(events), n.Format, now(), n.ID)
+		ruleRef(n.RuleID), n.URL, string(events), n.Format, now(), n.ID)
 	if err != nil {
 		return Notification{}, fmt.Errorf("updating notification %q: %w", n.ID, classify(err))
 	}

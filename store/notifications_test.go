@@ -44,13 +44,26 @@ func TestNotifications(t *testing.T) {
 				t.Errorf("Matches(%s, %s) = %v", tc.rule, tc.event, !tc.want)
 			}
 		}
-		got.RuleID, got.Events, got.Format = "r-one", []string{"started"}, "slack"
+		rule, err := s.CreateRule(ctx, store.Rule{Namespace: "team", Repository: "app",
+			Source: store.Source{Provider: "github", Owner: "octo", Repository: "hello"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.RuleID, got.Events, got.Format = rule.ID, []string{"started"}, "slack"
 		u, err := s.UpdateNotification(ctx, got)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.RuleID != "r-one" || u.Format != "slack" || u.Secret != n.Secret || !u.Matches("r-one", "started") || u.Matches("r-two", "started") {
+		if u.RuleID != rule.ID || u.Format != "slack" || u.Secret != n.Secret || !u.Matches(rule.ID, "started") || u.Matches("r-two", "started") {
 			t.Fatalf("updated %+v", u)
+		}
+		// A rule's own notifications go with the rule.
+		own, err := s.CreateNotification(ctx, store.Notification{Namespace: "team", RuleID: rule.ID, URL: "https://x", Events: []string{"failed"}, Format: "json"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own.RuleID != rule.ID {
+			t.Fatalf("created %+v", own)
 		}
 		if _, err := s.UpdateNotification(ctx, store.Notification{ID: "n-missing"}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("update of a missing notification: %v", err)
@@ -65,7 +78,7 @@ func TestNotifications(t *testing.T) {
 		if back, _ := s.GetNotification(ctx, n.ID); back.Secret != r.Secret {
 			t.Fatalf("rotated secret not kept")
 		}
-		if list, err := s.ListNotifications(ctx, "team"); err != nil || len(list) != 1 || list[0].ID != n.ID {
+		if list, err := s.ListNotifications(ctx, "team"); err != nil || len(list) != 2 || list[0].ID != n.ID || list[1].ID != own.ID {
 			t.Fatalf("list = %+v, %v", list, err)
 		}
 		if list, err := s.ListNotifications(ctx, "other"); err != nil || len(list) != 0 {
@@ -104,6 +117,16 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("delivery of a missing notification: %v", err)
 		}
 
+		u.RuleID = ""
+		if back, err := s.UpdateNotification(ctx, u); err != nil || back.RuleID != "" || !back.Matches("r-any", "started") {
+			t.Fatalf("back to every rule: %+v, %v", back, err)
+		}
+		if err := s.DeleteRule(ctx, rule.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetNotification(ctx, own.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a deleted rule's notification: %v", err)
+		}
 		if err := s.DeleteNotification(ctx, n.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -2,15 +2,14 @@
 -- of their deliveries, and the public badge token of each rule.
 -- Keep in step with ../sqlite/0010_notifications.sql.
 
--- One receiver of a namespace's build events. rule_id empty means every rule of the
--- namespace; no foreign key to rules, so a deleted rule's hooks stay listed (and never fire)
--- until someone removes them. The signing secret is sealed with the store's secret box, bound
--- to the id, and shown only when it is made.
+-- One receiver of a namespace's build events. rule_id NULL means every rule of the namespace;
+-- a rule's own notifications go with the rule. The signing secret is sealed with the store's
+-- secret box, bound to the id, and shown only when it is made.
 CREATE TABLE notifications (
 	seq           BIGSERIAL PRIMARY KEY,
 	id            TEXT    NOT NULL UNIQUE,
 	namespace_id  BIGINT  NOT NULL REFERENCES namespaces (id) ON DELETE CASCADE,
-	rule_id       TEXT    NOT NULL DEFAULT '',
+	rule_id       TEXT    REFERENCES rules (id) ON DELETE CASCADE,
 	url           TEXT    NOT NULL,
 	-- JSON array of event names.
 	events        TEXT    NOT NULL,
