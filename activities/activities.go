@@ -26,6 +26,7 @@ import (
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
+	"github.com/slipway-dev/slipway/gitcache"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -100,6 +101,10 @@ type Activities struct {
 	// one that reaches public addresses only.
 	Notifications Notifications
 	NotifyClient  *http.Client
+	// Sources, when set, is the host's Git cache: clones fetch into a mirror per source and
+	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
+	// Nil clones every build afresh into its workspace.
+	Sources *gitcache.Cache
 }
 
 // workspace is the folder of one build session on this host.
