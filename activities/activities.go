@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -95,6 +96,11 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// Notifications holds the namespaces' notifications and their delivery log; nil sends
+	// none. NotifyClient is the HTTP client deliveries go through (notify.NewClient); nil is
+	// one that reaches public addresses only.
+	Notifications Notifications
+	NotifyClient  *http.Client
 	// Sources, when set, is the host's Git cache: clones fetch into a mirror per source and
 	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
 	// Nil clones every build afresh into its workspace.

@@ -190,7 +190,8 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 			// Actions on what the path names (cancel, rotate a token or a secret) take no body.
 			if (method == "post" || method == "put") && op.RequestBody == nil &&
-				!strings.HasSuffix(path, "/cancel") && !strings.HasSuffix(path, "/token") && !strings.HasSuffix(path, "/webhook-secret") {
+				!strings.HasSuffix(path, "/cancel") && !strings.HasSuffix(path, "/token") && !strings.HasSuffix(path, "/webhook-secret") &&
+				!strings.HasSuffix(path, "/badge-token") && !strings.HasSuffix(path, "/secret") {
 				t.Errorf("%s: no request body", name)
 			}
 		}
@@ -246,6 +247,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Member", store.Member{}},
 		{"OrphanedHook", store.OrphanedHook{}},
 		{"RepositoryOrphanedHook", hookReport{}},
+		{"Notification", store.Notification{}},
+		{"NotificationInput", notificationBody{}},
+		{"NotificationDelivery", store.NotificationDelivery{}},
+		{"Badge", badgeView{}},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			want := jsonFields(reflect.TypeOf(tc.typ))

@@ -100,6 +100,8 @@ type ruleView struct {
 	Webhook webhookView `json:"webhook"`
 	// Warnings, in the answer to a save, name the refs the rule may match but not build.
 	Warnings []string `json:"warnings,omitempty"`
+	// Badge is the rule's public status badge.
+	Badge *badgeView `json:"badge,omitempty"`
 }
 
 type webhookView struct {
@@ -110,6 +112,7 @@ type webhookView struct {
 
 func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
+	v.Badge = a.badgeOf(r.ID)
 	if withSecret {
 		v.Webhook.Secret = r.WebhookSecret
 	}

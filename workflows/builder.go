@@ -42,6 +42,7 @@ const buildAttempts = 8
 func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) {
 	st := &build.Status{Step: "queued"}
 	sts := &statuses{in: in, root: ctx}
+	notes := startNotifying(ctx, in)
 	res, err := dockerBuilder(ctx, in, st, sts)
 	sts.finished(st.Commit, res, err)
 	// The outcome goes into the memo too, so build records listed from visibility show tags,
@@ -76,6 +77,7 @@ func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) 
 	if merr := workflow.UpsertMemo(ctx, memo); merr != nil {
 		workflow.GetLogger(ctx).Warn("recording the outcome in the memo", "error", merr)
 	}
+	notes.finished(st.Commit, res, err)
 	return res, err
 }
 

@@ -30,6 +30,11 @@ const (
 	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
 	// policy ask; DefaultVersion runs them as parallel, as before.
 	versionRunPolicy = "run-policy"
+	// versionNotify: version 1 sends the build's started and end events to the namespace's
+	// notifications (a local activity reads which want them; each event wanted starts an
+	// abandoned slipway_notify child). DefaultVersion preserves builds recorded before
+	// notifications, which sent none.
+	versionNotify = "notify"
 	// versionBuildSecrets: version 1 passes the names of the build's secrets, and its
 	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
 	// input names secrets ask; DefaultVersion builds without them, as before.
