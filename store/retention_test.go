@@ -1,0 +1,69 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/store"
+)
+
+func TestRetentionPolicies(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, _, err := s.CreateUser(ctx, "alice", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateNamespace(ctx, "demo", u.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []string{"app", "web"} {
+			if _, err := s.CreateRepository(ctx, "demo", r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.GetRetention(ctx, "demo", "app"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetRetention before any = %v, want not found", err)
+		}
+		if _, err := s.SetRetention(ctx, "demo", "nope", build.RetentionPolicy{}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("SetRetention of a missing repository = %v, want not found", err)
+		}
+		p := build.RetentionPolicy{Every: "24h", Rules: []build.RetentionRule{
+			{TagPattern: "main-*", KeepLast: 3}, {TagPattern: "/^pr-/", KeepYoungerThan: "72h"}}}
+		if _, err := s.SetRetention(ctx, "demo", "app", p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetRetention(ctx, "demo", "app")
+		if err != nil || !reflect.DeepEqual(got.RetentionPolicy, p) || got.UpdatedAt.IsZero() {
+			t.Fatalf("GetRetention = %+v, %v; want %+v", got, err, p)
+		}
+		// Replacing it keeps one row.
+		p2 := build.RetentionPolicy{Every: "1h", Rules: []build.RetentionRule{{TagPattern: "*", KeepLast: 1}}}
+		if _, err := s.SetRetention(ctx, "demo", "app", p2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetRetention(ctx, "demo", "web", p); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.ListRetention(ctx)
+		if err != nil || len(all) != 2 || all[0].Repository != "app" || !reflect.DeepEqual(all[0].RetentionPolicy, p2) || all[1].Repository != "web" {
+			t.Fatalf("ListRetention = %+v, %v", all, err)
+		}
+		if err := s.DeleteRetention(ctx, "demo", "app"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteRetention(ctx, "demo", "app"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second DeleteRetention = %v, want not found", err)
+		}
+		// The policy goes with its repository.
+		if _, err := s.DeleteRepository(ctx, "demo", "web"); err != nil {
+			t.Fatal(err)
+		}
+		if all, err := s.ListRetention(ctx); err != nil || len(all) != 0 {
+			t.Fatalf("ListRetention after the deletions = %+v, %v", all, err)
+		}
+	})
+}
