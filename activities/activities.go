@@ -92,6 +92,8 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// Retention reads image repositories' retention policies; nil refuses retention runs.
+	Retention RetentionSource
 }
 
 // workspace is the folder of one build session on this host.

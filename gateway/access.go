@@ -250,6 +250,7 @@ func (a *Server) deleteRepository(c *gin.Context) {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
 		return
 	}
+	a.dropRetention(ctx, ns, repo)
 	ids := make([]string, 0, len(rules))
 	orphans := []hookReport{}
 	for _, r := range rules {

@@ -172,6 +172,7 @@ func (a *Server) router() *gin.Engine {
 	// Write, as saving a rule: without refs a preview reads the source through the account.
 	write.POST(rules+"/preview", a.previewRule)
 	read.GET("/repositories/:repo/builds", a.listBuilds)
+	a.retentionRoutes(read, write)
 
 	v1.GET("/builds/:id", a.requireBuild(store.RoleRead), a.getBuild)
 	v1.GET("/builds/:id/logs", a.requireBuild(store.RoleRead), a.buildLogs)

@@ -102,3 +102,34 @@ ORDER BY n.name, r.name`)
 	}
 	return out, rows.Err()
 }
+
+// RuleTags is what of a build rule decides which tags it keeps in use: the registry cache,
+// latest and the semver tags.
+type RuleTags struct {
+	ID        string
+	TagLatest string
+	Semver    bool
+	Cache     string
+}
+
+// RetentionRules returns what the rules of ns/repo tag, for retention to keep. It reads no
+// sealed column, so a reader without the secret box (a worker) can call it.
+func (s *Store) RetentionRules(ctx context.Context, ns, repo string) ([]RuleTags, error) {
+	rows, err := s.query(ctx, s.db, `SELECT ru.id, ru.tag_latest, ru.semver, ru.cache FROM rules ru
+JOIN repositories r ON r.id = ru.repository_id
+JOIN namespaces n ON n.id = r.namespace_id
+WHERE n.name = ? AND r.name = ? ORDER BY ru.seq`, ns, repo)
+	if err != nil {
+		return nil, fmt.Errorf("listing the rules of %s/%s: %w", ns, repo, err)
+	}
+	defer rows.Close()
+	out := []RuleTags{}
+	for rows.Next() {
+		var r RuleTags
+		if err := rows.Scan(&r.ID, &r.TagLatest, &r.Semver, &r.Cache); err != nil {
+			return nil, fmt.Errorf("reading a rule of %s/%s: %w", ns, repo, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

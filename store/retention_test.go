@@ -58,6 +58,24 @@ func TestRetentionPolicies(t *testing.T) {
 		if err := s.DeleteRetention(ctx, "demo", "app"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second DeleteRetention = %v, want not found", err)
 		}
+		// The rules' tagging, read without the secret box.
+		src := store.Source{Provider: "github", Owner: "octo", Repository: "hello"}
+		r1, err := s.CreateRule(ctx, store.Rule{Namespace: "demo", Repository: "app", Source: src, TagLatest: "default_branch"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := s.CreateRule(ctx, store.Rule{Namespace: "demo", Repository: "app", Source: src, Semver: true, Cache: "mycache"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.RuleTags{{ID: r1.ID, TagLatest: "default_branch"}, {ID: r2.ID, Semver: true, Cache: "mycache"}}
+		if got, err := s.RetentionRules(ctx, "demo", "app"); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("RetentionRules = %+v, %v; want %+v", got, err, want)
+		}
+		if got, err := s.RetentionRules(ctx, "demo", "web"); err != nil || len(got) != 0 {
+			t.Fatalf("RetentionRules of a repository without rules = %+v, %v", got, err)
+		}
+
 		// The policy goes with its repository.
 		if _, err := s.DeleteRepository(ctx, "demo", "web"); err != nil {
 			t.Fatal(err)
