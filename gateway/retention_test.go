@@ -120,3 +120,12 @@ func TestRetentionRoles(t *testing.T) {
 		t.Fatal("the schedule outlived its repository")
 	}
 }
+
+// TestREADMERetentionExample saves the README's retention policy: it must be valid as shown.
+func TestREADMERetentionExample(t *testing.T) {
+	h := devStack(t)
+	tm := h.newTeam(t, "readme-retention")
+	for _, body := range readmeBodies(t, "/repositories/app/retention") {
+		expect(t, h.do(t, "PUT", "/api/v1/namespaces/"+tm.ns+"/repositories/app/retention", h.writer, body), 200, "the README's policy")
+	}
+}
