@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -30,24 +31,39 @@ const (
 	sweepBatch = 50
 )
 
+// RunLister is what of a Temporal client the sweeper asks: which runs still exist.
+type RunLister interface {
+	ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+}
+
 // LogSweeper removes the logs of runs Temporal no longer has.
 type LogSweeper struct {
-	Logs     *logstore.Store
-	Temporal client.Client
-	// Namespace is the Temporal namespace whose retention applies.
-	Namespace string
+	Logs *logstore.Store
+	Runs RunLister
+	// Retention is the namespace's retention of closed executions.
+	Retention func(ctx context.Context) (time.Duration, error)
 	Logger    *slog.Logger
+}
+
+// NamespaceRetention reads the retention of Temporal namespace ns, for LogSweeper.
+func NamespaceRetention(tc client.Client, ns string) func(context.Context) (time.Duration, error) {
+	return func(ctx context.Context) (time.Duration, error) {
+		resp, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
+		if err != nil {
+			return 0, fmt.Errorf("reading the retention of namespace %s: %w", ns, err)
+		}
+		return resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(), nil
+	}
 }
 
 // Sweep removes the logs of deleted runs once and answers how many it removed.
 func (s LogSweeper) Sweep(ctx context.Context) (int, error) {
-	ns, err := s.Temporal.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.Namespace})
+	ttl, err := s.Retention(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reading the retention of namespace %s: %w", s.Namespace, err)
+		return 0, err
 	}
-	ttl := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
 	if ttl <= 0 {
-		return 0, fmt.Errorf("namespace %s reports no retention", s.Namespace)
+		return 0, errors.New("the namespace reports no retention")
 	}
 	logs, err := s.Logs.RunLogs()
 	if err != nil {
@@ -92,7 +108,7 @@ func (s LogSweeper) liveRuns(ctx context.Context, batch []logstore.RunLog) (map[
 	live := map[string]bool{}
 	var token []byte
 	for {
-		resp, err := s.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, NextPageToken: token})
+		resp, err := s.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, NextPageToken: token})
 		if err != nil {
 			return nil, fmt.Errorf("looking up runs of old logs: %w", err)
 		}

@@ -96,7 +96,8 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	var closeRetention func()
 	acts.Retention, closeRetention = openRetention(ctx, cfg, logger)
 	defer closeRetention()
-	stopSweep, err := startLogSweeper(getenv, LogSweeper{Logs: acts.Logs, Temporal: tc, Namespace: cfg.TemporalNamespace, Logger: logger})
+	stopSweep, err := startLogSweeper(getenv, LogSweeper{Logs: acts.Logs, Runs: tc,
+		Retention: NamespaceRetention(tc, cfg.TemporalNamespace), Logger: logger})
 	if err != nil {
 		return err
 	}
