@@ -69,7 +69,7 @@ func TestLogSweep(t *testing.T) {
 		wantGone   bool
 	}{
 		{"build-gone", "run-gone", 2 * day, false, true},
-		{"build-live", "run-live", 2 * day, true, false},       // still in Temporal (running long, or retained)
+		{"build-live", "run-live", 2 * day, true, false},      // still in Temporal (running long, or retained)
 		{"build-young", "run-young", time.Hour, false, false}, // younger than retention: not even asked
 		{"build-two-runs", "run-old", 3 * day, false, true},
 		{"build-two-runs", "run-new", 3 * day, true, false},
