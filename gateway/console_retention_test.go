@@ -35,6 +35,8 @@ func TestConsoleRetention(t *testing.T) {
 	wantPage(t, r.post(page, page, form), http.StatusForbidden)
 	wantPage(t, r.post(page, page+"/remove", url.Values{}), http.StatusForbidden)
 
+	wantPage(t, w.get("/ns/"+tm.ns+"/repos/nope/retention"), http.StatusNotFound)
+
 	o := hs.browser(t)
 	o.signIn(hs.outsider)
 	wantPage(t, o.get(page), http.StatusNotFound)

@@ -43,7 +43,15 @@ func viewRetention(p store.RetentionPolicy) retentionView {
 
 func (a *Server) getRetention(c *gin.Context) {
 	ns, repo := c.Param("ns"), c.Param("repo")
-	p, err := a.store.GetRetention(c.Request.Context(), ns, repo)
+	ctx := c.Request.Context()
+	p, err := a.store.GetRetention(ctx, ns, repo)
+	if errors.Is(err, store.ErrNotFound) {
+		// Say which is missing: the repository, or only its policy.
+		if _, rerr := a.store.GetRepository(ctx, ns, repo); rerr != nil {
+			a.storeError(c, fmt.Sprintf("repository %q", repo), rerr)
+			return
+		}
+	}
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("retention policy of repository %q", repo), err)
 		return

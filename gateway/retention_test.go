@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,12 @@ func TestRetentionRoles(t *testing.T) {
 	path := "/api/v1/namespaces/" + tm.ns + "/repositories/app/retention"
 	policy := map[string]any{"rules": []map[string]any{{"tag_pattern": "main-*", "keep_last": 3}}, "every": "12h"}
 
-	expect(t, h.do(t, "GET", path, h.reader, nil), 404, "reading before any policy")
+	if r := h.do(t, "GET", path, h.reader, nil); r.code != 404 || !strings.Contains(string(r.body), "retention policy") {
+		t.Fatalf("reading before any policy: %s", r)
+	}
+	if r := h.do(t, "GET", "/api/v1/namespaces/"+tm.ns+"/repositories/nope/retention", h.reader, nil); r.code != 404 || !strings.Contains(string(r.body), `repository \"nope\" not found`) {
+		t.Fatalf("reading the policy of a missing repository: %s", r)
+	}
 	expect(t, h.do(t, "POST", path+"/dry-run", h.reader, nil), 404, "dry run without a policy")
 	expect(t, h.do(t, "PUT", path, h.reader, policy), 403, "a reader setting a policy")
 	expect(t, h.do(t, "PUT", path, h.outsider, policy), 404, "an outsider setting a policy")
