@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/config"
@@ -41,6 +42,8 @@ func (s storeRetention) RetentionTarget(ctx context.Context, ns, repo string) (a
 // openRetention opens the gateway's database for retention runs. A worker that cannot reach
 // it builds on, and its retention runs fail saying why (another worker may take them).
 func openRetention(ctx context.Context, cfg config.Config, logger *slog.Logger) (activities.RetentionSource, func()) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		logger.Warn("retention runs are off on this worker: the database is out of reach", "error", err)
