@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
 )
 
 // ListTags reads every tag of repo with its digest and the created time its image config
@@ -29,29 +31,64 @@ func ListTags(ctx context.Context, repo name.Repository, opts ...remote.Option) 
 		return nil, fmt.Errorf("listing the tags of %s: %w", repo, err)
 	}
 	sort.Strings(names)
+	// Resolve every tag, then read each distinct image's config once, a few at a time.
+	descs := make([]*remote.Descriptor, len(names))
+	// The descriptors keep the context of their Get for the config reads below: ctx, not the
+	// group's, which ends with Wait.
+	var g errgroup.Group
+	g.SetLimit(listConcurrency)
+	for i, n := range names {
+		g.Go(func() error {
+			desc, err := remote.Get(repo.Tag(n), opts...)
+			if isNotFound(err) {
+				return nil // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s:%s: %w", repo, n, err)
+			}
+			descs[i] = desc
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	byDigest := map[string]*remote.Descriptor{}
+	for _, d := range descs {
+		if d != nil {
+			byDigest[d.Digest.String()] = d
+		}
+	}
+	var mu sync.Mutex
 	created := map[string]v1.Time{}
-	tags := make([]Tag, 0, len(names))
-	for _, n := range names {
-		desc, err := remote.Get(repo.Tag(n), opts...)
-		if isNotFound(err) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s:%s: %w", repo, n, err)
-		}
-		d := desc.Digest.String()
-		c, ok := created[d]
-		if !ok {
-			c = createdOf(desc)
+	g = errgroup.Group{}
+	g.SetLimit(listConcurrency)
+	for d, desc := range byDigest {
+		g.Go(func() error {
+			c := createdOf(desc)
+			mu.Lock()
 			created[d] = c
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	tags := make([]Tag, 0, len(names))
+	for i, n := range names {
+		if descs[i] == nil {
+			continue
 		}
-		tags = append(tags, Tag{Name: n, Digest: d, Created: c.Time.UTC()})
+		d := descs[i].Digest.String()
+		tags = append(tags, Tag{Name: n, Digest: d, Created: created[d].Time.UTC()})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return tags, nil
 }
+
+// listConcurrency bounds the registry requests ListTags has in flight.
+const listConcurrency = 8
 
 // createdOf is the created time of desc's image, or of an index's first image.
 func createdOf(desc *remote.Descriptor) v1.Time {
