@@ -214,11 +214,17 @@ func (a *Server) deleteRetentionSchedule(ctx context.Context, ns, repo string) e
 	return err
 }
 
-// dropRetention deletes the retention Schedule of a deleted repository (its policy went with
-// it in the store); a failure is logged: the run of an orphaned Schedule finds no policy and
-// deletes nothing.
-func (a *Server) dropRetention(ctx context.Context, ns, repo string) {
-	if err := a.deleteRetentionSchedule(ctx, ns, repo); err != nil {
-		a.logger.Error("deleting the repository's retention schedule", "repository", ns+"/"+repo, "error", err)
+// retentionDropper is what deleting repository ns/repo does to its retention Schedule, read
+// before the repository (and its policy with it) is deleted: delete the Schedule when the
+// repository has a policy, nothing otherwise. A failure is logged: the run of an orphaned
+// Schedule finds no policy and deletes nothing.
+func (a *Server) retentionDropper(ctx context.Context, ns, repo string) func() {
+	if _, err := a.store.GetRetention(ctx, ns, repo); err != nil {
+		return func() {}
+	}
+	return func() {
+		if err := a.deleteRetentionSchedule(ctx, ns, repo); err != nil {
+			a.logger.Error("deleting the repository's retention schedule", "repository", ns+"/"+repo, "error", err)
+		}
 	}
 }
