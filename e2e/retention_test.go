@@ -186,12 +186,17 @@ func TestRetention(t *testing.T) {
 	}
 
 	// Logs go with their records: Temporal's retention deletes a closed execution; the
-	// sweeper then removes its log. The namespace's retention is a day: the logs are made to
-	// look older than that, and the execution is deleted as retention would.
+	// sweeper then removes its log. The logs are made to look older than the namespace's
+	// retention (a day on the dev server, 30 days on the production shape), and the execution
+	// is deleted as retention would.
 	logs := logstoreAt()
 	gone := logs.Path(mainBuild.ID, runOf(t, mainBuild.ID))
 	stays := logs.Path(tagBuild.ID, runOf(t, tagBuild.ID))
-	old := now.Add(-25 * time.Hour)
+	nsInfo, err := env.temporal.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := now.Add(-nsInfo.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration() - time.Hour)
 	for _, p := range []string{gone, stays} {
 		if err := os.Chtimes(p, old, old); err != nil {
 			t.Fatalf("the build's log: %v", err)
