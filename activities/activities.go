@@ -105,6 +105,8 @@ type Activities struct {
 	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
 	// Nil clones every build afresh into its workspace.
 	Sources *gitcache.Cache
+	// Retention reads image repositories' retention policies; nil refuses retention runs.
+	Retention RetentionSource
 }
 
 // workspace is the folder of one build session on this host.

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/retention"
 	"github.com/slipway-dev/slipway/store"
 )
 
@@ -251,6 +252,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"NotificationInput", notificationBody{}},
 		{"NotificationDelivery", store.NotificationDelivery{}},
 		{"Badge", badgeView{}},
+		{"RetentionPolicy", build.RetentionPolicy{}},
+		{"RetentionRule", build.RetentionRule{}},
+		{"RetentionView", retentionView{}},
+		{"RetentionDryRun", dryRunAnswer{}},
+		{"RetentionDecision", retention.Decision{}},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			want := jsonFields(reflect.TypeOf(tc.typ))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -297,6 +298,24 @@ func endpoints() []endpoint {
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				p, hidden := ruleURL(mx, sc)
 				return request{path: p + "/builds", body: map[string]string{"branch": "main"}, hidden: hidden}
+			}},
+		{method: "GET", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, true), hidden: nsHidden(mx, sc)}
+			}},
+		{method: "PUT", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, false), body: matrixRetention, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleWrite, ok: 204,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, true), hidden: nsHidden(mx, sc)}
+			}},
+		// Granted, the dry run asks the registry, which does not answer in these tests (as the
+		// console's images tab shows): 502 is the answer past the role check.
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/retention/dry-run", access: inNamespace, need: store.RoleRead, ok: 502,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, false) + "/dry-run", body: matrixRetention, hidden: nsHidden(mx, sc)}
 			}},
 		{method: "GET", route: "/api/v1/namespaces/:ns/repositories/:repo/builds", access: inNamespace, need: store.RoleRead, ok: 200,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
@@ -604,4 +623,20 @@ func sameAsMissing(t *testing.T, e endpoint, c caller, req request, msg string) 
 	if missing := strings.ReplaceAll(r.errorMessage(t), ghost, req.hidden); missing != msg {
 		t.Errorf("the 404 for what the caller may not see differs from the 404 for what does not exist:\n%q\n%q", msg, missing)
 	}
+}
+
+// matrixRetention is the retention policy the matrix saves and tries.
+var matrixRetention = build.RetentionPolicy{Rules: []build.RetentionRule{{TagPattern: "*", KeepLast: 5}}}
+
+// retentionURL is the retention URL of the "app" repository a scope reaches, with a saved
+// policy when saved is set.
+func retentionURL(t *testing.T, mx *matrix, sc scope, saved bool) string {
+	t.Helper()
+	ns := mx.team(sc).ns
+	if saved {
+		if _, err := h.store.SetRetention(context.Background(), ns, "app", matrixRetention); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return "/api/v1/namespaces/" + ns + "/repositories/app/retention"
 }

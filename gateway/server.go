@@ -180,6 +180,7 @@ func (a *Server) router() *gin.Engine {
 	write.PUT("/notifications/:nid", a.updateNotification)
 	write.DELETE("/notifications/:nid", a.deleteNotification)
 	write.POST("/notifications/:nid/secret", a.rotateNotificationSecret)
+	a.retentionRoutes(read, write)
 
 	v1.GET("/builds/:id", a.requireBuild(store.RoleRead), a.getBuild)
 	v1.GET("/builds/:id/logs", a.requireBuild(store.RoleRead), a.buildLogs)

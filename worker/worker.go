@@ -102,6 +102,15 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}
+	var closeRetention func()
+	acts.Retention, closeRetention = openRetention(ctx, cfg, logger)
+	defer closeRetention()
+	stopSweep, err := startLogSweeper(getenv, LogSweeper{Logs: acts.Logs, Runs: tc,
+		Retention: NamespaceRetention(tc, cfg.TemporalNamespace), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer stopSweep()
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		EnableSessionWorker:               true,
 		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
@@ -115,6 +124,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: build.ReconcileWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: build.NotifyWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Retention, workflow.RegisterOptions{Name: build.RetentionWorkflowName})
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
