@@ -47,6 +47,9 @@ type Input struct {
 	// RunPolicy is the rule's run policy: RunParallel (also when empty), RunSerial or
 	// RunLatestOnly. It travels in the input so the workflow needs no database.
 	RunPolicy string `json:"run_policy,omitempty"`
+	// Platforms are the platforms to build, in normal form ("linux/arm64"), pushed as one
+	// image index; empty builds the worker's own platform and pushes one image.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // Run policies of a rule: how its builds wait for each other.
