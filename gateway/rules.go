@@ -90,6 +90,9 @@ type ruleBody struct {
 	RunPolicy string `json:"run_policy"`
 	// ReconcileEvery is a Go duration of at least a minute, or "" for never.
 	ReconcileEvery string `json:"reconcile_every"`
+	// Platforms are the platforms each build makes into one image index, such as
+	// ["linux/amd64", "linux/arm64"]; none builds the worker's own platform.
+	Platforms []string `json:"platforms"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -132,6 +135,9 @@ func (a *Server) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 		return nil, fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
 	}
 	if err := checkRuleFields(b); err != nil {
+		return nil, err
+	}
+	if err := normalizeRulePlatforms(b); err != nil {
 		return nil, err
 	}
 	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
@@ -178,6 +184,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
 		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
 		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
+		Platforms: b.Platforms,
 	}
 }
 
