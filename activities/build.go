@@ -55,6 +55,9 @@ type BuildInput struct {
 	// Revision is the commit built, recorded in the image config as RevisionLabel so that a
 	// later push can tell which commit a tag carries.
 	Revision string `json:"revision,omitempty"`
+	// Platforms are the platforms to build into one image index; none builds the worker's
+	// own platform into one image.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // BuildResult names the image BuildKit wrote into the workspace.
@@ -96,6 +99,10 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		return BuildResult{}, err
 	}
 	if err := a.checkIsolation(ctx); err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
+	if err := a.checkPlatforms(ctx, attrPlatforms(attrs)); err != nil {
 		fmt.Fprintf(log, "==> %v\n", err)
 		return BuildResult{}, err
 	}
@@ -210,6 +217,13 @@ func frontendAttrs(in BuildInput, dockerfile string) (map[string]string, error) 
 	if in.Revision != "" {
 		// Set by the build, over any LABEL of the Dockerfile, so the label tells the truth.
 		attrs["label:"+RevisionLabel] = in.Revision
+	}
+	targets, err := buildPlatforms(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) > 0 {
+		attrs[platformAttr] = strings.Join(targets, ",")
 	}
 	return attrs, nil
 }

@@ -324,7 +324,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	if err := b.step(ctx, build.StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
-		Revision: revision,
+		Revision: revision, Platforms: in.Platforms,
 	}, &built); err != nil {
 		return nil, err
 	}
