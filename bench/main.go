@@ -36,7 +36,8 @@ type part struct {
 // parts lists the measurements in the order they run and are reported.
 func parts() []part {
 	return []part{{"e2e", measureE2E}, {"webhooks", measureWebhooks}, {"scale", measureScale},
-		{"rebuilds", measureRebuilds}, {"throughput", measureThroughput}, {"network", measureNetwork}}
+		{"rebuilds", measureRebuilds}, {"throughput", measureThroughput}, {"network", measureNetwork},
+		{"platforms", measurePlatforms}}
 }
 
 func main() {
@@ -47,7 +48,7 @@ func main() {
 	flag.StringVar(&o.toolsDir, "tools", os.Getenv("SLIPWAY_TOOLS_DIR"), "folder holding temporal, buildkitd and buildctl (default <module>/.tools/bin)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache)")
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the e2e and throughput builds, as BuildInput.cache: empty is Slipway's default, off builds without one")
-	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network); empty measures all")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network, platforms); empty measures all")
 	flag.IntVar(&o.scaleN, "scale-n", 10000, "closed builds and build rules the scale part seeds")
 	flag.Parse()
 	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || flag.NArg() != 0 {
