@@ -79,13 +79,13 @@ func measurePlatforms(ctx context.Context, e *env, o options) (result, error) {
 	return res, nil
 }
 
-// platformsLabel names a platform set by its architectures: "amd64", "amd64+arm64".
+// platformsLabel names a platform set by its architectures: "amd64", "amd64-arm64".
 func platformsLabel(set []string) string {
 	var archs []string
 	for _, p := range set {
 		archs = append(archs, strings.TrimPrefix(p, "linux/"))
 	}
-	return strings.Join(archs, "+")
+	return strings.Join(archs, "-")
 }
 
 // runStepTimes sums the DONE times of the RUN steps in BuildKit's plain progress, per
