@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,48 @@ func TestUnavailablePlatformFailsAtOnce(t *testing.T) {
 	r, _ := name.NewRepository(in.Image)
 	if tags, err := remote.List(r, operatorAuth()); err == nil && len(tags) > 0 {
 		t.Fatalf("a refused build pushed %v", tags)
+	}
+}
+
+// TestEmulatedStepsStayIsolated runs an emulated linux/arm64 RUN step that tries the control
+// plane (loopback and the bridge's address): QEMU runs inside the step's container, so the
+// build network's filter holds for it as for a native step.
+func TestEmulatedStepsStayIsolated(t *testing.T) {
+	if env.stack.BuildBridge == "" {
+		t.Fatal("the stack runs builds on the host network: no build network to test")
+	}
+	w := startWorker(t)
+	t.Cleanup(w.stop)
+	local := listenProbe(t, "127.0.0.1:0")
+	gw := env.stack.BuildGateway.String()
+	_, registryPort, _ := net.SplitHostPort(env.stack.Registry)
+	_, temporalPort, _ := net.SplitHostPort(env.stack.TemporalAddress)
+	targets := []string{env.stack.Registry, env.stack.TemporalAddress, fmt.Sprintf("127.0.0.1:%d", local.port()),
+		net.JoinHostPort(gw, registryPort), net.JoinHostPort(gw, temporalPort)}
+	script := fmt.Sprintf("uname -m > /arch; for t in %s; do if nc -w 3 ${t%%:*} ${t##*:} </dev/null >/dev/null 2>&1; "+
+		"then echo \"reached $t\"; else echo \"blocked $t\"; fi; done > /probes; echo %d >> /probes",
+		strings.Join(targets, " "), time.Now().UnixNano())
+	owner := "e2e-platform-netprobe"
+	srv := &gitserver.Server{Root: env.gitRoot, URL: env.gitURL}
+	srv.NewRepo(t, owner, "hello").Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN " + script + "\n"})
+	in := baseInput(owner)
+	in.TagTemplate = "probe"
+	in.Platforms = []string{"linux/arm64"}
+	if _, logText, err := runBuild(t, "e2e-platform-netprobe", in); err != nil {
+		t.Fatalf("probe build failed: %v\nlog:\n%s", err, logText)
+	}
+	img := pullPlatform(t, in.Image+":probe", "arm64")
+	if got := fileOf(t, img, "arch"); got != "aarch64\n" {
+		t.Fatalf("the probe did not run emulated: uname -m said %q", got)
+	}
+	probes := fileOf(t, img, "probes")
+	for _, target := range targets {
+		if !strings.Contains(probes, "blocked "+target+"\n") {
+			t.Errorf("%s from an emulated RUN step was not blocked:\n%s", target, probes)
+		}
+	}
+	if n := local.accepted.Load(); n != 0 {
+		t.Errorf("the loopback server took %d connections from the emulated build, want 0", n)
 	}
 }
 
