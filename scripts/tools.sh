@@ -78,16 +78,28 @@ fetch_foreign_busybox() {
 	if [[ $(id -u) -ne 0 ]]; then
 		sudo=(sudo)
 	fi
-	local arch version dir
+	local arch version dir added
 	for arch in "${FOREIGN_BUSYBOX_ARCHES[@]}"; do
 		version=$(apt-cache policy "busybox-static:$arch" 2>/dev/null | awk '/Candidate:/ {print $2}')
 		if [[ -z $version || $version == "(none)" ]]; then
+			added=
 			if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
 				log "adding dpkg architecture $arch for busybox-static:$arch"
 				"${sudo[@]}" dpkg --add-architecture "$arch"
+				added=1
 			fi
-			"${sudo[@]}" apt-get update
+			# A failed update (an archive without $arch, as Ubuntu's main one) leaves the
+			# stack without the foreign busybox, not without the tools.
+			"${sudo[@]}" apt-get update || log "apt-get update with $arch failed"
 			version=$(apt-cache policy "busybox-static:$arch" | awk '/Candidate:/ {print $2}')
+			if [[ -z $version || $version == "(none)" ]]; then
+				log "no busybox-static:$arch in apt's sources: the stack seeds busybox without $arch, and FROM busybox does not build for it"
+				if [[ -n $added ]]; then
+					# Left added, it would fail every later apt-get update.
+					"${sudo[@]}" dpkg --remove-architecture "$arch"
+				fi
+				continue
+			fi
 		fi
 		local stamp=$TOOLS_DIR/.busybox-$arch-${version//[:\/]/_}
 		if [[ -x $TOOLS_DIR/busybox-$arch && -f $stamp ]]; then
@@ -98,7 +110,12 @@ fetch_foreign_busybox() {
 		CLEANUP_DIR=$dir
 		# apt-get downloads as its own user (_apt), which must reach the folder.
 		chmod 0755 "$dir"
-		(cd "$dir" && apt-get download "busybox-static:$arch=$version")
+		if ! (cd "$dir" && apt-get download "busybox-static:$arch=$version"); then
+			log "downloading busybox-static:$arch failed: the stack seeds busybox without $arch"
+			rm -rf "$dir"
+			CLEANUP_DIR=
+			continue
+		fi
 		dpkg-deb -x "$dir"/busybox-static_*_"$arch".deb "$dir/root"
 		install -m 0755 "$dir/root/bin/busybox" "$TOOLS_DIR/busybox-$arch"
 		rm -f "$TOOLS_DIR/.busybox-$arch-"*
