@@ -92,6 +92,9 @@ type ruleBody struct {
 	ReconcileEvery string `json:"reconcile_every"`
 	// Secrets names build secrets of the namespace the rule's builds get; each must exist.
 	Secrets []string `json:"secrets"`
+	// Platforms are the platforms each build makes into one image index, such as
+	// ["linux/amd64", "linux/arm64"]; none builds the worker's own platform.
+	Platforms []string `json:"platforms"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -139,6 +142,9 @@ func (a *Server) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 	if err := checkRuleFields(b); err != nil {
 		return nil, err
 	}
+	if err := normalizeRulePlatforms(b); err != nil {
+		return nil, err
+	}
 	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
 		return nil, err
 	}
@@ -183,7 +189,8 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
 		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
 		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
-		Secrets: ruleSecrets(b.Secrets),
+		Secrets:   ruleSecrets(b.Secrets),
+		Platforms: b.Platforms,
 	}
 }
 

@@ -330,7 +330,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
 		Revision:  revision,
-		Namespace: secretsNS, Secrets: secretNames,
+		Namespace: secretsNS, Secrets: secretNames, Platforms: in.Platforms,
 	}, &built); err != nil {
 		return nil, err
 	}
