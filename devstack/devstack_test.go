@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -439,4 +440,42 @@ func TestUnescapeMountPoint(t *testing.T) {
 // operator authenticates go-containerregistry as the stack's operator.
 func operator(s *Stack) remote.Option {
 	return remote.WithAuthFromKeychain(registryauth.OperatorKeychain(s.RegistryKey, s.Registry))
+}
+
+// TestDynamicConfigMatchesDeploy keeps the dev server's dynamic config flags and the file the
+// production-shaped servers read the same.
+func TestDynamicConfigMatchesDeploy(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "temporal-dynamicconfig.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := map[string]string{}
+	var key string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "":
+		case !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":"):
+			key = strings.TrimSuffix(line, ":")
+		case strings.HasPrefix(strings.TrimSpace(line), "- value:"):
+			if _, dup := file[key]; dup {
+				t.Fatalf("%s has more than one value: constrained values are not compared", key)
+			}
+			file[key] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- value:"))
+		default:
+			t.Fatalf("line %q: only keys with one unconstrained value are compared", line)
+		}
+	}
+	flags := map[string]string{}
+	for _, kv := range DynamicConfig() {
+		flags[kv[0]] = kv[1]
+	}
+	if !maps.Equal(file, flags) {
+		t.Fatalf("deploy/temporal-dynamicconfig.yaml holds %v, the dev server's flags %v", file, flags)
+	}
+	args := strings.Join((&Stack{}).temporalCommandArgs(7233), " ")
+	for k, v := range flags {
+		if !strings.Contains(args, "--dynamic-config-value "+k+"="+v) {
+			t.Errorf("dev server arguments lack %s=%s: %s", k, v, args)
+		}
+	}
 }

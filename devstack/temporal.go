@@ -20,6 +20,20 @@ import (
 // temporalNamespace is where the search attributes are registered.
 const temporalNamespace = "default"
 
+// DynamicConfig is the Temporal dynamic config Slipway's servers run with, as key and JSON
+// value: the dev server takes it as flags, the production-shaped server and the compose
+// stack read deploy/temporal-dynamicconfig.yaml, which holds the same values and says why
+// each is set. In short: Temporal's defaults are sized for large clusters, and on a
+// deployment of a few history shards they make a build wait up to 50 ms at each hop from
+// its history to the matching service, and forward tasks between task queue partitions.
+func DynamicConfig() [][2]string {
+	return [][2]string{
+		{"history.transferProcessorMaxPollRPS", "1000"},
+		{"matching.numTaskqueueReadPartitions", "1"},
+		{"matching.numTaskqueueWritePartitions", "1"},
+	}
+}
+
 // temporalCommandArgs are the arguments of `temporal server start-dev`. The
 // HTTP API, metrics and internal service ports are left to the dev server,
 // which picks free ones, so stacks side by side do not collide. The dev
@@ -38,6 +52,9 @@ func (s *Stack) temporalCommandArgs(port int) []string {
 		// workflow starts a second than its default rollback journal.
 		"--sqlite-pragma", "journal_mode=wal",
 		"--sqlite-pragma", "synchronous=normal",
+	}
+	for _, kv := range DynamicConfig() {
+		args = append(args, "--dynamic-config-value", kv[0]+"="+kv[1])
 	}
 	// Only a new database takes these; waitTemporal adds any that an older
 	// database lacks.

@@ -32,7 +32,8 @@ type ServerOptions struct {
 	// ToolsDir holds temporal-server, temporal-sql-tool, the temporal CLI and the
 	// temporal-schema folder (`scripts/tools.sh prod`).
 	ToolsDir string
-	// DeployDir is the repository's deploy/ folder, holding the two scripts.
+	// DeployDir is the repository's deploy/ folder, holding the two scripts and the dynamic
+	// config (temporal-dynamicconfig.yaml).
 	DeployDir string
 	// Postgres is the "host:port" of a PostgreSQL 12+ server; User and Password log in to
 	// it with the right to create databases.
@@ -161,6 +162,10 @@ clusterMetadata:
       rpcAddress: "127.0.0.1:{{.Ports.frontend}}"
 dcRedirectionPolicy:
   policy: noop
+# Slipway's dynamic config (deploy/temporal-dynamicconfig.yaml), as the compose stack mounts it.
+dynamicConfigClient:
+  filepath: "{{.DynamicConfig}}"
+  pollInterval: 60s
 `))
 
 // StartTemporalServer applies Temporal's schemas to PostgreSQL (creating the databases when
@@ -222,6 +227,13 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 	if err != nil {
 		return nil, err
 	}
+	dynamicConfig, err := filepath.Abs(filepath.Join(opts.DeployDir, "temporal-dynamicconfig.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("finding the dynamic config: %w", err)
+	}
+	if _, err := os.Stat(dynamicConfig); err != nil {
+		return nil, fmt.Errorf("starting temporal server: %w", err)
+	}
 	configDir := filepath.Join(opts.Home, "temporal-config")
 	if err := os.MkdirAll(configDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", configDir, err)
@@ -230,6 +242,7 @@ func StartTemporalServer(ctx context.Context, opts ServerOptions) (_ *TemporalSe
 	if err := serverConfig.Execute(&cfg, map[string]any{
 		"Database": opts.Database, "VisibilityDatabase": opts.VisibilityDatabase,
 		"Postgres": opts.Postgres, "User": opts.User, "Password": opts.Password, "Ports": ports,
+		"DynamicConfig": dynamicConfig,
 	}); err != nil {
 		return nil, fmt.Errorf("rendering temporal config: %w", err)
 	}

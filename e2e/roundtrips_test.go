@@ -13,8 +13,10 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/build"
 )
 
@@ -112,6 +114,8 @@ func TestBuildRoundTrips(t *testing.T) {
 
 	var took, gaps, toSession, openSession, pushToEnd []time.Duration
 	var last string
+	dispatch := dispatchGaps{}
+	since := time.Now()
 	for i := 0; i <= n; i++ {
 		in := baseInput(owner)
 		in.TagTemplate = "{short_commit}"
@@ -151,6 +155,11 @@ func TestBuildRoundTrips(t *testing.T) {
 			took = append(took, elapsed)
 			gaps = append(gaps, c.cloneToBuild)
 			toSession, openSession, pushToEnd = append(toSession, c.toSession), append(openSession, c.openSession), append(pushToEnd, c.pushToEnd)
+			events := readHistory(t, id)
+			dispatch.addDispatches(events, true)
+			if os.Getenv("SLIPWAY_ROUNDTRIPS_TIMELINE") != "" {
+				t.Logf("build %d's history:\n%s", i, timeline(events))
+			}
 		}
 		last = id
 	}
@@ -169,6 +178,19 @@ func TestBuildRoundTrips(t *testing.T) {
 		sort.Slice(p.d, func(i, j int) bool { return p.d[i] < p.d[j] })
 		t.Logf("  %s: %s / %s / %s", p.what, p.d[0].Round(time.Millisecond), p.d[len(p.d)/2].Round(time.Millisecond), p.d[len(p.d)-1].Round(time.Millisecond))
 	}
+	// The namespace's slots workflow serves every build: its own tasks are dispatched too.
+	var slotEvents []*historypb.HistoryEvent
+	for _, ev := range readHistory(t, activities.SlotsWorkflowID(build.DefaultTaskQueue, "demo")) {
+		if ev.GetEventTime().AsTime().After(since) {
+			slotEvents = append(slotEvents, ev)
+		}
+	}
+	slotDispatch := dispatchGaps{}
+	slotDispatch.addDispatches(slotEvents, false)
+	t.Logf("dispatches of the %d builds (all but the warm-up's): count, slow ones, min / median / max:", len(took))
+	dispatch.log(t)
+	t.Logf("dispatches of the slots workflow meanwhile:")
+	slotDispatch.log(t)
 	recordHistory(t, last, "v3-built")
 
 	// A missing Dockerfile is found by the clone and reported as the resolve step's failure;

@@ -36,6 +36,12 @@ import (
 	"github.com/slipway-dev/slipway/workflows"
 )
 
+// Pollers per task queue kind: the SDK's default is 2 of each.
+const (
+	workflowPollers = 4
+	activityPollers = 4
+)
+
 // Run polls for builds until ctx ends or the worker fails. getenv supplies the configuration
 // (os.Getenv in the binary).
 func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) error {
@@ -114,7 +120,14 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		EnableSessionWorker:               true,
 		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
-		WorkerStopTimeout:                 30 * time.Second,
+		// With the SDK's 2 workflow pollers (shared between the sticky and the normal queue)
+		// a build's workflow task often found no sticky poller waiting, went to the matching
+		// service's backlog and waited for the next poll; with 4 of each that became rare
+		// (docs/performance.md, "Round trips per build"). The session's host queue takes
+		// the activity pollers too. A poller is one long-poll request: cheap.
+		MaxConcurrentWorkflowTaskPollers: workflowPollers,
+		MaxConcurrentActivityTaskPollers: activityPollers,
+		WorkerStopTimeout:                30 * time.Second,
 		// Cancellation reaches an activity only with a heartbeat's answer; the default throttle
 		// (up to 80% of the heartbeat timeout) would let a cancelled build run on for 24s.
 		MaxHeartbeatThrottleInterval: 2 * time.Second,
