@@ -34,7 +34,10 @@ import (
 // versionEarlyRelease: the built image's slot given back with the session's end, and the
 // missing Dockerfile again (a failed build still gives its slot back at the end). v2-notified.json was recorded by e2e
 // TestNotificationsAndBadges: a build that sent its started and succeeded events to
-// notifications through abandoned slipway_notify children. Record new ones with
+// notifications through abandoned slipway_notify children. v4-full.json was recorded by e2e
+// TestFullShapeBuild: one build taking every change at its newest at once (limits, a serial
+// rule's slot, notifications, a push's path filter, the folded steps, the tag order, build
+// secrets, the early release). Record new ones with
 // `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))
