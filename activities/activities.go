@@ -92,6 +92,9 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// NoStreamedPush builds without BuildKit pushing the image in the solve (see
+	// streamedPush): the Push step then uploads every layer itself.
+	NoStreamedPush bool
 }
 
 // workspace is the folder of one build session on this host.

@@ -50,6 +50,10 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// StreamedPush has BuildKit push each image's layers to the registry in the build's solve
+	// (SLIPWAY_STREAMED_PUSH, default on), so the Push step writes only tags; off uploads the
+	// whole image in the Push step, for registries that refuse BuildKit's pushes.
+	StreamedPush bool
 	// DeliveryRetention is how long the gateway remembers the webhook events that started a
 	// build (SLIPWAY_DELIVERY_RETENTION, default 90d), so a late or replayed delivery starts
 	// nothing even after Temporal forgot the build. Keep it longer than Temporal's retention.
@@ -171,6 +175,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SLIPWAY_IMAGE_STORE_TTL %q is not a positive duration (such as 6h) or off", ttl)
 		}
 		c.ImageStoreTTL = d
+	}
+	switch sp := strings.ToLower(get("SLIPWAY_STREAMED_PUSH", "on")); sp {
+	case "on", "off":
+		c.StreamedPush = sp == "on"
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_STREAMED_PUSH %q is neither on nor off", sp)
 	}
 	if c.DeliveryRetention, err = ParseDays(get("SLIPWAY_DELIVERY_RETENTION", DefaultDeliveryRetention)); err != nil || c.DeliveryRetention <= 0 {
 		return Config{}, fmt.Errorf("SLIPWAY_DELIVERY_RETENTION %q is not a positive duration such as 90d or 2160h", getenv("SLIPWAY_DELIVERY_RETENTION"))

@@ -184,17 +184,18 @@ func newActivities(cfg config.Config, logger *slog.Logger) (*activities.Activiti
 			"that RUN steps are kept off the service's network")
 	}
 	return &activities.Activities{
-		LogURLBase:    cfg.GatewayURL + "/api/v1/builds",
-		BuildPageBase: cfg.GatewayURL + "/builds",
-		Keychain:      authn.DefaultKeychain,
-		RegistryKey:   registryKey,
-		RegistryHosts: cfg.TokenHosts(),
-		CloneBaseURLs: cfg.CloneBaseURLs(),
-		Isolation:     &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
-		TaskQueue:     cfg.TaskQueue,
-		Limits:        activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
-		Frontends:     cfg.BuildFrontends,
-		Cgroups:       cgroups,
+		LogURLBase:     cfg.GatewayURL + "/api/v1/builds",
+		BuildPageBase:  cfg.GatewayURL + "/builds",
+		Keychain:       authn.DefaultKeychain,
+		RegistryKey:    registryKey,
+		RegistryHosts:  cfg.TokenHosts(),
+		CloneBaseURLs:  cfg.CloneBaseURLs(),
+		Isolation:      &activities.Isolation{Off: !cfg.BuildIsolation, Bridge: cfg.BuildBridge},
+		TaskQueue:      cfg.TaskQueue,
+		Limits:         activities.Limits{MaxTimeout: cfg.MaxBuildTimeout, NamespaceMaxRunning: cfg.NamespaceMaxRunning},
+		Frontends:      cfg.BuildFrontends,
+		Cgroups:        cgroups,
+		NoStreamedPush: !cfg.StreamedPush,
 		// Under SLIPWAY_HOME, so that workers sharing it serialize their writes of a tag.
 		TagLockDir: filepath.Join(cfg.Home, "locks", "tags"),
 	}, nil
