@@ -94,6 +94,8 @@ func e2eResult(all []*scenarioRuns) result {
 	rawT.rows = rowsOf([]string{"git clone --depth 1", "buildctl build … push=true", "pair"})
 	groups := []string{groupContext, groupCacheImport, groupExport, groupCacheExport}
 	vert.rows = rowsOf(groups)
+	push := table{title: "Push step: what it sent the registry (medians)", header: head("count")}
+	push.rows = rowsOf([]string{"registry requests", "bytes sent (request bodies)"})
 	var phaseNames []string
 	var phaseMeds []map[string]time.Duration
 	var wfts []string
@@ -149,6 +151,13 @@ func e2eResult(all []*scenarioRuns) result {
 			}
 			vert.rows[i] = append(vert.rows[i], ms(median(sv))+" / "+ms(median(rv)))
 		}
+		var reqs, sent []int64
+		for _, s := range sc.slipway {
+			if r, b, ok := pushCounts(s.log); ok {
+				reqs, sent = append(reqs, r), append(sent, b)
+			}
+		}
+		push.rows[0], push.rows[1] = append(push.rows[0], medianCount(reqs)), append(push.rows[1], medianCount(sent))
 		meds := map[string]time.Duration{}
 		for n, ds := range per {
 			meds[n] = median(ds)
@@ -170,7 +179,7 @@ func e2eResult(all []*scenarioRuns) result {
 		phases.rows = append(phases.rows, row)
 	}
 	phases.rows = append(phases.rows, append([]string{"(workflow tasks: count, scheduled → started + started → completed)"}, wfts...))
-	res.tables = []table{totals, over, phases, rawT, vert}
+	res.tables = []table{totals, over, phases, rawT, vert, push}
 	return res
 }
 

@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-dev/slipway/build"
+)
+
+// pushedLine is the Push step's last log line: what it cost the network.
+var pushedLine = regexp.MustCompile(`==> pushed \S+ in \S+ \((\d+) registry requests, (\d+) bytes sent\)`)
+
+// TestStreamedPush builds an image with a 2 MiB layer of random bytes. With the streamed push
+// (the default), BuildKit pushes the layers in the build's solve and the Push step sends only
+// manifests; with SLIPWAY_STREAMED_PUSH=off the Push step uploads the layer itself. Either way
+// the tags name the image built.
+func TestStreamedPush(t *testing.T) {
+	owner := "e2e-streampush"
+	repo, _ := fixture(t, owner)
+	blob := make([]byte, 2<<20)
+	if _, err := rand.Read(blob); err != nil {
+		t.Fatal(err)
+	}
+	head := repo.Commit("main", map[string]string{
+		"big/Dockerfile": "FROM busybox\nCOPY big/blob.bin /blob.bin\nRUN echo streamed > /built-by\n",
+		"big/blob.bin":   string(blob),
+	})
+	tests := []struct {
+		name   string
+		env    []string
+		tag    string
+		stream bool
+	}{
+		{name: "streamed by the build", tag: "streamed-{short_commit}", stream: true},
+		{name: "uploaded by the Push step", env: []string{"SLIPWAY_STREAMED_PUSH=off"}, tag: "uploaded-{short_commit}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := startWorker(t, tt.env...)
+			defer w.stop()
+			in := baseInput(owner)
+			in.DockerfilePath = "big/Dockerfile"
+			in.TagTemplate = tt.tag + ",latest"
+			id := fmt.Sprintf("%s-%d", owner, time.Now().UnixNano())
+			run := startBuild(t, id, in)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			var res build.Result
+			if err := run.Get(ctx, &res); err != nil {
+				t.Fatalf("build: %v\nlog:\n%s", err, readLogQuiet(id, run.GetRunID()))
+			}
+			logText := readLog(t, id, run.GetRunID())
+			m := pushedLine.FindStringSubmatch(logText)
+			if m == nil {
+				t.Fatalf("no push count in the log:\n%s", logText)
+			}
+			requests, _ := strconv.Atoi(m[1])
+			sent, _ := strconv.Atoi(m[2])
+			t.Logf("Push step: %d registry requests, %d bytes sent", requests, sent)
+			streamed := strings.Contains(logText, "(image pushed by the build)")
+			if streamed != tt.stream {
+				t.Errorf("log says the build pushed the image: %v, want %v:\n%s", streamed, tt.stream, logText)
+			}
+			if tt.stream && sent >= 64<<10 {
+				t.Errorf("Push step sent %d bytes after the build pushed the image, want only manifests", sent)
+			}
+			if !tt.stream && sent < len(blob) {
+				t.Errorf("Push step sent %d bytes, less than the %d-byte layer it had to upload", sent, len(blob))
+			}
+			tag := strings.ReplaceAll(tt.tag, "{short_commit}", head[:7])
+			p := pull(t, in.Image+":"+tag)
+			if p.files["blob.bin"] != string(blob) || p.files["built-by"] != "streamed\n" {
+				t.Fatalf("%s holds a %d-byte blob.bin and built-by %q", tag, len(p.files["blob.bin"]), p.files["built-by"])
+			}
+			if d, err := p.img.Digest(); err != nil || d.String() != res.Digest {
+				t.Fatalf("%s is %s (%v), the build reported %s", tag, d, err, res.Digest)
+			}
+		})
+	}
+}
