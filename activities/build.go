@@ -298,15 +298,7 @@ func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out stri
 		opt.Exports = []bkclient.ExportEntry{entry}
 		if image != "" && !a.NoStreamedPush {
 			opt.Exports = append(opt.Exports, streamedPush(image))
-			start := time.Now()
-			resp, solveErr = a.solveOnce(ctx, opt, log)
-			if streamedPushFailed(solveErr, image) {
-				fmt.Fprintf(log, "==> the build's push to the registry failed (%v); building again without it, the Push step uploads the image\n", solveErr)
-				opt.Exports = opt.Exports[:1]
-				resp, solveErr = a.solve(ctx, opt, log)
-			} else if solveErr != nil {
-				solveErr = a.solveFailed(ctx, solveErr, log, start)
-			}
+			resp, solveErr = a.solveStreamed(ctx, opt, log, image, cs)
 		} else {
 			resp, solveErr = a.solve(ctx, opt, log)
 		}
@@ -328,7 +320,7 @@ func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out stri
 // the workflow by classifyBuild.
 func (a *Activities) solve(ctx context.Context, opt bkclient.SolveOpt, log io.Writer) (*bkclient.SolveResponse, error) {
 	start := time.Now()
-	resp, err := a.solveOnce(ctx, opt, log)
+	resp, err := a.solveOnce(ctx, opt, log, nil)
 	if err != nil {
 		return nil, a.solveFailed(ctx, err, log, start)
 	}
@@ -342,8 +334,9 @@ func (a *Activities) solveFailed(ctx context.Context, err error, log io.Writer, 
 }
 
 // solveOnce runs the solve beside a reader that always drains its status channel (Solve
-// blocks on a full one), turning it into heartbeats and the build log's plain progress.
-func (a *Activities) solveOnce(ctx context.Context, opt bkclient.SolveOpt, log io.Writer) (*bkclient.SolveResponse, error) {
+// blocks on a full one), turning it into heartbeats and the build log's plain progress, and
+// showing each status to tap unless it is nil.
+func (a *Activities) solveOnce(ctx context.Context, opt bkclient.SolveOpt, log io.Writer, tap func(*bkclient.SolveStatus)) (*bkclient.SolveResponse, error) {
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
 		return nil, fmt.Errorf("creating progress display: %w", err)
@@ -359,7 +352,7 @@ func (a *Activities) solveOnce(ctx context.Context, opt bkclient.SolveOpt, log i
 	})
 	eg.Go(func() error {
 		defer close(displayCh)
-		heartbeatSteps(ctx, statusCh, displayCh)
+		heartbeatSteps(ctx, statusCh, displayCh, tap)
 		return nil
 	})
 	eg.Go(func() error {
@@ -376,12 +369,15 @@ func (a *Activities) solveOnce(ctx context.Context, opt bkclient.SolveOpt, log i
 	return resp, nil
 }
 
-// heartbeatSteps passes each status on to out until in closes, heartbeating at most once a
-// second with the number of finished steps.
-func heartbeatSteps(ctx context.Context, in <-chan *bkclient.SolveStatus, out chan<- *bkclient.SolveStatus) {
+// heartbeatSteps passes each status on to out (and to tap, unless nil) until in closes,
+// heartbeating at most once a second with the number of finished steps.
+func heartbeatSteps(ctx context.Context, in <-chan *bkclient.SolveStatus, out chan<- *bkclient.SolveStatus, tap func(*bkclient.SolveStatus)) {
 	done := 0
 	last := time.Time{}
 	for st := range in {
+		if tap != nil {
+			tap(st)
+		}
 		for _, v := range st.Vertexes {
 			if v.Completed != nil {
 				done++

@@ -2,17 +2,24 @@ package activities
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // streamedPush is the exporter that has BuildKit push the image to repository image, by
@@ -41,6 +48,107 @@ func streamedPush(image string) bkclient.ExportEntry {
 // error never starts with it, and if a hostile one contains it the cost is one more solve.
 func streamedPushFailed(err error, image string) bool {
 	return err != nil && image != "" && strings.Contains(err.Error(), "failed to push "+image)
+}
+
+// solveStreamed runs a solve whose exports are the worker's copy (into cs) and the streamed
+// push to image. BuildKit pushes only once every export has written its copy, so a solve that
+// failed in the push alone has written the worker's: the image is taken from there, named by
+// the manifest digest the OCI exporter reported in the solve's progress, and the Push step
+// uploads it. Solving again would resolve the base images in a registry that may be the one
+// down. When the digest is unknown, the solve runs again without the push all the same.
+func (a *Activities) solveStreamed(ctx context.Context, opt bkclient.SolveOpt, log io.Writer, image string, cs content.Store) (*bkclient.SolveResponse, error) {
+	var seen exportedManifest
+	start := time.Now()
+	resp, err := a.solveOnce(ctx, opt, log, seen.watch)
+	if err == nil {
+		return resp, nil
+	}
+	if !streamedPushFailed(err, image) {
+		return nil, a.solveFailed(ctx, err, log, start)
+	}
+	desc, derr := seen.descriptor(ctx, cs)
+	if derr == nil {
+		fmt.Fprintf(log, "==> the build's push to the registry failed (%v); the Push step uploads the image from the worker's copy\n", err)
+		return exportResponse(desc)
+	}
+	fmt.Fprintf(log, "==> the build's push to the registry failed (%v), and the worker's copy is not known (%v): building again without the push\n", err, derr)
+	opt.Exports = opt.Exports[:1]
+	return a.solve(ctx, opt, log)
+}
+
+// ociExporterVertex is the name BuildKit gives the OCI exporter's vertex.
+const ociExporterVertex = "exporting to oci image format"
+
+// exportedManifest follows a solve's progress for the manifest digest the OCI exporter wrote.
+// Vertex names come from BuildKit and the frontend; the frontend's carry a stage prefix
+// ("[internal]", "[2/3]"), so none can pass for the exporter's.
+type exportedManifest struct {
+	names map[digest.Digest]string
+	// manifest and list are, per vertex, the digests of the manifest and of the manifest list
+	// it reported writing.
+	manifest, list map[digest.Digest]string
+}
+
+// watch reads one status of the solve.
+func (e *exportedManifest) watch(st *bkclient.SolveStatus) {
+	if e.names == nil {
+		e.names, e.manifest, e.list = map[digest.Digest]string{}, map[digest.Digest]string{}, map[digest.Digest]string{}
+	}
+	for _, v := range st.Vertexes {
+		e.names[v.Digest] = v.Name
+	}
+	for _, s := range st.Statuses {
+		if d, ok := strings.CutPrefix(s.ID, "exporting manifest list "); ok {
+			e.list[s.Vertex] = d
+		} else if d, ok := strings.CutPrefix(s.ID, "exporting manifest "); ok {
+			e.manifest[s.Vertex] = d
+		}
+	}
+}
+
+// descriptor is the descriptor of the image the OCI exporter wrote into cs: its manifest
+// list when it wrote one, else its manifest.
+func (e *exportedManifest) descriptor(ctx context.Context, cs content.Store) (ocispec.Descriptor, error) {
+	var found string
+	for v, name := range e.names {
+		if name != ociExporterVertex {
+			continue
+		}
+		if found = e.list[v]; found == "" {
+			found = e.manifest[v]
+		}
+	}
+	d, err := digest.Parse(found)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("the solve reported no manifest written by %q", ociExporterVertex)
+	}
+	info, err := cs.Info(ctx, d)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("reading manifest %s in the image store: %w", d, err)
+	}
+	blob, err := content.ReadBlob(ctx, cs, ocispec.Descriptor{Digest: d, Size: info.Size})
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("reading manifest %s in the image store: %w", d, err)
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(blob, &m); err != nil || (m.MediaType != ocispec.MediaTypeImageManifest && m.MediaType != ocispec.MediaTypeImageIndex) {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s in the image store is no OCI manifest or index (%q, %v)", d, m.MediaType, err)
+	}
+	return ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: info.Size}, nil
+}
+
+// exportResponse is the answer of a solve that exported desc, as BuildKit gives it.
+func exportResponse(desc ocispec.Descriptor) (*bkclient.SolveResponse, error) {
+	raw, err := json.Marshal(desc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the exported image's descriptor: %w", err)
+	}
+	return &bkclient.SolveResponse{ExporterResponse: map[string]string{
+		exptypes.ExporterImageDigestKey:     desc.Digest.String(),
+		exptypes.ExporterImageDescriptorKey: base64.StdEncoding.EncodeToString(raw),
+	}}, nil
 }
 
 // sendImage puts the built image in the registry under ref: when the registry already holds

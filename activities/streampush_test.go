@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log"
 	"net/http"
@@ -10,10 +12,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/containerd/containerd/v2/core/content"
+	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	bkclient "github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // lossyRegistry is an in-memory registry that records its requests and, once lose is set,
@@ -198,3 +205,71 @@ func TestStreamedPushFailed(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// After a solve that failed in its push, the image is found in the worker's store by the
+// manifest digest the OCI exporter reported, and by nothing else: a digest another vertex
+// reported (the frontend's, or the push's own) does not name the build's image.
+func TestExportedManifest(t *testing.T) {
+	ctx := context.Background()
+	cs, err := contentlocal.NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(b []byte) digest.Digest {
+		d := digest.FromBytes(b)
+		if err := content.WriteBlob(ctx, cs, d.String(), bytes.NewReader(b), ocispec.Descriptor{Digest: d, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	manifest := put([]byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `"}`))
+	other := put([]byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","annotations":{"x":"y"}}`))
+	notManifest := put([]byte(`{"architecture":"amd64"}`))
+	const oci, push, step = digest.Digest("sha256:01"), digest.Digest("sha256:02"), digest.Digest("sha256:03")
+	status := func(v digest.Digest, id string) *bkclient.SolveStatus {
+		return &bkclient.SolveStatus{Statuses: []*bkclient.VertexStatus{{ID: id, Vertex: v}}}
+	}
+	vertexes := &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{{Digest: oci, Name: ociExporterVertex},
+		{Digest: push, Name: "exporting to image"}, {Digest: step, Name: "[2/2] RUN echo exporting to oci image format"}}}
+	tests := []struct {
+		name     string
+		statuses []*bkclient.SolveStatus
+		want     digest.Digest // "" when none is found
+	}{
+		{name: "reported by the OCI exporter", statuses: []*bkclient.SolveStatus{vertexes, status(oci, "exporting manifest "+manifest.String())}, want: manifest},
+		{name: "status before its vertex", statuses: []*bkclient.SolveStatus{status(oci, "exporting manifest "+manifest.String()), vertexes}, want: manifest},
+		{name: "reported by another vertex only", statuses: []*bkclient.SolveStatus{vertexes, status(push, "exporting manifest "+other.String()),
+			status(step, "exporting manifest "+other.String())}},
+		{name: "not in the store", statuses: []*bkclient.SolveStatus{vertexes, status(oci, "exporting manifest "+digest.FromString("gone").String())}},
+		{name: "not a manifest", statuses: []*bkclient.SolveStatus{vertexes, status(oci, "exporting manifest "+notManifest.String())}},
+		{name: "nothing reported", statuses: []*bkclient.SolveStatus{vertexes}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e exportedManifest
+			for _, st := range tt.statuses {
+				e.watch(st)
+			}
+			desc, err := e.descriptor(ctx, cs)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("found %s, want none", desc.Digest)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if desc.Digest != tt.want || desc.MediaType != ocispec.MediaTypeImageManifest || desc.Size == 0 {
+				t.Fatalf("descriptor = %+v, want %s", desc, tt.want)
+			}
+			resp, err := exportResponse(desc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := exportedImage(resp.ExporterResponse); err != nil || got.Digest != desc.Digest {
+				t.Fatalf("the answer names %v (%v), want %s", got.Digest, err, desc.Digest)
+			}
+		})
+	}
+}
