@@ -16,21 +16,14 @@ import (
 // pushedLine is the Push step's last log line: what it cost the network.
 var pushedLine = regexp.MustCompile(`==> pushed \S+ in \S+ \((\d+) registry requests, (\d+) bytes sent\)`)
 
-// TestStreamedPush builds an image with a 2 MiB layer of random bytes. With the streamed push
+// TestStreamedPush builds an image with a 2 MiB layer of random bytes, without a registry
+// cache. With the streamed push
 // (the default), BuildKit pushes the layers in the build's solve and the Push step sends only
 // manifests; with SLIPWAY_STREAMED_PUSH=off the Push step uploads the layer itself. Either way
 // the tags name the image built.
 func TestStreamedPush(t *testing.T) {
 	owner := "e2e-streampush"
 	repo, _ := fixture(t, owner)
-	blob := make([]byte, 2<<20)
-	if _, err := rand.Read(blob); err != nil {
-		t.Fatal(err)
-	}
-	head := repo.Commit("main", map[string]string{
-		"big/Dockerfile": "FROM busybox\nCOPY big/blob.bin /blob.bin\nRUN echo streamed > /built-by\n",
-		"big/blob.bin":   string(blob),
-	})
 	tests := []struct {
 		name   string
 		env    []string
@@ -42,11 +35,23 @@ func TestStreamedPush(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A layer of its own, which no earlier build pushed.
+			blob := make([]byte, 2<<20)
+			if _, err := rand.Read(blob); err != nil {
+				t.Fatal(err)
+			}
+			head := repo.Commit("main", map[string]string{
+				"big/Dockerfile": "FROM busybox\nCOPY big/blob.bin /blob.bin\nRUN echo streamed > /built-by\n",
+				"big/blob.bin":   string(blob),
+			})
 			w := startWorker(t, tt.env...)
 			defer w.stop()
 			in := baseInput(owner)
 			in.DockerfilePath = "big/Dockerfile"
 			in.TagTemplate = tt.tag + ",latest"
+			// The registry cache export sends the layers to the repository too: without it,
+			// what the Push step sends is the push's alone.
+			in.Cache = build.CacheOff
 			id := fmt.Sprintf("%s-%d", owner, time.Now().UnixNano())
 			run := startBuild(t, id, in)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -63,7 +68,7 @@ func TestStreamedPush(t *testing.T) {
 			requests, _ := strconv.Atoi(m[1])
 			sent, _ := strconv.Atoi(m[2])
 			t.Logf("Push step: %d registry requests, %d bytes sent", requests, sent)
-			streamed := strings.Contains(logText, "(image pushed by the build)")
+			streamed := strings.Contains(logText, "pushed by the build)")
 			if streamed != tt.stream {
 				t.Errorf("log says the build pushed the image: %v, want %v:\n%s", streamed, tt.stream, logText)
 			}
@@ -75,11 +80,26 @@ func TestStreamedPush(t *testing.T) {
 			}
 			tag := strings.ReplaceAll(tt.tag, "{short_commit}", head[:7])
 			p := pull(t, in.Image+":"+tag)
-			if p.files["blob.bin"] != string(blob) || p.files["built-by"] != "streamed\n" {
-				t.Fatalf("%s holds a %d-byte blob.bin and built-by %q", tag, len(p.files["blob.bin"]), p.files["built-by"])
+			if _, ok := p.files["blob.bin"]; !ok || p.files["built-by"] != "streamed\n" {
+				t.Fatalf("%s holds blob.bin: %v, built-by %q", tag, ok, p.files["built-by"])
 			}
 			if d, err := p.img.Digest(); err != nil || d.String() != res.Digest {
 				t.Fatalf("%s is %s (%v), the build reported %s", tag, d, err, res.Digest)
+			}
+			layers, err := p.img.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var size int64
+			for _, l := range layers {
+				n, err := l.Size()
+				if err != nil {
+					t.Fatal(err)
+				}
+				size += n
+			}
+			if size < int64(len(blob)) {
+				t.Fatalf("%s has %d bytes of layers, less than its %d-byte blob.bin", tag, size, len(blob))
 			}
 		})
 	}
