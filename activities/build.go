@@ -116,7 +116,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
 	}
 	start := time.Now()
-	resp, err := a.export(ctx, opt, out, log, in.Image)
+	resp, err := a.export(ctx, opt, out, log, a.streamTo(in))
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -296,7 +296,7 @@ func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out stri
 	err := a.Images.Export(ctx, out, func(cs content.Store) (ocispec.Descriptor, error) {
 		entry.OutputDir, entry.OutputStore = "", cs
 		opt.Exports = []bkclient.ExportEntry{entry}
-		if image != "" && !a.NoStreamedPush {
+		if image != "" {
 			opt.Exports = append(opt.Exports, streamedPush(image))
 			resp, solveErr = a.solveStreamed(ctx, opt, log, image, cs)
 		} else {

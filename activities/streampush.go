@@ -42,6 +42,25 @@ func streamedPush(image string) bkclient.ExportEntry {
 	}}
 }
 
+// streamTo is the repository a build's solve pushes its image to (see streamedPush), or ""
+// for none: when streamed pushes are off, or when the build exports its registry cache into
+// the image's own repository. That export (mode=max) already sends every layer of the image
+// there in the solve, beside the streamed push: the two would upload each new layer twice at
+// once, and the Push step finds the layers the cache export sent.
+func (a *Activities) streamTo(in BuildInput) string {
+	if a.NoStreamedPush || in.Image == "" {
+		return ""
+	}
+	if in.CacheRef != "" {
+		cache, cerr := name.ParseReference(in.CacheRef)
+		image, ierr := name.NewRepository(in.Image)
+		if cerr != nil || ierr != nil || cache.Context().Name() == image.Name() {
+			return ""
+		}
+	}
+	return in.Image
+}
+
 // streamedPushFailed tells whether a solve failed in the streamed push to image, and only
 // there: the build itself succeeded, and the Push step can upload what the worker keeps.
 // BuildKit names the reference it failed to push (image with a tag added); a build step's
