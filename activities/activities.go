@@ -69,6 +69,8 @@ type Activities struct {
 	CloneBaseURLs map[string]string
 	// Accounts resolves account references; nil means only public sources can be built.
 	Accounts Accounts
+	// Secrets reads the namespaces' build secrets; nil fails every build that names one.
+	Secrets Secrets
 	// Images, when set, is the worker's image store: builds export into it and skip the
 	// blobs it already holds. Nil exports every image whole into its workspace.
 	Images *ImageStore

@@ -55,6 +55,10 @@ type BuildInput struct {
 	// Revision is the commit built, recorded in the image config as RevisionLabel so that a
 	// later push can tell which commit a tag carries.
 	Revision string `json:"revision,omitempty"`
+	// Namespace and Secrets name the build secrets of the build's namespace that BuildKit
+	// serves to RUN --mount=type=secret: names only, the values are read as the step starts.
+	Namespace string   `json:"namespace,omitempty"`
+	Secrets   []string `json:"secrets,omitempty"`
 }
 
 // BuildResult names the image BuildKit wrote into the workspace.
@@ -66,16 +70,23 @@ type BuildResult struct {
 // Build runs the dockerfile.v0 frontend on BuildKit and writes the image as an OCI layout in
 // the workspace. BuildKit's progress goes to the build log in the text of
 // `buildctl --progress plain`; heartbeats carry the number of finished steps.
-func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, error) {
+func (a *Activities) Build(ctx context.Context, in BuildInput) (_ BuildResult, err error) {
 	src, err := a.resolveContext(in)
 	if err != nil {
 		return BuildResult{}, err
 	}
-	log, err := a.openLog(ctx)
+	rawLog, err := a.openLog(ctx)
 	if err != nil {
 		return BuildResult{}, err
 	}
+	// Secret values are masked in the log and in the step's error from here on.
+	secretsAttached, log, err := a.openSecrets(ctx, in.Namespace, in.Secrets, rawLog)
 	defer log.Close()
+	defer func() { err = log.maskError(err) }()
+	if err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
 	if err := CheckFrontend(filepath.Join(src.root, src.paths.DockerfilePath), a.frontends()); err != nil {
 		// The build log says why, as it does for a failing step: a reader of the build's
 		// page sees the refusal where the build would have been.
@@ -108,6 +119,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (BuildResult, err
 	if err != nil {
 		return BuildResult{}, err
 	}
+	sess = append(sess, secretsAttached...)
 	opt, err := solveOpt(in, src, attrs, sess)
 	if err != nil {
 		return BuildResult{}, err

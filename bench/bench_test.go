@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"maps"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +236,88 @@ func TestRunVertices(t *testing.T) {
 	sum, ran, cached := runVertices(out)
 	if sum != 500*time.Millisecond || ran != 2 || cached != 1 {
 		t.Fatalf("runVertices = %s, %d ran, %d cached; want 500ms, 2 ran, 1 cached", sum, ran, cached)
+	}
+}
+
+// TestHistoryGenerated checks that the history fixture is the same repository every time (so a
+// cached one stands for a new one), with its commits, its tree and about its size.
+func TestHistoryGenerated(t *testing.T) {
+	h := history{commits: 20, mib: 2}
+	var heads []string
+	for i := range 2 {
+		dir := filepath.Join(t.TempDir(), "h.git")
+		if err := h.generate(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		gitOut := func(args ...string) string {
+			out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).Output()
+			if err != nil {
+				t.Fatalf("git %v: %v", args, err)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		heads = append(heads, gitOut("rev-parse", "main"))
+		if i > 0 {
+			continue
+		}
+		if got := gitOut("rev-list", "--count", "main"); got != "20" {
+			t.Errorf("%s commits, want 20", got)
+		}
+		files := strings.Split(gitOut("ls-tree", "-r", "--name-only", "main"), "\n")
+		if len(files) != historyFiles+2 || !slices.Contains(files, "Dockerfile") || !slices.Contains(files, h.fixture().changePath) {
+			t.Errorf("head tree has %d files (want %d), Dockerfile and %s: %v", len(files), historyFiles+2, h.fixture().changePath, files[:3])
+		}
+		var size int64
+		for line := range strings.Lines(gitOut("count-objects", "-v")) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "size-pack: "); ok {
+				size, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		// size-pack in KiB: the blobs are incompressible, so the pack is about their sum.
+		if size < 2*1024*8/10 || size > 2*1024*12/10 {
+			t.Errorf("pack of %d KiB, want about 2 MiB", size)
+		}
+	}
+	if heads[0] != heads[1] {
+		t.Errorf("two generations gave heads %s and %s, want the same", heads[0], heads[1])
+	}
+}
+
+// TestTargets checks the targets against both raw columns, at and around their limits.
+func TestTargets(t *testing.T) {
+	ms := time.Millisecond
+	run := func(d time.Duration) buildRun {
+		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		return buildRun{start: t0, end: t0.Add(d)}
+	}
+	tests := []struct {
+		name              string
+		sc                *scenarioRuns
+		gotRaw, metRaw    string
+		gotCache, metFair string
+	}{
+		{"ratio met against raw, not against raw + cache",
+			&scenarioRuns{name: "large/changed", slipway: []buildRun{run(800 * ms)}, raw: []rawRun{{total: 1000 * ms}}, cached: []rawRun{{total: 900 * ms}}},
+			"0.80×", "met", "0.89×", "not met"},
+		{"difference at the limit and over it",
+			&scenarioRuns{name: "small/changed", slipway: []buildRun{run(650 * ms)}, raw: []rawRun{{total: 500 * ms}}, cached: []rawRun{{total: 499 * ms}}},
+			"+150 ms", "met", "+151 ms", "not met"},
+		{"no fair column",
+			&scenarioRuns{name: "large/unchanged", slipway: []buildRun{run(600 * ms)}, raw: []rawRun{{total: 1000 * ms}}},
+			"0.60×", "met", "–", "–"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := targetsTable([]*scenarioRuns{{name: "history/changed"}, tt.sc})
+			if len(tb.rows) != 1 {
+				t.Fatalf("%d rows, want 1: %v", len(tb.rows), tb.rows)
+			}
+			want := []string{tt.sc.name, "", tt.gotRaw, tt.metRaw, tt.gotCache, tt.metFair}
+			got := tb.rows[0]
+			want[1] = got[1]
+			if !slices.Equal(got, want) {
+				t.Errorf("row %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -8,31 +8,60 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipway-dev/slipway/build"
 )
 
 // scenarioRuns are the measured runs of one fixture in one scenario: "changed" runs build a new
 // commit each, which changes a file the Dockerfile copies; "unchanged" runs build the same
-// commit again, every step a cache hit.
+// commit again, every step a cache hit. cached are the raw tools given Slipway's registry cache
+// flags (the fair column); empty when the cache is off.
 type scenarioRuns struct {
 	name    string
 	slipway []buildRun
 	raw     []rawRun
+	cached  []rawRun
 }
 
-// measureE2E builds the small and the large fixture, changed and unchanged, through Slipway
-// and with the raw tools, interleaved run by run (A B A B ...) so machine noise hits both
-// sides alike.
+// e2eFixtures are the e2e part's repositories by name, in the order they run, each made when
+// its turn comes.
+func e2eFixtures(ctx context.Context, e *env, o options) []struct {
+	name string
+	make func() (*repo, error)
+} {
+	return []struct {
+		name string
+		make func() (*repo, error)
+	}{
+		{"small", func() (*repo, error) { return e.createRepo(smallFixture("small")) }},
+		{"large", func() (*repo, error) { return e.createRepo(largeFixture(300, 48)) }},
+		{"history", func() (*repo, error) { return e.historyRepo(ctx, o.history, o.work) }},
+	}
+}
+
+// cacheFlags are buildctl's flags for the registry cache Slipway uses by default: ref imported
+// and exported with mode=max, an export error not failing the build.
+func cacheFlags(ref string) []string {
+	return []string{"--import-cache", "type=registry,ref=" + ref, "--export-cache", "type=registry,ref=" + ref + ",mode=max,ignore-error=true"}
+}
+
+// measureE2E builds each fixture, changed and unchanged, through Slipway, with the raw tools
+// and with the raw tools given the same registry cache, interleaved run by run (A B C A B C ...)
+// so machine noise hits every side alike.
 func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 	var all []*scenarioRuns
-	for _, fx := range []fixture{smallFixture("small"), largeFixture(300, 48)} {
-		r, err := e.createRepo(fx)
+	for _, f := range e2eFixtures(ctx, e, o) {
+		if !listed(o.scenarios, f.name) {
+			continue
+		}
+		r, err := f.make()
 		if err != nil {
-			return result{}, err
+			return result{}, fmt.Errorf("fixture %s: %w", f.name, err)
 		}
 		for _, changed := range []bool{true, false} {
-			sc := &scenarioRuns{name: fx.name + "/unchanged"}
+			sc := &scenarioRuns{name: f.name + "/unchanged"}
 			if changed {
-				sc.name = fx.name + "/changed"
+				sc.name = f.name + "/changed"
 			}
 			for i := range o.warmups + o.runs {
 				label := strings.ReplaceAll(sc.name, "/", "-") + "-" + strconv.Itoa(i)
@@ -52,16 +81,32 @@ func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 				if err != nil {
 					return result{}, err
 				}
-				if commit, err = next(); err != nil {
-					return result{}, err
+				var raws []rawRun
+				for _, side := range []string{"raw", "rawcache"} {
+					if side == "rawcache" && e.cache == build.CacheOff {
+						break
+					}
+					if commit, err = next(); err != nil {
+						return result{}, err
+					}
+					image := e.stack.Registry + "/bench/" + side
+					var flags []string
+					if side == "rawcache" {
+						flags = cacheFlags(image + ":buildcache")
+					}
+					rw, err := e.raw(ctx, r, label, commit, image, flags...)
+					if err != nil {
+						return result{}, err
+					}
+					raws = append(raws, rw)
 				}
-				rw, err := e.raw(ctx, r, label, commit, e.stack.Registry+"/bench/raw")
-				if err != nil {
-					return result{}, err
-				}
-				e.logger.Info("run", "scenario", sc.name, "run", i, "slipway", s.total().Round(time.Millisecond), "raw", rw.total.Round(time.Millisecond))
+				e.logger.Info("run", "scenario", sc.name, "run", i, "slipway", s.total().Round(time.Millisecond),
+					"raw", raws[0].total.Round(time.Millisecond), "raw+cache", raws[len(raws)-1].total.Round(time.Millisecond))
 				if i >= o.warmups {
-					sc.slipway, sc.raw = append(sc.slipway, s), append(sc.raw, rw)
+					sc.slipway, sc.raw = append(sc.slipway, s), append(sc.raw, raws[0])
+					if len(raws) > 1 {
+						sc.cached = append(sc.cached, raws[1])
+					}
 					e.loads = append(e.loads, load1())
 				}
 			}
@@ -74,7 +119,7 @@ func measureE2E(ctx context.Context, e *env, o options) (result, error) {
 // e2eResult lays the scenarios out: totals, where the overhead goes, the phases of a build, the
 // raw commands and BuildKit's own vertex times.
 func e2eResult(all []*scenarioRuns) result {
-	res := result{key: "e2e", title: "End to end: Slipway (ExecuteWorkflow → result) vs git clone + buildctl build --push"}
+	res := result{key: "e2e", title: "End to end: Slipway (ExecuteWorkflow → result) vs git clone + buildctl build --push, without and with Slipway's cache flags"}
 	head := func(first string) []string {
 		h := []string{first}
 		for _, sc := range all {
@@ -82,16 +127,18 @@ func e2eResult(all []*scenarioRuns) result {
 		}
 		return h
 	}
-	totals := table{header: []string{"scenario", "runs", "Slipway min / median / max", "raw min / median / max", "ratio of medians", "overhead (median diff)"}}
+	tot := table{header: []string{"scenario", "runs", "Slipway min / median / max", "raw min / median / max", "raw + cache min / median / max",
+		"Slipway / raw", "Slipway / raw + cache", "Slipway − raw", "Slipway − (raw + cache)"}}
 	over := table{title: "Where the overhead goes (medians)", header: head("part")}
 	phases := table{title: "Phases of a Slipway build (medians)", header: head("phase")}
-	rawT := table{title: "Raw commands (medians)", header: head("command")}
-	vert := table{title: "BuildKit's own vertex times (medians, Slipway / raw; 0.1 s resolution)", header: head("vertex")}
+	rawT := table{title: "Raw commands (medians; raw + cache: the same with Slipway's registry cache flags)", header: head("command")}
+	vert := table{title: "BuildKit's own vertex times (medians, Slipway / raw / raw + cache; 0.1 s resolution)", header: head("vertex")}
 	overRows := []string{"overhead: Slipway − raw", "Clone activity runs − git clone", "Build + Push activities run − buildctl build --push",
 		"other activities run (ResolveDockerfile, RenderTag, session completion)", "Temporal orchestration (workflow tasks, dispatch, session creation)",
 		"  of which activity dispatch (scheduled → started)", "  of which workflow start → Clone started", "client: start call and result poll", "residual (medians do not add up)"}
 	over.rows = rowsOf(overRows)
-	rawT.rows = rowsOf([]string{"git clone --depth 1", "buildctl build … push=true", "pair"})
+	rawT.rows = rowsOf([]string{"git clone --depth 1", "buildctl build … push=true", "pair",
+		"raw + cache: git clone --depth 1", "raw + cache: buildctl build … push=true", "raw + cache: pair"})
 	groups := []string{groupContext, groupCacheImport, groupExport, groupCacheExport}
 	vert.rows = rowsOf(groups)
 	push := table{title: "Push step: what it sent the registry (medians)", header: head("count")}
@@ -126,30 +173,41 @@ func e2eResult(all []*scenarioRuns) result {
 			wftN = append(wftN, time.Duration(s.tl.workflowTasks))
 			wftD, wftR = append(wftD, s.tl.wftDispatch), append(wftR, s.tl.wftRun)
 		}
-		var rc, rb []time.Duration
+		var rc, rb, cc, cb []time.Duration
 		for _, r := range sc.raw {
 			rt, rc, rb = append(rt, r.total), append(rc, r.clone), append(rb, r.build)
 		}
-		totals.rows = append(totals.rows, []string{sc.name, strconv.Itoa(len(st)), spread(st), spread(rt),
-			ratio(median(st), median(rt)), signedMS(median(st) - median(rt))})
+		for _, r := range sc.cached {
+			cc, cb = append(cc, r.clone), append(cb, r.build)
+		}
+		ct := rawTotals(sc.cached)
+		fair := "–"
+		if len(ct) > 0 {
+			fair = signedMS(median(st) - median(ct))
+		}
+		tot.rows = append(tot.rows, []string{sc.name, strconv.Itoa(len(st)), spread(st), spread(rt), spread(ct),
+			ratio(median(st), median(rt)), ratio(median(st), median(ct)), signedMS(median(st) - median(rt)), fair})
 		parts := []time.Duration{median(st) - median(rt), median(cloneRun) - median(rc), median(bpRun) - median(rb),
 			median(kinds[kindStep]), median(kinds[kindOrchestration]), median(disp), median(stc), median(kinds[kindClient])}
 		parts = append(parts, parts[0]-parts[1]-parts[2]-parts[3]-parts[4]-parts[7])
 		for i, d := range parts {
 			over.rows[i] = append(over.rows[i], signedMS(d))
 		}
-		for i, ds := range [][]time.Duration{rc, rb, rt} {
-			rawT.rows[i] = append(rawT.rows[i], ms(median(ds)))
+		for i, ds := range [][]time.Duration{rc, rb, rt, cc, cb, ct} {
+			rawT.rows[i] = append(rawT.rows[i], msOrDash(ds))
 		}
 		for i, g := range groups {
-			var sv, rv []time.Duration
+			var sv, rv, cv []time.Duration
 			for _, s := range sc.slipway {
 				sv = append(sv, vertexGroups(s.log)[g])
 			}
 			for _, r := range sc.raw {
 				rv = append(rv, vertexGroups(r.output)[g])
 			}
-			vert.rows[i] = append(vert.rows[i], ms(median(sv))+" / "+ms(median(rv)))
+			for _, r := range sc.cached {
+				cv = append(cv, vertexGroups(r.output)[g])
+			}
+			vert.rows[i] = append(vert.rows[i], ms(median(sv))+" / "+ms(median(rv))+" / "+msOrDash(cv))
 		}
 		var reqs, sent []int64
 		for _, s := range sc.slipway {
@@ -166,6 +224,7 @@ func e2eResult(all []*scenarioRuns) result {
 		wfts = append(wfts, fmt.Sprintf("%d tasks, %s + %s", int(median(wftN)), ms(median(wftD)), ms(median(wftR))))
 		res.durations("BenchmarkE2E/"+sc.name+"/slipway", st)
 		res.durations("BenchmarkE2E/"+sc.name+"/raw", rt)
+		res.durations("BenchmarkE2E/"+sc.name+"/rawcache", ct)
 	}
 	for _, n := range phaseNames {
 		row := []string{n}
@@ -179,8 +238,20 @@ func e2eResult(all []*scenarioRuns) result {
 		phases.rows = append(phases.rows, row)
 	}
 	phases.rows = append(phases.rows, append([]string{"(workflow tasks: count, scheduled → started + started → completed)"}, wfts...))
-	res.tables = []table{totals, over, phases, rawT, vert, push}
+	res.tables = []table{tot}
+	if tg := targetsTable(all); len(tg.rows) > 0 {
+		res.tables = append(res.tables, tg)
+	}
+	res.tables = append(res.tables, over, phases, rawT, vert, push)
 	return res
+}
+
+// msOrDash is the median of ds in milliseconds, "–" for none.
+func msOrDash(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	return ms(median(ds))
 }
 
 // rowsOf starts one row per name.

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +27,9 @@ type options struct {
 	runs, warmups, scaleN      int
 	out, toolsDir, cache, only string
 	keep                       bool
+	// scenarios picks the e2e part's fixtures; work keeps generated fixtures between runs.
+	scenarios, work string
+	history         history
 }
 
 // part is one measurement of the bench; -only picks parts by key.
@@ -49,8 +54,15 @@ func main() {
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the e2e and throughput builds, as BuildInput.cache: empty is Slipway's default, off builds without one")
 	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network); empty measures all")
 	flag.IntVar(&o.scaleN, "scale-n", 10000, "closed builds and build rules the scale part seeds")
+	flag.StringVar(&o.scenarios, "e2e", "small,large,history", "comma-separated fixtures of the e2e part (small, large, history)")
+	flag.IntVar(&o.history.commits, "history-commits", 1000, "commits of the history fixture (20 for a quick check)")
+	flag.IntVar(&o.history.mib, "history-mib", 300, "MiB of incompressible blobs over the history fixture's commits (10 for a quick check)")
+	cacheDir, _ := os.UserCacheDir()
+	flag.StringVar(&o.work, "work", filepath.Join(cmp.Or(cacheDir, os.TempDir()), "slipway-bench"), "folder keeping generated fixtures between runs (the history fixture, keyed by its sizes)")
 	flag.Parse()
-	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || flag.NArg() != 0 {
+	known := strings.Split("small,large,history", ",")
+	if o.runs < 1 || o.warmups < 0 || o.scaleN < 10 || o.history.commits < 2 || o.history.mib < 1 || flag.NArg() != 0 ||
+		slices.ContainsFunc(strings.Split(o.scenarios, ","), func(s string) bool { return !slices.Contains(known, s) }) {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -81,7 +93,7 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 	begin := time.Now()
 	var results []result
 	for _, p := range parts() {
-		if o.only != "" && !strings.Contains(","+o.only+",", ","+p.key+",") {
+		if !listed(o.only, p.key) {
 			continue
 		}
 		logger.Info("measuring", "part", p.key)
@@ -106,4 +118,9 @@ func bench(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 	logger.Info("results written", "path", o.out)
 	return nil
+}
+
+// listed says whether key is in the comma-separated list, an empty list holding every key.
+func listed(list, key string) bool {
+	return list == "" || strings.Contains(","+list+",", ","+key+",")
 }

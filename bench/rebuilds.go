@@ -138,9 +138,7 @@ func partsRow(name string, runs []rebuildRun, raw bool) []string {
 // same flags for buildctl.
 func (e *env) rebuild(ctx context.Context, r *repo, side, label, commit, image string) (rebuildRun, error) {
 	if side == "raw" {
-		ref := image + ":buildcache"
-		rw, err := e.raw(ctx, r, label, commit, image, "--import-cache", "type=registry,ref="+ref,
-			"--export-cache", "type=registry,ref="+ref+",mode=max,ignore-error=true")
+		rw, err := e.raw(ctx, r, label, commit, image, cacheFlags(image+":buildcache")...)
 		return rebuildRun{total: rw.total, clone: rw.clone, build: rw.build, vertices: vertexGroups(rw.output)}, err
 	}
 	b, err := e.build(ctx, label, buildInput(r, "main", label, commit, image, ""))

@@ -47,6 +47,10 @@ type Input struct {
 	// RunPolicy is the rule's run policy: RunParallel (also when empty), RunSerial or
 	// RunLatestOnly. It travels in the input so the workflow needs no database.
 	RunPolicy string `json:"run_policy,omitempty"`
+	// Secrets names the namespace's build secrets the build hands to BuildKit
+	// (RUN --mount=type=secret,id=NAME). Only names: the worker reads the values from the
+	// database as the build step starts, so none is in the workflow's history.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Run policies of a rule: how its builds wait for each other.

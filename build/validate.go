@@ -66,6 +66,9 @@ func (in Input) Validate() error {
 	if err := CheckBuildArgs(in.BuildArgs); err != nil {
 		return err
 	}
+	if err := CheckSecrets(in.Secrets); err != nil {
+		return err
+	}
 	if in.Source.CloneURL != "" && in.Source.AccountID != "" {
 		// The account's token would follow the URL wherever it points (the clone refuses it
 		// too; refusing here spares taking a host).

@@ -64,6 +64,8 @@ type Params struct {
 	SanitizeRef    bool              `json:"sanitize_ref"`
 	Timeout        string            `json:"timeout,omitempty"`
 	Image          string            `json:"image"`
+	// Secrets names the build secrets the build was given; their values are never shown.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // paramsOf is what in shows of a build, with the defaults the workflow applies filled in.
@@ -71,7 +73,7 @@ func paramsOf(in build.Input) *Params {
 	p := &Params{
 		Source: in.Source, Ref: in.Ref, Commit: in.Commit, DockerfilePath: in.DockerfilePath,
 		ContextPath: in.ContextPath, TagTemplate: in.TagTemplate, BuildArgs: in.BuildArgs,
-		SanitizeRef: in.SanitizeRef, Timeout: in.Timeout, Image: in.Image,
+		SanitizeRef: in.SanitizeRef, Timeout: in.Timeout, Image: in.Image, Secrets: in.Secrets,
 	}
 	if p.DockerfilePath == "" {
 		p.DockerfilePath = build.DefaultDockerfile

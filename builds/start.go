@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -78,7 +79,7 @@ func (s *Service) InputOf(req Request) build.Input {
 		BuildArgs: args, Image: s.Image(r.Namespace, r.Repository), Trigger: req.Trigger,
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 		Captures: req.Captures, Latest: req.Latest, Semver: r.Semver, Paths: req.Paths, Before: req.Before,
-		RunPolicy: r.RunPolicy,
+		RunPolicy: r.RunPolicy, Secrets: slices.Clone(r.Secrets),
 	}
 }
 

@@ -243,6 +243,21 @@ func endpoints() []endpoint {
 				}
 				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/accounts/" + acct.ID + "/owners", hidden: hidden}
 			}},
+		{method: "PUT", route: "/api/v1/namespaces/:ns/secrets/:name", access: inNamespace, need: store.RoleWrite, ok: 201,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/secrets/" + secretName(),
+					body: map[string]string{"value": matrixSecretValue}, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "GET", route: "/api/v1/namespaces/:ns/secrets", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/secrets", hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/secrets/:name", access: inNamespace, need: store.RoleAdmin, ok: 204,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				// Each cell deletes a secret of its own.
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/secrets/" + storeSecret(t, mx.team(sc).ns),
+					hidden: nsHidden(mx, sc)}
+			}},
 		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules", access: inNamespace, need: store.RoleWrite, ok: 201,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: mx.team(sc).rules(), body: githubRule(), hidden: nsHidden(mx, sc)}

@@ -90,6 +90,8 @@ type ruleBody struct {
 	RunPolicy string `json:"run_policy"`
 	// ReconcileEvery is a Go duration of at least a minute, or "" for never.
 	ReconcileEvery string `json:"reconcile_every"`
+	// Secrets names build secrets of the namespace the rule's builds get; each must exist.
+	Secrets []string `json:"secrets"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -178,6 +180,7 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
 		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
 		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
+		Secrets: ruleSecrets(b.Secrets),
 	}
 }
 
@@ -271,7 +274,7 @@ func (a *Server) createRule(c *gin.Context) {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !a.checkAccount(c, ns, body) {
+	if !a.checkAccount(c, ns, body) || !a.checkRuleSecrets(c, ns, body) {
 		return
 	}
 	r, err := a.store.CreateRule(c.Request.Context(), body.rule(ns, repo))
@@ -320,7 +323,7 @@ func (a *Server) updateRule(c *gin.Context) {
 		fail(c, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !a.checkAccount(c, old.Namespace, body) {
+	if !a.checkAccount(c, old.Namespace, body) || !a.checkRuleSecrets(c, old.Namespace, body) {
 		return
 	}
 	r := body.rule(old.Namespace, old.Repository)

@@ -158,6 +158,7 @@ func (a *Server) router() *gin.Engine {
 	read.GET("/accounts", a.listAccounts)
 	admin.DELETE("/accounts/:account", a.deleteAccount)
 	admin.PUT("/accounts/:account", a.reconnectAccount)
+	a.secretsRoutes(read, write, admin)
 	// Browsing shows the account's private repositories: it needs write, the role that
 	// creates rules.
 	write.GET("/accounts/:account/:what", a.browse)

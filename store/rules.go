@@ -67,6 +67,8 @@ type Rule struct {
 	// ReconcileEvery is how often the heads of the rule's refs are compared with what was
 	// built, as a Go duration of at least a minute; empty is never.
 	ReconcileEvery string `json:"reconcile_every"`
+	// Secrets names the namespace's build secrets the rule's builds get, never their values.
+	Secrets []string `json:"secrets"`
 	// Hook is the webhook Slipway manages on the source; set with SetRuleHook, not by
 	// CreateRule or UpdateRule.
 	Hook RuleHook `json:"hook"`
@@ -140,6 +142,9 @@ func normalize(r Rule) Rule {
 	}
 	if r.OrphanedHooks == nil {
 		r.OrphanedHooks = []OrphanedHook{}
+	}
+	if r.Secrets == nil {
+		r.Secrets = []string{}
 	}
 	return r
 }
@@ -219,7 +224,8 @@ const ruleColumns = `r.id, n.name, p.name, r.source_provider, r.source_owner, r.
 r.branches, r.tags, r.tag_template, r.dockerfile_path, r.context_path, r.build_args,
 r.sanitize_ref, r.timeout, r.webhook_secret, r.created_at, r.updated_at,
 r.account_id, r.hook_id, r.hook_state, r.cache, r.orphaned_hooks,
-r.tag_patterns, r.paths, r.tag_latest, r.semver, r.skip_markers, r.run_policy, r.reconcile_every
+r.tag_patterns, r.paths, r.tag_latest, r.semver, r.skip_markers, r.run_policy, r.reconcile_every,
+r.secrets
 FROM rules r
 JOIN repositories p ON p.id = r.repository_id
 JOIN namespaces n ON n.id = p.namespace_id`
@@ -231,12 +237,14 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 		r                           Rule
 		branches, buildArgs, stored string
 		orphans, patterns, paths    string
+		secrets                     string
 	)
 	err := row.Scan(&r.ID, &r.Namespace, &r.Repository, &r.Source.Provider, &r.Source.Owner,
 		&r.Source.Repository, &branches, &r.Triggers.Tags, &r.TagTemplate, &r.DockerfilePath,
 		&r.ContextPath, &buildArgs, &r.SanitizeRef, &r.Timeout, &stored,
 		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State, &r.Cache, &orphans,
-		&patterns, &paths, &r.TagLatest, &r.Semver, &r.SkipMarkers, &r.RunPolicy, &r.ReconcileEvery)
+		&patterns, &paths, &r.TagLatest, &r.Semver, &r.SkipMarkers, &r.RunPolicy, &r.ReconcileEvery,
+		&secrets)
 	if err != nil {
 		return Rule{}, classify(err)
 	}
@@ -255,6 +263,9 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 	if err := json.Unmarshal([]byte(patterns), &r.Triggers.TagPatterns); err != nil {
 		return Rule{}, fmt.Errorf("decoding tag patterns of rule %s: %w", r.ID, err)
 	}
+	if err := json.Unmarshal([]byte(secrets), &r.Secrets); err != nil {
+		return Rule{}, fmt.Errorf("decoding secrets of rule %s: %w", r.ID, err)
+	}
 	if paths != "" {
 		r.Triggers.Paths = &build.PathFilter{}
 		if err := json.Unmarshal([]byte(paths), r.Triggers.Paths); err != nil {
@@ -267,6 +278,7 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 // ruleJSON is the JSON columns of a rule, rendered.
 type ruleJSON struct {
 	branches, buildArgs, tagPatterns string
+	secrets                          string
 	// paths is "" for a rule without a path filter.
 	paths string
 }
@@ -286,7 +298,11 @@ func encodeCollections(r Rule) (ruleJSON, error) {
 	if err != nil {
 		return j, fmt.Errorf("encoding tag patterns: %w", err)
 	}
-	j = ruleJSON{branches: string(b), buildArgs: string(a), tagPatterns: string(t)}
+	sec, err := json.Marshal(r.Secrets)
+	if err != nil {
+		return j, fmt.Errorf("encoding secrets: %w", err)
+	}
+	j = ruleJSON{branches: string(b), buildArgs: string(a), tagPatterns: string(t), secrets: string(sec)}
 	if r.Triggers.Paths != nil {
 		p, err := json.Marshal(r.Triggers.Paths)
 		if err != nil {
@@ -329,12 +345,15 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 		_, err = s.exec(ctx, tx, `INSERT INTO rules (id, repository_id, source_provider, source_owner,
 source_repository, branches, tags, tag_template, dockerfile_path, context_path, build_args,
 sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id, cache,
-tag_patterns, paths, tag_latest, semver, skip_markers, run_policy, reconcile_every)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+tag_patterns, paths, tag_latest, semver, skip_markers, run_policy, reconcile_every,
+secrets)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+?)`,
 			r.ID, repo.ID, r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches,
 			r.Triggers.Tags, r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs,
 			r.SanitizeRef, r.Timeout, sealed, r.CreatedAt, r.UpdatedAt, r.AccountID, r.Cache,
-			cols.tagPatterns, cols.paths, r.TagLatest, r.Semver, r.SkipMarkers, r.RunPolicy, r.ReconcileEvery)
+			cols.tagPatterns, cols.paths, r.TagLatest, r.Semver, r.SkipMarkers, r.RunPolicy, r.ReconcileEvery,
+			cols.secrets)
 		return classify(err)
 	})
 	if err != nil {
@@ -411,12 +430,14 @@ func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
 		_, err = s.exec(ctx, tx, `UPDATE rules SET source_provider = ?, source_owner = ?,
 source_repository = ?, branches = ?, tags = ?, tag_template = ?, dockerfile_path = ?,
 context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?, cache = ?,
-tag_patterns = ?, paths = ?, tag_latest = ?, semver = ?, skip_markers = ?, run_policy = ?, reconcile_every = ?
+tag_patterns = ?, paths = ?, tag_latest = ?, semver = ?, skip_markers = ?, run_policy = ?, reconcile_every = ?,
+secrets = ?
 WHERE id = ?`,
 			r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches, r.Triggers.Tags,
 			r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs, r.SanitizeRef, r.Timeout,
 			updated, r.AccountID, r.Cache, cols.tagPatterns, cols.paths, r.TagLatest, r.Semver,
-			r.SkipMarkers, r.RunPolicy, r.ReconcileEvery, r.ID)
+			r.SkipMarkers, r.RunPolicy, r.ReconcileEvery,
+			cols.secrets, r.ID)
 		if err != nil {
 			return classify(err)
 		}

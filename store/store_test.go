@@ -623,6 +623,9 @@ func TestRules(t *testing.T) {
 				want.Triggers.TagPatterns = []string{}
 			}
 			want.OrphanedHooks = []store.OrphanedHook{}
+			if want.Secrets == nil {
+				want.Secrets = []string{}
+			}
 			if want.BuildArgs == nil {
 				want.BuildArgs = map[string]string{}
 			}
@@ -690,6 +693,7 @@ func TestRules(t *testing.T) {
 			want.WebhookSecret, want.CreatedAt, want.UpdatedAt = orig.WebhookSecret, orig.CreatedAt, updated.UpdatedAt
 			want.OrphanedHooks = []store.OrphanedHook{}
 			want.Triggers.TagPatterns = []string{}
+			want.Secrets = []string{}
 			if !reflect.DeepEqual(updated, want) {
 				t.Errorf("UpdateRule = %+v\nwant %+v", updated, want)
 			}

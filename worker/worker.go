@@ -90,6 +90,9 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	}
 	acts.WorkspaceRoot, acts.Images = workspaces, images
 	acts.Buildkit, acts.Temporal, acts.Accounts = bk, tc, accts
+	if sec, ok := accts.(activities.Secrets); ok {
+		acts.Secrets = sec
+	}
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}

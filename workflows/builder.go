@@ -318,13 +318,19 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	if ordered {
 		revision, mutable = clone.Commit, tags.Mutable
 	}
+	// Only builds whose input names secrets ask; the names, never the values, go to the step.
+	secretsNS, secretNames := "", []string(nil)
+	if len(in.Secrets) > 0 && workflow.GetVersion(ctx, versionBuildSecrets, workflow.DefaultVersion, 1) == 1 {
+		secretsNS, secretNames = in.Namespace, in.Secrets
+	}
 	var built activities.BuildResult
 	// A broken build fails at once (non-retryable); the attempts are for a buildkitd that went
 	// away, and outlast a restart of it: 1+2+4+8+10+10+10 s between them.
 	if err := b.step(ctx, build.StepBuild, host, opts(limit, stepHeartbeat, buildAttempts), a.Build, activities.BuildInput{
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
-		Revision: revision,
+		Revision:  revision,
+		Namespace: secretsNS, Secrets: secretNames,
 	}, &built); err != nil {
 		return nil, err
 	}

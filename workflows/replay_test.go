@@ -23,8 +23,9 @@ import (
 // a missing branch, a missing Dockerfile and input refused before any activity. v1-*.json
 // were recorded by e2e TestRunPoliciesAndSkipped (SLIPWAY_RECORD_HISTORIES=dir): a build that
 // waited for its serial rule's slot, a latest_only build a newer one canceled, and a push build
-// skipped by its path filter after the clone read its files from git. Record new
-// ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
+// skipped by its path filter after the clone read its files from git. v2-secrets.json was recorded
+// by e2e TestBuildSecrets: a webhook build whose rule names build secrets, which passes their
+// names to the build step (versionBuildSecrets). Record new ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))
 	if err != nil {

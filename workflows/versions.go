@@ -30,4 +30,8 @@ const (
 	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
 	// policy ask; DefaultVersion runs them as parallel, as before.
 	versionRunPolicy = "run-policy"
+	// versionBuildSecrets: version 1 passes the names of the build's secrets, and its
+	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
+	// input names secrets ask; DefaultVersion builds without them, as before.
+	versionBuildSecrets = "build-secrets"
 )

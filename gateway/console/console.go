@@ -127,6 +127,8 @@ func (cn *Console) Register(r gin.IRouter) {
 	s.POST("/ns/:ns/accounts/:account/remove", cn.removeAccount)
 	s.POST("/ns/:ns/accounts/:account/reconnect", cn.reconnectAccount)
 	s.POST("/ns/:ns/oauth/:provider", cn.oauthStart)
+	s.POST("/ns/:ns/secrets", cn.setSecret)
+	s.POST("/ns/:ns/secrets/:name/remove", cn.removeSecret)
 	s.POST("/account/link/:provider", cn.linkStart)
 	repo := s.Group("/ns/:ns/repos/:repo")
 	repo.GET("", cn.rulesPage)

@@ -107,6 +107,7 @@ func TestRuleFormRoundTrip(t *testing.T) {
 		TagTemplate: "{ref}-{short_commit}", DockerfilePath: "build/Dockerfile", ContextPath: "build",
 		BuildArgs: map[string]string{"A": "1", "B": "x=y"}, SanitizeRef: true, Timeout: "30m", AccountID: "a-abc",
 		Cache: "off", TagLatest: "default_branch", Semver: true, SkipMarkers: false, RunPolicy: "serial", ReconcileEvery: "15m",
+		Secrets: []string{"NPM_TOKEN", "SSH_KEY"},
 	}
 	f := formOfRule(r)
 	args, err := parseArgs(f.BuildArgs)

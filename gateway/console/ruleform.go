@@ -30,6 +30,9 @@ type ruleForm struct {
 	BuildArgs                              string
 	Timeout, Cache                         string
 	RunPolicy, ReconcileEvery              string
+	// Secrets are the names of the namespace's build secrets the rule's builds get, one a
+	// line or comma-separated.
+	Secrets string
 }
 
 // newRuleForm is the form of a new rule: the API's defaults.
@@ -53,7 +56,7 @@ func formOfRule(r store.Rule) ruleForm {
 		TagTemplate: r.TagTemplate, DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath,
 		BuildArgs: strings.Join(args, "\n"), SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 		Semver: r.Semver, TagLatest: r.TagLatest != "", SkipMarkers: r.SkipMarkers, RunPolicy: r.RunPolicy,
-		ReconcileEvery: r.ReconcileEvery}
+		ReconcileEvery: r.ReconcileEvery, Secrets: strings.Join(r.Secrets, "\n")}
 	if p := r.Triggers.Paths; p != nil {
 		f.PathsInclude, f.PathsIgnore = strings.Join(p.Include, "\n"), strings.Join(p.Ignore, "\n")
 	}
@@ -68,7 +71,8 @@ func formOfPost(c *gin.Context) ruleForm {
 		PathsInclude: f("paths_include"), PathsIgnore: f("paths_ignore"), TagTemplate: f("tag_template"),
 		DockerfilePath: f("dockerfile_path"), ContextPath: f("context_path"), BuildArgs: c.PostForm("build_args"),
 		SanitizeRef: on("sanitize_ref"), Semver: on("semver"), TagLatest: on("tag_latest"), SkipMarkers: on("skip_markers"),
-		Timeout: f("timeout"), Cache: f("cache"), RunPolicy: f("run_policy"), ReconcileEvery: f("reconcile_every")}
+		Timeout: f("timeout"), Cache: f("cache"), RunPolicy: f("run_policy"), ReconcileEvery: f("reconcile_every"),
+		Secrets: f("secrets")}
 }
 
 // lines splits a textarea into its non-empty lines (or comma-separated items).
@@ -125,6 +129,7 @@ func (f ruleForm) body(args map[string]string) map[string]any {
 		"skip_markers":    f.SkipMarkers,
 		"run_policy":      f.RunPolicy,
 		"reconcile_every": f.ReconcileEvery,
+		"secrets":         lines(f.Secrets),
 	}
 }
 
@@ -318,6 +323,7 @@ var formFields = []struct{ prefix, field string }{
 	{"tag_template", "tag_template"}, {"the rule's tag_template", "tag_template"}, {"dockerfile_path", "dockerfile_path"},
 	{"context_path", "context_path"}, {"build_args", "build_args"}, {"timeout", "timeout"}, {"cache", "cache"},
 	{"run_policy", "run_policy"}, {"reconcile_every", "reconcile_every"}, {"tag_latest", "tag_latest"},
+	{"secrets", "secrets"},
 }
 
 // fieldOf is the form field an API error is about: the answer's "field" when it names one,

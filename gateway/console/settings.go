@@ -18,6 +18,8 @@ type settingsData struct {
 	Roles    []store.Role
 	Error    string
 	OAuth    []string
+	// Secrets are the namespace's build secrets, names only.
+	Secrets []store.Secret
 }
 
 // CanOAuth reports whether provider has an OAuth app, for a Reconnect by OAuth.
@@ -57,6 +59,12 @@ func (cn *Console) showSettings(c *gin.Context, code int, msg string) {
 		return
 	}
 	d.Accounts = as.Accounts
+	secrets, err := cn.listSecrets(c, ns)
+	if err != nil {
+		cn.fail(c, err)
+		return
+	}
+	d.Secrets = secrets
 	cn.render(c, code, "settings", page{Title: "nav.settings", Crumbs: nsCrumbs(ns), Data: d})
 }
 
