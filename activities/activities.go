@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
+	"github.com/slipway-dev/slipway/gitcache"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -97,6 +98,10 @@ type Activities struct {
 	// NoStreamedPush builds without BuildKit pushing the image in the solve (see
 	// streamedPush): the Push step then uploads every layer itself.
 	NoStreamedPush bool
+	// Sources, when set, is the host's Git cache: clones fetch into a mirror per source and
+	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
+	// Nil clones every build afresh into its workspace.
+	Sources *gitcache.Cache
 }
 
 // workspace is the folder of one build session on this host.

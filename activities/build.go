@@ -144,11 +144,17 @@ type buildContext struct {
 	paths    ResolveResult
 	// context and dockerfile are the two local mounts the Dockerfile frontend reads.
 	context, dockerfile fsutil.FS
+	// sharedKey names the checkout to BuildKit when it is a stable folder (see contextRoot).
+	sharedKey string
 }
 
 // resolveContext checks the input's paths against the checkout and opens the mounts.
 func (a *Activities) resolveContext(in BuildInput) (buildContext, error) {
-	root, err := a.checkout(in.Workspace)
+	link, err := a.checkout(in.Workspace)
+	if err != nil {
+		return buildContext{}, err
+	}
+	root, sharedKey, err := a.contextRoot(link)
 	if err != nil {
 		return buildContext{}, err
 	}
@@ -179,7 +185,7 @@ func (a *Activities) resolveContext(in BuildInput) (buildContext, error) {
 	if err != nil {
 		return buildContext{}, fmt.Errorf("filtering dockerfile folder: %w", err)
 	}
-	return buildContext{ws: filepath.Dir(root), root: root, paths: paths, context: contextFS, dockerfile: dockerfileFS}, nil
+	return buildContext{ws: filepath.Dir(link), root: root, paths: paths, context: contextFS, dockerfile: dockerfileFS, sharedKey: sharedKey}, nil
 }
 
 // frontends are the frontend patterns a build may name, DefaultFrontends when unset.
@@ -277,6 +283,7 @@ func solveOpt(in BuildInput, src buildContext, attrs map[string]string, sess []s
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": src.context, "dockerfile": src.dockerfile},
 		Session:       sess,
+		SharedKey:     src.sharedKey,
 	}
 	if in.CacheRef == "" {
 		return opt, nil

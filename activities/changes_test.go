@@ -58,26 +58,31 @@ func TestCloneChangedFiles(t *testing.T) {
 		{"no common history: every file", build.Ref{Type: build.RefBranch, Name: "rootless"}, rootless, zero, srcOnly, "every file"},
 		{"no common history, Dockerfile wanted", build.Ref{Type: build.RefBranch, Name: "rootless"}, rootless, zero, &build.PathFilter{Include: []string{"Dockerfile"}}, ""},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := suite.NewTestActivityEnvironment()
-			env.RegisterActivity(act)
-			val, err := env.ExecuteActivity(act.Clone, CloneInput{
-				Workspace: "changes" + string(rune('a'+i)), Source: src, Ref: tt.ref, Commit: tt.commit,
-				Paths: tt.paths, Before: tt.before,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res CloneResult
-			if err := val.Get(&res); err != nil {
-				t.Fatal(err)
-			}
-			switch {
-			case tt.wantSkip == "" && res.Skip != "":
-				t.Fatalf("skip = %q, want a build", res.Skip)
-			case tt.wantSkip != "" && !strings.Contains(res.Skip, tt.wantSkip):
-				t.Fatalf("skip = %q, want one naming %q", res.Skip, tt.wantSkip)
+	for _, mode := range cloneModes {
+		t.Run(mode.name, func(t *testing.T) {
+			act.Sources = mode.sources(t)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					env := suite.NewTestActivityEnvironment()
+					env.RegisterActivity(act)
+					val, err := env.ExecuteActivity(act.Clone, CloneInput{
+						Workspace: mode.name + "-changes" + string(rune('a'+i)), Source: src, Ref: tt.ref, Commit: tt.commit,
+						Paths: tt.paths, Before: tt.before,
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var res CloneResult
+					if err := val.Get(&res); err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case tt.wantSkip == "" && res.Skip != "":
+						t.Fatalf("skip = %q, want a build", res.Skip)
+					case tt.wantSkip != "" && !strings.Contains(res.Skip, tt.wantSkip):
+						t.Fatalf("skip = %q, want one naming %q", res.Skip, tt.wantSkip)
+					}
+				})
 			}
 		})
 	}

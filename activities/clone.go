@@ -93,32 +93,34 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	fmt.Fprintf(log, "==> clone %s %s\n", remote, in.Ref.FullName())
 	dir := filepath.Join(ws, checkoutDir)
 	// A retried clone starts from nothing: a half-written checkout is not worth trusting.
+	// (A link to a cached checkout is removed, not what it points at.)
 	if err := os.RemoveAll(dir); err != nil {
 		return CloneResult{}, fmt.Errorf("clearing workspace: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(ws, 0o755); err != nil {
 		return CloneResult{}, fmt.Errorf("creating workspace: %w", err)
 	}
 	start := time.Now()
-	g := gitRunner{dir: dir, log: log, env: auth}
-	commit, err := g.checkoutCommit(ctx, remote, in, auth != nil)
+	var got cloned
+	if a.Sources != nil {
+		got, err = a.cloneFromMirror(ctx, log, ws, remote, in, auth)
+	} else {
+		got, err = cloneFresh(ctx, log, dir, remote, in, auth)
+	}
 	if err != nil {
 		return CloneResult{}, err
 	}
+	commit := got.commit
 	fmt.Fprintf(log, "==> checked out %s in %s\n", commit, time.Since(start).Round(time.Millisecond))
 	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); err == nil {
 		fmt.Fprintln(log, "==> .gitmodules found: submodules are not fetched (and no hook runs), so their folders stay empty")
 	}
 	res := CloneResult{Commit: commit, LogURL: a.logURL(ctx)}
 	if in.Paths != nil {
-		files, base, err := g.changedFiles(ctx, remote, refspecOf(in.Ref), commit, in.Before)
-		if err != nil {
-			return CloneResult{}, err
-		}
-		fmt.Fprintf(log, "==> %d files changed since %s\n", len(files), base)
-		ok, why := in.Paths.Selects(files)
+		fmt.Fprintf(log, "==> %d files changed since %s\n", len(got.changed), got.base)
+		ok, why := in.Paths.Selects(got.changed)
 		if !ok {
-			res.Skip = fmt.Sprintf("files changed since %s: %s", base, why)
+			res.Skip = fmt.Sprintf("files changed since %s: %s", got.base, why)
 			fmt.Fprintf(log, "==> %s: nothing to build\n", res.Skip)
 		} else {
 			fmt.Fprintf(log, "==> %s\n", why)
@@ -127,37 +129,57 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 	return res, nil
 }
 
-// checkoutCommit fetches the head of in.Ref from remote into an empty repository, deepening
-// the fetch until in.Commit when the input names another commit of the ref, and checks that
-// commit out. authed says whether the fetch carried the account's token.
-func (g gitRunner) checkoutCommit(ctx context.Context, remote string, in CloneInput, authed bool) (string, error) {
+// cloneFresh fetches the commit into an empty repository at dir and checks it out, as every
+// clone did before the git cache: the worker keeps nothing of it after the build.
+func cloneFresh(ctx context.Context, log io.Writer, dir, remote string, in CloneInput, auth []string) (cloned, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cloned{}, fmt.Errorf("creating workspace: %w", err)
+	}
+	g := gitRunner{dir: dir, log: log, env: auth}
 	if err := g.run(ctx, "init", "-q"); err != nil {
-		return "", err
+		return cloned{}, err
 	}
 	refspec := refspecOf(in.Ref)
+	commit, err := g.resolveCommit(ctx, remote, in, auth != nil, refspec, localRef)
+	if err != nil {
+		return cloned{}, err
+	}
+	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
+		return cloned{}, classifyCheckout(err)
+	}
+	out := cloned{commit: commit}
+	if in.Paths != nil {
+		if out.changed, out.base, err = g.changedFiles(ctx, remote, refspec, commit, in.Before); err != nil {
+			return cloned{}, err
+		}
+	}
+	return out, nil
+}
+
+// resolveCommit fetches the head of in.Ref from remote into local (refspec names both),
+// shallowly, deepening the fetch until in.Commit when the input names another commit of the
+// ref, and returns the commit to build. authed says whether the fetch carried the account's
+// token.
+func (g gitRunner) resolveCommit(ctx context.Context, remote string, in CloneInput, authed bool, refspec, local string) (string, error) {
 	if err := g.run(ctx, "fetch", "--depth=1", "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
 		return "", classifyFetch(err, in, authed)
 	}
-	head, err := g.output(ctx, "rev-parse", localRef+"^{commit}")
+	head, err := g.output(ctx, "rev-parse", local+"^{commit}")
 	if err != nil {
 		return "", err
 	}
-	commit := head
-	if in.Commit != "" && in.Commit != head {
-		if err := g.deepenUntil(ctx, remote, refspec, in.Commit); err != nil {
-			if errors.Is(err, errNotOnRef) {
-				return "", temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
-					build.ErrTypeCommitNotOnRef, nil)
-			}
-			return "", err
+	if in.Commit == "" || in.Commit == head {
+		return head, nil
+	}
+	if err := g.deepenUntil(ctx, remote, refspec, in.Commit); err != nil {
+		if errors.Is(err, errNotOnRef) {
+			return "", temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("commit %s is not on %s %q (head is %s)", in.Commit, in.Ref.Type, in.Ref.Name, head),
+				build.ErrTypeCommitNotOnRef, nil)
 		}
-		commit = in.Commit
+		return "", err
 	}
-	if err := g.run(ctx, "checkout", "-q", "--detach", commit); err != nil {
-		return "", classifyCheckout(err)
-	}
-	return commit, nil
+	return in.Commit, nil
 }
 
 // localRef is where the checkout keeps the fetched ref.
@@ -312,6 +334,8 @@ func (g gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 		"-c", "protocol.allow=never", "-c", "protocol.http.allow=always", "-c", "protocol.https.allow=always",
 		"-c", "submodule.recurse=false", "-c", "fetch.recurseSubmodules=false",
 		"-c", "advice.detachedHead=false", "-c", "core.symlinks=true",
+		// A cached mirror is locked only while its build's git runs: no gc may outlive it.
+		"-c", "gc.autoDetach=false",
 	}
 	cmd := exec.CommandContext(ctx, "git", append(base, args...)...)
 	cmd.Dir = g.dir
@@ -349,6 +373,12 @@ func (g gitRunner) output(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// refspecTarget is the local ref a "+SRC:DST" refspec fetches into.
+func refspecTarget(refspec string) string {
+	_, dst, _ := strings.Cut(refspec, ":")
+	return dst
+}
+
 // deepenUntil fetches more history of the ref until commit is in it, which proves the commit
 // is on the ref; it gives up with errNotOnRef when the history ends or maxDeepen is reached.
 func (g gitRunner) deepenUntil(ctx context.Context, remote, refspec, commit string) error {
@@ -359,7 +389,9 @@ func (g gitRunner) deepenUntil(ctx context.Context, remote, refspec, commit stri
 		if err := g.run(ctx, "fetch", "--depth="+fmt.Sprint(depth), "--no-tags", "--no-recurse-submodules", remote, refspec); err != nil {
 			return err
 		}
-		if _, err := g.output(ctx, "cat-file", "-e", commit+"^{commit}"); err == nil {
+		// Reachable from the ref, not merely present: a cached mirror also holds the commits
+		// of other refs and of heads a force push left behind.
+		if g.isAncestor(ctx, commit, refspecTarget(refspec)) {
 			return nil
 		}
 		shallow, err := g.output(ctx, "rev-parse", "--is-shallow-repository")

@@ -62,39 +62,45 @@ func TestClone(t *testing.T) {
 		{"tree with a .. entry", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "dotdot"}, "", "", build.ErrTypeInvalidPath},
 		{"tree with a .GIT entry", build.Source{Provider: "github", Owner: "octo", Repository: "hello"}, build.Ref{Type: build.RefBranch, Name: "dotgit"}, "", "", build.ErrTypeInvalidPath},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := suite.NewTestActivityEnvironment()
-			env.RegisterActivity(act)
-			ws := "ws" + string(rune('a'+i))
-			val, err := env.ExecuteActivity(act.Clone, CloneInput{Workspace: ws, Source: tt.src, Ref: tt.ref, Commit: tt.commit})
-			if tt.wantType != "" {
-				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || appErr.Type() != tt.wantType || !appErr.NonRetryable() {
-					t.Fatalf("error = %v, want non-retryable %s", err, tt.wantType)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res CloneResult
-			if err := val.Get(&res); err != nil {
-				t.Fatal(err)
-			}
-			if res.Commit != tt.wantCommit {
-				t.Fatalf("commit = %s, want %s", res.Commit, tt.wantCommit)
-			}
-			if !strings.HasPrefix(res.LogURL, "http://gw/api/v1/builds/") || !strings.HasSuffix(res.LogURL, "/logs") {
-				t.Fatalf("log url = %q", res.LogURL)
-			}
-			src := filepath.Join(act.WorkspaceRoot, ws, checkoutDir)
-			if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
-				t.Fatalf("checkout lacks Dockerfile: %v", err)
-			}
-			// Submodules are never fetched, whatever .gitmodules says.
-			if _, err := os.Stat(filepath.Join(src, "evil", ".git")); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("submodule was fetched: %v", err)
+	for _, mode := range cloneModes {
+		t.Run(mode.name, func(t *testing.T) {
+			act.Sources = mode.sources(t)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					env := suite.NewTestActivityEnvironment()
+					env.RegisterActivity(act)
+					ws := mode.name + "-ws" + string(rune('a'+i))
+					val, err := env.ExecuteActivity(act.Clone, CloneInput{Workspace: ws, Source: tt.src, Ref: tt.ref, Commit: tt.commit})
+					if tt.wantType != "" {
+						var appErr *temporal.ApplicationError
+						if !errors.As(err, &appErr) || appErr.Type() != tt.wantType || !appErr.NonRetryable() {
+							t.Fatalf("error = %v, want non-retryable %s", err, tt.wantType)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					var res CloneResult
+					if err := val.Get(&res); err != nil {
+						t.Fatal(err)
+					}
+					if res.Commit != tt.wantCommit {
+						t.Fatalf("commit = %s, want %s", res.Commit, tt.wantCommit)
+					}
+					if !strings.HasPrefix(res.LogURL, "http://gw/api/v1/builds/") || !strings.HasSuffix(res.LogURL, "/logs") {
+						t.Fatalf("log url = %q", res.LogURL)
+					}
+					src := filepath.Join(act.WorkspaceRoot, ws, checkoutDir)
+					if _, err := os.Stat(filepath.Join(src, "Dockerfile")); err != nil {
+						t.Fatalf("checkout lacks Dockerfile: %v", err)
+					}
+					exactTree(t, src, res.Commit)
+					// Submodules are never fetched, whatever .gitmodules says.
+					if _, err := os.Stat(filepath.Join(src, "evil", ".git")); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("submodule was fetched: %v", err)
+					}
+				})
 			}
 		})
 	}

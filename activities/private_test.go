@@ -70,35 +70,46 @@ func TestClonePrivate(t *testing.T) {
 		{"account of another namespace", "a-other", true, build.ErrTypeInvalidSource, `not an account of namespace "team"`},
 		{"account of another provider", "a-lab", true, build.ErrTypeInvalidSource, "is a gitlab account"},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := *act
-			if !tt.withAccounts {
-				a.Accounts = nil
+	for _, mode := range cloneModes {
+		t.Run(mode.name, func(t *testing.T) {
+			act.Sources = mode.sources(t)
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					a := *act
+					if !tt.withAccounts {
+						a.Accounts = nil
+					}
+					env := suite.NewTestActivityEnvironment()
+					env.RegisterActivity(&a)
+					val, err := env.ExecuteActivity(a.Clone, CloneInput{
+						Workspace: fmt.Sprintf("%s-p%d", mode.name, i), Namespace: "team",
+						Source: build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
+						Ref:    build.Ref{Type: build.RefBranch, Name: "main"},
+					})
+					if err != nil && strings.Contains(err.Error(), secret) {
+						t.Fatalf("error shows the token: %v", err)
+					}
+					if tt.wantType != "" {
+						var appErr *temporal.ApplicationError
+						if !errors.As(err, &appErr) || appErr.Type() != tt.wantType || !strings.Contains(appErr.Message(), tt.wantMsg) {
+							t.Fatalf("error = %v, want %s containing %q", err, tt.wantType, tt.wantMsg)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					var res CloneResult
+					if err := val.Get(&res); err != nil || res.Commit != head {
+						t.Fatalf("commit %s, %v; want %s", res.Commit, err, head)
+					}
+				})
 			}
-			env := suite.NewTestActivityEnvironment()
-			env.RegisterActivity(&a)
-			val, err := env.ExecuteActivity(a.Clone, CloneInput{
-				Workspace: fmt.Sprintf("p%d", i), Namespace: "team",
-				Source: build.Source{Provider: "github", Owner: "octo", Repository: "private", AccountID: tt.account},
-				Ref:    build.Ref{Type: build.RefBranch, Name: "main"},
-			})
-			if err != nil && strings.Contains(err.Error(), secret) {
-				t.Fatalf("error shows the token: %v", err)
-			}
-			if tt.wantType != "" {
-				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || appErr.Type() != tt.wantType || !strings.Contains(appErr.Message(), tt.wantMsg) {
-					t.Fatalf("error = %v, want %s containing %q", err, tt.wantType, tt.wantMsg)
+			// The mirror and the slots the clones fetched into hold no token either.
+			if act.Sources != nil {
+				if hit := grepTree(t, act.Sources.Dir, secret); hit != "" {
+					t.Fatalf("token found in %s", hit)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res CloneResult
-			if err := val.Get(&res); err != nil || res.Commit != head {
-				t.Fatalf("commit %s, %v; want %s", res.Commit, err, head)
 			}
 		})
 	}

@@ -54,6 +54,10 @@ type Config struct {
 	// (SLIPWAY_STREAMED_PUSH, default on), so the Push step writes only tags; off uploads the
 	// whole image in the Push step, for registries that refuse BuildKit's pushes.
 	StreamedPush bool
+	// GitCacheBytes bounds the host's Git cache (GitCacheDir: a mirror and a few checkout
+	// folders per source, SLIPWAY_GIT_CACHE_BYTES, default 4g); past it the least recently
+	// used sources no build holds are dropped. 0 (from "off") clones every build afresh.
+	GitCacheBytes int64
 	// DeliveryRetention is how long the gateway remembers the webhook events that started a
 	// build (SLIPWAY_DELIVERY_RETENTION, default 90d), so a late or replayed delivery starts
 	// nothing even after Temporal forgot the build. Keep it longer than Temporal's retention.
@@ -181,6 +185,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.StreamedPush = sp == "on"
 	default:
 		return Config{}, fmt.Errorf("SLIPWAY_STREAMED_PUSH %q is neither on nor off", sp)
+	}
+	if gc := get("SLIPWAY_GIT_CACHE_BYTES", "4g"); !strings.EqualFold(gc, "off") {
+		if c.GitCacheBytes, err = cgroup.ParseBytes(gc); err != nil || c.GitCacheBytes <= 0 {
+			return Config{}, fmt.Errorf("SLIPWAY_GIT_CACHE_BYTES %q is not a positive size such as 4g or 512m, or off", gc)
+		}
 	}
 	if c.DeliveryRetention, err = ParseDays(get("SLIPWAY_DELIVERY_RETENTION", DefaultDeliveryRetention)); err != nil || c.DeliveryRetention <= 0 {
 		return Config{}, fmt.Errorf("SLIPWAY_DELIVERY_RETENTION %q is not a positive duration such as 90d or 2160h", getenv("SLIPWAY_DELIVERY_RETENTION"))
@@ -337,6 +346,9 @@ func (c Config) LogsDir() string { return filepath.Join(c.Home, "logs") }
 
 // ImagesDir is where workers keep their image stores, one folder per worker process.
 func (c Config) ImagesDir() string { return filepath.Join(c.Home, "images") }
+
+// GitCacheDir is the host's Git cache, shared by the workers that share SLIPWAY_HOME.
+func (c Config) GitCacheDir() string { return filepath.Join(c.Home, "gitcache") }
 
 // WorkspacesDir is where builds check out and lay out their images.
 func (c Config) WorkspacesDir() string { return filepath.Join(c.Home, "workspaces") }

@@ -31,7 +31,7 @@ func TestFromEnv(t *testing.T) {
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
 					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, DeliveryRetention: 90 * 24 * time.Hour,
-					NamespaceCreators: CreatorsAnyone, BuildIsolation: true, StreamedPush: true,
+					GitCacheBytes: 4 << 30, NamespaceCreators: CreatorsAnyone, BuildIsolation: true, StreamedPush: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
 					BuildFrontends:     []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
@@ -122,6 +122,28 @@ func TestFromEnv(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name: "git cache size",
+			env:  map[string]string{"SLIPWAY_GIT_CACHE_BYTES": "512m"},
+			check: func(c Config) string {
+				if c.GitCacheBytes != 512<<20 {
+					return fmt.Sprint(c.GitCacheBytes)
+				}
+				return ""
+			},
+		},
+		{
+			name: "git cache off",
+			env:  map[string]string{"SLIPWAY_GIT_CACHE_BYTES": "Off"},
+			check: func(c Config) string {
+				if c.GitCacheBytes != 0 {
+					return fmt.Sprint(c.GitCacheBytes)
+				}
+				return ""
+			},
+		},
+		{name: "git cache size not a size", env: map[string]string{"SLIPWAY_GIT_CACHE_BYTES": "lots"}, wantErr: "SLIPWAY_GIT_CACHE_BYTES"},
+		{name: "git cache size zero", env: map[string]string{"SLIPWAY_GIT_CACHE_BYTES": "0"}, wantErr: "SLIPWAY_GIT_CACHE_BYTES"},
 		{
 			name: "build isolation off, bridge named",
 			env:  map[string]string{"SLIPWAY_BUILD_ISOLATION": "OFF", "SLIPWAY_BUILD_BRIDGE": "slw0"},

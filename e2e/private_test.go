@@ -150,7 +150,8 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	_, page = alicePerson.open(g.url+"/ns/private/repos/app/builds", alice.Token)
 	wantIn(t, "build records", page, `href="/builds/`+started.ID+`"`, head[:7])
 
-	// The token is nowhere a reader looks: history, log, image, API answers, stack logs.
+	// The token is nowhere a reader looks: history, log, image, API answers, stack logs, and
+	// nowhere on the worker's disk.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	show := exec.CommandContext(ctx, filepath.Join(env.tools, "temporal"), "workflow", "show",
@@ -164,6 +165,10 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 	if !strings.Contains(historyText, "secret-app") || !strings.Contains(historyText, acct.ID) {
 		t.Fatalf("decoded history lacks the build's input; the search below would prove nothing")
 	}
+	cacheText := readTree(t, filepath.Join(env.home, "gitcache"))
+	if !strings.Contains(cacheText, "private code") {
+		t.Fatal("the git cache holds no checkout of the private source; the search below would prove nothing")
+	}
 	var logText bytes.Buffer
 	g.logs(t, alice.Token, started.ID, &logText)
 	cfg := imageConfig(t, env.stack.Registry+"/private/app:main")
@@ -171,6 +176,8 @@ func TestPrivateSourceThroughAccount(t *testing.T) {
 		"history": historyText, "log": logText.String(), "image config": cfg,
 		"image files": fmt.Sprint(p.files), "API answers": strings.Join(answers, "\n"),
 		"stack logs": readTree(t, filepath.Join(env.home, "stack-logs")),
+		// The host's git cache: the mirror the private fetch wrote and the build's checkout.
+		"git cache": cacheText,
 	} {
 		if strings.Contains(text, token) {
 			t.Errorf("the token is in the %s", what)

@@ -27,6 +27,7 @@ import (
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/cgroup"
 	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/gitcache"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
 	"github.com/slipway-dev/slipway/registryauth"
@@ -172,6 +173,14 @@ func newActivities(cfg config.Config, logger *slog.Logger) (*activities.Activiti
 		registryKey = nil
 		logger.Warn("no registry token key: builds use the Docker config's registry credentials", "key", cfg.RegistryTokenKey)
 	}
+	var sources *gitcache.Cache
+	if cfg.GitCacheBytes > 0 {
+		// Per host, not per worker process: a second worker on the host fetches only what the
+		// first has not; the cache's flocks keep their writes apart.
+		if sources, err = gitcache.New(cfg.GitCacheDir(), cfg.GitCacheBytes); err != nil {
+			return nil, err
+		}
+	}
 	var cgroups *cgroup.Parent
 	if cfg.BuildCgroup != "" {
 		cgroups = &cgroup.Parent{Path: cfg.BuildCgroup, Limits: cfg.BuildLimits}
@@ -201,6 +210,7 @@ func newActivities(cfg config.Config, logger *slog.Logger) (*activities.Activiti
 		NoStreamedPush: !cfg.StreamedPush,
 		// Under SLIPWAY_HOME, so that workers sharing it serialize their writes of a tag.
 		TagLockDir: filepath.Join(cfg.Home, "locks", "tags"),
+		Sources:    sources,
 	}, nil
 }
 
