@@ -301,9 +301,9 @@ func solveOpt(in BuildInput, src buildContext, attrs map[string]string, sess []s
 
 // export solves opt and writes the image as an OCI layout at out: through the worker's image
 // store when it has one, which skips the blobs it holds, or else whole into out. With image
-// set, BuildKit also pushes the image to it by digest in the same solve (see streamedPush); a
-// solve that fails in that push alone is solved again without it (every step a cache hit),
-// since the Push step uploads what the worker keeps. A failure is in the build log.
+// set (and an image store), BuildKit also pushes the image to it by digest in the same solve
+// (see streamedPush and solveStreamed); a failure of that push alone fails nothing, since the
+// Push step uploads what the worker keeps. A failure is in the build log.
 func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out string, log io.Writer, image string) (*bkclient.SolveResponse, error) {
 	entry := bkclient.ExportEntry{Type: bkclient.ExporterOCI, Attrs: map[string]string{"tar": "false"}, OutputDir: out}
 	if a.Images == nil {

@@ -55,7 +55,8 @@ type PushResult struct {
 
 // Push writes the image the build step left in the workspace to every tag. It only reads the
 // workspace, so a retry after a registry outage pushes again without building again; blobs
-// the registry already holds are not sent twice.
+// the registry already holds are not sent twice, and an image the build already pushed gets
+// only its tags.
 func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error) {
 	ws, err := a.workspace(in.Workspace)
 	if err != nil {
@@ -168,9 +169,9 @@ func (a *Activities) pushAuth(ctx context.Context, repo name.Repository) (remote
 	return remote.WithAuth(ra), nil
 }
 
-// pushTags uploads the image, then writes its tags: the immutable ones as they are, the
-// mutable ones (when the input names a commit) under the repository's tag lock, each only
-// if MoveTag allows.
+// pushTags uploads the image (or finds it pushed by the build, see sendImage), then writes its
+// tags: the immutable ones as they are, the mutable ones (when the input names a commit) under
+// the repository's tag lock, each only if MoveTag allows.
 func (a *Activities) pushTags(ctx context.Context, log io.Writer, ws string, in PushInput, tags []name.Tag,
 	img builtImage, opts []remote.Option) (PushResult, error) {
 	mutable := map[string]bool{}
