@@ -39,7 +39,7 @@ test: tools fmt-check vet
 unit:
 	$(GO) test -count=1 ./build/... ./builds/... ./activities/... ./workflows/... ./webhook/... \
 		./store/... ./accounts/... ./providers/... ./secretbox/... ./logstore/... ./config/... \
-		./metrics/... ./registryauth/... ./registryclean/... ./worker/... ./cmd/reliability-report/... \
+		./metrics/... ./registryauth/... ./registryclean/... ./retention/... ./worker/... ./cmd/reliability-report/... \
 		./gateway/console/...
 
 ## e2e: only the end-to-end tests

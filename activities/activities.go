@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -98,10 +99,17 @@ type Activities struct {
 	// NoStreamedPush builds without BuildKit pushing the image in the solve (see
 	// streamedPush): the Push step then uploads every layer itself.
 	NoStreamedPush bool
+	// Notifications holds the namespaces' notifications and their delivery log; nil sends
+	// none. NotifyClient is the HTTP client deliveries go through (notify.NewClient); nil is
+	// one that reaches public addresses only.
+	Notifications Notifications
+	NotifyClient  *http.Client
 	// Sources, when set, is the host's Git cache: clones fetch into a mirror per source and
 	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
 	// Nil clones every build afresh into its workspace.
 	Sources *gitcache.Cache
+	// Retention reads image repositories' retention policies; nil refuses retention runs.
+	Retention RetentionSource
 }
 
 // workspace is the folder of one build session on this host.

@@ -59,6 +59,9 @@ type BuildInput struct {
 	// serves to RUN --mount=type=secret: names only, the values are read as the step starts.
 	Namespace string   `json:"namespace,omitempty"`
 	Secrets   []string `json:"secrets,omitempty"`
+	// Platforms are the platforms to build into one image index; none builds the worker's
+	// own platform into one image.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // BuildResult names the image BuildKit wrote into the workspace.
@@ -107,6 +110,10 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (_ BuildResult, e
 		return BuildResult{}, err
 	}
 	if err := a.checkIsolation(ctx); err != nil {
+		fmt.Fprintf(log, "==> %v\n", err)
+		return BuildResult{}, err
+	}
+	if err := a.checkPlatforms(ctx, attrPlatforms(attrs)); err != nil {
 		fmt.Fprintf(log, "==> %v\n", err)
 		return BuildResult{}, err
 	}
@@ -228,6 +235,13 @@ func frontendAttrs(in BuildInput, dockerfile string) (map[string]string, error) 
 	if in.Revision != "" {
 		// Set by the build, over any LABEL of the Dockerfile, so the label tells the truth.
 		attrs["label:"+RevisionLabel] = in.Revision
+	}
+	targets, err := buildPlatforms(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) > 0 {
+		attrs[platformAttr] = strings.Join(targets, ",")
 	}
 	return attrs, nil
 }

@@ -40,6 +40,10 @@ type CloneInput struct {
 	// the commit) and report in Skip when none of them is one Paths wants.
 	Paths  *build.PathFilter `json:"paths,omitempty"`
 	Before string            `json:"before,omitempty"`
+	// Resolve, when set, makes the clone also do the resolve step's work on its checkout and
+	// report it in Resolved or ResolveFailure, saving the workflow an activity. Its Workspace
+	// is ignored: the clone's own is checked.
+	Resolve *ResolveInput `json:"resolve,omitempty"`
 }
 
 // CloneResult reports what was checked out.
@@ -50,6 +54,11 @@ type CloneResult struct {
 	// Skip, set only when the input had Paths, says why the push changed nothing the path
 	// filter wants; the build then ends as skipped.
 	Skip string `json:"skip,omitempty"`
+	// Resolved holds the checked Dockerfile and context paths when the input asked to Resolve
+	// and the build is not skipped; ResolveFailure says instead why they were refused. A
+	// worker older than Resolve fills neither, and the workflow resolves in a step of its own.
+	Resolved       *ResolveResult `json:"resolved,omitempty"`
+	ResolveFailure *StepFailure   `json:"resolve_failure,omitempty"`
 }
 
 // Clone fetches exactly one commit of the ref, shallowly, over HTTP(S), with hooks and
@@ -124,6 +133,11 @@ func (a *Activities) Clone(ctx context.Context, in CloneInput) (CloneResult, err
 			fmt.Fprintf(log, "==> %s: nothing to build\n", res.Skip)
 		} else {
 			fmt.Fprintf(log, "==> %s\n", why)
+		}
+	}
+	if in.Resolve != nil && res.Skip == "" {
+		if err := a.resolveAfterClone(ctx, in, &res); err != nil {
+			return CloneResult{}, err
 		}
 	}
 	return res, nil

@@ -134,7 +134,7 @@ func e2eResult(all []*scenarioRuns) result {
 	rawT := table{title: "Raw commands (medians; raw + cache: the same with Slipway's registry cache flags)", header: head("command")}
 	vert := table{title: "BuildKit's own vertex times (medians, Slipway / raw / raw + cache; 0.1 s resolution)", header: head("vertex")}
 	overRows := []string{"overhead: Slipway − raw", "Clone activity runs − git clone", "Build + Push activities run − buildctl build --push",
-		"other activities run (ResolveDockerfile, RenderTag, session completion)", "Temporal orchestration (workflow tasks, dispatch, session creation)",
+		"other activities run (session completion; ResolveDockerfile, RenderTag in builds before they were folded)", "Temporal orchestration (workflow tasks, dispatch, session creation)",
 		"  of which activity dispatch (scheduled → started)", "  of which workflow start → Clone started", "client: start call and result poll", "residual (medians do not add up)"}
 	over.rows = rowsOf(overRows)
 	rawT.rows = rowsOf([]string{"git clone --depth 1", "buildctl build … push=true", "pair",

@@ -41,7 +41,8 @@ type part struct {
 // parts lists the measurements in the order they run and are reported.
 func parts() []part {
 	return []part{{"e2e", measureE2E}, {"webhooks", measureWebhooks}, {"scale", measureScale},
-		{"rebuilds", measureRebuilds}, {"throughput", measureThroughput}, {"network", measureNetwork}}
+		{"rebuilds", measureRebuilds}, {"throughput", measureThroughput}, {"network", measureNetwork},
+		{"platforms", measurePlatforms}}
 }
 
 func main() {
@@ -52,7 +53,7 @@ func main() {
 	flag.StringVar(&o.toolsDir, "tools", os.Getenv("SLIPWAY_TOOLS_DIR"), "folder holding temporal, buildkitd and buildctl (default <module>/.tools/bin)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench's home folder (logs, registry, BuildKit cache)")
 	flag.StringVar(&o.cache, "cache", "", "registry cache of the e2e and throughput builds, as BuildInput.cache: empty is Slipway's default, off builds without one")
-	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network); empty measures all")
+	flag.StringVar(&o.only, "only", "", "comma-separated parts to measure (e2e, webhooks, scale, rebuilds, throughput, network, platforms); empty measures all")
 	flag.IntVar(&o.scaleN, "scale-n", 10000, "closed builds and build rules the scale part seeds")
 	flag.StringVar(&o.scenarios, "e2e", "small,large,history", "comma-separated fixtures of the e2e part (small, large, history)")
 	flag.IntVar(&o.history.commits, "history-commits", 1000, "commits of the history fixture (20 for a quick check)")

@@ -51,6 +51,9 @@ type Input struct {
 	// (RUN --mount=type=secret,id=NAME). Only names: the worker reads the values from the
 	// database as the build step starts, so none is in the workflow's history.
 	Secrets []string `json:"secrets,omitempty"`
+	// Platforms are the platforms to build, in normal form ("linux/arm64"), pushed as one
+	// image index; empty builds the worker's own platform and pushes one image.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // Run policies of a rule: how its builds wait for each other.

@@ -92,6 +92,9 @@ func (in Input) Validate() error {
 	default:
 		return invalid("run_policy", "run_policy %q is not one of parallel, serial, latest_only", in.RunPolicy)
 	}
+	if _, err := NormalizePlatforms(in.Platforms); err != nil {
+		return err
+	}
 	// Rendering with a stand-in commit catches a ref name no tag can hold now rather than
 	// after the clone; the real tags are rendered once the commit is known.
 	if _, err := RenderTags(RenderTagInput{

@@ -80,6 +80,7 @@ func (s *Service) InputOf(req Request) build.Input {
 		SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 		Captures: req.Captures, Latest: req.Latest, Semver: r.Semver, Paths: req.Paths, Before: req.Before,
 		RunPolicy: r.RunPolicy, Secrets: slices.Clone(r.Secrets),
+		Platforms: r.Platforms,
 	}
 }
 

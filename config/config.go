@@ -94,6 +94,10 @@ type Config struct {
 	// the worker then builds without checking that RUN steps are kept off the service's
 	// network, and warns at every start and in every build log.
 	BuildIsolation bool
+	// NotifyPrivate lets notifications reach loopback, private and link-local addresses
+	// (SLIPWAY_NOTIFY_PRIVATE=allow). Off by default: the worker sits next to Temporal, the
+	// registry and buildkitd, and a receiver's answer is shown in the delivery log.
+	NotifyPrivate bool
 	// NamespaceCreators says who may create namespaces (SLIPWAY_NAMESPACE_CREATORS):
 	// CreatorsAnyone (any signed-in user, the default) or CreatorsAdmin (the site admin only).
 	NamespaceCreators string
@@ -224,6 +228,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("SLIPWAY_BUILD_ISOLATION %q is neither on nor off", iso)
 	}
 	c.BuildBridge = get("SLIPWAY_BUILD_BRIDGE", "")
+	switch p := strings.ToLower(get("SLIPWAY_NOTIFY_PRIVATE", "deny")); p {
+	case "deny":
+	case "allow":
+		c.NotifyPrivate = true
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_NOTIFY_PRIVATE %q is neither deny nor allow", p)
+	}
 	switch who := strings.ToLower(get("SLIPWAY_NAMESPACE_CREATORS", CreatorsAnyone)); who {
 	case CreatorsAnyone, CreatorsAdmin:
 		c.NamespaceCreators = who

@@ -156,6 +156,14 @@ func TestFromEnv(t *testing.T) {
 		},
 		{name: "build isolation neither on nor off", env: map[string]string{"SLIPWAY_BUILD_ISOLATION": "maybe"}, wantErr: "SLIPWAY_BUILD_ISOLATION"},
 		{name: "streamed push neither on nor off", env: map[string]string{"SLIPWAY_STREAMED_PUSH": "yes"}, wantErr: "SLIPWAY_STREAMED_PUSH"},
+		{name: "notifications to private addresses allowed", env: map[string]string{"SLIPWAY_NOTIFY_PRIVATE": "Allow"},
+			check: func(c Config) string {
+				if !c.NotifyPrivate {
+					return "NotifyPrivate off"
+				}
+				return ""
+			}},
+		{name: "notify private neither deny nor allow", env: map[string]string{"SLIPWAY_NOTIFY_PRIVATE": "yes"}, wantErr: "SLIPWAY_NOTIFY_PRIVATE"},
 		{name: "image store ttl not a duration", env: map[string]string{"SLIPWAY_IMAGE_STORE_TTL": "a while"}, wantErr: "SLIPWAY_IMAGE_STORE_TTL"},
 		{name: "delivery retention not a duration", env: map[string]string{"SLIPWAY_DELIVERY_RETENTION": "forever"}, wantErr: "SLIPWAY_DELIVERY_RETENTION"},
 		{name: "delivery retention zero", env: map[string]string{"SLIPWAY_DELIVERY_RETENTION": "0d"}, wantErr: "SLIPWAY_DELIVERY_RETENTION"},

@@ -66,7 +66,7 @@ insecure-entitlements = []
 [worker.oci]
   enabled = true
   snapshotter = "auto"
-%[5]s  gc = true
+%[5]s%[7]s  gc = true
   # RUN steps run in cgroups with the per-build limits (devstack/cgroup.go).
   defaultCgroupParent = %[6]q
 
@@ -83,7 +83,7 @@ insecure-entitlements = []
 [registry.%[4]q]
   http = true
   insecure = true
-`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, network.toml(), s.defaultCgroup)
+`, root, s.BuildkitAddr, s.Registry, "localhost:"+registryPort, network.toml(), s.defaultCgroup, s.emulation.workerPlatformsTOML())
 	path := filepath.Join(s.home, "buildkitd.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("writing buildkitd config: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipway-dev/slipway/registryauth"
 )
@@ -28,10 +29,13 @@ const busyboxBinary = "/bin/busybox"
 
 // seedBusybox pushes a busybox image made from this machine's busybox-static
 // to registry/library/busybox, since no base image can be pulled from the
-// internet here. The image is reproducible (fixed times, sorted entries), so a
-// tag that already holds it is left alone and a warm start pushes nothing.
-func seedBusybox(ctx context.Context, registry string, key *registryauth.Key) error {
-	img, err := busyboxImage(ctx)
+// internet here. With foreign static busybox binaries (GOARCH to path, from
+// setupEmulation) it pushes an image index with an image for each architecture,
+// so `FROM busybox` builds for emulated platforms too. The image is reproducible
+// (fixed times, sorted entries), so a tag that already holds it is left alone
+// and a warm start pushes nothing.
+func seedBusybox(ctx context.Context, registry string, key *registryauth.Key, foreign map[string]string) error {
+	img, err := busyboxArtifact(ctx, foreign)
 	if err != nil {
 		return err
 	}
@@ -53,7 +57,7 @@ func seedBusybox(ctx context.Context, registry string, key *registryauth.Key) er
 			continue
 		}
 		if !pushed {
-			if err := remote.Write(tag, img, opts...); err != nil {
+			if err := writeArtifact(tag, img, opts...); err != nil {
 				return fmt.Errorf("pushing %s: %w", tag, err)
 			}
 			pushed = true
@@ -71,18 +75,16 @@ func seedBusybox(ctx context.Context, registry string, key *registryauth.Key) er
 // config that sets the platform (BuildKit refuses a config without an
 // architecture), PATH and `sh` as the command.
 func busyboxImage(ctx context.Context) (v1.Image, error) {
-	bin, err := os.ReadFile(busyboxBinary)
+	applets, err := busyboxApplets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s (Debian package busybox-static; run scripts/tools.sh): %w", busyboxBinary, err)
+		return nil, err
 	}
-	st, err := os.Stat(busyboxBinary)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", busyboxBinary, err)
-	}
-	// The binary's own time keeps the image reproducible for one package
-	// version and changes it when the package does.
-	mtime := st.ModTime().UTC().Truncate(time.Second)
+	return busyboxImageOf(busyboxBinary, runtime.GOARCH, applets)
+}
 
+// busyboxApplets are the applets of this machine's busybox, sh among them, sorted. A foreign
+// busybox-static of the same Debian release has the same ones, and cannot run here.
+func busyboxApplets(ctx context.Context) ([]string, error) {
 	out, err := exec.CommandContext(ctx, busyboxBinary, "--list").Output()
 	if err != nil {
 		return nil, fmt.Errorf("listing busybox applets: %w", err)
@@ -92,6 +94,22 @@ func busyboxImage(ctx context.Context) (v1.Image, error) {
 		applets = append(applets, "sh")
 	}
 	slices.Sort(applets)
+	return applets, nil
+}
+
+// busyboxImageOf is busyboxImage of the static busybox at path, for linux/goarch.
+func busyboxImageOf(path, goarch string, applets []string) (v1.Image, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s (Debian package busybox-static; run scripts/tools.sh): %w", path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	// The binary's own time keeps the image reproducible for one package
+	// version and changes it when the package does.
+	mtime := st.ModTime().UTC().Truncate(time.Second)
 
 	layerTar, err := busyboxLayerTar(bin, applets, mtime)
 	if err != nil {
@@ -108,7 +126,7 @@ func busyboxImage(ctx context.Context) (v1.Image, error) {
 		Layer: layer,
 		History: v1.History{
 			Created:   created,
-			CreatedBy: "slipway devstack: " + busyboxBinary + " from Debian busybox-static",
+			CreatedBy: "slipway devstack: /bin/busybox from Debian busybox-static:" + goarch,
 		},
 	})
 	if err != nil {
@@ -120,7 +138,7 @@ func busyboxImage(ctx context.Context) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS = "linux"
-	cf.Architecture = runtime.GOARCH
+	cf.Architecture = goarch
 	cf.Created = created
 	cf.Config.Cmd = []string{"sh"}
 	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -185,4 +203,52 @@ func busyboxLayerTar(bin []byte, applets []string, mtime time.Time) ([]byte, err
 		return nil, fmt.Errorf("writing busybox layer: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// busyboxArtifact is the busybox image of this machine, or with foreign binaries an index of
+// it and an image for each of them, in GOARCH order after the native one.
+func busyboxArtifact(ctx context.Context, foreign map[string]string) (artifact, error) {
+	native, err := busyboxImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(foreign) == 0 {
+		return native, nil
+	}
+	applets, err := busyboxApplets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	adds := []mutate.IndexAddendum{{Add: native, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}}}
+	arches := make([]string, 0, len(foreign))
+	for goarch := range foreign {
+		arches = append(arches, goarch)
+	}
+	slices.Sort(arches)
+	for _, goarch := range arches {
+		img, err := busyboxImageOf(foreign[goarch], goarch, applets)
+		if err != nil {
+			return nil, err
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: goarch}}})
+	}
+	// The images are Docker schema 2, so the index is a Docker manifest list.
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.DockerManifestList), adds...), nil
+}
+
+// artifact is an image or an index.
+type artifact interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
+}
+
+// writeArtifact writes an image or an index to ref.
+func writeArtifact(ref name.Reference, t artifact, opts ...remote.Option) error {
+	switch a := t.(type) {
+	case v1.ImageIndex:
+		return remote.WriteIndex(ref, a, opts...)
+	case v1.Image:
+		return remote.Write(ref, a, opts...)
+	}
+	return fmt.Errorf("%T is neither an image nor an index", t)
 }

@@ -118,6 +118,9 @@ type Stack struct {
 	cgroups       *cgroup.Parent
 	defaultCgroup string
 
+	// emulation is what foreign platforms build with (devstack/emulation.go).
+	emulation emulation
+
 	mu        sync.Mutex
 	closed    bool
 	temporal  *Process
@@ -171,7 +174,7 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.StartRegistry(ctx); err != nil {
 			return err
 		}
-		if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
+		if err := seedBusybox(ctx, s.Registry, s.RegistryKey, s.emulation.busybox); err != nil {
 			return fmt.Errorf("seeding busybox into the registry: %w", err)
 		}
 		return s.StartBuildkitd(ctx)
@@ -182,7 +185,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.StartRegistry(ctx); err != nil {
 		return err
 	}
-	if err := seedBusybox(ctx, s.Registry, s.RegistryKey); err != nil {
+	if err := seedBusybox(ctx, s.Registry, s.RegistryKey, s.emulation.busybox); err != nil {
 		return fmt.Errorf("seeding busybox into the registry: %w", err)
 	}
 	s.logger.Info("busybox seeded", "image", s.Registry+"/library/busybox:latest")
@@ -290,6 +293,11 @@ func newStack(opts Options) (*Stack, error) {
 			return nil, fmt.Errorf("setting up the build network (or opt out with SLIPWAY_BUILD_ISOLATION=off): %w", err)
 		}
 	}
+	if s.emulation, err = setupEmulation(logger, home, toolsDir); err != nil {
+		s.teardownBuildNetwork()
+		return nil, err
+	}
+	s.env = withPathFirst(s.env, s.emulation.dir)
 	if s.buildkitdArgs, err = s.buildkitdConfig(network); err != nil {
 		s.teardownBuildNetwork()
 		return nil, err

@@ -108,12 +108,14 @@ func TestStack(t *testing.T) {
 		if !slices.Equal(cf.Config.Cmd, []string{"sh"}) {
 			t.Errorf("Cmd = %q, want [sh]", cf.Config.Cmd)
 		}
-		before, err := img.Digest()
+		// The tag's own digest: an index when the stack seeds foreign platforms too.
+		head, err := remote.Head(ref, remote.WithContext(t.Context()), operator(s))
 		if err != nil {
 			t.Fatal(err)
 		}
+		before := head.Digest
 		// A second seed (a warm start) must find the same image in place.
-		if err := seedBusybox(t.Context(), s.Registry, s.RegistryKey); err != nil {
+		if err := seedBusybox(t.Context(), s.Registry, s.RegistryKey, s.emulation.busybox); err != nil {
 			t.Fatalf("seeding again: %v", err)
 		}
 		desc, err := remote.Head(ref, remote.WithContext(t.Context()), operator(s))

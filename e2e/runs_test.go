@@ -109,13 +109,14 @@ func TestRunPoliciesAndSkipped(t *testing.T) {
 		startBuild(t, b1, in(rule, build.RunSerial, "slow/Dockerfile", first))
 		time.Sleep(time.Second)
 		startBuild(t, b2, in(rule, build.RunSerial, "slow/Dockerfile", head))
-		s1, end1, _ := waitEnded(t, b1, 3*time.Minute)
+		s1, _, _ := waitEnded(t, b1, 3*time.Minute)
 		s2, _, _ := waitEnded(t, b2, 3*time.Minute)
 		if s1 != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED || s2 != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 			t.Fatalf("serial builds ended %s and %s", s1, s2)
 		}
-		if c2 := firstClone(t, b2); c2.Before(end1) {
-			t.Errorf("the second serial build cloned at %s, before the first ended at %s", c2, end1)
+		// The first build gives its slot back once its push is done, with its session's end.
+		if c2, end1 := firstClone(t, b2), pushDone(t, b1); c2.Before(end1) {
+			t.Errorf("the second serial build cloned at %s, before the first's push ended at %s", c2, end1)
 		}
 		recordHistory(t, b2, "v1-serial-queued")
 	})

@@ -245,11 +245,13 @@ func (a *Server) deleteRepository(c *gin.Context) {
 		out["deleted_tags"] = res.Tags
 		out["deleted_manifests"] = res.Manifests
 	}
+	dropRetention := a.retentionDropper(ctx, ns, repo)
 	rules, err := a.store.DeleteRepository(ctx, ns, repo)
 	if err != nil {
 		a.storeError(c, fmt.Sprintf("repository %q", repo), err)
 		return
 	}
+	dropRetention()
 	ids := make([]string, 0, len(rules))
 	orphans := []hookReport{}
 	for _, r := range rules {

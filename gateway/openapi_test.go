@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/builds"
 	"github.com/slipway-dev/slipway/config"
+	"github.com/slipway-dev/slipway/retention"
 	"github.com/slipway-dev/slipway/store"
 )
 
@@ -190,7 +191,8 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 			// Actions on what the path names (cancel, rotate a token or a secret) take no body.
 			if (method == "post" || method == "put") && op.RequestBody == nil &&
-				!strings.HasSuffix(path, "/cancel") && !strings.HasSuffix(path, "/token") && !strings.HasSuffix(path, "/webhook-secret") {
+				!strings.HasSuffix(path, "/cancel") && !strings.HasSuffix(path, "/token") && !strings.HasSuffix(path, "/webhook-secret") &&
+				!strings.HasSuffix(path, "/badge-token") && !strings.HasSuffix(path, "/secret") {
 				t.Errorf("%s: no request body", name)
 			}
 		}
@@ -246,6 +248,15 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Member", store.Member{}},
 		{"OrphanedHook", store.OrphanedHook{}},
 		{"RepositoryOrphanedHook", hookReport{}},
+		{"Notification", store.Notification{}},
+		{"NotificationInput", notificationBody{}},
+		{"NotificationDelivery", store.NotificationDelivery{}},
+		{"Badge", badgeView{}},
+		{"RetentionPolicy", build.RetentionPolicy{}},
+		{"RetentionRule", build.RetentionRule{}},
+		{"RetentionView", retentionView{}},
+		{"RetentionDryRun", dryRunAnswer{}},
+		{"RetentionDecision", retention.Decision{}},
 	} {
 		t.Run(tc.schema, func(t *testing.T) {
 			want := jsonFields(reflect.TypeOf(tc.typ))

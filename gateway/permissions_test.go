@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/config"
 	"github.com/slipway-dev/slipway/store"
 )
@@ -298,6 +299,24 @@ func endpoints() []endpoint {
 				p, hidden := ruleURL(mx, sc)
 				return request{path: p + "/builds", body: map[string]string{"branch": "main"}, hidden: hidden}
 			}},
+		{method: "GET", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, true), hidden: nsHidden(mx, sc)}
+			}},
+		{method: "PUT", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, false), body: matrixRetention, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/repositories/:repo/retention", access: inNamespace, need: store.RoleWrite, ok: 204,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, true), hidden: nsHidden(mx, sc)}
+			}},
+		// Granted, the dry run asks the registry, which does not answer in these tests (as the
+		// console's images tab shows): 502 is the answer past the role check.
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/retention/dry-run", access: inNamespace, need: store.RoleRead, ok: 502,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: retentionURL(t, mx, sc, false) + "/dry-run", body: matrixRetention, hidden: nsHidden(mx, sc)}
+			}},
 		{method: "GET", route: "/api/v1/namespaces/:ns/repositories/:repo/builds", access: inNamespace, need: store.RoleRead, ok: 200,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: mx.team(sc).builds(), hidden: nsHidden(mx, sc)}
@@ -320,6 +339,46 @@ func endpoints() []endpoint {
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: "/api/v1/builds/" + mx.builds[sc] + "/rebuild", hidden: buildHidden(sc, mx.builds[sc])}
 			}},
+		{method: "POST", route: "/api/v1/namespaces/:ns/notifications", access: inNamespace, need: store.RoleWrite, ok: 201,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications",
+					body: map[string]any{"url": "https://hooks.example/x", "events": []string{"failed"}}, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "GET", route: "/api/v1/namespaces/:ns/notifications", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications", hidden: nsHidden(mx, sc)}
+			}},
+		{method: "GET", route: "/api/v1/namespaces/:ns/notifications/:nid", access: inNamespace, need: store.RoleRead, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications/" + storeNotification(t, mx.team(sc).ns), hidden: nsHidden(mx, sc)}
+			}},
+		{method: "PUT", route: "/api/v1/namespaces/:ns/notifications/:nid", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications/" + storeNotification(t, mx.team(sc).ns),
+					body: map[string]any{"url": "https://hooks.example/y", "events": []string{"started"}, "format": "slack"}, hidden: nsHidden(mx, sc)}
+			}},
+		{method: "DELETE", route: "/api/v1/namespaces/:ns/notifications/:nid", access: inNamespace, need: store.RoleWrite, ok: 204,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications/" + storeNotification(t, mx.team(sc).ns), hidden: nsHidden(mx, sc)}
+			}},
+		{method: "POST", route: "/api/v1/namespaces/:ns/notifications/:nid/secret", access: inNamespace, need: store.RoleWrite, ok: 200,
+			call: func(t *testing.T, mx *matrix, sc scope) request {
+				return request{path: "/api/v1/namespaces/" + mx.team(sc).ns + "/notifications/" + storeNotification(t, mx.team(sc).ns) + "/secret", hidden: nsHidden(mx, sc)}
+			}},
+		{method: "POST", route: "/api/v1/namespaces/:ns/repositories/:repo/build-rules/:id/badge-token", access: inNamespace, need: store.RoleWrite, ok: 200, cross: true,
+			call: func(_ *testing.T, mx *matrix, sc scope) request {
+				p, hidden := ruleURL(mx, sc)
+				return request{path: p + "/badge-token", hidden: hidden}
+			}},
+		// The token in the URL is the capability: anyone holding it reads the badge.
+		{method: "GET", route: "/badges/:file", access: public, ok: 200,
+			call: func(t *testing.T, mx *matrix, _ scope) request {
+				token, err := h.store.BadgeToken(context.Background(), mx.rules[own].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return request{path: "/badges/" + token + ".svg"}
+			}},
 		{method: "POST", route: "/webhooks/github/:rule_id", access: hook,
 			call: func(_ *testing.T, mx *matrix, sc scope) request {
 				return request{path: "/webhooks/github/" + mx.rules[sc].ID, body: "{}", header: []string{"X-GitHub-Event", "push"}}
@@ -334,6 +393,18 @@ func endpoints() []endpoint {
 				return request{path: "/webhooks/gitlab/" + mx.gitlab[sc].ID, body: "{}", header: []string{"X-Gitlab-Event", "Push Hook"}}
 			}},
 	}
+}
+
+// storeNotification adds a notification to namespace ns straight to the store and returns its
+// id.
+func storeNotification(t testing.TB, ns string) string {
+	t.Helper()
+	n, err := h.store.CreateNotification(context.Background(), store.Notification{Namespace: ns, URL: "https://hooks.example/n",
+		Events: []string{"failed"}, Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.ID
 }
 
 // providerToken is the provider token the matrix tries to connect; like every token, it must
@@ -552,4 +623,20 @@ func sameAsMissing(t *testing.T, e endpoint, c caller, req request, msg string) 
 	if missing := strings.ReplaceAll(r.errorMessage(t), ghost, req.hidden); missing != msg {
 		t.Errorf("the 404 for what the caller may not see differs from the 404 for what does not exist:\n%q\n%q", msg, missing)
 	}
+}
+
+// matrixRetention is the retention policy the matrix saves and tries.
+var matrixRetention = build.RetentionPolicy{Rules: []build.RetentionRule{{TagPattern: "*", KeepLast: 5}}}
+
+// retentionURL is the retention URL of the "app" repository a scope reaches, with a saved
+// policy when saved is set.
+func retentionURL(t *testing.T, mx *matrix, sc scope, saved bool) string {
+	t.Helper()
+	ns := mx.team(sc).ns
+	if saved {
+		if _, err := h.store.SetRetention(context.Background(), ns, "app", matrixRetention); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return "/api/v1/namespaces/" + ns + "/repositories/app/retention"
 }

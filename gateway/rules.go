@@ -92,6 +92,9 @@ type ruleBody struct {
 	ReconcileEvery string `json:"reconcile_every"`
 	// Secrets names build secrets of the namespace the rule's builds get; each must exist.
 	Secrets []string `json:"secrets"`
+	// Platforms are the platforms each build makes into one image index, such as
+	// ["linux/amd64", "linux/arm64"]; none builds the worker's own platform.
+	Platforms []string `json:"platforms"`
 }
 
 // ruleView is a rule as the API shows it: the stored rule and where its webhook is.
@@ -100,6 +103,8 @@ type ruleView struct {
 	Webhook webhookView `json:"webhook"`
 	// Warnings, in the answer to a save, name the refs the rule may match but not build.
 	Warnings []string `json:"warnings,omitempty"`
+	// Badge is the rule's public status badge.
+	Badge *badgeView `json:"badge,omitempty"`
 }
 
 type webhookView struct {
@@ -110,6 +115,7 @@ type webhookView struct {
 
 func (a *Server) ruleView(r store.Rule, withSecret bool) ruleView {
 	v := ruleView{Rule: r, Webhook: webhookView{URL: a.cfg.GatewayURL + "/webhooks/" + r.Source.Provider + "/" + r.ID}}
+	v.Badge = a.badgeOf(r.ID)
 	if withSecret {
 		v.Webhook.Secret = r.WebhookSecret
 	}
@@ -134,6 +140,9 @@ func (a *Server) validateRule(b *ruleBody, ns, repo string) ([]string, error) {
 		return nil, fmt.Errorf("source.repository %q is not a repository name", b.Source.Repository)
 	}
 	if err := checkRuleFields(b); err != nil {
+		return nil, err
+	}
+	if err := normalizeRulePlatforms(b); err != nil {
 		return nil, err
 	}
 	if err := checkTimeout(b.Timeout, a.maxTimeout()); err != nil {
@@ -180,7 +189,8 @@ func (b ruleBody) rule(ns, repo string) store.Rule {
 		SanitizeRef: b.SanitizeRef, Timeout: b.Timeout, AccountID: b.AccountID, Cache: b.Cache,
 		TagLatest: b.TagLatest, Semver: b.Semver, SkipMarkers: b.SkipMarkers == nil || *b.SkipMarkers,
 		RunPolicy: b.RunPolicy, ReconcileEvery: b.ReconcileEvery,
-		Secrets: ruleSecrets(b.Secrets),
+		Secrets:   ruleSecrets(b.Secrets),
+		Platforms: b.Platforms,
 	}
 }
 

@@ -170,9 +170,17 @@ func (a *Server) router() *gin.Engine {
 	write.DELETE(rules+"/:id", a.deleteRule)
 	write.POST(rules+"/:id/webhook-secret", a.rotateWebhookSecret)
 	write.POST(rules+"/:id/builds", a.buildNow)
+	write.POST(rules+"/:id/badge-token", a.rotateBadgeToken)
 	// Write, as saving a rule: without refs a preview reads the source through the account.
 	write.POST(rules+"/preview", a.previewRule)
 	read.GET("/repositories/:repo/builds", a.listBuilds)
+	write.POST("/notifications", a.createNotification)
+	read.GET("/notifications", a.listNotifications)
+	read.GET("/notifications/:nid", a.getNotification)
+	write.PUT("/notifications/:nid", a.updateNotification)
+	write.DELETE("/notifications/:nid", a.deleteNotification)
+	write.POST("/notifications/:nid/secret", a.rotateNotificationSecret)
+	a.retentionRoutes(read, write)
 
 	v1.GET("/builds/:id", a.requireBuild(store.RoleRead), a.getBuild)
 	v1.GET("/builds/:id/logs", a.requireBuild(store.RoleRead), a.buildLogs)
@@ -181,6 +189,7 @@ func (a *Server) router() *gin.Engine {
 
 	r.GET(registryauth.TokenPath, a.registryToken)
 
+	r.GET("/badges/:file", a.badge)
 	r.POST("/webhooks/github/:rule_id", a.githubWebhook)
 	r.POST("/webhooks/gitlab/:rule_id", a.gitlabWebhook)
 	a.console(r).Register(r)

@@ -13,8 +13,9 @@ import (
 )
 
 // BuildSteps times every build step (activity) a worker runs into
-// slipway_build_step_seconds{step, outcome}: step is the activity type (Clone, ResolveDockerfile,
-// RenderTag, Build, Push, Cleanup, SetCommitStatus), outcome is ok, error or canceled. Temporal's
+// slipway_build_step_seconds{step, outcome}: step is the activity type (Clone, Build, Push,
+// Cleanup, SetCommitStatus; ResolveDockerfile and RenderTag for builds started before the clone
+// did the resolve step and the workflow rendered the tags), outcome is ok, error or canceled. Temporal's
 // own temporal_activity_execution_latency_seconds has the same times without the outcome.
 type BuildSteps struct {
 	interceptor.WorkerInterceptorBase

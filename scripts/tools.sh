@@ -19,8 +19,14 @@ TEMPORAL_SERVER_VERSION=v1.29.1
 # The web UI server that temporal CLI $TEMPORAL_VERSION embeds.
 TEMPORAL_UI_VERSION=v2.42.1
 # chromium runs the console's browser tests headless; fonts-wqy-zenhei draws its Chinese pages.
+# qemu-user-static runs the RUN steps of foreign platforms (linux/arm64) as buildkitd's
+# emulator helpers.
 APT_PACKAGES=(runc docker-registry busybox-static git postgresql ca-certificates
-	containernetworking-plugins nftables iproute2 chromium fonts-wqy-zenhei)
+	containernetworking-plugins nftables iproute2 chromium fonts-wqy-zenhei qemu-user-static)
+# Foreign architectures whose static busybox (Debian's busybox-static of that architecture) is
+# extracted to $TOOLS_DIR/busybox-ARCH, so the stack seeds a multi-platform busybox and
+# `FROM busybox` builds for them too.
+FOREIGN_BUSYBOX_ARCHES=(arm64)
 
 CLEANUP_DIR=
 trap 'if [[ -n $CLEANUP_DIR ]]; then rm -rf "$CLEANUP_DIR"; fi' EXIT
@@ -40,6 +46,8 @@ have_system_tools() {
 	command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip || -x /sbin/ip ]] || return 1
 	# The console's browser tests.
 	command -v chromium >/dev/null 2>&1 || return 1
+	# Emulated platforms.
+	[[ -x /usr/bin/qemu-aarch64-static ]] || return 1
 	compgen -G '/usr/share/fonts/truetype/wqy/wqy-zenhei*' >/dev/null || return 1
 }
 
@@ -56,9 +64,65 @@ install_system_tools() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
 	if ! have_system_tools; then
-		log "apt-get finished but runc, docker-registry, /bin/busybox, git, initdb, the CNI plugins, nft, ip, chromium or its CJK font is still missing"
+		log "apt-get finished but runc, docker-registry, /bin/busybox, git, initdb, the CNI plugins, nft, ip, chromium, its CJK font or qemu-user-static is still missing"
 		exit 1
 	fi
+}
+
+# fetch_foreign_busybox extracts busybox-static of each of FOREIGN_BUSYBOX_ARCHES to
+# $TOOLS_DIR/busybox-ARCH: the package is downloaded with apt-get (after adding the
+# architecture to dpkg's and fetching its package lists), not installed, since it would
+# replace this machine's /bin/busybox. A stamp names the package version.
+fetch_foreign_busybox() {
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		sudo=(sudo)
+	fi
+	local arch version dir added
+	for arch in "${FOREIGN_BUSYBOX_ARCHES[@]}"; do
+		version=$(apt-cache policy "busybox-static:$arch" 2>/dev/null | awk '/Candidate:/ {print $2}')
+		if [[ -z $version || $version == "(none)" ]]; then
+			added=
+			if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+				log "adding dpkg architecture $arch for busybox-static:$arch"
+				"${sudo[@]}" dpkg --add-architecture "$arch"
+				added=1
+			fi
+			# A failed update (an archive without $arch, as Ubuntu's main one) leaves the
+			# stack without the foreign busybox, not without the tools.
+			"${sudo[@]}" apt-get update || log "apt-get update with $arch failed"
+			version=$(apt-cache policy "busybox-static:$arch" | awk '/Candidate:/ {print $2}')
+			if [[ -z $version || $version == "(none)" ]]; then
+				log "no busybox-static:$arch in apt's sources: the stack seeds busybox without $arch, and FROM busybox does not build for it"
+				if [[ -n $added ]]; then
+					# Left added, it would fail every later apt-get update.
+					"${sudo[@]}" dpkg --remove-architecture "$arch"
+				fi
+				continue
+			fi
+		fi
+		local stamp=$TOOLS_DIR/.busybox-$arch-${version//[:\/]/_}
+		if [[ -x $TOOLS_DIR/busybox-$arch && -f $stamp ]]; then
+			continue
+		fi
+		log "extracting busybox-static:$arch $version"
+		dir=$(mktemp -d)
+		CLEANUP_DIR=$dir
+		# apt-get downloads as its own user (_apt), which must reach the folder.
+		chmod 0755 "$dir"
+		if ! (cd "$dir" && apt-get download "busybox-static:$arch=$version"); then
+			log "downloading busybox-static:$arch failed: the stack seeds busybox without $arch"
+			rm -rf "$dir"
+			CLEANUP_DIR=
+			continue
+		fi
+		dpkg-deb -x "$dir"/busybox-static_*_"$arch".deb "$dir/root"
+		install -m 0755 "$dir/root/bin/busybox" "$TOOLS_DIR/busybox-$arch"
+		rm -f "$TOOLS_DIR/.busybox-$arch-"*
+		touch "$stamp"
+		rm -rf "$dir"
+		CLEANUP_DIR=
+	done
 }
 
 # tool_ready NAME VERSION CHECK...: true when $TOOLS_DIR/NAME is built at
@@ -206,6 +270,7 @@ main() {
 	fi
 	build_temporal
 	build_buildkit
+	fetch_foreign_busybox
 	# The dev server's own web UI cannot turn its write actions off, so every stack
 	# serves the UI with this server instead.
 	build_temporal_ui

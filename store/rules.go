@@ -69,6 +69,9 @@ type Rule struct {
 	ReconcileEvery string `json:"reconcile_every"`
 	// Secrets names the namespace's build secrets the rule's builds get, never their values.
 	Secrets []string `json:"secrets"`
+	// Platforms are the platforms each build makes, pushed as one image index ("linux/amd64",
+	// "linux/arm64"); empty builds the worker's own platform into one image.
+	Platforms []string `json:"platforms"`
 	// Hook is the webhook Slipway manages on the source; set with SetRuleHook, not by
 	// CreateRule or UpdateRule.
 	Hook RuleHook `json:"hook"`
@@ -145,6 +148,9 @@ func normalize(r Rule) Rule {
 	}
 	if r.Secrets == nil {
 		r.Secrets = []string{}
+	}
+	if r.Platforms == nil {
+		r.Platforms = []string{}
 	}
 	return r
 }
@@ -225,7 +231,7 @@ r.branches, r.tags, r.tag_template, r.dockerfile_path, r.context_path, r.build_a
 r.sanitize_ref, r.timeout, r.webhook_secret, r.created_at, r.updated_at,
 r.account_id, r.hook_id, r.hook_state, r.cache, r.orphaned_hooks,
 r.tag_patterns, r.paths, r.tag_latest, r.semver, r.skip_markers, r.run_policy, r.reconcile_every,
-r.secrets
+r.secrets, r.platforms
 FROM rules r
 JOIN repositories p ON p.id = r.repository_id
 JOIN namespaces n ON n.id = p.namespace_id`
@@ -237,14 +243,14 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 		r                           Rule
 		branches, buildArgs, stored string
 		orphans, patterns, paths    string
-		secrets                     string
+		secrets, platforms          string
 	)
 	err := row.Scan(&r.ID, &r.Namespace, &r.Repository, &r.Source.Provider, &r.Source.Owner,
 		&r.Source.Repository, &branches, &r.Triggers.Tags, &r.TagTemplate, &r.DockerfilePath,
 		&r.ContextPath, &buildArgs, &r.SanitizeRef, &r.Timeout, &stored,
 		timeColumn{&r.CreatedAt}, timeColumn{&r.UpdatedAt}, &r.AccountID, &r.Hook.ID, &r.Hook.State, &r.Cache, &orphans,
 		&patterns, &paths, &r.TagLatest, &r.Semver, &r.SkipMarkers, &r.RunPolicy, &r.ReconcileEvery,
-		&secrets)
+		&secrets, &platforms)
 	if err != nil {
 		return Rule{}, classify(err)
 	}
@@ -266,6 +272,9 @@ func (s *Store) scanRule(row rowScanner) (Rule, error) {
 	if err := json.Unmarshal([]byte(secrets), &r.Secrets); err != nil {
 		return Rule{}, fmt.Errorf("decoding secrets of rule %s: %w", r.ID, err)
 	}
+	if err := json.Unmarshal([]byte(platforms), &r.Platforms); err != nil {
+		return Rule{}, fmt.Errorf("decoding platforms of rule %s: %w", r.ID, err)
+	}
 	if paths != "" {
 		r.Triggers.Paths = &build.PathFilter{}
 		if err := json.Unmarshal([]byte(paths), r.Triggers.Paths); err != nil {
@@ -281,6 +290,8 @@ type ruleJSON struct {
 	secrets                          string
 	// paths is "" for a rule without a path filter.
 	paths string
+	// platforms is a JSON array, [] for the worker's own platform.
+	platforms string
 }
 
 // encodeCollections renders the JSON columns of r.
@@ -302,7 +313,11 @@ func encodeCollections(r Rule) (ruleJSON, error) {
 	if err != nil {
 		return j, fmt.Errorf("encoding secrets: %w", err)
 	}
-	j = ruleJSON{branches: string(b), buildArgs: string(a), tagPatterns: string(t), secrets: string(sec)}
+	pl, err := json.Marshal(r.Platforms)
+	if err != nil {
+		return j, fmt.Errorf("encoding platforms: %w", err)
+	}
+	j = ruleJSON{branches: string(b), buildArgs: string(a), tagPatterns: string(t), secrets: string(sec), platforms: string(pl)}
 	if r.Triggers.Paths != nil {
 		p, err := json.Marshal(r.Triggers.Paths)
 		if err != nil {
@@ -346,14 +361,14 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 source_repository, branches, tags, tag_template, dockerfile_path, context_path, build_args,
 sanitize_ref, timeout, webhook_secret, created_at, updated_at, account_id, cache,
 tag_patterns, paths, tag_latest, semver, skip_markers, run_policy, reconcile_every,
-secrets)
+secrets, platforms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-?)`,
+?, ?)`,
 			r.ID, repo.ID, r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches,
 			r.Triggers.Tags, r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs,
 			r.SanitizeRef, r.Timeout, sealed, r.CreatedAt, r.UpdatedAt, r.AccountID, r.Cache,
 			cols.tagPatterns, cols.paths, r.TagLatest, r.Semver, r.SkipMarkers, r.RunPolicy, r.ReconcileEvery,
-			cols.secrets)
+			cols.secrets, cols.platforms)
 		return classify(err)
 	})
 	if err != nil {
@@ -431,13 +446,13 @@ func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
 source_repository = ?, branches = ?, tags = ?, tag_template = ?, dockerfile_path = ?,
 context_path = ?, build_args = ?, sanitize_ref = ?, timeout = ?, updated_at = ?, account_id = ?, cache = ?,
 tag_patterns = ?, paths = ?, tag_latest = ?, semver = ?, skip_markers = ?, run_policy = ?, reconcile_every = ?,
-secrets = ?
+secrets = ?, platforms = ?
 WHERE id = ?`,
 			r.Source.Provider, r.Source.Owner, r.Source.Repository, cols.branches, r.Triggers.Tags,
 			r.TagTemplate, r.DockerfilePath, r.ContextPath, cols.buildArgs, r.SanitizeRef, r.Timeout,
 			updated, r.AccountID, r.Cache, cols.tagPatterns, cols.paths, r.TagLatest, r.Semver,
 			r.SkipMarkers, r.RunPolicy, r.ReconcileEvery,
-			cols.secrets, r.ID)
+			cols.secrets, cols.platforms, r.ID)
 		if err != nil {
 			return classify(err)
 		}

@@ -626,6 +626,9 @@ func TestRules(t *testing.T) {
 			if want.Secrets == nil {
 				want.Secrets = []string{}
 			}
+			if want.Platforms == nil {
+				want.Platforms = []string{}
+			}
 			if want.BuildArgs == nil {
 				want.BuildArgs = map[string]string{}
 			}
@@ -694,6 +697,9 @@ func TestRules(t *testing.T) {
 			want.OrphanedHooks = []store.OrphanedHook{}
 			want.Triggers.TagPatterns = []string{}
 			want.Secrets = []string{}
+			if want.Platforms == nil {
+				want.Platforms = []string{}
+			}
 			if !reflect.DeepEqual(updated, want) {
 				t.Errorf("UpdateRule = %+v\nwant %+v", updated, want)
 			}

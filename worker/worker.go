@@ -30,6 +30,7 @@ import (
 	"github.com/slipway-dev/slipway/gitcache"
 	"github.com/slipway-dev/slipway/logstore"
 	"github.com/slipway-dev/slipway/metrics"
+	"github.com/slipway-dev/slipway/notify"
 	"github.com/slipway-dev/slipway/registryauth"
 	"github.com/slipway-dev/slipway/store"
 	"github.com/slipway-dev/slipway/workflows"
@@ -54,7 +55,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 		return err
 	}
 	defer releaseFolders()
-	accts, closeAccounts, err := openAccounts(ctx, getenv, cfg, logger)
+	accts, db, closeAccounts, err := openAccounts(ctx, getenv, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -91,12 +92,25 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	}
 	acts.WorkspaceRoot, acts.Images = workspaces, images
 	acts.Buildkit, acts.Temporal, acts.Accounts = bk, tc, accts
+	if db != nil {
+		acts.Notifications = db
+	}
+	acts.NotifyClient = notify.NewClient(10*time.Second, cfg.NotifyPrivate)
 	if sec, ok := accts.(activities.Secrets); ok {
 		acts.Secrets = sec
 	}
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}
+	var closeRetention func()
+	acts.Retention, closeRetention = openRetention(ctx, cfg, logger)
+	defer closeRetention()
+	stopSweep, err := startLogSweeper(getenv, LogSweeper{Logs: acts.Logs, Runs: tc,
+		Retention: NamespaceRetention(tc, cfg.TemporalNamespace), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer stopSweep()
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{
 		EnableSessionWorker:               true,
 		MaxConcurrentSessionExecutionSize: cfg.MaxConcurrentBuilds,
@@ -109,6 +123,8 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BuildSlots, workflow.RegisterOptions{Name: activities.SlotsWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Reconcile, workflow.RegisterOptions{Name: build.ReconcileWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: build.NotifyWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Retention, workflow.RegisterOptions{Name: build.RetentionWorkflowName})
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "worker_id", id, "workspaces", workspaces, "temporal", cfg.TemporalAddress, "task_queue", cfg.TaskQueue,
 		"buildkit", cfg.BuildkitAddr, "max_concurrent_builds", cfg.MaxConcurrentBuilds, "metrics", cfg.WorkerMetricsAddr)
@@ -222,19 +238,19 @@ func releaseFolder(o *ownFolder, logger *slog.Logger) {
 }
 
 // openAccounts gives the worker the connected accounts of the gateway's database when it has
-// the secret key, so private sources clone and commit statuses post; without the key it builds
-// public sources only.
-func openAccounts(ctx context.Context, getenv func(string) string, cfg config.Config, logger *slog.Logger) (activities.Accounts, func(), error) {
+// the secret key, so private sources clone and commit statuses post, and the database itself,
+// for notifications; without the key it builds public sources only and notifies nobody.
+func openAccounts(ctx context.Context, getenv func(string) string, cfg config.Config, logger *slog.Logger) (activities.Accounts, *store.Store, func(), error) {
 	box, err := accounts.LoadKey(getenv, cfg.Home, false)
 	if err != nil {
-		logger.Info("no secret key: private sources and commit statuses are off", "reason", err)
-		return nil, func() {}, nil
+		logger.Info("no secret key: private sources, commit statuses and notifications are off", "reason", err)
+		return nil, nil, func() {}, nil
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithSecretBox(box))
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the accounts database: %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the accounts database: %w", err)
 	}
-	return accounts.New(st, box, cfg.ProviderAPIURLs()).WithOAuth(cfg.OAuthApps()), func() { st.Close() }, nil
+	return accounts.New(st, box, cfg.ProviderAPIURLs()).WithOAuth(cfg.OAuthApps()), st, func() { st.Close() }, nil
 }
 
 // serveOps serves /metrics, /healthz and /readyz on addr until the returned function is

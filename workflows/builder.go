@@ -42,6 +42,7 @@ const buildAttempts = 8
 func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) {
 	st := &build.Status{Step: "queued"}
 	sts := &statuses{in: in, root: ctx}
+	notes := startNotifying(ctx, in)
 	res, err := dockerBuilder(ctx, in, st, sts)
 	sts.finished(st.Commit, res, err)
 	// The outcome goes into the memo too, so build records listed from visibility show tags,
@@ -76,6 +77,7 @@ func DockerBuilder(ctx workflow.Context, in build.Input) (*build.Result, error) 
 	if merr := workflow.UpsertMemo(ctx, memo); merr != nil {
 		workflow.GetLogger(ctx).Warn("recording the outcome in the memo", "error", merr)
 	}
+	notes.finished(st.Commit, res, err)
 	return res, err
 }
 
@@ -133,12 +135,14 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 		}
 	})
 
+	slots := &slotReleases{}
+	defer slots.final(ctx)
 	if policy := in.RunPolicy; policy == build.RunSerial || policy == build.RunLatestOnly {
 		if in.RuleID != "" && workflow.GetVersion(ctx, versionRunPolicy, workflow.DefaultVersion, 1) == 1 {
 			// The rule's builds wait for each other (serial) or the ref's newest build
 			// cancels the older ones (latest_only), before the namespace's slot is asked.
 			release, err := acquireRuleSlot(runCtx, in, st)
-			defer release()
+			slots.add(release)
 			if err := slotError(ctx, err, timedOut, timeout); err != nil {
 				return nil, err
 			}
@@ -147,13 +151,13 @@ func dockerBuilder(ctx workflow.Context, in build.Input, st *build.Status, sts *
 	if limited {
 		// One namespace's builds wait for each other, not for other namespaces' builds.
 		release, err := acquireSlot(runCtx, in, st)
-		defer release()
+		slots.add(release)
 		if err := slotError(ctx, err, timedOut, timeout); err != nil {
 			return nil, err
 		}
 	}
 
-	b := &buildRun{in: in, st: st, sts: sts, deadline: deadline}
+	b := &buildRun{in: in, st: st, sts: sts, deadline: deadline, slots: slots}
 	for host := 1; ; host++ {
 		st.HostAttempts = host
 		res, err := b.onOneHost(runCtx, host)
@@ -216,6 +220,8 @@ type buildRun struct {
 	deadline time.Time
 	// removed is set when the push step removed the session's workspace itself.
 	removed bool
+	// slots are the build slots it holds, given back early once its steps succeeded.
+	slots *slotReleases
 }
 
 // onOneHost runs every step in one session and removes the workspace before leaving it.
@@ -238,6 +244,10 @@ func (b *buildRun) onOneHost(ctx workflow.Context, host int) (*build.Result, err
 	defer b.cleanup(sessCtx, ws)
 
 	res, err := b.steps(sessCtx, ws, host, remaining+deadlineMargin)
+	if err == nil && len(b.slots.fns) > 0 && workflow.GetVersion(ctx, versionEarlyRelease, workflow.DefaultVersion, 1) == 1 {
+		// Nothing is left but the session's end: the slots go back with it (versionEarlyRelease).
+		b.slots.early(ctx)
+	}
 	var appErr *temporal.ApplicationError
 	if err != nil && (workflow.GetSessionInfo(sessCtx).SessionState == workflow.SessionStateFailed ||
 		errors.As(err, &appErr) && appErr.Type() == build.ErrTypeWorkspaceLost) {
@@ -259,6 +269,12 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 	filtered := in.Paths != nil && workflow.GetVersion(ctx, versionSkipped, workflow.DefaultVersion, 1) == 1
 	if filtered {
 		cloneIn.Paths, cloneIn.Before = in.Paths, in.Before
+	}
+	// The clone resolves the Dockerfile too, and the tags are rendered here: no activity of
+	// their own (versionFoldedSteps).
+	folded := workflow.GetVersion(ctx, versionFoldedSteps, workflow.DefaultVersion, 1) == 1
+	if folded {
+		cloneIn.Resolve = &activities.ResolveInput{Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath}
 	}
 	if err := b.step(ctx, build.StepClone, host, opts(15*time.Minute, stepHeartbeat, 3), a.Clone, cloneIn, &clone); err != nil {
 		return nil, err
@@ -283,31 +299,15 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		}
 	}
 
-	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
-	// the same workflow task, saving a round trip to the server (versionResolveAndTagTogether
-	// keeps the old order, resolve before tag, for executions recorded with it).
 	var paths activities.ResolveResult
 	var tags build.RenderTagResult
-	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
-		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
-	})
-	together := workflow.GetVersion(ctx, versionResolveAndTagTogether, workflow.DefaultVersion, 1) == 1
-	if !together {
-		if err := resolve(&paths); err != nil {
-			return nil, err
-		}
+	var err error
+	if folded {
+		paths, tags, err = b.resolveAndTagFromClone(ctx, ws, host, clone)
+	} else {
+		paths, tags, err = b.resolveAndTag(ctx, ws, host, clone)
 	}
-	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, build.RenderTagInput{
-		TagTemplate: in.TagTemplate, Ref: in.Ref, Commit: clone.Commit,
-		Time: workflow.Now(ctx), SanitizeRef: in.SanitizeRef,
-		Captures: in.Captures, Latest: in.Latest, Semver: in.Semver,
-	})
-	if together {
-		if err := resolve(&paths); err != nil {
-			return nil, err
-		}
-	}
-	if err := tag(&tags); err != nil {
+	if err != nil {
 		return nil, err
 	}
 
@@ -330,7 +330,7 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		Workspace: ws, DockerfilePath: paths.DockerfilePath, ContextPath: paths.ContextPath, BuildArgs: in.BuildArgs,
 		CacheRef: in.CacheRef(), Image: in.Image, CacheMountNS: "slipway/" + in.Namespace + "/" + in.Repository,
 		Revision:  revision,
-		Namespace: secretsNS, Secrets: secretNames,
+		Namespace: secretsNS, Secrets: secretNames, Platforms: in.Platforms,
 	}, &built); err != nil {
 		return nil, err
 	}
@@ -354,6 +354,35 @@ func (b *buildRun) steps(ctx workflow.Context, ws string, host int, limit time.D
 		Image: in.Image, Tags: written, Digest: pushed.Digest, Commit: clone.Commit,
 		DockerfilePath: paths.DockerfilePath, LogURL: clone.LogURL, HeldTags: pushed.Held,
 	}, nil
+}
+
+// resolveAndTag runs the resolve and tag steps as activities of their own, as executions
+// recorded before versionFoldedSteps did.
+func (b *buildRun) resolveAndTag(ctx workflow.Context, ws string, host int, clone activities.CloneResult) (activities.ResolveResult, build.RenderTagResult, error) {
+	in := b.in
+	var a *activities.Activities
+	var paths activities.ResolveResult
+	var tags build.RenderTagResult
+	// Resolving the Dockerfile and rendering the tag need only the clone: both are scheduled in
+	// the same workflow task, saving a round trip to the server (versionResolveAndTagTogether
+	// keeps the old order, resolve before tag, for executions recorded with it).
+	resolve := b.startStep(ctx, build.StepResolve, host, opts(time.Minute, 0, 3), a.ResolveDockerfile, activities.ResolveInput{
+		Workspace: ws, DockerfilePath: in.DockerfilePath, ContextPath: in.ContextPath,
+	})
+	together := workflow.GetVersion(ctx, versionResolveAndTagTogether, workflow.DefaultVersion, 1) == 1
+	if !together {
+		if err := resolve(&paths); err != nil {
+			return paths, tags, err
+		}
+	}
+	tag := b.startStep(ctx, build.StepTag, host, opts(time.Minute, 0, 3), a.RenderTag, b.tagInput(ctx, clone.Commit))
+	if together {
+		if err := resolve(&paths); err != nil {
+			return paths, tags, err
+		}
+	}
+	err := tag(&tags)
+	return paths, tags, err
 }
 
 // step runs one activity and records its start, end and error in the status.

@@ -89,6 +89,15 @@ func (c *calls) String() string {
 	return strings.ReplaceAll(strings.Join(c.names, ","), "tag,resolve", "resolve,tag")
 }
 
+// resolvedClone is res as a clone asked to resolve the paths returns it: the paths as given,
+// the context the root.
+func resolvedClone(in activities.CloneInput, res activities.CloneResult) activities.CloneResult {
+	if in.Resolve != nil && (in.Paths == nil || res.Skip == "") {
+		res.Resolved = &activities.ResolveResult{DockerfilePath: in.Resolve.DockerfilePath, ContextPath: "."}
+	}
+	return res
+}
+
 func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 	var a *activities.Activities
 	env.OnActivity(a.Clone, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloneInput) (activities.CloneResult, error) {
@@ -96,7 +105,7 @@ func mockHappy(env *testsuite.TestWorkflowEnvironment, c *calls) {
 		if in.Workspace == "" || in.Ref.Name != "main" || in.Namespace == "" {
 			return activities.CloneResult{}, errors.New("bad clone input")
 		}
-		return activities.CloneResult{Commit: commit, LogURL: "http://gw/api/v1/builds/b/logs"}, nil
+		return resolvedClone(in, activities.CloneResult{Commit: commit, LogURL: "http://gw/api/v1/builds/b/logs"}), nil
 	})
 	env.OnActivity(a.ResolveDockerfile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ResolveInput) (activities.ResolveResult, error) {
 		c.add("resolve")
@@ -154,7 +163,7 @@ func TestDockerBuilderSucceeds(t *testing.T) {
 	if strings.Join(res.Tags, ",") != "main-0123456" || res.Commit != commit || res.Digest != "sha256:abc" || res.LogURL == "" {
 		t.Fatalf("result = %+v", res)
 	}
-	if got := c.String(); got != "clone,resolve,tag,build,push,cleanup" {
+	if got := c.String(); got != "clone,build,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 	v, err := env.QueryWorkflow(build.StatusQuery)
@@ -269,7 +278,7 @@ func TestDockerBuilderBuildFailureCleansUp(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != build.ErrTypeBuildFailed {
 		t.Fatalf("error = %v, want %s", err, build.ErrTypeBuildFailed)
 	}
-	if got := c.String(); got != "clone,resolve,tag,cleanup" {
+	if got := c.String(); got != "clone,cleanup" {
 		t.Fatalf("activities ran as %s (build is mocked without a recorder)", got)
 	}
 	v, _ := env.QueryWorkflow(build.StatusQuery)
@@ -303,7 +312,7 @@ func TestDockerBuilderCancelCleansUp(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &canceled) {
 		t.Fatalf("error = %v, want canceled", err)
 	}
-	if got := c.String(); got != "clone,resolve,tag,build,cleanup" {
+	if got := c.String(); got != "clone,build,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 }
@@ -420,7 +429,7 @@ func TestDockerBuilderStartsOverWhenWorkspaceLost(t *testing.T) {
 	if st.HostAttempts != 2 || builds != 2 {
 		t.Fatalf("host attempts %d, builds %d; want 2 and 2", st.HostAttempts, builds)
 	}
-	if got := c.String(); got != "clone,resolve,tag,cleanup,clone,resolve,tag,push,cleanup" {
+	if got := c.String(); got != "clone,cleanup,clone,push,cleanup" {
 		t.Fatalf("activities ran as %s", got)
 	}
 }
@@ -432,8 +441,8 @@ func TestDockerBuilderSkipsCleanupAfterPushRemovedWorkspace(t *testing.T) {
 		removed bool
 		want    string
 	}{
-		{removed: true, want: "clone,resolve,tag,build,push"},
-		{removed: false, want: "clone,resolve,tag,build,push,cleanup"},
+		{removed: true, want: "clone,build,push"},
+		{removed: false, want: "clone,build,push,cleanup"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("removed=%t", tt.removed), func(t *testing.T) {

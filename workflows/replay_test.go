@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -25,7 +27,15 @@ import (
 // waited for its serial rule's slot, a latest_only build a newer one canceled, and a push build
 // skipped by its path filter after the clone read its files from git. v2-secrets.json was recorded
 // by e2e TestBuildSecrets: a webhook build whose rule names build secrets, which passes their
-// names to the build step (versionBuildSecrets). Record new ones with `temporal workflow show -w ID -o json` when the workflow's commands change.
+// names to the build step (versionBuildSecrets). v2-folded-*.json were recorded by e2e
+// TestBuildRoundTrips (SLIPWAY_RECORD_HISTORIES=dir) after versionFoldedSteps: a built image
+// whose clone resolved the Dockerfile and whose tags the workflow rendered, and a missing
+// Dockerfile the clone reported. v3-*.json were recorded by the same test after
+// versionEarlyRelease: the built image's slot given back with the session's end, and the
+// missing Dockerfile again (a failed build still gives its slot back at the end). v2-notified.json was recorded by e2e
+// TestNotificationsAndBadges: a build that sent its started and succeeded events to
+// notifications through abandoned slipway_notify children. Record new ones with
+// `temporal workflow show -w ID -o json` when the workflow's commands change.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "replay", "*.json"))
 	if err != nil {
@@ -38,11 +48,37 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, loadHistory(t, f), worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: originalExecution(t, f),
+			}); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}
 		})
 	}
+}
+
+// loadHistory reads a history as `temporal workflow show -o json` wrote it.
+func loadHistory(t *testing.T, file string) *historypb.History {
+	t.Helper()
+	fh, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("reading %s: %v", file, err)
+	}
+	return h
+}
+
+// originalExecution is the workflow id and run id the history was recorded under: a build
+// names its notification children after its own id, so a replay under the replayer's made-up
+// id would not issue the recorded commands.
+func originalExecution(t *testing.T, file string) workflow.Execution {
+	t.Helper()
+	attrs := loadHistory(t, file).GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	return workflow.Execution{ID: attrs.GetWorkflowId(), RunID: attrs.GetOriginalExecutionRunId()}
 }
 
 // TestReplayRejectsAlteredHistories replays recorded histories edited so that the workflow's
@@ -52,15 +88,22 @@ func TestReplayRecordedHistories(t *testing.T) {
 func TestReplayRejectsAlteredHistories(t *testing.T) {
 	for _, tc := range []struct {
 		name string
+		// file is the recorded history altered; v0-built.json when empty.
+		file string
 		// rename maps the activity type scheduled at an event ID to another name.
 		rename map[float64]string
 	}{
 		{name: "another activity first", rename: map[float64]string{14: "Build"}},
 		{name: "resolve and tag swapped", rename: map[float64]string{22: "RenderTag", 28: "ResolveDockerfile"}},
 		{name: "push renamed", rename: map[float64]string{40: "PushImage"}},
+		{name: "resolve scheduled after a folding clone", file: "v2-folded-built.json", rename: map[float64]string{37: "ResolveDockerfile"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := alteredHistory(t, filepath.Join("testdata", "replay", "v0-built.json"), tc.rename)
+			file := tc.file
+			if file == "" {
+				file = "v0-built.json"
+			}
+			f := alteredHistory(t, filepath.Join("testdata", "replay", file), tc.rename)
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
 			err := r.ReplayWorkflowHistoryFromJSONFile(nil, f)

@@ -217,21 +217,21 @@ func (s *slots) dropEnded(ctx workflow.Context) {
 }
 
 // acquireSlot waits for one of the namespace's build slots, showing the wait as the queued
-// step and in the memo. The returned release gives the slot back (or leaves the queue); it is
-// to be called however the build ends.
-func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(), err error) {
+// step and in the memo. The returned release gives the slot back (or leaves the queue), from
+// the coroutine of the context it is given; it is to be called however the build ends.
+func acquireSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(workflow.Context), err error) {
 	return acquire(ctx, activities.RequestSlotInput{Namespace: in.Namespace}, st)
 }
 
 // acquireRuleSlot waits for the slot of the build's rule (run policy serial) or of the rule's
 // ref (latest_only), like acquireSlot.
-func acquireRuleSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(), err error) {
+func acquireRuleSlot(ctx workflow.Context, in build.Input, st *build.Status) (release func(workflow.Context), err error) {
 	ref := in.Ref
 	return acquire(ctx, activities.RequestSlotInput{Namespace: in.Namespace, Policy: in.RunPolicy, RuleID: in.RuleID, Ref: &ref}, st)
 }
 
 // acquire waits for a slot of the slots workflow req names. Holder is filled in here.
-func acquire(ctx workflow.Context, req activities.RequestSlotInput, st *build.Status) (release func(), err error) {
+func acquire(ctx workflow.Context, req activities.RequestSlotInput, st *build.Status) (release func(workflow.Context), err error) {
 	info := workflow.GetInfo(ctx)
 	me := activities.SlotHolder{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 	req.Holder = me
@@ -241,7 +241,7 @@ func acquire(ctx workflow.Context, req activities.RequestSlotInput, st *build.St
 	mine := func(from string) bool { return from == "" || from == slotsID }
 	granted := workflow.GetSignalChannel(ctx, activities.SignalSlotGranted)
 	queued := workflow.GetSignalChannel(ctx, activities.SignalSlotQueued)
-	release = func() {
+	release = func(ctx workflow.Context) {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		err := workflow.SignalExternalWorkflow(dctx, slotsID, "",
 			activities.SignalSlotRelease, me).Get(dctx, nil)

@@ -30,8 +30,24 @@ const (
 	// or of its ref (latest_only) before the namespace's. Only builds whose input names a
 	// policy ask; DefaultVersion runs them as parallel, as before.
 	versionRunPolicy = "run-policy"
+	// versionNotify: version 1 sends the build's started and end events to the namespace's
+	// notifications (a local activity reads which want them; each event wanted starts an
+	// abandoned slipway_notify child). DefaultVersion preserves builds recorded before
+	// notifications, which sent none.
+	versionNotify = "notify"
 	// versionBuildSecrets: version 1 passes the names of the build's secrets, and its
 	// namespace, to the build step, which serves their values to BuildKit. Only builds whose
 	// input names secrets ask; DefaultVersion builds without them, as before.
 	versionBuildSecrets = "build-secrets"
+	// versionFoldedSteps: version 1 has the clone step resolve the Dockerfile and context on
+	// its checkout and renders the tags in workflow code (a side effect), so the resolve and
+	// tag steps schedule no activity: two activity tasks and one or two workflow tasks fewer
+	// per build, the status still showing both steps. DefaultVersion schedules
+	// ResolveDockerfile and RenderTag as before.
+	versionFoldedSteps = "fold-resolve-tag"
+	// versionEarlyRelease: version 1 starts giving a build's slots back as soon as its steps
+	// succeeded, in the workflow task that completes the session, and waits for the signals
+	// at the end: one workflow task fewer per build. DefaultVersion gives them back after the
+	// session's end, one after the other.
+	versionEarlyRelease = "early-release"
 )

@@ -87,6 +87,7 @@ func TestFieldOf(t *testing.T) {
 		{apiError{Message: "triggers.branches: bad pattern"}, "branches"},
 		{apiError{Message: "triggers.tag_patterns: bad pattern"}, "tag_patterns"},
 		{apiError{Message: `run_policy "x" is not parallel, serial or latest_only`}, "run_policy"},
+		{apiError{Field: "platforms", Message: `platforms: platform "x" is not OS/ARCH`}, "platforms"},
 		{apiError{Message: "something else"}, ""},
 	} {
 		t.Run(tc.e.Message, func(t *testing.T) {
@@ -107,7 +108,8 @@ func TestRuleFormRoundTrip(t *testing.T) {
 		TagTemplate: "{ref}-{short_commit}", DockerfilePath: "build/Dockerfile", ContextPath: "build",
 		BuildArgs: map[string]string{"A": "1", "B": "x=y"}, SanitizeRef: true, Timeout: "30m", AccountID: "a-abc",
 		Cache: "off", TagLatest: "default_branch", Semver: true, SkipMarkers: false, RunPolicy: "serial", ReconcileEvery: "15m",
-		Secrets: []string{"NPM_TOKEN", "SSH_KEY"},
+		Secrets:   []string{"NPM_TOKEN", "SSH_KEY"},
+		Platforms: []string{"linux/amd64", "linux/arm64"},
 	}
 	f := formOfRule(r)
 	args, err := parseArgs(f.BuildArgs)

@@ -210,7 +210,7 @@ func (r record) Running() bool { return r.Status == "running" || r.Status == "qu
 type rulesData struct {
 	NS, Repo string
 	Access   access
-	Rules    []store.Rule
+	Rules    []ruleRow
 	// Last is the status of each rule's latest build among the recent ones.
 	Last map[string]string
 }
@@ -224,7 +224,7 @@ func (cn *Console) rulesPage(c *gin.Context) {
 	}
 	base := "/namespaces/" + esc(ns) + "/repositories/" + esc(repo)
 	var rules struct {
-		Rules []store.Rule `json:"build_rules"`
+		Rules []ruleRow `json:"build_rules"`
 	}
 	if err := cn.call(c, http.MethodGet, base+"/build-rules", nil, nil, &rules); err != nil {
 		cn.fail(c, err)
@@ -245,6 +245,22 @@ func (cn *Console) rulesPage(c *gin.Context) {
 	}
 	cn.render(c, http.StatusOK, "rules", page{Title: "tab.rules", Crumbs: repoCrumbs(ns, repo), Tab: "rules",
 		Data: rulesData{NS: ns, Repo: repo, Access: accessOf(r), Rules: rules.Rules, Last: last}})
+}
+
+// ruleRow is a rule as the rules page lists it: with its public status badge.
+type ruleRow struct {
+	store.Rule
+	Badge struct {
+		URL string `json:"url"`
+	} `json:"badge"`
+}
+
+// BadgePath is the badge's path on the gateway, which the page loads from its own origin.
+func (r ruleRow) BadgePath() string {
+	if i := strings.Index(r.Badge.URL, "/badges/"); i >= 0 {
+		return r.Badge.URL[i:]
+	}
+	return ""
 }
 
 type recordsData struct {

@@ -33,6 +33,8 @@ type ruleForm struct {
 	// Secrets are the names of the namespace's build secrets the rule's builds get, one a
 	// line or comma-separated.
 	Secrets string
+	// Platforms is the rule's platforms, comma- or line-separated.
+	Platforms string
 }
 
 // newRuleForm is the form of a new rule: the API's defaults.
@@ -56,7 +58,7 @@ func formOfRule(r store.Rule) ruleForm {
 		TagTemplate: r.TagTemplate, DockerfilePath: r.DockerfilePath, ContextPath: r.ContextPath,
 		BuildArgs: strings.Join(args, "\n"), SanitizeRef: r.SanitizeRef, Timeout: r.Timeout, Cache: r.Cache,
 		Semver: r.Semver, TagLatest: r.TagLatest != "", SkipMarkers: r.SkipMarkers, RunPolicy: r.RunPolicy,
-		ReconcileEvery: r.ReconcileEvery, Secrets: strings.Join(r.Secrets, "\n")}
+		ReconcileEvery: r.ReconcileEvery, Secrets: strings.Join(r.Secrets, "\n"), Platforms: strings.Join(r.Platforms, ", ")}
 	if p := r.Triggers.Paths; p != nil {
 		f.PathsInclude, f.PathsIgnore = strings.Join(p.Include, "\n"), strings.Join(p.Ignore, "\n")
 	}
@@ -72,7 +74,7 @@ func formOfPost(c *gin.Context) ruleForm {
 		DockerfilePath: f("dockerfile_path"), ContextPath: f("context_path"), BuildArgs: c.PostForm("build_args"),
 		SanitizeRef: on("sanitize_ref"), Semver: on("semver"), TagLatest: on("tag_latest"), SkipMarkers: on("skip_markers"),
 		Timeout: f("timeout"), Cache: f("cache"), RunPolicy: f("run_policy"), ReconcileEvery: f("reconcile_every"),
-		Secrets: f("secrets")}
+		Secrets: f("secrets"), Platforms: f("platforms")}
 }
 
 // lines splits a textarea into its non-empty lines (or comma-separated items).
@@ -130,6 +132,7 @@ func (f ruleForm) body(args map[string]string) map[string]any {
 		"run_policy":      f.RunPolicy,
 		"reconcile_every": f.ReconcileEvery,
 		"secrets":         lines(f.Secrets),
+		"platforms":       lines(f.Platforms),
 	}
 }
 
@@ -324,6 +327,7 @@ var formFields = []struct{ prefix, field string }{
 	{"context_path", "context_path"}, {"build_args", "build_args"}, {"timeout", "timeout"}, {"cache", "cache"},
 	{"run_policy", "run_policy"}, {"reconcile_every", "reconcile_every"}, {"tag_latest", "tag_latest"},
 	{"secrets", "secrets"},
+	{"platforms", "platforms"},
 }
 
 // fieldOf is the form field an API error is about: the answer's "field" when it names one,
