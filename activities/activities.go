@@ -96,6 +96,9 @@ type Activities struct {
 	// repository. Workers that share it (one SLIPWAY_HOME) take turns across processes and
 	// containers; empty means a folder in the system's temporary directory (this host only).
 	TagLockDir string
+	// NoStreamedPush builds without BuildKit pushing the image in the solve (see
+	// streamedPush): the Push step then uploads every layer itself.
+	NoStreamedPush bool
 	// Notifications holds the namespaces' notifications and their delivery log; nil sends
 	// none. NotifyClient is the HTTP client deliveries go through (notify.NewClient); nil is
 	// one that reaches public addresses only.

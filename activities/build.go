@@ -135,7 +135,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (_ BuildResult, e
 		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
 	}
 	start := time.Now()
-	resp, err := a.export(ctx, opt, out, log)
+	resp, err := a.export(ctx, opt, out, log, a.streamTo(in))
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -314,9 +314,11 @@ func solveOpt(in BuildInput, src buildContext, attrs map[string]string, sess []s
 }
 
 // export solves opt and writes the image as an OCI layout at out: through the worker's image
-// store when it has one, which skips the blobs it holds, or else whole into out. A failure is
-// in the build log.
-func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out string, log io.Writer) (*bkclient.SolveResponse, error) {
+// store when it has one, which skips the blobs it holds, or else whole into out. With image
+// set (and an image store), BuildKit also pushes the image to it by digest in the same solve
+// (see streamedPush and solveStreamed); a failure of that push alone fails nothing, since the
+// Push step uploads what the worker keeps. A failure is in the build log.
+func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out string, log io.Writer, image string) (*bkclient.SolveResponse, error) {
 	entry := bkclient.ExportEntry{Type: bkclient.ExporterOCI, Attrs: map[string]string{"tar": "false"}, OutputDir: out}
 	if a.Images == nil {
 		opt.Exports = []bkclient.ExportEntry{entry}
@@ -327,7 +329,13 @@ func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out stri
 	err := a.Images.Export(ctx, out, func(cs content.Store) (ocispec.Descriptor, error) {
 		entry.OutputDir, entry.OutputStore = "", cs
 		opt.Exports = []bkclient.ExportEntry{entry}
-		if resp, solveErr = a.solve(ctx, opt, log); solveErr != nil {
+		if image != "" {
+			opt.Exports = append(opt.Exports, streamedPush(image))
+			resp, solveErr = a.solveStreamed(ctx, opt, log, image, cs)
+		} else {
+			resp, solveErr = a.solve(ctx, opt, log)
+		}
+		if solveErr != nil {
 			return ocispec.Descriptor{}, solveErr
 		}
 		return exportedImage(resp.ExporterResponse)
@@ -341,15 +349,31 @@ func (a *Activities) export(ctx context.Context, opt bkclient.SolveOpt, out stri
 	return resp, nil
 }
 
-// solve runs the solve beside a reader that always drains its status channel (Solve blocks on
-// a full one), turning it into heartbeats and the build log's plain progress. A failure is in
-// the build log, and classified for the workflow by classifyBuild.
+// solve runs the solve as solveOnce does; a failure is in the build log, and classified for
+// the workflow by classifyBuild.
 func (a *Activities) solve(ctx context.Context, opt bkclient.SolveOpt, log io.Writer) (*bkclient.SolveResponse, error) {
+	start := time.Now()
+	resp, err := a.solveOnce(ctx, opt, log, nil)
+	if err != nil {
+		return nil, a.solveFailed(ctx, err, log, start)
+	}
+	return resp, nil
+}
+
+// solveFailed writes a solve's failure in the build log and classifies it for the workflow.
+func (a *Activities) solveFailed(ctx context.Context, err error, log io.Writer, start time.Time) error {
+	fmt.Fprintf(log, "==> build failed after %s: %v\n", time.Since(start).Round(time.Millisecond), err)
+	return classifyBuild(ctx, err)
+}
+
+// solveOnce runs the solve beside a reader that always drains its status channel (Solve
+// blocks on a full one), turning it into heartbeats and the build log's plain progress, and
+// showing each status to tap unless it is nil.
+func (a *Activities) solveOnce(ctx context.Context, opt bkclient.SolveOpt, log io.Writer, tap func(*bkclient.SolveStatus)) (*bkclient.SolveResponse, error) {
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
 		return nil, fmt.Errorf("creating progress display: %w", err)
 	}
-	start := time.Now()
 	statusCh := make(chan *bkclient.SolveStatus)
 	displayCh := make(chan *bkclient.SolveStatus)
 	var resp *bkclient.SolveResponse
@@ -361,7 +385,7 @@ func (a *Activities) solve(ctx context.Context, opt bkclient.SolveOpt, log io.Wr
 	})
 	eg.Go(func() error {
 		defer close(displayCh)
-		heartbeatSteps(ctx, statusCh, displayCh)
+		heartbeatSteps(ctx, statusCh, displayCh, tap)
 		return nil
 	})
 	eg.Go(func() error {
@@ -373,18 +397,20 @@ func (a *Activities) solve(ctx context.Context, opt bkclient.SolveOpt, log io.Wr
 	err = eg.Wait()
 	stop()
 	if err != nil {
-		fmt.Fprintf(log, "==> build failed after %s: %v\n", time.Since(start).Round(time.Millisecond), err)
-		return nil, classifyBuild(ctx, err)
+		return nil, err
 	}
 	return resp, nil
 }
 
-// heartbeatSteps passes each status on to out until in closes, heartbeating at most once a
-// second with the number of finished steps.
-func heartbeatSteps(ctx context.Context, in <-chan *bkclient.SolveStatus, out chan<- *bkclient.SolveStatus) {
+// heartbeatSteps passes each status on to out (and to tap, unless nil) until in closes,
+// heartbeating at most once a second with the number of finished steps.
+func heartbeatSteps(ctx context.Context, in <-chan *bkclient.SolveStatus, out chan<- *bkclient.SolveStatus, tap func(*bkclient.SolveStatus)) {
 	done := 0
 	last := time.Time{}
 	for st := range in {
+		if tap != nil {
+			tap(st)
+		}
 		for _, v := range st.Vertexes {
 			if v.Completed != nil {
 				done++

@@ -55,7 +55,8 @@ type PushResult struct {
 
 // Push writes the image the build step left in the workspace to every tag. It only reads the
 // workspace, so a retry after a registry outage pushes again without building again; blobs
-// the registry already holds are not sent twice.
+// the registry already holds are not sent twice, and an image the build already pushed gets
+// only its tags.
 func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error) {
 	ws, err := a.workspace(in.Workspace)
 	if err != nil {
@@ -84,12 +85,13 @@ func (a *Activities) Push(ctx context.Context, in PushInput) (PushResult, error)
 	if err != nil {
 		return PushResult{}, err
 	}
+	var sent pushCounter
 	start := time.Now()
-	res, err := a.pushTags(ctx, log, ws, in, tags, img, auth)
+	res, err := a.pushTags(ctx, log, ws, in, tags, img, []remote.Option{auth, remote.WithTransport(sent.transport(remote.DefaultTransport))})
 	if err != nil {
 		return PushResult{}, err
 	}
-	fmt.Fprintf(log, "==> pushed %s@%s in %s\n", repo, img.digest, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(log, "==> pushed %s@%s in %s (%s)\n", repo, img.digest, time.Since(start).Round(time.Millisecond), &sent)
 	if in.RemoveWorkspace {
 		// A retry of this step after the removal finds no image and starts the build over
 		// elsewhere; that needs the completion to be lost after the push, and pushes the same
@@ -167,11 +169,11 @@ func (a *Activities) pushAuth(ctx context.Context, repo name.Repository) (remote
 	return remote.WithAuth(ra), nil
 }
 
-// pushTags uploads the image, then writes its tags: the immutable ones as they are, the
-// mutable ones (when the input names a commit) under the repository's tag lock, each only
-// if MoveTag allows.
+// pushTags uploads the image (or finds it pushed by the build, see sendImage), then writes its
+// tags: the immutable ones as they are, the mutable ones (when the input names a commit) under
+// the repository's tag lock, each only if MoveTag allows.
 func (a *Activities) pushTags(ctx context.Context, log io.Writer, ws string, in PushInput, tags []name.Tag,
-	img builtImage, auth remote.Option) (PushResult, error) {
+	img builtImage, opts []remote.Option) (PushResult, error) {
 	mutable := map[string]bool{}
 	if in.Commit != "" {
 		for _, t := range in.Mutable {
@@ -184,13 +186,12 @@ func (a *Activities) pushTags(ctx context.Context, log io.Writer, ws string, in 
 	if len(mutable) > 0 {
 		first = tags[0].Repository.Digest(img.digest.String())
 	}
-	fmt.Fprintf(log, "==> push %s\n", first)
-	if err := uploadImage(ctx, first, img.artifact, auth); err != nil {
+	if err := sendImage(ctx, log, first, img, opts); err != nil {
 		fmt.Fprintf(log, "==> push failed: %v\n", err)
 		return PushResult{}, fmt.Errorf("pushing %s: %w", first, err)
 	}
 	res := PushResult{Digest: img.digest.String()}
-	tagOpts := []remote.Option{remote.WithContext(ctx), auth}
+	tagOpts := append([]remote.Option{remote.WithContext(ctx)}, opts...)
 	var later []name.Tag
 	for i, t := range tags {
 		if mutable[t.TagStr()] {
@@ -216,7 +217,7 @@ func (a *Activities) pushTags(ctx context.Context, log io.Writer, ws string, in 
 
 // uploadImage writes artifact to ref, retrying a failed request a few times and heartbeating
 // with its progress so a slow upload is not taken for a dead worker.
-func uploadImage(ctx context.Context, ref name.Reference, artifact remote.Taggable, auth remote.Option) error {
+func uploadImage(ctx context.Context, ref name.Reference, artifact remote.Taggable, with []remote.Option) error {
 	updates := make(chan v1.Update, 16)
 	go func() {
 		last := time.Time{}
@@ -227,12 +228,11 @@ func uploadImage(ctx context.Context, ref name.Reference, artifact remote.Taggab
 			}
 		}
 	}()
-	opts := []remote.Option{
+	opts := append([]remote.Option{
 		remote.WithContext(ctx),
-		auth,
 		remote.WithProgress(updates),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 4}),
-	}
+	}, with...)
 	switch v := artifact.(type) {
 	case v1.ImageIndex:
 		return remote.WriteIndex(ref, v, opts...)

@@ -141,6 +141,8 @@ func e2eResult(all []*scenarioRuns) result {
 		"raw + cache: git clone --depth 1", "raw + cache: buildctl build … push=true", "raw + cache: pair"})
 	groups := []string{groupContext, groupCacheImport, groupExport, groupCacheExport}
 	vert.rows = rowsOf(groups)
+	push := table{title: "Push step: what it sent the registry (medians)", header: head("count")}
+	push.rows = rowsOf([]string{"registry requests", "bytes sent (request bodies)"})
 	var phaseNames []string
 	var phaseMeds []map[string]time.Duration
 	var wfts []string
@@ -207,6 +209,13 @@ func e2eResult(all []*scenarioRuns) result {
 			}
 			vert.rows[i] = append(vert.rows[i], ms(median(sv))+" / "+ms(median(rv))+" / "+msOrDash(cv))
 		}
+		var reqs, sent []int64
+		for _, s := range sc.slipway {
+			if r, b, ok := pushCounts(s.log); ok {
+				reqs, sent = append(reqs, r), append(sent, b)
+			}
+		}
+		push.rows[0], push.rows[1] = append(push.rows[0], medianCount(reqs)), append(push.rows[1], medianCount(sent))
 		meds := map[string]time.Duration{}
 		for n, ds := range per {
 			meds[n] = median(ds)
@@ -233,7 +242,7 @@ func e2eResult(all []*scenarioRuns) result {
 	if tg := targetsTable(all); len(tg.rows) > 0 {
 		res.tables = append(res.tables, tg)
 	}
-	res.tables = append(res.tables, over, phases, rawT, vert)
+	res.tables = append(res.tables, over, phases, rawT, vert, push)
 	return res
 }
 

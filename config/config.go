@@ -50,6 +50,10 @@ type Config struct {
 	// ImageStoreTTL is how long a worker keeps image blobs no build used in its image store
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
+	// StreamedPush has BuildKit push each image's layers to the registry in the build's solve
+	// (SLIPWAY_STREAMED_PUSH, default on), so the Push step writes only tags; off uploads the
+	// whole image in the Push step, for registries that refuse BuildKit's pushes.
+	StreamedPush bool
 	// GitCacheBytes bounds the host's Git cache (GitCacheDir: a mirror and a few checkout
 	// folders per source, SLIPWAY_GIT_CACHE_BYTES, default 4g); past it the least recently
 	// used sources no build holds are dropped. 0 (from "off") clones every build afresh.
@@ -179,6 +183,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SLIPWAY_IMAGE_STORE_TTL %q is not a positive duration (such as 6h) or off", ttl)
 		}
 		c.ImageStoreTTL = d
+	}
+	switch sp := strings.ToLower(get("SLIPWAY_STREAMED_PUSH", "on")); sp {
+	case "on", "off":
+		c.StreamedPush = sp == "on"
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_STREAMED_PUSH %q is neither on nor off", sp)
 	}
 	if gc := get("SLIPWAY_GIT_CACHE_BYTES", "4g"); !strings.EqualFold(gc, "off") {
 		if c.GitCacheBytes, err = cgroup.ParseBytes(gc); err != nil || c.GitCacheBytes <= 0 {

@@ -31,7 +31,7 @@ func TestFromEnv(t *testing.T) {
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
 					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, DeliveryRetention: 90 * 24 * time.Hour,
-					GitCacheBytes: 4 << 30, NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
+					GitCacheBytes: 4 << 30, NamespaceCreators: CreatorsAnyone, BuildIsolation: true, StreamedPush: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
 					BuildFrontends:     []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
@@ -113,6 +113,16 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "streamed push off",
+			env:  map[string]string{"SLIPWAY_STREAMED_PUSH": "Off"},
+			check: func(c Config) string {
+				if c.StreamedPush {
+					return "streamed push on"
+				}
+				return ""
+			},
+		},
+		{
 			name: "git cache size",
 			env:  map[string]string{"SLIPWAY_GIT_CACHE_BYTES": "512m"},
 			check: func(c Config) string {
@@ -145,6 +155,7 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{name: "build isolation neither on nor off", env: map[string]string{"SLIPWAY_BUILD_ISOLATION": "maybe"}, wantErr: "SLIPWAY_BUILD_ISOLATION"},
+		{name: "streamed push neither on nor off", env: map[string]string{"SLIPWAY_STREAMED_PUSH": "yes"}, wantErr: "SLIPWAY_STREAMED_PUSH"},
 		{name: "notifications to private addresses allowed", env: map[string]string{"SLIPWAY_NOTIFY_PRIVATE": "Allow"},
 			check: func(c Config) string {
 				if !c.NotifyPrivate {

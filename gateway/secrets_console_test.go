@@ -11,7 +11,7 @@ func TestConsoleSecrets(t *testing.T) {
 	const value = "console-s3cr3t-value"
 	hs := devStack(t)
 	tm := hs.newTeam(t, "console-secrets")
-	settings := "/ns/" + tm.ns + "/settings"
+	settings := "/ns/" + tm.ns + "/secrets"
 	repo := "/ns/" + tm.ns + "/repos/app"
 	a := hs.browser(t)
 	a.signIn(hs.owner)
@@ -29,7 +29,7 @@ func TestConsoleSecrets(t *testing.T) {
 	page := a.get(settings)
 	wantPage(t, page, http.StatusOK, "<code>NPM_TOKEN</code>", `/secrets/NPM_TOKEN/remove`)
 	if strings.Contains(page.body, value) {
-		t.Fatal("the settings page shows a secret's value")
+		t.Fatal("the secrets page shows a secret's value")
 	}
 	wantPage(t, a.post(settings, "/ns/"+tm.ns+"/secrets", url.Values{"name": {"NOT-A-NAME"}, "value": {value}}),
 		http.StatusBadRequest, "not an environment variable name")

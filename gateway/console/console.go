@@ -1,7 +1,7 @@
 // Package console is Slipway's web console: the seed's pages (namespaces, image repositories,
-// build rules, 立即构建, build records, the build page, images, namespace settings) rendered
-// on the server from html/template and served by the gateway from files embedded in its
-// binary. It holds no authorization or validation of its own: every page and form calls the
+// build rules, 立即构建, build records, the build page, images, namespace settings) and a
+// namespace's notifications and build secrets, rendered on the server from html/template and
+// served by the gateway from files embedded in its binary. It holds no authorization or validation of its own: every page and form calls the
 // gateway's JSON API in process, as the signed-in user, and shows what the API answers, so a
 // person in a browser and a script with a token get the same roles and the same 400s.
 package console
@@ -127,8 +127,15 @@ func (cn *Console) Register(r gin.IRouter) {
 	s.POST("/ns/:ns/accounts/:account/remove", cn.removeAccount)
 	s.POST("/ns/:ns/accounts/:account/reconnect", cn.reconnectAccount)
 	s.POST("/ns/:ns/oauth/:provider", cn.oauthStart)
+	s.GET("/ns/:ns/secrets", cn.secretsPage)
 	s.POST("/ns/:ns/secrets", cn.setSecret)
 	s.POST("/ns/:ns/secrets/:name/remove", cn.removeSecret)
+	s.GET("/ns/:ns/notifications", cn.notificationsPage)
+	s.POST("/ns/:ns/notifications", cn.createNotification)
+	s.GET("/ns/:ns/notifications/:nid", cn.notificationPage)
+	s.POST("/ns/:ns/notifications/:nid", cn.updateNotification)
+	s.POST("/ns/:ns/notifications/:nid/secret", cn.rotateNotificationSecret)
+	s.POST("/ns/:ns/notifications/:nid/remove", cn.removeNotification)
 	s.POST("/account/link/:provider", cn.linkStart)
 	repo := s.Group("/ns/:ns/repos/:repo")
 	repo.GET("", cn.rulesPage)

@@ -31,7 +31,7 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"login", "error", "namespaces", "repositories", "rules", "ruleform", "rulecreated", "buildnow", "records", "build", "images", "settings"} {
+	for _, name := range []string{"login", "error", "namespaces", "repositories", "rules", "ruleform", "rulecreated", "buildnow", "records", "build", "images", "settings", "notifications", "notification", "secrets"} {
 		if pages[name] == nil {
 			t.Errorf("no page %q", name)
 		}

@@ -148,7 +148,7 @@ func (cn *Console) repositoriesPage(c *gin.Context) {
 		cn.fail(c, err)
 		return
 	}
-	cn.render(c, http.StatusOK, "repositories", page{Title: "nav.repositories", Crumbs: nsCrumbs(ns), Data: d})
+	cn.render(c, http.StatusOK, "repositories", page{Title: "nav.repositories", Crumbs: nsCrumbs(ns), Tab: "repositories", Data: d})
 }
 
 func (cn *Console) createRepository(c *gin.Context) {
@@ -162,7 +162,7 @@ func (cn *Console) createRepository(c *gin.Context) {
 			return
 		}
 		d.Error, d.Name = ae.Message, name
-		cn.render(c, ae.Status, "repositories", page{Title: "nav.repositories", Crumbs: nsCrumbs(ns), Data: d})
+		cn.render(c, ae.Status, "repositories", page{Title: "nav.repositories", Crumbs: nsCrumbs(ns), Tab: "repositories", Data: d})
 		return
 	}
 	if err != nil {

@@ -23,7 +23,9 @@ type page struct {
 	Path string
 	// Crumbs lead from the namespaces to the page.
 	Crumbs []crumb
-	// Tab is the repository tab shown ("rules", "builds", "images"), empty off a repository.
+	// Tab is the repository tab shown ("rules", "builds", "images", "retention"), or off a
+	// repository the namespace's page ("repositories", "notifications", "secrets",
+	// "settings").
 	Tab  string
 	Data any
 }

@@ -18,8 +18,6 @@ type settingsData struct {
 	Roles    []store.Role
 	Error    string
 	OAuth    []string
-	// Secrets are the namespace's build secrets, names only.
-	Secrets []store.Secret
 }
 
 // CanOAuth reports whether provider has an OAuth app, for a Reconnect by OAuth.
@@ -59,13 +57,7 @@ func (cn *Console) showSettings(c *gin.Context, code int, msg string) {
 		return
 	}
 	d.Accounts = as.Accounts
-	secrets, err := cn.listSecrets(c, ns)
-	if err != nil {
-		cn.fail(c, err)
-		return
-	}
-	d.Secrets = secrets
-	cn.render(c, code, "settings", page{Title: "nav.settings", Crumbs: nsCrumbs(ns), Data: d})
+	cn.render(c, code, "settings", page{Title: "nav.settings", Crumbs: nsCrumbs(ns), Tab: "settings", Data: d})
 }
 
 // afterSettings shows a 400 or 409 of the API on the settings page and goes back to it

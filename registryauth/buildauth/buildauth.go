@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ func (p *Provider) FetchToken(ctx context.Context, req *auth.FetchTokenRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "registry %s: %v", req.Host, err)
 	}
 	granted := registryauth.Grant(requested, p.rules)
-	if denied := registryauth.Denied(requested, granted); len(denied) > 0 {
+	if denied := registryauth.Denied(requested, granted); len(denied) > 0 && !mountSourcesOnly(granted, denied) {
 		what := make([]string, 0, len(denied))
 		for _, d := range denied {
 			what = append(what, strings.Join(d.Actions, ",")+" "+req.Host+"/"+d.Name)
@@ -129,4 +130,16 @@ func (p *Provider) VerifyTokenAuthority(ctx context.Context, req *auth.VerifyTok
 	priv := new([64]byte)
 	copy(priv[:], p.authority)
 	return &auth.VerifyTokenAuthorityResponse{Signed: sign.Sign(nil, req.Payload, priv)}, nil
+}
+
+// mountSourcesOnly tells a push that also asks to read other repositories, which BuildKit does
+// to mount a blob it knows from there instead of uploading it, from a request the build may
+// not make: the push (a granted push) gets a token without the denied reads, the registry
+// refuses the mount, and BuildKit uploads the blob instead. Anything else denied, a push or a
+// read of a base image, refuses the request with its reason.
+func mountSourcesOnly(granted, denied []registryauth.Access) bool {
+	push := slices.ContainsFunc(granted, func(g registryauth.Access) bool { return slices.Contains(g.Actions, registryauth.Push) })
+	return push && !slices.ContainsFunc(denied, func(d registryauth.Access) bool {
+		return d.Type != "repository" || len(d.Actions) != 1 || d.Actions[0] != registryauth.Pull
+	})
 }

@@ -42,6 +42,10 @@ func TestProvider(t *testing.T) {
 		{"base image and own namespace", host, []string{"repository:library/busybox:pull", "repository:team-b/base:pull"}, "library/busybox:pull team-b/base:pull", ""},
 		{"another namespace", host, []string{"repository:team-a/secret:pull"}, "", "may not pull 127.0.0.1:5000/team-a/secret"},
 		{"push to a sibling repository", host, []string{"repository:team-b/other:pull,push"}, "", "may not push 127.0.0.1:5000/team-b/other"},
+		{"push mounting a blob from another namespace", host, []string{"repository:team-b/app:pull,push", "repository:team-a/secret:pull"}, "team-b/app:pull,push", ""},
+		{"push mounting from a sibling repository", host, []string{"repository:team-b/app:pull,push", "repository:team-b/other:pull"}, "team-b/app:pull,push team-b/other:pull", ""},
+		{"pull of another namespace beside a pull of its own", host, []string{"repository:team-b/app:pull", "repository:team-a/secret:pull"}, "", "may not pull 127.0.0.1:5000/team-a/secret"},
+		{"push to a sibling repository beside its own", host, []string{"repository:team-b/app:pull,push", "repository:team-b/other:pull,push"}, "", "may not push 127.0.0.1:5000/team-b/other"},
 		{"another registry without a fallback", "registry.example:443", []string{"repository:team-b/app:pull"}, "", "no credentials"},
 	}
 	for _, tt := range tests {
