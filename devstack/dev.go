@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/slipway-dev/slipway/build"
@@ -79,6 +80,12 @@ func (s *Stack) WriteSummary(w io.Writer, cfg config.Config, toolsDir string) er
 	fmt.Fprintf(tw, "Temporal gRPC\t%s\n", s.TemporalAddress)
 	fmt.Fprintf(tw, "Temporal web UI\t%s\n", s.TemporalUIURL)
 	fmt.Fprintf(tw, "BuildKit\t%s\n", s.BuildkitAddr)
+	if len(s.emulation.platforms) > 0 {
+		fmt.Fprintf(tw, "Platforms\t%s native; %s emulated (qemu-user-static)\n",
+			nativePlatform(), strings.Join(s.emulation.platforms, ", "))
+	} else {
+		fmt.Fprintf(tw, "Platforms\t%s only: no emulator found (Debian's qemu-user-static)\n", nativePlatform())
+	}
 	if s.BuildBridge != "" {
 		fmt.Fprintf(tw, "Build network\tbridge %s, host address %s; RUN steps reach the internet and %s only\n",
 			s.BuildBridge, s.BuildGateway, buildnet.EnvEgressAllow)

@@ -34,7 +34,7 @@ type Result struct {
 func DeleteRepository(ctx context.Context, repo name.Repository, kc authn.Keychain, opts ...remote.Option) (Result, error) {
 	opts = append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}, opts...)
 	tags, err := remote.List(repo, opts...)
-	if isNotFound(err) {
+	if IsNotFound(err) {
 		return Result{Tags: []string{}, Manifests: []string{}}, nil
 	}
 	if err != nil {
@@ -45,7 +45,7 @@ func DeleteRepository(ctx context.Context, repo name.Repository, kc authn.Keycha
 	seen := map[string]bool{}
 	for _, tag := range tags {
 		desc, err := remote.Head(repo.Tag(tag), opts...)
-		if isNotFound(err) {
+		if IsNotFound(err) {
 			continue // untagged meanwhile
 		}
 		if err != nil {
@@ -53,7 +53,7 @@ func DeleteRepository(ctx context.Context, repo name.Repository, kc authn.Keycha
 		}
 		// Registries that delete tags (OCI distribution 1.1, go-containerregistry's) untag
 		// here; those that do not (distribution 2) refuse, and untag with the manifest below.
-		if err := remote.Delete(repo.Tag(tag), opts...); err != nil && !isRefused(err) {
+		if err := remote.Delete(repo.Tag(tag), opts...); err != nil && !IsRefused(err) {
 			return res, fmt.Errorf("deleting tag %s:%s: %w", repo, tag, err)
 		}
 		if d := desc.Digest.String(); !seen[d] {
@@ -62,12 +62,12 @@ func DeleteRepository(ctx context.Context, repo name.Repository, kc authn.Keycha
 		}
 	}
 	for _, d := range res.Manifests {
-		if err := remote.Delete(repo.Digest(d), opts...); err != nil && !isNotFound(err) {
+		if err := remote.Delete(repo.Digest(d), opts...); err != nil && !IsNotFound(err) {
 			return res, fmt.Errorf("deleting manifest %s of %s: %w", d, repo, err)
 		}
 	}
 	left, err := remote.List(repo, opts...)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !IsNotFound(err) {
 		return res, fmt.Errorf("listing the tags of %s after deleting: %w", repo, err)
 	}
 	if len(left) > 0 {
@@ -77,7 +77,7 @@ func DeleteRepository(ctx context.Context, repo name.Repository, kc authn.Keycha
 }
 
 // isRefused reports a registry that does not delete by tag (400, 404, 405), or a tag gone.
-func isRefused(err error) bool {
+func IsRefused(err error) bool {
 	var terr *transport.Error
 	if !errors.As(err, &terr) {
 		return false
@@ -90,7 +90,7 @@ func isRefused(err error) bool {
 }
 
 // isNotFound reports a registry's 404 (NAME_UNKNOWN, MANIFEST_UNKNOWN and the like).
-func isNotFound(err error) bool {
+func IsNotFound(err error) bool {
 	var terr *transport.Error
 	return err != nil && errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }

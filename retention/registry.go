@@ -2,17 +2,16 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipway-dev/slipway/registryclean"
 )
 
 // ListTags reads every tag of repo with its digest and the created time its image config
@@ -24,7 +23,7 @@ import (
 func ListTags(ctx context.Context, repo name.Repository, opts ...remote.Option) ([]Tag, error) {
 	opts = append([]remote.Option{remote.WithContext(ctx)}, opts...)
 	names, err := remote.List(repo, opts...)
-	if isNotFound(err) {
+	if registryclean.IsNotFound(err) {
 		return []Tag{}, nil
 	}
 	if err != nil {
@@ -40,7 +39,7 @@ func ListTags(ctx context.Context, repo name.Repository, opts ...remote.Option) 
 	for i, n := range names {
 		g.Go(func() error {
 			desc, err := remote.Get(repo.Tag(n), opts...)
-			if isNotFound(err) {
+			if registryclean.IsNotFound(err) {
 				return nil // deleted meanwhile
 			}
 			if err != nil {
@@ -142,7 +141,7 @@ func Apply(ctx context.Context, repo name.Repository, plan Plan, opts ...remote.
 		return out, nil
 	}
 	names, err := remote.List(repo, opts...)
-	if isNotFound(err) {
+	if registryclean.IsNotFound(err) {
 		return out, nil
 	}
 	if err != nil {
@@ -156,7 +155,7 @@ func Apply(ctx context.Context, repo name.Repository, plan Plan, opts ...remote.
 	now := map[string]string{}
 	for _, n := range names {
 		desc, err := remote.Head(repo.Tag(n), opts...)
-		if isNotFound(err) {
+		if registryclean.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
@@ -185,7 +184,7 @@ func Apply(ctx context.Context, repo name.Repository, plan Plan, opts ...remote.
 			out.Skipped = append(out.Skipped, Decision{Tag: d.Tag, Reason: fmt.Sprintf("tag %q is now on the same image", blocked[d.Digest])})
 			continue
 		}
-		if err := remote.Delete(repo.Tag(d.Name), opts...); err != nil && !isRefused(err) {
+		if err := remote.Delete(repo.Tag(d.Name), opts...); err != nil && !registryclean.IsRefused(err) {
 			return out, fmt.Errorf("deleting tag %s:%s: %w", repo, d.Name, err)
 		}
 		out.Tags = append(out.Tags, d.Name)
@@ -196,30 +195,11 @@ func Apply(ctx context.Context, repo name.Repository, plan Plan, opts ...remote.
 	}
 	sort.Strings(digests)
 	for _, d := range digests {
-		if err := remote.Delete(repo.Digest(d), opts...); err != nil && !isNotFound(err) {
+		if err := remote.Delete(repo.Digest(d), opts...); err != nil && !registryclean.IsNotFound(err) {
 			return out, fmt.Errorf("deleting manifest %s of %s: %w", d, repo, err)
 		}
 		out.Manifests = append(out.Manifests, d)
 	}
 	sort.Strings(out.Tags)
 	return out, nil
-}
-
-// isRefused reports a registry that does not delete by tag (400, 404, 405), or a tag gone.
-func isRefused(err error) bool {
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
-	}
-	switch terr.StatusCode {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
-		return true
-	}
-	return false
-}
-
-// isNotFound reports a registry's 404 (NAME_UNKNOWN, MANIFEST_UNKNOWN and the like).
-func isNotFound(err error) bool {
-	var terr *transport.Error
-	return err != nil && errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }
