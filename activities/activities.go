@@ -108,6 +108,10 @@ type Activities struct {
 	// check out into a stable folder, so a build fetches and sends BuildKit only what changed.
 	// Nil clones every build afresh into its workspace.
 	Sources *gitcache.Cache
+	// CacheExports, when set with Sources, writes the registry cache of a build whose checkout
+	// is a git cache slot after its image is out, off the build's time (see CacheExports).
+	// Nil writes it inside the build's solve, as without Sources.
+	CacheExports *CacheExports
 	// Retention reads image repositories' retention policies; nil refuses retention runs.
 	Retention RetentionSource
 }

@@ -131,16 +131,27 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (_ BuildResult, e
 	if err != nil {
 		return BuildResult{}, err
 	}
-	if in.CacheRef != "" {
+	release, deferred := a.deferCacheExport(in, src)
+	if deferred {
+		// The cache is imported here and exported once the image is out (see CacheExports).
+		opt.CacheExports = nil
+		fmt.Fprintf(log, "==> cache %s (written after the build)\n", in.CacheRef)
+	} else if in.CacheRef != "" {
 		fmt.Fprintf(log, "==> cache %s\n", in.CacheRef)
 	}
 	start := time.Now()
-	resp, err := a.export(ctx, opt, out, log, a.streamTo(in))
+	resp, err := a.export(ctx, opt, out, log, a.streamTo(in, deferred))
 	if err != nil {
+		if deferred {
+			release()
+		}
 		return BuildResult{}, err
 	}
 	digest := resp.ExporterResponse["containerimage.digest"]
 	fmt.Fprintf(log, "==> built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
+	if deferred {
+		a.exportCacheLater(ctx, opt, in.CacheRef, release, log.String)
+	}
 	return BuildResult{Digest: digest}, nil
 }
 

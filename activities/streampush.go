@@ -44,14 +44,16 @@ func streamedPush(image string) bkclient.ExportEntry {
 
 // streamTo is the repository a build's solve pushes its image to (see streamedPush), or ""
 // for none: when streamed pushes are off, or when the build exports its registry cache into
-// the image's own repository. That export (mode=max) already sends every layer of the image
-// there in the solve, beside the streamed push: the two would upload each new layer twice at
-// once, and the Push step finds the layers the cache export sent.
-func (a *Activities) streamTo(in BuildInput) string {
+// the image's own repository in the solve. That export (mode=max) already sends every layer
+// of the image there in the solve, beside the streamed push: the two would upload each new
+// layer twice at once, and the Push step finds the layers the cache export sent. A cache
+// export deferred until after the solve (deferredCache, see CacheExports) finds the layers
+// the streamed push sent instead, and uploads only the intermediate stages'.
+func (a *Activities) streamTo(in BuildInput, deferredCache bool) string {
 	if a.NoStreamedPush || in.Image == "" {
 		return ""
 	}
-	if in.CacheRef != "" {
+	if in.CacheRef != "" && !deferredCache {
 		cache, cerr := name.ParseReference(in.CacheRef)
 		image, ierr := name.NewRepository(in.Image)
 		if cerr != nil || ierr != nil || cache.Context().Name() == image.Name() {

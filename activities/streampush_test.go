@@ -277,13 +277,15 @@ func TestExportedManifest(t *testing.T) {
 func TestStreamTo(t *testing.T) {
 	const image = "127.0.0.1:5000/demo/app"
 	tests := []struct {
-		name string
-		off  bool
-		in   BuildInput
-		want string
+		name     string
+		off      bool
+		deferred bool
+		in       BuildInput
+		want     string
 	}{
 		{name: "no registry cache", in: BuildInput{Image: image}, want: image},
 		{name: "cache in the image's repository: its export sends the layers", in: BuildInput{Image: image, CacheRef: image + ":buildcache"}},
+		{name: "cache in the image's repository, exported after the solve", deferred: true, in: BuildInput{Image: image, CacheRef: image + ":buildcache"}, want: image},
 		{name: "cache in a repository below", in: BuildInput{Image: image, CacheRef: image + "/cache:main"}, want: image},
 		{name: "streamed pushes off", off: true, in: BuildInput{Image: image}},
 		{name: "no image", in: BuildInput{}},
@@ -291,7 +293,7 @@ func TestStreamTo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &Activities{NoStreamedPush: tt.off}
-			if got := a.streamTo(tt.in); got != tt.want {
+			if got := a.streamTo(tt.in, tt.deferred); got != tt.want {
 				t.Fatalf("streamTo = %q, want %q", got, tt.want)
 			}
 		})

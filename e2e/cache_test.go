@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/build"
+	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/internal/testing/gitserver"
 )
 
@@ -27,7 +28,10 @@ func TestRegistryCacheSurvivesAnEmptyBuildkitd(t *testing.T) {
 	repo.Commit("main", map[string]string{"Dockerfile": "FROM busybox\nRUN date +%s%N > /stamp && sleep 1\n"})
 	in := baseInput(owner)
 	firstLog := buildTagged(t, in, "first")
-	if !slices.Contains(listTags(t, in.Image), "buildcache") {
+	// The export may run after the build (on a git cache slot): soon after, then.
+	if err := devstack.Poll(t.Context(), 200*time.Millisecond, time.Minute, func() (bool, error) {
+		return slices.Contains(listTagsOrNone(t, in.Image), "buildcache"), nil
+	}); err != nil {
 		t.Fatalf("no cache exported to %s:buildcache; log:\n%s", in.Image, firstLog)
 	}
 	prune := exec.Command(filepath.Join(env.tools, "buildctl"), "--addr", env.stack.BuildkitAddr, "prune", "--all")

@@ -20,7 +20,8 @@ var pushedLine = regexp.MustCompile(`==> pushed \S+ in \S+ \((\d+) registry requ
 // TestStreamedPush builds an image with a 2 MiB layer of random bytes. Without a registry cache
 // and with the streamed push (the default), BuildKit pushes the layers in the build's solve and
 // the Push step sends only manifests; with SLIPWAY_STREAMED_PUSH=off the Push step uploads the
-// layer itself; with the registry cache, its export sends the layer. Either way the registry
+// layer itself; with the registry cache, the streamed push sends it when the cache is exported
+// after the build (on a git cache slot), and the export in the solve does without the git cache. Either way the registry
 // takes the layer once and the tags name the image built.
 func TestStreamedPush(t *testing.T) {
 	owner := "e2e-streampush"
@@ -33,9 +34,12 @@ func TestStreamedPush(t *testing.T) {
 		cache  bool
 	}{
 		{name: "streamed by the build", tag: "streamed-{short_commit}", stream: true},
-		// The registry cache export sends the layers into the repository in the solve: no
-		// streamed push beside it.
-		{name: "with the registry cache", tag: "cached-{short_commit}", cache: true},
+		// On a git cache slot the registry cache is exported after the build, which finds
+		// the layers the streamed push sent.
+		{name: "with the registry cache", tag: "cached-{short_commit}", stream: true, cache: true},
+		// Without the git cache the registry cache export sends the layers into the
+		// repository in the solve: no streamed push beside it.
+		{name: "with the registry cache, without the git cache", env: []string{"SLIPWAY_GIT_CACHE_BYTES=off"}, tag: "cachedslow-{short_commit}", cache: true},
 		{name: "uploaded by the Push step", env: []string{"SLIPWAY_STREAMED_PUSH=off"}, tag: "uploaded-{short_commit}"},
 	}
 	for _, tt := range tests {
@@ -115,6 +119,11 @@ func TestStreamedPush(t *testing.T) {
 			}
 			if size < int64(len(blob)) {
 				t.Fatalf("%s has %d bytes of layers, less than its %d-byte blob.bin", tag, size, len(blob))
+			}
+			if tt.cache {
+				// A deferred cache export ends after the build: its uploads are counted too.
+				waitTag(t, in.Image, "buildcache", time.Minute)
+				time.Sleep(time.Second)
 			}
 			// The build's push, the cache export and the Push step each upload the layer unless
 			// it is there already; once is enough.

@@ -380,3 +380,44 @@ func tryLock(path string, how int) (f *os.File, ok bool, err error) {
 	f.Close()
 	return nil, false, fmt.Errorf("locking %s: %w", path, err)
 }
+
+// Hold keeps owner's slot and entry held after owner's Release, until the returned function
+// is called: for work that still reads the slot once its build has ended (a registry cache
+// export), so that no next build checks another commit out into it and no eviction removes
+// it meanwhile. The hold shares the lease's flocks (duplicated descriptors), which the kernel
+// keeps until every copy is closed, in this process as for others. ok is false when owner
+// holds no lease.
+func (c *Cache) Hold(owner string) (release func(), ok bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, found := c.leases[owner]
+	if !found || l.slot == nil || l.use == nil {
+		return nil, false, nil
+	}
+	slot, err := dupFile(l.slot)
+	if err != nil {
+		return nil, false, fmt.Errorf("holding checkout folder: %w", err)
+	}
+	use, err := dupFile(l.use)
+	if err != nil {
+		slot.Close()
+		return nil, false, fmt.Errorf("holding git cache entry: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			slot.Close()
+			use.Close()
+		})
+	}, true, nil
+}
+
+// dupFile is a second descriptor of f's open file, and so of its flock.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}

@@ -108,6 +108,13 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}
+	if acts.Sources != nil {
+		// Builds on git cache slots write their registry cache after the image is out; the
+		// exports still running when the worker stops are canceled (deferred after w.Run,
+		// so before the BuildKit client closes).
+		acts.CacheExports = activities.NewCacheExports(0, 0, logger)
+		defer acts.CacheExports.Close()
+	}
 	var closeRetention func()
 	acts.Retention, closeRetention = openRetention(ctx, cfg, logger)
 	defer closeRetention()
