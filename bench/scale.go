@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-dev/slipway/accounts"
+	"github.com/slipway-dev/slipway/activities"
 	"github.com/slipway-dev/slipway/build"
 	"github.com/slipway-dev/slipway/devstack"
 	"github.com/slipway-dev/slipway/store"
@@ -178,6 +179,9 @@ func listQuery() string {
 func seedBuilds(ctx context.Context, e *env, n int) (starts, closed time.Duration, err error) {
 	w := worker.New(e.temporal, scaleSeedQueue, worker.Options{MaxConcurrentWorkflowTaskExecutionSize: 2 * scaleStarters})
 	w.RegisterWorkflowWithOptions(workflows.DockerBuilder, workflow.RegisterOptions{Name: build.WorkflowName})
+	// The workflow's local activities (who wants the build's events) run with the registered
+	// struct: one without a database, so none is asked for and none wants them.
+	w.RegisterActivity(&activities.Activities{})
 	if err := w.Start(); err != nil {
 		return 0, 0, fmt.Errorf("starting the seeding worker: %w", err)
 	}
