@@ -51,8 +51,10 @@ type Config struct {
 	// (ImagesDir); 0 (from "off") exports every image whole into its workspace instead.
 	ImageStoreTTL time.Duration
 	// StreamedPush has BuildKit push each image's layers to the registry in the build's solve
-	// (SLIPWAY_STREAMED_PUSH, default on), so the Push step writes only tags; off uploads the
-	// whole image in the Push step, for registries that refuse BuildKit's pushes.
+	// (SLIPWAY_STREAMED_PUSH, default off), so the Push step writes only tags. It is off by
+	// default: two builds streaming at once on one worker were seen to hang in BuildKit
+	// v0.34.2's solve (the bench's throughput section, 2 concurrent builds); off uploads the
+	// image in the Push step.
 	StreamedPush bool
 	// GitCacheBytes bounds the host's Git cache (GitCacheDir: a mirror and a few checkout
 	// folders per source, SLIPWAY_GIT_CACHE_BYTES, default 4g); past it the least recently
@@ -184,7 +186,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ImageStoreTTL = d
 	}
-	switch sp := strings.ToLower(get("SLIPWAY_STREAMED_PUSH", "on")); sp {
+	switch sp := strings.ToLower(get("SLIPWAY_STREAMED_PUSH", "off")); sp {
 	case "on", "off":
 		c.StreamedPush = sp == "on"
 	default:

@@ -31,7 +31,7 @@ func TestFromEnv(t *testing.T) {
 					GatewayURL: "http://127.0.0.1:8080", GitHubURL: "https://github.com",
 					GitHubAPIURL: "https://api.github.com", GitLabURL: "https://gitlab.com", MaxConcurrentBuilds: 2,
 					WorkerMetricsAddr: "127.0.0.1:9090", ImageStoreTTL: 6 * time.Hour, DeliveryRetention: 90 * 24 * time.Hour,
-					GitCacheBytes: 4 << 30, NamespaceCreators: CreatorsAnyone, BuildIsolation: true, StreamedPush: true,
+					GitCacheBytes: 4 << 30, NamespaceCreators: CreatorsAnyone, BuildIsolation: true,
 					RegistryTokenKey: "/srv/slipway/registry-token.key", RegistryTokenHosts: "127.0.0.1:5000",
 					MaxBuildTimeout: 3 * time.Hour, NamespaceMaxRunning: 4,
 					BuildFrontends:     []string{"docker.io/docker/dockerfile:*", "docker.io/docker/dockerfile-upstream:*"},
@@ -113,11 +113,11 @@ func TestFromEnv(t *testing.T) {
 			},
 		},
 		{
-			name: "streamed push off",
-			env:  map[string]string{"SLIPWAY_STREAMED_PUSH": "Off"},
+			name: "streamed push on",
+			env:  map[string]string{"SLIPWAY_STREAMED_PUSH": "On"},
 			check: func(c Config) string {
-				if c.StreamedPush {
-					return "streamed push on"
+				if !c.StreamedPush {
+					return "streamed push off"
 				}
 				return ""
 			},

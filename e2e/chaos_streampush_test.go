@@ -23,7 +23,7 @@ func TestChaosRegistryDownDuringStreamedPush(t *testing.T) {
 		"A build without a registry cache (so BuildKit pushes the image in the build's solve) finds the registry stopped during its solve; the registry comes back once a Push attempt has failed. The build must not fail nor build again (Build ran once, Push attempts > 1): the worker's copy is kept and the Push step uploads it, writing the tag once.")
 	owner := "chaos-streampush"
 	dockerfile, head := slowFixture(t, owner, 3)
-	w := startWorker(t)
+	w := startWorker(t, "SLIPWAY_STREAMED_PUSH=on")
 	t.Cleanup(w.stop)
 	in := baseInput(owner)
 	in.DockerfilePath = dockerfile

@@ -33,14 +33,14 @@ func TestStreamedPush(t *testing.T) {
 		stream bool
 		cache  bool
 	}{
-		{name: "streamed by the build", tag: "streamed-{short_commit}", stream: true},
+		{name: "streamed by the build", env: []string{"SLIPWAY_STREAMED_PUSH=on"}, tag: "streamed-{short_commit}", stream: true},
 		// On a git cache slot the registry cache is exported after the build, which finds
 		// the layers the streamed push sent.
-		{name: "with the registry cache", tag: "cached-{short_commit}", stream: true, cache: true},
+		{name: "with the registry cache", env: []string{"SLIPWAY_STREAMED_PUSH=on"}, tag: "cached-{short_commit}", stream: true, cache: true},
 		// Without the git cache the registry cache export sends the layers into the
 		// repository in the solve: no streamed push beside it.
-		{name: "with the registry cache, without the git cache", env: []string{"SLIPWAY_GIT_CACHE_BYTES=off"}, tag: "cachedslow-{short_commit}", cache: true},
-		{name: "uploaded by the Push step", env: []string{"SLIPWAY_STREAMED_PUSH=off"}, tag: "uploaded-{short_commit}"},
+		{name: "with the registry cache, without the git cache", env: []string{"SLIPWAY_GIT_CACHE_BYTES=off", "SLIPWAY_STREAMED_PUSH=on"}, tag: "cachedslow-{short_commit}", cache: true},
+		{name: "uploaded by the Push step (the default)", tag: "uploaded-{short_commit}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
