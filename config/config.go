@@ -56,6 +56,11 @@ type Config struct {
 	// v0.34.2's solve (the bench's throughput section, 2 concurrent builds); off uploads the
 	// image in the Push step.
 	StreamedPush bool
+	// DeferredCacheExport writes the registry cache of a build on a git cache slot after its
+	// image is out, in a second solve in the background (SLIPWAY_DEFERRED_CACHE_EXPORT, default
+	// off). Off by default: in the bench's throughput section, builds started by a worker that
+	// replaced one stopped during such an export hung in BuildKit's solve (not yet understood).
+	DeferredCacheExport bool
 	// GitCacheBytes bounds the host's Git cache (GitCacheDir: a mirror and a few checkout
 	// folders per source, SLIPWAY_GIT_CACHE_BYTES, default 4g); past it the least recently
 	// used sources no build holds are dropped. 0 (from "off") clones every build afresh.
@@ -185,6 +190,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SLIPWAY_IMAGE_STORE_TTL %q is not a positive duration (such as 6h) or off", ttl)
 		}
 		c.ImageStoreTTL = d
+	}
+	switch dc := strings.ToLower(get("SLIPWAY_DEFERRED_CACHE_EXPORT", "off")); dc {
+	case "on", "off":
+		c.DeferredCacheExport = dc == "on"
+	default:
+		return Config{}, fmt.Errorf("SLIPWAY_DEFERRED_CACHE_EXPORT %q is neither on nor off", dc)
 	}
 	switch sp := strings.ToLower(get("SLIPWAY_STREAMED_PUSH", "off")); sp {
 	case "on", "off":

@@ -26,7 +26,7 @@ import (
 // buildctl prune then empties buildkitd's cache, and a commit that changes only the final
 // stage builds again: the first stage's RUN must come from the registry (same stamp).
 func TestDeferredCacheExportServesAnEmptyBuildkitd(t *testing.T) {
-	w := startWorker(t)
+	w := startWorker(t, "SLIPWAY_DEFERRED_CACHE_EXPORT=on")
 	t.Cleanup(w.stop)
 	owner := "e2e-cache-deferred"
 	repo := (&gitserver.Server{Root: env.gitRoot, URL: env.gitURL}).NewRepo(t, owner, "hello")
@@ -84,7 +84,7 @@ func TestDeferredCacheExportNeverHoldsTheBuild(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startHoldingProxy(t, env.stack.Registry, "/manifests/buildcache")
-			w := startWorker(t, "SLIPWAY_REGISTRY_TOKEN_HOSTS="+env.stack.Registry+","+p.host)
+			w := startWorker(t, "SLIPWAY_DEFERRED_CACHE_EXPORT=on", "SLIPWAY_REGISTRY_TOKEN_HOSTS="+env.stack.Registry+","+p.host)
 			defer w.stop()
 			repo.Commit("main", map[string]string{
 				// A stage of its own per case: an unchanged cache manifest is not written again.

@@ -36,7 +36,7 @@ func TestStreamedPush(t *testing.T) {
 		{name: "streamed by the build", env: []string{"SLIPWAY_STREAMED_PUSH=on"}, tag: "streamed-{short_commit}", stream: true},
 		// On a git cache slot the registry cache is exported after the build, which finds
 		// the layers the streamed push sent.
-		{name: "with the registry cache", env: []string{"SLIPWAY_STREAMED_PUSH=on"}, tag: "cached-{short_commit}", stream: true, cache: true},
+		{name: "with the registry cache", env: []string{"SLIPWAY_STREAMED_PUSH=on", "SLIPWAY_DEFERRED_CACHE_EXPORT=on"}, tag: "cached-{short_commit}", stream: true, cache: true},
 		// Without the git cache the registry cache export sends the layers into the
 		// repository in the solve: no streamed push beside it.
 		{name: "with the registry cache, without the git cache", env: []string{"SLIPWAY_GIT_CACHE_BYTES=off", "SLIPWAY_STREAMED_PUSH=on"}, tag: "cachedslow-{short_commit}", cache: true},

@@ -108,7 +108,7 @@ func Run(ctx context.Context, getenv func(string) string, logger *slog.Logger) e
 	if acts.Logs, err = logstore.New(cfg.LogsDir()); err != nil {
 		return err
 	}
-	if acts.Sources != nil {
+	if acts.Sources != nil && cfg.DeferredCacheExport {
 		// Builds on git cache slots write their registry cache after the image is out; the
 		// exports still running when the worker stops are canceled (deferred after w.Run,
 		// so before the BuildKit client closes).
